@@ -1,0 +1,24 @@
+"""jupyter-pixclass: ilastik-style interactive pixel classification in Jupyter.
+
+>>> import jupyter_pixclass as pc
+"""
+from . import datasets, postprocess, preprocess
+from .batch import batch_predict
+from .features import FeatureSet, compute_features
+from .image import Image
+from .io import load_image
+from .project import Project
+
+__version__ = "0.1.0"
+
+__all__ = ["Image", "load_image", "FeatureSet", "compute_features", "Project", "batch_predict",
+           "datasets", "preprocess", "postprocess", "PixelClassifierApp"]
+
+
+def __getattr__(name):
+    # the widget pulls in ipywidgets/ipycanvas: load it only when asked for
+    if name == "PixelClassifierApp":
+        from .widget import PixelClassifierApp
+
+        return PixelClassifierApp
+    raise AttributeError(f"module 'jupyter_pixclass' has no attribute {name!r}")

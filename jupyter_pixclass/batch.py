@@ -1,0 +1,301 @@
+"""Applying a trained project to many files: block by block in bounded memory, or on dask."""
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+import numpy as np
+
+from .export import arrange, check_export_args, convert
+from .features import compute_features, iter_blocks
+from .image import Image, guess_axes
+from .io import _split_inner, atomic_write, open_array, write_array
+
+__all__ = ["batch_predict", "predict_blockwise", "predict_dask", "BatchError"]
+
+_EXT = {"tiff": "tif", "tif": "tif", "hdf5": "h5", "h5": "h5", "npy": "npy", "zarr": "zarr"}
+
+
+class BatchError(RuntimeError):
+    """Some inputs failed; ``.failed`` maps each to its reason, ``.written`` lists the outputs."""
+
+    def __init__(self, failed, written):
+        self.failed, self.written = failed, written
+        lines = "\n".join(f"  {p}: {r}" for p, r in failed.items())
+        super().__init__(f"{len(failed)} of {len(failed) + len(written)} inputs failed:\n{lines}")
+
+
+def expand_inputs(inputs):
+    """Paths and glob patterns -> (sorted unique existing paths, patterns that matched nothing)."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    paths, empty = [], []
+    for x in inputs:
+        x = os.fspath(x)
+        if any(ch in x for ch in "*?["):
+            hits = sorted(glob.glob(x))
+            if not hits:
+                empty.append(x)
+            paths += hits
+        else:
+            paths.append(x)
+    seen = set()
+    return [p for p in paths if not (p in seen or seen.add(p))], empty
+
+
+def _block_fn(forest, fs, spacing, source, class_index):
+    """Per-block work shared by the in-process and dask paths: features -> forest -> source."""
+
+    def fn(block):
+        img = Image(block, axes="ZYXC" if block.ndim == 4 else "YXC", spacing=spacing)
+        feats = compute_features(img, fs)
+        fm = np.moveaxis(feats, -1, 0)
+        if source == "features":
+            return feats
+        p = forest.predict_proba_fm(fm.reshape(fm.shape[0], -1)).reshape(block.shape[:-1] + (-1,))
+        return source_from_prob(p, source, class_index)
+
+    return fn
+
+
+def source_from_prob(p, source, class_index=1):
+    from .project import uncertainty_from
+
+    if source == "probabilities":
+        return p
+    if source == "simple_segmentation":
+        return (np.argmax(p, -1) + 1).astype(np.uint8)
+    if source == "uncertainty":
+        return uncertainty_from(p)
+    if source == "mask":
+        return (np.argmax(p, -1) + 1 == class_index).astype(np.uint8)
+    raise ValueError(f"source {source!r} cannot be computed blockwise from probabilities")
+
+
+def _reader(arr, axes):
+    """Read spatial slices of a lazily opened array with file ``axes`` as channel-last ndarray."""
+    sp = [a for a in "ZYX" if a in axes]
+
+    def read(slices):
+        key = []
+        for a in axes:
+            if a == "T":
+                key.append(0)
+            elif a == "C":
+                key.append(slice(None))
+            else:
+                key.append(slices[sp.index(a)])
+        block = np.asarray(arr[tuple(key)])
+        ax = "".join(a for a in axes if a != "T")
+        if "C" not in ax:
+            block, ax = block[..., None], ax + "C"
+        return np.transpose(block, [ax.index(a) for a in "".join(sp) + "C"])
+
+    shape = tuple(arr.shape[axes.index(a)] for a in sp)
+    if "T" in axes and arr.shape[axes.index("T")] != 1:
+        raise ValueError(f"input of shape {tuple(arr.shape)} has {arr.shape[axes.index('T')]} time points (axes {axes!r})")
+    return read, shape
+
+
+def predict_blockwise(project, path, out=None, source="probabilities", block=None, axes=None, class_name=None,
+                      dataset=None):
+    """Predict one file block by block, reading HDF5/Zarr lazily.
+
+    Working memory is about one block's features (``block`` voxels x F x 4 bytes) plus the
+    output. ``out`` may be an array-like of the output shape (an h5py/zarr dataset) to write
+    into; otherwise an ndarray is returned. Equal to whole-image prediction.
+    """
+    project._check_trained()
+    arr, file_axes, spacing, close = open_array(path, dataset=dataset)
+    try:
+        ax = (axes or file_axes or guess_axes(arr.shape)).upper()
+        if len(ax) != len(arr.shape):
+            raise ValueError(f"axes {ax!r} do not fit {os.fspath(path)!r} of shape {tuple(arr.shape)}")
+        read, shape = _reader(arr, ax)
+        n_ch = arr.shape[ax.index("C")] if "C" in ax else 1
+        if n_ch != project._trained[1]:
+            raise ValueError(f"{os.fspath(path)!r} has {n_ch} channels but the classifier was trained on {project._trained[1]}")
+        nsp = len(shape)
+        spacing = tuple(spacing[-nsp:]) if spacing is not None and len(spacing) >= nsp else (1.0,) * nsp
+        fs = project.features
+        fnd = fs.spatial_ndim(nsp)
+        if block is None:
+            block = (32, 256, 256) if nsp == 3 else (1024, 1024)
+        k = project._class_index(class_name) if class_name is not None else 1
+        fn = _block_fn(project.forest, fs, spacing, source, k)
+        K = len(project.classes)
+        tail = {"probabilities": (K,), "features": (fs.n_features(n_ch, fnd),)}.get(source, ())
+        dtype = np.float32 if source in ("probabilities", "uncertainty", "features") else np.uint8
+        if out is None:
+            out = np.zeros(shape + tail, dtype)
+        for src, dst, inner in iter_blocks(shape, block, fs.halo(fnd), fs_ndim=fnd):
+            res = fn(read(src).astype(np.float32))
+            out[dst] = res[inner]
+        return out
+    finally:
+        close()
+
+
+def predict_dask(project, array, source="probabilities", spacing=None, class_name=None):
+    """The prediction of a channel-last dask array as a lazy dask array.
+
+    Built like ``dask.array.map_overlap``: blocks are extended by the feature halo (not at the
+    image border, where the filters mirror the image as whole-image filtering does), predicted,
+    and trimmed, so the result equals in-process prediction and runs on any dask scheduler,
+    including a ``dask.distributed`` cluster. Spatial chunks must be at least the halo.
+    """
+    import dask.array as da
+
+    project._check_trained()
+    array = da.asarray(array)
+    nsp = array.ndim - 1
+    fs = project.features
+    fnd = fs.spatial_ndim(nsp)
+    if array.numblocks[-1] != 1:
+        array = array.rechunk({nsp: -1})
+    if array.shape[-1] != project._trained[1]:
+        raise ValueError(f"array has {array.shape[-1]} channels but the classifier was trained on {project._trained[1]}")
+    h = fs.halo(fnd)
+    depth = {i: (0 if (fnd < nsp and i == 0) else h) for i in range(nsp)}
+    depth[nsp] = 0
+    small = [c for i in range(nsp) for c in array.chunks[i] if depth[i] and c < h]
+    if small:
+        raise ValueError(f"dask chunks {array.chunks[:nsp]} are smaller than the feature halo {h}: rechunk larger")
+    spacing = tuple(spacing) if spacing is not None else (1.0,) * nsp
+    k = project._class_index(class_name) if class_name is not None else 1
+    fn = _block_fn(project.forest, fs, spacing, source, k)
+    K = len(project.classes)
+    g = da.overlap.overlap(array, depth=depth, boundary="none")
+    if source in ("probabilities", "features"):
+        n_out = K if source == "probabilities" else fs.n_features(array.shape[-1], fnd)
+        out = g.map_blocks(lambda b: fn(b.astype(np.float32)), chunks=g.chunks[:nsp] + ((n_out,),), dtype=np.float32)
+        return da.overlap.trim_internal(out, depth, boundary="none")
+    dtype = np.float32 if source == "uncertainty" else np.uint8
+    out = g.map_blocks(lambda b: fn(b.astype(np.float32)), chunks=g.chunks[:nsp], drop_axis=nsp, dtype=dtype)
+    return da.overlap.trim_internal(out, {i: depth[i] for i in range(nsp)}, boundary="none")
+
+
+def _out_path(path, out_dir, source, fmt, template):
+    ext = _EXT.get(fmt.lower())
+    if ext is None:
+        raise ValueError(f"unknown format {fmt!r}; choose from {sorted(set(_EXT))}")
+    fpath, inner = _split_inner(path)
+    base = os.path.basename(fpath.rstrip("/\\"))
+    stem = base[: -len(".ome.tif")] if base.lower().endswith(".ome.tif") else os.path.splitext(base)[0]
+    if inner:
+        stem += "_" + inner.replace("/", "_")
+    return os.path.join(out_dir, template.format(stem=stem, source=source, ext=ext, name=base))
+
+
+def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float32", renormalize=False,
+                  format="tiff", name_template="{stem}_{source}.{ext}", progress=True, overwrite=False,
+                  block=None, axes=None, class_name=None, dataset=None, max_voxels=2**24, raise_on_error=False,
+                  scheduler=None):
+    """Apply a trained project to many files.
+
+    Parameters
+    ----------
+    project : Project
+        Trained project.
+    inputs : str or list of str
+        Paths or glob patterns (``"data/*_s2.h5"``).
+    out_dir : str
+        Output folder (created if missing).
+    source, dtype, renormalize : see :meth:`Project.export`.
+    format : {"tiff", "hdf5", "npy", "zarr"}
+        Output format.
+    name_template : str
+        Output name from ``{stem}``, ``{source}``, ``{ext}`` (and ``{name}``, the input's file name).
+    progress : bool
+        Show a tqdm progress bar.
+    overwrite : bool
+        Re-run also inputs whose output exists (outputs are written atomically, so an
+        existing output is complete).
+    block : tuple of int, optional
+        Block size for inputs larger than ``max_voxels`` spatial voxels, which are read lazily
+        and predicted block by block.
+    raise_on_error : bool
+        Raise :class:`BatchError` at the end if any input failed (default: report and go on).
+    scheduler : str or dask Client, optional
+        A ``dask.distributed`` scheduler address or client: each file is predicted as a dask graph there.
+
+    Returns
+    -------
+    list of str
+        Output paths, in input order (skipped-because-complete outputs included).
+    """
+    from tqdm.auto import tqdm
+
+    project._check_trained()
+    check_export_args(source, dtype)
+    if source == "labels":
+        raise ValueError("source='labels' belongs to project images; batch exports predictions")
+    os.makedirs(out_dir, exist_ok=True)
+    paths, empty = expand_inputs(inputs)
+    failed = {p: "no file matches this pattern" for p in empty}
+    written, skipped = [], 0
+    client = _client(scheduler) if scheduler is not None else None
+    bar = tqdm(paths, desc="pixclass batch", unit="file", disable=not progress)
+    for p in bar:
+        try:
+            out = _out_path(p, out_dir, source, format, name_template)
+            if os.path.exists(out) and not overwrite:
+                written.append(out)
+                skipped += 1
+                continue
+            _predict_file(project, p, out, source, dtype, renormalize, block, axes, class_name, dataset,
+                          max_voxels, client)
+            written.append(out)
+        except Exception as e:  # one bad file must not stop the rest
+            failed[p] = f"{type(e).__name__}: {e}"
+    bar.close()
+    if progress or failed:
+        msg = f"pixclass batch: {len(written) - skipped} written, {skipped} already complete, {len(failed)} failed"
+        print(msg, file=sys.stderr)
+        for p, r in failed.items():
+            print(f"  failed: {p}: {r}", file=sys.stderr)
+    if failed and raise_on_error:
+        raise BatchError(failed, written)
+    return written
+
+
+def _client(scheduler):
+    from dask.distributed import Client
+
+    return scheduler if isinstance(scheduler, Client) else Client(scheduler)
+
+
+def _predict_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, max_voxels,
+                  client):
+    arr, file_axes, spacing, close = open_array(path, dataset=dataset)
+    try:
+        ax = (axes or file_axes or guess_axes(arr.shape)).upper()
+        shape = tuple(arr.shape[ax.index(a)] for a in "ZYX" if a in ax)
+    finally:
+        close()
+    nsp = len(shape)
+    if client is not None:
+        import dask.array as da
+
+        from .io import load_image
+
+        img = load_image(path, axes=axes, dataset=dataset)
+        chunk = (max(64, shape[0] // 2),) * nsp if nsp == 2 else (max(16, shape[0] // 2), 256, 256)
+        x = da.from_array(img.data, chunks=chunk + (-1,))
+        res = client.compute(predict_dask(project, x, source, img.spacing, class_name)).result()
+    elif int(np.prod(shape)) > max_voxels or source == "features":
+        res = predict_blockwise(project, path, source=source, block=block, axes=axes, class_name=class_name,
+                                dataset=dataset)
+    else:
+        from .io import load_image
+
+        img = load_image(path, axes=axes, dataset=dataset)
+        k = project._class_index(class_name) if class_name is not None else 1
+        feats = compute_features(img, project.features)  # not cached: batch images are seen once
+        res = feats if source == "features" else source_from_prob(project.predict(img, features=feats), source, k)
+    has_c = res.ndim == nsp + 1
+    data = convert(res, source, dtype, renormalize)
+    suffix = os.path.splitext(out)[1].lower()
+    data, out_axes = arrange(data, nsp, has_c, None, ".tif" if suffix in (".tif", ".tiff") else suffix)
+    write_array(out, np.ascontiguousarray(data), out_axes)

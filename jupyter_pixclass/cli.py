@@ -1,0 +1,66 @@
+"""Command line: ``pixclass batch PROJECT INPUT... -o OUT_DIR`` and ``pixclass demo``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .export import DTYPES, SOURCES
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="pixclass", description="ilastik-style pixel classification from the shell.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser(
+        "batch", help="apply a trained project to many images",
+        description="Apply a trained project (.h5 saved by Project.save) to image files; one output per input.",
+    )
+    b.add_argument("project", help="project file saved with Project.save(...)")
+    b.add_argument("inputs", nargs="+", help="image files or glob patterns (quote them: 'data/*_s2.h5')")
+    b.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
+    b.add_argument("--source", default="probabilities", choices=SOURCES[:4] + ("features",),
+                   help="what to export: class probabilities (default), simple_segmentation (argmax, 1-based), "
+                        "uncertainty, mask (0/255 of --class-name) or features")
+    b.add_argument("--dtype", default="float32", choices=DTYPES, help="output pixel type (default float32)")
+    b.add_argument("--renormalize", action="store_true",
+                   help="map probabilities [0, 1] onto the full integer range (e.g. 0..65535 for uint16)")
+    b.add_argument("--format", default="tiff", choices=["tiff", "hdf5", "npy", "zarr"], help="output format (default tiff)")
+    b.add_argument("--class-name", default=None, help="class for --source mask (default the first class)")
+    b.add_argument("--axes", default=None, help="axes of the inputs if their files do not say, e.g. CYX or ZCYX")
+    b.add_argument("--name-template", default="{stem}_{source}.{ext}", help="output name from {stem}, {source}, {ext}")
+    b.add_argument("--overwrite", action="store_true", help="recompute outputs that already exist")
+    b.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://10.0.0.5:8786)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        from .batch import batch_predict
+        from .project import Project
+
+        project = Project.load(args.project)
+        if project.forest is None:
+            raise ValueError(f"project {args.project!r} has no trained classifier: train and save it first")
+        from .batch import expand_inputs
+
+        paths, empty = expand_inputs(args.inputs)
+        if not paths:
+            raise ValueError(f"no input files match {args.inputs}")
+        written = batch_predict(
+            project, args.inputs, args.out, source=args.source, dtype=args.dtype, renormalize=args.renormalize,
+            format=args.format, name_template=args.name_template, progress=not args.no_progress,
+            overwrite=args.overwrite, axes=args.axes, class_name=args.class_name, scheduler=args.scheduler,
+        )
+    except (ValueError, FileNotFoundError, KeyError, OSError) as e:
+        print(f"pixclass: error: {e}", file=sys.stderr)
+        return 2
+    n_fail = len(paths) + len(empty) - len(written)
+    if n_fail:
+        print(f"pixclass: error: {n_fail} input(s) failed (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

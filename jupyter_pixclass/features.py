@@ -1,0 +1,323 @@
+"""ilastik's six pixel-feature families over a sigma grid, 2D/3D, blockwise.
+
+Arrays are returned channel-last ``(..., F)`` as the API promises, but stored feature-major
+(``(F, ...)`` contiguous) underneath: writing 98 planes into an interleaved stack costs
+~15 ms a plane at 1024x1024, more than the filtering itself.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from .filters import derivatives, kernel_radius, sym_eigvals
+from .image import Image, as_image
+
+__all__ = ["FeatureSet", "compute_features", "FAMILIES", "DEFAULT_SIGMAS"]
+
+FAMILIES = (
+    "gaussian",
+    "log",
+    "gradient_magnitude",
+    "dog",
+    "structure_tensor_eigenvalues",
+    "hessian_eigenvalues",
+)
+FAMILY_TITLES = {
+    "gaussian": "Gaussian Smoothing",
+    "log": "Laplacian of Gaussian",
+    "gradient_magnitude": "Gaussian Gradient Magnitude",
+    "dog": "Difference of Gaussians",
+    "structure_tensor_eigenvalues": "Structure Tensor Eigenvalues",
+    "hessian_eigenvalues": "Hessian of Gaussian Eigenvalues",
+}
+DEFAULT_SIGMAS = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
+DOG_RATIO = 0.66  # ilastik: G(sigma) - G(0.66 sigma)
+ST_OUTER = 0.5  # ilastik: structure tensor outer scale = 0.5 sigma
+
+
+def _n_components(family, ndim):
+    return ndim if family in ("structure_tensor_eigenvalues", "hessian_eigenvalues") else 1
+
+
+class FeatureSet:
+    """A selection of (filter family, sigma) pairs, as in ilastik's feature grid.
+
+    Parameters
+    ----------
+    sigmas : sequence of float, optional
+        Scales in pixels (default ilastik's 0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0).
+    families : sequence of str, optional
+        Any of :data:`FAMILIES` (default all six).
+    mode : {"auto", "2d", "3d"}
+        ``"auto"`` filters volumes in 3D; ``"2d"`` filters each plane of a volume.
+    pairs : sequence of (family, sigma), optional
+        Exact pairs instead of the full ``families x sigmas`` grid.
+
+    Examples
+    --------
+    >>> fs = FeatureSet(sigmas=[1.0, 3.5], families=["gaussian", "log"])
+    >>> fs.names(n_channels=1, ndim=2)
+    ['Gaussian Smoothing σ=1.0 [ch 1]', 'Gaussian Smoothing σ=3.5 [ch 1]', \
+'Laplacian of Gaussian σ=1.0 [ch 1]', 'Laplacian of Gaussian σ=3.5 [ch 1]']
+    """
+
+    def __init__(self, sigmas=None, families=None, mode="auto", pairs=None):
+        if mode not in ("auto", "2d", "3d"):
+            raise ValueError(f"mode must be 'auto', '2d' or '3d'; got {mode!r}")
+        self.mode = mode
+        if pairs is None:
+            sigmas = DEFAULT_SIGMAS if sigmas is None else sigmas
+            families = FAMILIES if families is None else families
+            pairs = [(f, s) for f in families for s in sigmas]
+        clean = set()
+        for f, s in pairs:
+            if f not in FAMILIES:
+                raise ValueError(f"unknown feature family {f!r}; choose from {FAMILIES}")
+            s = float(s)
+            if not (s > 0 and math.isfinite(s)):
+                raise ValueError(f"sigma must be a positive number; got {s} for {f!r}")
+            clean.add((f, round(s, 6)))
+        if not clean:
+            raise ValueError("a FeatureSet needs at least one (family, sigma) pair")
+        self.pairs = sorted(clean, key=lambda p: (FAMILIES.index(p[0]), p[1]))
+
+    @classmethod
+    def default(cls):
+        """ilastik's grid: all six families at every sigma, sigma 0.3 for smoothing only."""
+        pairs = [(f, s) for f in FAMILIES for s in DEFAULT_SIGMAS if s >= 0.5 or f == "gaussian"]
+        return cls(pairs=pairs)
+
+    @property
+    def sigmas(self):
+        return sorted({s for _, s in self.pairs})
+
+    @property
+    def families(self):
+        return [f for f in FAMILIES if any(p[0] == f for p in self.pairs)]
+
+    def select(self, min_sigma=None, max_sigma=None, families=None):
+        """A new set keeping pairs with ``min_sigma <= sigma <= max_sigma`` of ``families``."""
+        keep = [
+            (f, s)
+            for f, s in self.pairs
+            if (min_sigma is None or s >= min_sigma - 1e-9)
+            and (max_sigma is None or s <= max_sigma + 1e-9)
+            and (families is None or f in families)
+        ]
+        if not keep:
+            raise ValueError(
+                f"no features left after select(min_sigma={min_sigma}, max_sigma={max_sigma}, families={families})"
+            )
+        return FeatureSet(pairs=keep, mode=self.mode)
+
+    def spatial_ndim(self, image_ndim):
+        """Dimensionality the filters run in for an image of ``image_ndim`` spatial axes."""
+        if self.mode == "3d" and image_ndim != 3:
+            raise ValueError(f"mode='3d' needs a 3D image; this one has {image_ndim} spatial axes")
+        return 2 if (self.mode == "2d" or image_ndim == 2) else 3
+
+    def n_features(self, n_channels=1, ndim=2):
+        """Number of features for ``n_channels`` channels in ``ndim`` filter dimensions."""
+        return n_channels * sum(_n_components(f, ndim) for f, _ in self.pairs)
+
+    def names(self, n_channels=1, ndim=2):
+        """Readable feature names in the order :func:`compute_features` returns them."""
+        out = []
+        for c in range(n_channels):
+            for f, s in self.pairs:
+                k = _n_components(f, ndim)
+                for j in range(k):
+                    t = FAMILY_TITLES[f]
+                    if k > 1:
+                        t = t[:-1] + f" {j + 1}"  # "Eigenvalues" -> "Eigenvalue 1"
+                    out.append(f"{t} σ={s:g} [ch {c + 1}]")
+        return out
+
+    def halo(self, ndim=2):
+        """Pixels of context a block needs so blockwise results equal whole-image ones."""
+        h = 0
+        for f, s in self.pairs:
+            r = kernel_radius(s)
+            if f == "structure_tensor_eigenvalues":
+                r += kernel_radius(ST_OUTER * s)
+            h = max(h, r)
+        return h
+
+    def to_dict(self):
+        return {"pairs": [[f, s] for f, s in self.pairs], "mode": self.mode}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(pairs=[tuple(p) for p in d["pairs"]], mode=d.get("mode", "auto"))
+
+    def key(self):
+        """Hashable identity (for caches)."""
+        return (tuple(self.pairs), self.mode)
+
+    def __eq__(self, other):
+        return isinstance(other, FeatureSet) and self.key() == other.key()
+
+    def __hash__(self):
+        return hash(self.key())
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __repr__(self):
+        return f"FeatureSet({len(self.pairs)} pairs, families={self.families}, sigmas={self.sigmas}, mode={self.mode!r})"
+
+
+def _orders(ndim, order):
+    return [o for o in itertools.product(range(order + 1), repeat=ndim) if sum(o) == order]
+
+
+def _channel_features(x, fs, spacing, out):
+    """Features of one channel ``x`` (spatial array in filter dims) into ``out`` (F_c, ...)."""
+    nd = x.ndim
+    smin = min(spacing)
+    rel = [smin / s for s in spacing]  # sigma in units of the finest axis
+    zero = (0,) * nd
+    fi = 0
+    by_sigma = {}
+    for f, s in fs.pairs:
+        by_sigma.setdefault(s, set()).add(f)
+    planes = {}
+    for s, fams in by_sigma.items():
+        need = set()
+        if fams & {"gaussian", "dog"}:
+            need.add(zero)
+        if fams & {"gradient_magnitude", "structure_tensor_eigenvalues"}:
+            need.update(_orders(nd, 1))
+        if "log" in fams:
+            need.update(o for o in _orders(nd, 2) if max(o) == 2)
+        if "hessian_eigenvalues" in fams:
+            need.update(_orders(nd, 2))
+        sig = [s * r for r in rel]
+        d = derivatives(x, sig, need, scale=rel)
+        firsts = [d[o] for o in sorted(_orders(nd, 1), reverse=True)] if any(o in d for o in _orders(nd, 1)) else []
+        res = {}
+        if "gaussian" in fams:
+            res["gaussian"] = [d[zero]]
+        if "log" in fams:
+            res["log"] = [sum(d[o] for o in _orders(nd, 2) if max(o) == 2)]
+        if "gradient_magnitude" in fams:
+            res["gradient_magnitude"] = [np.sqrt(sum(g * g for g in firsts))]
+        if "dog" in fams:
+            g2 = derivatives(x, [DOG_RATIO * v for v in sig], {zero})[zero]
+            res["dog"] = [d[zero] - g2]
+        if "structure_tensor_eigenvalues" in fams:
+            outer = [ST_OUTER * v for v in sig]
+            elems = [
+                derivatives(firsts[i] * firsts[j], outer, {zero})[zero]
+                for i in range(nd)
+                for j in range(i, nd)
+            ]
+            res["structure_tensor_eigenvalues"] = list(sym_eigvals(elems))
+        if "hessian_eigenvalues" in fams:
+            # upper triangle in (axis i, axis j) order, i <= j
+            elems = []
+            for i in range(nd):
+                for j in range(i, nd):
+                    o = [0] * nd
+                    o[i] += 1
+                    o[j] += 1
+                    elems.append(d[tuple(o)])
+            res["hessian_eigenvalues"] = list(sym_eigvals(elems))
+        planes[s] = res
+    for f, s in fs.pairs:
+        for p in planes[s][f]:
+            out[fi] = p
+            fi += 1
+    return fi
+
+
+def _features_block(data, fs, spacing, out):
+    """All features of a channel-last block ``data`` into feature-major ``out`` (F, ...)."""
+    nsp = data.ndim - 1
+    fnd = fs.spatial_ndim(nsp)
+    per_c = fs.n_features(1, fnd)
+    for c in range(data.shape[-1]):
+        x = data[..., c]
+        o = out[c * per_c : (c + 1) * per_c]
+        if fnd == nsp:
+            _channel_features(x, fs, spacing, o)
+        else:  # plane by plane through a volume
+            for z in range(x.shape[0]):
+                _channel_features(x[z], fs, spacing[1:], o[:, z])
+
+
+def compute_features(image, fs=None, block=None, out=None):
+    """Compute the pixel features of ``image``.
+
+    Parameters
+    ----------
+    image : Image, ndarray (channel-last) or path
+    fs : FeatureSet, optional
+        Default :meth:`FeatureSet.default`.
+    block : int or tuple of int, optional
+        Compute in spatial blocks of this size with a halo of ``fs.halo()`` pixels;
+        the result equals whole-image filtering, and working memory scales with the block.
+    out : array-like, optional
+        Where to write, shape ``(F,) + spatial shape`` (feature-major; e.g. an h5py dataset
+        or memmap). When given, it is returned as is.
+
+    Returns
+    -------
+    ndarray
+        float32 ``(..., F)`` in the order of ``fs.names(n_channels, ndim)``; a channel-last
+        view of a feature-major array.
+    """
+    img = as_image(image)
+    fs = fs or FeatureSet.default()
+    fnd = fs.spatial_ndim(img.ndim_spatial)
+    F = fs.n_features(img.n_channels, fnd)
+    shape = img.shape_spatial
+    own = out is None
+    if own:
+        out = np.empty((F,) + shape, np.float32)
+    elif tuple(out.shape) != (F,) + shape:
+        raise ValueError(f"out has shape {tuple(out.shape)}; expected {(F,) + shape} (features first)")
+    if block is None:
+        data = img.data.astype(np.float32, copy=False)
+        if own:
+            _features_block(data, fs, img.spacing, out)
+        else:
+            tmp = np.empty((F,) + shape, np.float32)
+            _features_block(data, fs, img.spacing, tmp)
+            out[...] = tmp
+    else:
+        for src, dst, inner in iter_blocks(shape, block, fs.halo(), fs_ndim=fnd):
+            data = img.data[src].astype(np.float32)
+            tmp = np.empty((F,) + data.shape[:-1], np.float32)
+            _features_block(data, fs, img.spacing, tmp)
+            out[(slice(None),) + dst] = tmp[(slice(None),) + inner]
+    return np.moveaxis(out, 0, -1) if own else out
+
+
+def iter_blocks(shape, block, halo, fs_ndim=None):
+    """Yield ``(source, dest, inner)`` slice tuples tiling ``shape`` in blocks with a halo.
+
+    ``source`` reads the block plus halo (clipped at the borders), ``dest`` is where the
+    block goes in the full array, ``inner`` is the block's place inside the source read.
+    In plane-by-plane mode (``fs_ndim`` 2 on a volume) no halo is needed along Z.
+    """
+    nd = len(shape)
+    if np.isscalar(block):
+        block = (int(block),) * nd
+    block = tuple(int(b) for b in block)
+    if len(block) != nd or min(block) < 1:
+        raise ValueError(f"block {block} does not fit spatial shape {shape}")
+    halos = [halo] * nd
+    if fs_ndim is not None and fs_ndim < nd:
+        halos[0] = 0
+    for starts in itertools.product(*[range(0, n, b) for n, b in zip(shape, block)]):
+        src, dst, inner = [], [], []
+        for st, b, n, h in zip(starts, block, shape, halos):
+            e = min(st + b, n)
+            s0, s1 = max(st - h, 0), min(e + h, n)
+            src.append(slice(s0, s1))
+            dst.append(slice(st, e))
+            inner.append(slice(st - s0, st - s0 + (e - st)))
+        yield tuple(src), tuple(dst), tuple(inner)

@@ -1,0 +1,159 @@
+"""A random forest as flat arrays: trained by scikit-learn, stored without pickle, predicted by numba.
+
+scikit-learn's ``predict_proba`` needs samples x features rows (a 400 MB copy for a 1024x1024
+image with 98 features) and allocates per-tree outputs; this traversal reads feature-major
+planes in place and accumulates leaf probabilities directly.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["Forest", "train_forest"]
+
+
+_CHUNK = 512  # pixels per task: a chunk's features stay in cache while every tree visits it
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _predict(X, feature, threshold, left, right, value, roots, out):  # pragma: no cover - compiled
+    # X (F, N) feature-major; out (N, K)
+    N = X.shape[1]
+    T = roots.size
+    K = value.shape[1]
+    inv = np.float32(1.0 / T)
+    nchunks = (N + _CHUNK - 1) // _CHUNK
+    for c in prange(nchunks):
+        n0 = c * _CHUNK
+        n1 = min(n0 + _CHUNK, N)
+        acc = np.zeros((n1 - n0, K), np.float32)
+        for t in range(T):
+            root = roots[t]
+            for n in range(n0, n1):
+                node = root
+                while left[node] >= 0:
+                    if X[feature[node], n] <= threshold[node]:
+                        node = left[node]
+                    else:
+                        node = right[node]
+                for k in range(K):
+                    acc[n - n0, k] += value[node, k]
+        for n in range(n0, n1):
+            for k in range(K):
+                out[n, k] = acc[n - n0, k] * inv
+
+
+def _floor32(thr):
+    """float32 thresholds t32 with ``x <= t32`` iff ``x <= thr`` for every float32 x."""
+    t32 = thr.astype(np.float32)
+    up = t32.astype(np.float64) > thr
+    t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
+    return t32
+
+
+class Forest:
+    """Trees of a random forest as concatenated node arrays.
+
+    Attributes
+    ----------
+    feature, threshold, left, right : ndarray
+        Per node: split feature, float32 threshold (go left if ``x <= threshold``), child
+        indices into the concatenated arrays (``-1`` at leaves).
+    value : ndarray
+        ``(n_nodes, n_classes)`` class probabilities at leaves.
+    roots : ndarray
+        Index of each tree's root node.
+    importances : ndarray
+        Mean decrease in impurity per feature (scikit-learn's ``feature_importances_``).
+    """
+
+    ARRAYS = ("feature", "threshold", "left", "right", "value", "roots", "importances")
+
+    def __init__(self, feature, threshold, left, right, value, roots, n_features, importances=None):
+        self.feature = np.ascontiguousarray(feature, np.int32)
+        self.threshold = np.ascontiguousarray(threshold, np.float32)
+        self.left = np.ascontiguousarray(left, np.int32)
+        self.right = np.ascontiguousarray(right, np.int32)
+        self.value = np.ascontiguousarray(value, np.float32)
+        self.roots = np.ascontiguousarray(roots, np.int64)
+        self.n_features = int(n_features)
+        self.importances = (
+            np.zeros(self.n_features, np.float64) if importances is None else np.asarray(importances, np.float64)
+        )
+        n = self.feature.size
+        if not (self.threshold.size == self.left.size == self.right.size == self.value.shape[0] == n):
+            raise ValueError("forest arrays disagree in length (corrupt project file?)")
+        inner = self.left >= 0
+        if inner.any() and (
+            self.feature[inner].max() >= self.n_features
+            or self.feature[inner].min() < 0
+            or self.left.max() >= n
+            or self.right.max() >= n
+            or (self.right[inner] < 0).any()
+        ):
+            raise ValueError("forest arrays point outside the forest (corrupt project file?)")
+
+    @property
+    def n_classes(self):
+        return self.value.shape[1]
+
+    @property
+    def n_trees(self):
+        return self.roots.size
+
+    @classmethod
+    def from_sklearn(cls, rf):
+        """Convert a fitted ``RandomForestClassifier`` (single output)."""
+        feats, thrs, lefts, rights, vals, roots = [], [], [], [], [], []
+        off = 0
+        for est in rf.estimators_:
+            t = est.tree_
+            leaf = t.children_left < 0
+            roots.append(off)
+            feats.append(np.where(leaf, 0, t.feature))
+            thrs.append(_floor32(t.threshold))
+            lefts.append(np.where(leaf, -1, t.children_left + off))
+            rights.append(np.where(leaf, -1, t.children_right + off))
+            v = t.value[:, 0, :].astype(np.float64)
+            v = v / np.maximum(v.sum(1, keepdims=True), 1e-300)
+            # the forest encodes y before fitting, so every tree has all n_classes_ columns
+            vals.append(v)
+            off += t.node_count
+        return cls(
+            np.concatenate(feats), np.concatenate(thrs), np.concatenate(lefts), np.concatenate(rights),
+            np.concatenate(vals), np.array(roots), rf.n_features_in_, rf.feature_importances_,
+        )
+
+    def predict_proba_fm(self, X_fm):
+        """Class probabilities ``(N, K)`` float32 for feature-major samples ``X_fm`` (F, N)."""
+        X_fm = np.asarray(X_fm)
+        if X_fm.dtype != np.float32:
+            X_fm = X_fm.astype(np.float32)
+        if X_fm.shape[0] != self.n_features:
+            raise ValueError(f"forest expects {self.n_features} features; got {X_fm.shape[0]}")
+        out = np.empty((X_fm.shape[1], self.n_classes), np.float32)
+        _predict(X_fm, self.feature, self.threshold, self.left, self.right, self.value, self.roots, out)
+        return out
+
+    def predict_proba(self, X):
+        """Class probabilities ``(N, K)`` for samples-by-features ``X`` (N, F)."""
+        return self.predict_proba_fm(np.asarray(X, np.float32).T)
+
+    def to_arrays(self):
+        return {k: getattr(self, k) for k in self.ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays, n_features):
+        return cls(*(np.asarray(arrays[k]) for k in cls.ARRAYS[:6]), n_features, np.asarray(arrays["importances"]))
+
+
+def train_forest(X, y, n_estimators=100, random_state=0, n_jobs=-1, **kwargs):
+    """Fit scikit-learn's random forest on ``X`` (N, F), ``y`` (N,) and return a :class:`Forest`.
+
+    Same ``X``, ``y`` and ``random_state`` give the same forest (scikit-learn seeds each tree).
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    rf = RandomForestClassifier(n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs, **kwargs)
+    rf.fit(np.asarray(X, np.float32), y)
+    return Forest.from_sklearn(rf), rf.classes_

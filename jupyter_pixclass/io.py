@@ -1,0 +1,339 @@
+"""Reading images from TIFF, HDF5, NPY, PNG/JPEG and Zarr, and atomic writes."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from .image import Image, guess_axes, to_channel_last
+
+__all__ = ["load_image", "open_array", "atomic_write", "write_array", "SUFFIXES"]
+
+_TIFF = (".tif", ".tiff")
+_H5 = (".h5", ".hdf5", ".hdf")
+_NPY = (".npy",)
+_PIL = (".png", ".jpg", ".jpeg")
+_ZARR = (".zarr",)
+SUFFIXES = _TIFF + _H5 + _NPY + _PIL + _ZARR
+
+# tifffile names axes more finely than we do; map to TZCYX.
+_TIFF_AXES = {"S": "C", "E": "C", "L": "C", "H": "C", "I": "Z", "Q": "?", "R": "?", "V": "?", "A": "?"}
+
+
+def _split_inner(path):
+    """Split ``"file.h5/group/data"`` into ``("file.h5", "group/data")``."""
+    s = os.fspath(path)
+    m = re.search(r"(\.h5|\.hdf5|\.hdf|\.zarr)(/|\\|$)", s, flags=re.IGNORECASE)
+    if m and m.end(1) < len(s):
+        return s[: m.end(1)], s[m.end(1) + 1 :].strip("/") or None
+    return s, None
+
+
+def _suffix(path):
+    s = os.fspath(path).rstrip("/\\")
+    low = s.lower()
+    if low.endswith(".ome.tif") or low.endswith(".ome.tiff"):
+        return ".tif"
+    return os.path.splitext(low)[1]
+
+
+def _check_exists(path):
+    if not os.path.exists(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        hint = "" if os.path.isdir(parent) else f" (folder {parent!r} does not exist either)"
+        raise FileNotFoundError(f"no such image file: {os.fspath(path)!r}{hint}")
+
+
+def _h5_datasets(f):
+    names = []
+    f.visititems(lambda n, o: names.append(n) if hasattr(o, "shape") else None)
+    return names
+
+
+def _axes_from_attrs(attrs):
+    """Axes from an ``axes`` attribute, ilastik/vigra ``axistags`` or OME-NGFF ``multiscales``."""
+    if "axes" in attrs:
+        a = attrs["axes"]
+        if isinstance(a, bytes):
+            a = a.decode()
+        if isinstance(a, str):
+            return a.upper()
+        if isinstance(a, (list, tuple)):  # OME-NGFF style list of dicts/strings
+            return "".join((x["name"] if isinstance(x, dict) else str(x))[0].upper() for x in a)
+    if "axistags" in attrs:
+        tags = attrs["axistags"]
+        tags = json.loads(tags.decode() if isinstance(tags, bytes) else tags)
+        return "".join(t["key"].upper() for t in tags["axes"])
+    if "multiscales" in attrs:
+        ms = attrs["multiscales"][0]
+        return "".join(a["name"][0].upper() if isinstance(a, dict) else a[0].upper() for a in ms["axes"])
+    return None
+
+
+def open_array(path, dataset=None):
+    """Open an image file lazily where the format allows it.
+
+    Returns ``(array_like, axes_or_None, spacing_or_None, closer)``; HDF5 and Zarr give
+    lazily sliced arrays (h5py / zarr), others an ndarray. ``closer()`` releases the file.
+    Errors name the file and, for HDF5/Zarr, list the datasets that exist.
+    """
+    path, inner = _split_inner(path)
+    dataset = dataset or inner
+    _check_exists(path)
+    suf = _suffix(path)
+    if suf not in SUFFIXES:
+        raise ValueError(
+            f"cannot read {path!r}: unknown suffix {suf or '(none)'!r}; supported: {', '.join(SUFFIXES)}"
+        )
+    if suf in _H5:
+        return _open_h5(path, dataset)
+    if suf in _ZARR:
+        return _open_zarr(path, dataset)
+    try:
+        if suf in _TIFF:
+            data, axes, spacing = _read_tiff(path)
+        elif suf in _NPY:
+            data, axes, spacing = np.load(path, allow_pickle=False, mmap_mode="r"), None, None
+        else:
+            from PIL import Image as PILImage
+
+            with PILImage.open(path) as im:
+                im.load()
+                if im.mode in ("RGBA", "LA", "P", "PA"):
+                    im = im.convert("RGB" if im.mode in ("RGBA", "P", "PA") else "L")
+                data = np.asarray(im)
+            axes, spacing = ("YXC" if data.ndim == 3 else "YX"), None
+    except Exception as e:  # corrupt or truncated files raise many different types
+        raise ValueError(f"could not read {path!r} as {suf} (corrupt or truncated?): {e}") from e
+    return data, axes, spacing, lambda: None
+
+
+def _read_tiff(path):
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        series = tf.series[0]
+        data = series.asarray()
+        axes = "".join(_TIFF_AXES.get(a, a) for a in series.axes)
+        spacing = _tiff_spacing(tf, series)
+    if "?" in axes or not set(axes) <= set("TZCYX"):
+        axes = None  # no usable metadata: let the shape decide (or the caller's axes=)
+    return data, axes, spacing
+
+
+def _tiff_spacing(tf, series):
+    try:
+        if tf.is_ome:
+            import xml.etree.ElementTree as ET
+
+            root = ET.fromstring(tf.ome_metadata)
+            px = next(e for e in root.iter() if e.tag.endswith("Pixels"))
+            sp = [float(px.get(f"PhysicalSize{a}", 1.0)) for a in "ZYX"]
+            return tuple(sp) if "Z" in series.axes else tuple(sp[1:])
+        page = tf.pages[0]
+        sp_yx = []
+        for tag in ("YResolution", "XResolution"):
+            t = page.tags.get(tag)
+            num, den = t.value if t is not None else (1, 1)
+            sp_yx.append(den / num if num else 1.0)
+        if tf.is_imagej:
+            z = float(tf.imagej_metadata.get("spacing", 1.0))
+            return (z, *sp_yx) if "Z" in series.axes else tuple(sp_yx)
+        if page.tags.get("XResolution") is not None:
+            return tuple(sp_yx)
+    except Exception:  # spacing is a nicety: never fail a load over it
+        pass
+    return None
+
+
+def _open_h5(path, dataset):
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"could not read {path!r} as HDF5 (corrupt or truncated?): {e}") from e
+    names = _h5_datasets(f)
+    if dataset is None:
+        if len(names) != 1:
+            f.close()
+            raise ValueError(
+                f"{path!r} holds {len(names)} datasets {names}; choose one with "
+                f"dataset= or '{os.path.basename(path)}/<dataset>'"
+            )
+        dataset = names[0]
+    if dataset not in f or not hasattr(f[dataset], "shape"):
+        f.close()
+        raise KeyError(f"no dataset {dataset!r} in {path!r}; datasets there: {names}")
+    d = f[dataset]
+    axes = _axes_from_attrs(d.attrs)
+    spacing = tuple(float(s) for s in d.attrs["spacing"]) if "spacing" in d.attrs else None
+    return d, axes, spacing, f.close
+
+
+def _open_zarr(path, dataset):
+    import zarr
+
+    try:
+        z = zarr.open(path, mode="r")
+    except Exception as e:
+        raise ValueError(f"could not read {path!r} as Zarr: {e}") from e
+    if hasattr(z, "shape") and dataset is None:
+        return z, _axes_from_attrs(dict(z.attrs)), None, lambda: None
+    names = []
+    if not hasattr(z, "shape"):
+        names = [k for k, _ in z.arrays()] if hasattr(z, "arrays") else list(z.array_keys())
+    if dataset is None:
+        if len(names) != 1:
+            raise ValueError(f"{path!r} holds {len(names)} arrays {names}; choose one with dataset=")
+        dataset = names[0]
+    try:
+        arr = z[dataset]
+        arr.shape
+    except Exception:
+        raise KeyError(f"no array {dataset!r} in {path!r}; arrays there: {names}") from None
+    axes = _axes_from_attrs(dict(arr.attrs)) or _axes_from_attrs(dict(z.attrs))
+    return arr, axes, None, lambda: None
+
+
+def load_image(path, axes=None, dataset=None):
+    """Load an image file into a channel-last :class:`Image`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.tif/.tiff`` (ImageJ and OME axes honoured), ``.h5/.hdf5`` (``"file.h5/group/data"``,
+        ``dataset=``, or the only dataset), ``.npy``, ``.png/.jpg``, ``.zarr``.
+    axes : str, optional
+        Letters from ``TZCYX`` overriding the file's own axes, e.g. ``"CYX"`` or ``"ZCYX"``.
+    dataset : str, optional
+        Dataset inside an HDF5 file or Zarr group.
+
+    Returns
+    -------
+    Image
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Unknown suffix, corrupt file, axes that do not fit the shape, more than one time point,
+        empty or non-finite data; the message names the file and the shape.
+    KeyError
+        The HDF5 dataset does not exist (the message lists those that do).
+    """
+    fpath, _ = _split_inner(path)
+    arr, file_axes, spacing, close = open_array(path, dataset=dataset)
+    try:
+        try:
+            data = np.asarray(arr[...])
+        except Exception as e:
+            raise ValueError(f"could not read the pixels of {fpath!r} (corrupt or truncated?): {e}") from e
+    finally:
+        close()
+    use_axes = (axes or file_axes or guess_axes(data.shape)).upper()
+    if len(use_axes) != data.ndim:
+        how = "given" if axes else "from the file"
+        raise ValueError(
+            f"axes {use_axes!r} ({how}) do not fit {fpath!r} of shape {data.shape} ({data.ndim} dims)"
+        )
+    nsp = sum(a in "ZYX" for a in use_axes)
+    if spacing is not None and len(spacing) != nsp:
+        spacing = spacing[-nsp:] if len(spacing) > nsp else None
+    return Image(data, axes=use_axes, spacing=spacing, path=fpath)
+
+
+@contextlib.contextmanager
+def atomic_write(path, suffix=None):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A failure (exception, interrupt) removes the temporary file, so ``path`` is either
+    the complete new file or untouched.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    suffix = suffix if suffix is not None else _suffix(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part" + suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.isdir(tmp):
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _axistags(axes):
+    flags = {"C": 1, "T": 8}
+    return json.dumps(
+        {"axes": [{"key": a.lower(), "typeFlags": flags.get(a, 2), "resolution": 0, "description": ""} for a in axes]}
+    )
+
+
+def write_array(path, data, axes, spacing=None, dataset="exported_data", compression=True):
+    """Write ``data`` (with axes letters ``axes``) atomically; format from the suffix.
+
+    TIFF is written as an ImageJ hyperstack when the axes order allows (``ZCYX``, ``CYX``,
+    ``YX`` ...), otherwise as a plain TIFF with the axes in its description. HDF5 writes
+    ``dataset`` with ilastik-style ``axistags`` and an ``axes`` attribute. NPY writes the array.
+    """
+    path = os.fspath(path)
+    suf = _suffix(path)
+    if suf not in _TIFF + _H5 + _NPY + _ZARR:
+        raise ValueError(f"cannot write {path!r}: unknown suffix {suf!r}; use .tif, .h5 or .npy")
+    data = np.asarray(data)
+    if len(axes) != data.ndim:
+        raise ValueError(f"axes {axes!r} do not fit data of shape {data.shape} for {path!r}")
+    with atomic_write(path, suffix=suf) as tmp:
+        if suf in _TIFF:
+            import tifffile
+
+            ij_order = "TZCYXS"
+            ij_ok = (
+                data.dtype in (np.uint8, np.uint16, np.float32)
+                and set(axes) <= set("TZCYX")
+                and list(axes) == sorted(axes, key="TZCYX".index)
+            )
+            kw = {}
+            if spacing is not None and len(spacing) >= 2:
+                kw["resolution"] = (1.0 / spacing[-1], 1.0 / spacing[-2])
+            if ij_ok:
+                md = {"axes": axes}
+                if spacing is not None and len(spacing) == 3:
+                    md["spacing"] = spacing[0]
+                tifffile.imwrite(tmp, data, imagej=True, metadata=md, **kw)
+            else:
+                tifffile.imwrite(tmp, data, metadata={"axes": axes}, **kw)
+        elif suf in _H5:
+            import h5py
+
+            with h5py.File(tmp, "w") as f:
+                comp = dict(compression="gzip", compression_opts=1) if compression else {}
+                d = f.create_dataset(dataset, data=data, **comp)
+                d.attrs["axistags"] = _axistags(axes)
+                d.attrs["axes"] = axes
+                if spacing is not None:
+                    d.attrs["spacing"] = np.asarray(spacing, float)
+        elif suf in _NPY:
+            with open(tmp, "wb") as fh:
+                np.save(fh, data)
+        else:
+            import zarr
+
+            os.remove(tmp)
+            z = zarr.open(tmp, mode="w", shape=data.shape, dtype=data.dtype)
+            z[...] = data
+            z.attrs["axes"] = axes
+    return path

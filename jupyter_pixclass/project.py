@@ -1,0 +1,384 @@
+"""The Project: images, classes, labels, feature set and the trained forest."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from .cache import FeatureCache
+from .features import FeatureSet, compute_features
+from .forest import Forest, train_forest
+from .image import Image, as_image
+
+__all__ = ["Project", "PALETTE", "FORMAT", "FORMAT_VERSION"]
+
+PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#ff7f00", "#984ea3", "#ffff33", "#a65628", "#f781bf", "#17becf"]
+FORMAT = "jupyter-pixclass project"
+FORMAT_VERSION = 1
+
+
+def _feature_major(feats):
+    """The contiguous ``(F, ...)`` array behind a channel-last feature view (no copy if possible)."""
+    fm = np.moveaxis(feats, -1, 0)
+    return fm if fm.flags.c_contiguous else np.ascontiguousarray(fm)
+
+
+def _check_color(c):
+    from matplotlib.colors import to_hex
+
+    try:
+        return to_hex(c)
+    except ValueError:
+        raise ValueError(f"not a colour: {c!r} (use a name like 'red' or a hex '#ff0000')") from None
+
+
+class Project:
+    """Classes, images with their labels, a feature set and a random forest.
+
+    Parameters
+    ----------
+    classes : list of str
+        Class names; label ``k`` (1-based) means ``classes[k-1]``.
+    features : FeatureSet, optional
+        Default :meth:`FeatureSet.default`.
+    colors : list of colour, optional
+        One per class (names or hex); default a palette.
+    random_state : int
+        Seed of the forest: same labels and seed give the same predictions.
+    n_estimators : int
+        Trees in the forest (ilastik uses 100).
+    cache_bytes : int
+        Budget of the feature cache.
+
+    Examples
+    --------
+    >>> import jupyter_pixclass as pc
+    >>> img, truth = pc.datasets.nuclei((128, 128))
+    >>> p = pc.Project(["Nucleus", "Background"])
+    >>> i = p.add_image(img)
+    >>> p.paint(i, truth["classes"] == 1, 1)   # doctest: +SKIP
+    """
+
+    def __init__(self, classes=("Nucleus", "Background"), features=None, colors=None, random_state=0,
+                 n_estimators=100, cache_bytes=4 * 2**30):
+        self.classes = []
+        self.colors = []
+        self.features = features if features is not None else FeatureSet.default()
+        if not isinstance(self.features, FeatureSet):
+            raise TypeError(f"features must be a FeatureSet; got {type(self.features).__name__}")
+        self.random_state = random_state
+        self.n_estimators = int(n_estimators)
+        self.images = []
+        self._labels = []
+        self.forest = None
+        self._trained = None  # (feature key, n_channels, n_classes) the forest was trained for
+        self.cache = FeatureCache(cache_bytes)
+        self.version = 0  # bumped on every label/class/feature change (the widget watches it)
+        self._lock = threading.RLock()
+        colors = list(colors) if colors is not None else [None] * len(classes)
+        if len(colors) != len(classes):
+            raise ValueError(f"{len(colors)} colours given for {len(classes)} classes")
+        for name, c in zip(classes, colors):
+            self.add_class(name, c)
+
+    # ----- classes -------------------------------------------------------------------
+    def _class_index(self, name):
+        if isinstance(name, (int, np.integer)):
+            if not 1 <= name <= len(self.classes):
+                raise ValueError(f"class index {name} out of range 1..{len(self.classes)}")
+            return int(name)
+        try:
+            return self.classes.index(name) + 1
+        except ValueError:
+            raise ValueError(f"no class named {name!r}; classes are {self.classes}") from None
+
+    def add_class(self, name, color=None):
+        """Add a class; returns its 1-based label value."""
+        name = str(name).strip()
+        if not name:
+            raise ValueError("a class needs a non-empty name")
+        if name in self.classes:
+            raise ValueError(f"a class named {name!r} exists already")
+        if len(self.classes) >= 255:
+            raise ValueError("at most 255 classes")
+        if color is None:
+            used = set(self.colors)
+            color = next((c for c in PALETTE if c not in used), PALETTE[len(self.classes) % len(PALETTE)])
+        self.classes.append(name)
+        self.colors.append(_check_color(color))
+        self._changed()
+        return len(self.classes)
+
+    def rename_class(self, old, new):
+        """Rename class ``old`` (name or 1-based index) to ``new``; labels keep their meaning."""
+        k = self._class_index(old)
+        new = str(new).strip()
+        if not new:
+            raise ValueError("a class needs a non-empty name")
+        if new in self.classes and self.classes[k - 1] != new:
+            raise ValueError(f"a class named {new!r} exists already")
+        self.classes[k - 1] = new
+        self.version += 1
+
+    def set_color(self, name, color):
+        self.colors[self._class_index(name) - 1] = _check_color(color)
+        self.version += 1
+
+    def remove_class(self, name):
+        """Remove a class and its labels; higher labels shift down; the forest is dropped."""
+        k = self._class_index(name)
+        with self._lock:
+            for lab in self._labels:
+                lab[lab == k] = 0
+                lab[lab > k] -= 1
+            del self.classes[k - 1]
+            del self.colors[k - 1]
+            self._changed()
+
+    # ----- images and labels -----------------------------------------------------------
+    def add_image(self, image_or_path, **load_kwargs):
+        """Add an image (Image, channel-last array or path); returns its index."""
+        img = as_image(image_or_path, **load_kwargs)
+        if self.images and img.n_channels != self.images[0].n_channels:
+            raise ValueError(
+                f"image {img.name!r} has {img.n_channels} channels but the project's images have "
+                f"{self.images[0].n_channels}"
+            )
+        with self._lock:
+            self.images.append(img)
+            self._labels.append(np.zeros(img.shape_spatial, np.uint8))
+        return len(self.images) - 1
+
+    def _img_index(self, i):
+        if not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.images):
+            raise IndexError(f"image index {i!r} out of range: the project has {len(self.images)} images")
+        return int(i)
+
+    def labels(self, i=0):
+        """The label array of image ``i`` (uint8, spatial shape; 0 = unlabeled)."""
+        return self._labels[self._img_index(i)]
+
+    def set_labels(self, i, labels):
+        """Replace the labels of image ``i``."""
+        i = self._img_index(i)
+        labels = np.asarray(labels)
+        shape = self.images[i].shape_spatial
+        if labels.shape != shape:
+            raise ValueError(f"labels of shape {labels.shape} do not fit image {i} of spatial shape {shape}")
+        if labels.size and (labels.min() < 0 or labels.max() > len(self.classes)):
+            raise ValueError(
+                f"labels hold values {int(labels.min())}..{int(labels.max())}, but only 0..{len(self.classes)} "
+                f"exist (classes {self.classes})"
+            )
+        with self._lock:
+            self._labels[i] = labels.astype(np.uint8)
+            self.version += 1
+
+    def paint(self, i, mask, k):
+        """Set label ``k`` (1-based; 0 erases) where ``mask`` is true in image ``i``."""
+        i = self._img_index(i)
+        k = int(k)
+        if not 0 <= k <= len(self.classes):
+            raise ValueError(f"class {k} does not exist (0 erases, 1..{len(self.classes)} are classes)")
+        mask = np.asarray(mask, bool)
+        if mask.shape != self._labels[i].shape:
+            raise ValueError(f"mask of shape {mask.shape} does not fit image {i} of spatial shape {self._labels[i].shape}")
+        with self._lock:
+            self._labels[i][mask] = k
+            self.version += 1
+
+    def _changed(self):
+        self.version += 1
+        self.forest = None
+        self._trained = None
+
+    def set_features(self, fs):
+        """Use a new FeatureSet (the forest must be retrained)."""
+        if not isinstance(fs, FeatureSet):
+            raise TypeError(f"expected a FeatureSet; got {type(fs).__name__}")
+        self.features = fs
+        self._changed()
+
+    # ----- features, training, prediction ------------------------------------------------
+    def feature_names(self):
+        n_ch = self.images[0].n_channels if self.images else 1
+        nd = self.features.spatial_ndim(self.images[0].ndim_spatial) if self.images else 2
+        return self.features.names(n_ch, nd)
+
+    def features_of(self, x, fs=None):
+        """Feature array ``(..., F)`` of image ``x`` (cached per image and feature set)."""
+        fs = fs or self.features
+        img = self._resolve(x)
+        if not any(img is im for im in self.images):
+            return compute_features(img, fs)  # outside images are not kept in the cache
+        return self.cache.get((img.uid, fs.key()), lambda: compute_features(img, fs))
+
+    def _resolve(self, x):
+        if isinstance(x, (int, np.integer)):
+            return self.images[self._img_index(x)]
+        return as_image(x)
+
+    def _training_data(self, fs=None, with_groups=False):
+        Xs, ys, groups = [], [], []
+        gid = 0
+        for i, lab in enumerate(self._labels):
+            m = lab > 0
+            if not m.any():
+                continue
+            fm = _feature_major(self.features_of(i, fs))
+            Xs.append(fm[:, m].T)
+            ys.append(lab[m])
+            if with_groups:
+                groups.append(_spatial_groups(lab) [m] + gid)
+                gid = groups[-1].max() + 1
+        if not Xs:
+            raise ValueError("no labels yet: paint at least one stroke for each of two classes before training")
+        y = np.concatenate(ys)
+        present = np.unique(y)
+        if present.size < 2:
+            raise ValueError(
+                f"only class {self.classes[present[0] - 1]!r} is labeled; label at least two classes before training"
+            )
+        X = np.concatenate(Xs)
+        return (X, y, np.concatenate(groups)) if with_groups else (X, y)
+
+    def train(self, n_estimators=None):
+        """Train the forest on the labeled pixels of every image; returns ``self``."""
+        if not self.images:
+            raise ValueError("the project has no images: add_image(...) first")
+        X, y = self._training_data()
+        forest, classes = train_forest(X, y, n_estimators or self.n_estimators, self.random_state)
+        # forest columns follow the labeled classes; widen to all project classes
+        full = np.zeros((forest.value.shape[0], len(self.classes)), np.float32)
+        full[:, classes - 1] = forest.value
+        forest.value = full
+        with self._lock:
+            self.forest = forest
+            self._trained = (self.features.key(), self.images[0].n_channels, len(self.classes))
+        return self
+
+    def _check_trained(self):
+        if self.forest is None:
+            raise ValueError("the classifier is not trained: call train() after labeling")
+
+    def predict(self, x, features=None):
+        """Class probabilities ``float32 (..., K)`` of image ``x`` (index, Image, array or path)."""
+        self._check_trained()
+        img = self._resolve(x)
+        n_ch = self._trained[1]
+        if img.n_channels != n_ch:
+            raise ValueError(
+                f"image {img.name!r} has {img.n_channels} channels but the classifier was trained on {n_ch}"
+            )
+        feats = features if features is not None else self.features_of(img)
+        fm = _feature_major(feats)
+        p = self.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1))
+        return p.reshape(img.shape_spatial + (p.shape[1],))
+
+    def segment(self, x):
+        """Argmax class per pixel, uint8, 1-based."""
+        return (np.argmax(self.predict(x), axis=-1) + 1).astype(np.uint8)
+
+    def uncertainty(self, x):
+        """1 - (largest - second-largest probability), float32 in [0, 1]."""
+        return uncertainty_from(self.predict(x))
+
+    # ----- sigma tuning ----------------------------------------------------------------
+    def feature_importance(self):
+        """Mean decrease in impurity per feature name, largest first."""
+        self._check_trained()
+        names = self.feature_names()
+        order = np.argsort(self.forest.importances)[::-1]
+        return {names[j]: float(self.forest.importances[j]) for j in order}
+
+    def cross_validate(self, features=None, folds=5, n_estimators=None):
+        """Score a candidate FeatureSet on the current labels without changing the project.
+
+        Labeled pixels are grouped spatially (connected strokes; strokes larger than 32 px
+        split into 32-px tiles) and whole groups are held out, so neighbouring pixels of one
+        stroke are never in train and test at once.
+
+        Returns
+        -------
+        dict with ``accuracy`` (mean), ``std``, ``scores`` (per fold), ``balanced_accuracy``,
+        ``n_features`` and ``feature_seconds`` (time to compute the features of all images).
+        """
+        from sklearn.model_selection import GroupKFold
+
+        fs = features or self.features
+        t0 = time.perf_counter()
+        for i in range(len(self.images)):
+            self.features_of(i, fs)
+        t_feat = time.perf_counter() - t0
+        X, y, groups = self._training_data(fs, with_groups=True)
+        n_groups = np.unique(groups).size
+        folds = min(folds, n_groups)
+        if folds < 2:
+            raise ValueError("cross-validation needs labels in at least two separate places")
+        scores, bal = [], []
+        for tr, te in GroupKFold(n_splits=folds).split(X, y, groups):
+            if np.unique(y[tr]).size < 2:
+                continue
+            forest, classes = train_forest(X[tr], y[tr], n_estimators or self.n_estimators, self.random_state)
+            pred = classes[np.argmax(forest.predict_proba(X[te]), axis=1)]
+            scores.append(float((pred == y[te]).mean()))
+            bal.append(float(np.mean([(pred[y[te] == c] == c).mean() for c in np.unique(y[te])])))
+        n_ch = self.images[0].n_channels
+        return {
+            "accuracy": float(np.mean(scores)), "std": float(np.std(scores)), "scores": scores,
+            "balanced_accuracy": float(np.mean(bal)),
+            "n_features": fs.n_features(n_ch, fs.spatial_ndim(self.images[0].ndim_spatial)),
+            "feature_seconds": t_feat,
+        }
+
+    # ----- export / save ------------------------------------------------------------------
+    def export(self, x, path, source="probabilities", dtype=None, renormalize=False, axes=None, class_name=None):
+        """Write a result of image ``x`` to ``path`` (.tif/.h5/.npy) atomically; see :func:`export.export_array`."""
+        from .export import export_result
+
+        return export_result(self, x, path, source=source, dtype=dtype, renormalize=renormalize,
+                             axes=axes, class_name=class_name)
+
+    def save(self, path, images="inline"):
+        """Save the whole project into one HDF5 file, atomically.
+
+        ``images="inline"`` stores pixel data; ``images="paths"`` stores only the file paths
+        of images that came from files (images without a path are stored inline).
+        """
+        from .persist import save_project
+
+        return save_project(self, path, images=images)
+
+    @classmethod
+    def load(cls, path):
+        """Load a project saved by :meth:`save`; executes no code from the file."""
+        from .persist import load_project
+
+        return load_project(path)
+
+    def __repr__(self):
+        state = f"trained ({self.forest.n_trees} trees)" if self.forest is not None else "untrained"
+        return f"Project(classes={self.classes}, images={len(self.images)}, features={len(self.features)} pairs, {state})"
+
+
+def uncertainty_from(prob):
+    """ilastik's uncertainty 1 - (p_first - p_second) from probabilities ``(..., K)``."""
+    if prob.shape[-1] < 2:
+        return np.zeros(prob.shape[:-1], np.float32)
+    top2 = np.partition(prob, prob.shape[-1] - 2, axis=-1)[..., -2:]
+    return (1.0 - (top2[..., 1] - top2[..., 0])).astype(np.float32)
+
+
+def _spatial_groups(lab, tile=32):
+    """Group id per pixel: connected labeled regions, cut into ``tile``-sized tiles."""
+    from scipy import ndimage as ndi
+
+    comp, _ = ndi.label(lab > 0, structure=np.ones((3,) * lab.ndim))
+    grids = np.meshgrid(*[np.arange(s) // tile for s in lab.shape], indexing="ij")
+    tid = np.zeros(lab.shape, np.int64)
+    for g, s in zip(grids, lab.shape):
+        tid = tid * (s // tile + 1) + g
+    key = comp.astype(np.int64) * (tid.max() + 1) + tid
+    _, inv = np.unique(key, return_inverse=True)
+    return inv.reshape(lab.shape)

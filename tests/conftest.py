@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+
+
+@pytest.fixture(scope="session")
+def scene():
+    """A small 2D nuclei scene with truth."""
+    return pc.datasets.nuclei((160, 160), seed=3)
+
+
+@pytest.fixture(scope="session")
+def trained(scene):
+    """A project trained from scribbles on the small scene (nucleus vs rest)."""
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[0.7, 1.6, 3.5]), n_estimators=30)
+    i = p.add_image(img)
+    p.set_labels(i, pc.datasets.scribbles(truth["classes"], n_strokes=8, mapping={1: 1, 2: 2, 3: 2}))
+    return p.train()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,153 @@
+"""Each family against scipy/scikit-image references, to float32 tolerance."""
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage.feature import hessian_matrix_eigvals, structure_tensor_eigenvalues
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.cache import FeatureCache
+
+TOL = 2e-4  # relative to the reference's largest magnitude (float32 vs float64)
+
+
+def close(a, b):
+    scale = max(np.abs(b).max(), 1e-6)
+    np.testing.assert_allclose(a, b, rtol=0, atol=TOL * scale)
+
+
+@pytest.fixture(scope="module")
+def x2():
+    rng = np.random.default_rng(1)
+    return ndi.gaussian_filter(rng.random((61, 53)), 1.0) * 100
+
+
+def feats(x, family, sigma, **kw):
+    img = pc.Image(x[..., None], axes="ZYXC" if x.ndim == 3 else "YXC", **kw)
+    return pc.compute_features(img, pc.FeatureSet(sigmas=[sigma], families=[family]))
+
+
+def gauss(x, s, order=0):
+    return ndi.gaussian_filter(x, s, order=order, mode="reflect", truncate=4.0)
+
+
+@pytest.mark.parametrize("sigma", [0.3, 1.0, 3.5, 10.0])
+def test_gaussian_log_ggm_dog(x2, sigma):
+    close(feats(x2, "gaussian", sigma)[..., 0], gauss(x2, sigma))
+    close(feats(x2, "log", sigma)[..., 0], ndi.gaussian_laplace(x2, sigma))
+    close(feats(x2, "gradient_magnitude", sigma)[..., 0], ndi.gaussian_gradient_magnitude(x2, sigma))
+    close(feats(x2, "dog", sigma)[..., 0], gauss(x2, sigma) - gauss(x2, 0.66 * sigma))
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.6, 5.0])
+def test_hessian_and_structure_tensor_eigenvalues(x2, sigma):
+    H = [gauss(x2, sigma, (2, 0)), gauss(x2, sigma, (1, 1)), gauss(x2, sigma, (0, 2))]
+    ref = hessian_matrix_eigvals(H)
+    close(np.moveaxis(feats(x2, "hessian_eigenvalues", sigma), -1, 0), ref)
+    gy, gx = gauss(x2, sigma, (1, 0)), gauss(x2, sigma, (0, 1))
+    A = [gauss(gy * gy, 0.5 * sigma), gauss(gy * gx, 0.5 * sigma), gauss(gx * gx, 0.5 * sigma)]
+    close(np.moveaxis(feats(x2, "structure_tensor_eigenvalues", sigma), -1, 0), structure_tensor_eigenvalues(A))
+
+
+def test_3d_true_and_plane_by_plane():
+    rng = np.random.default_rng(2)
+    v = ndi.gaussian_filter(rng.random((12, 30, 28)), 1.0) * 10
+    close(feats(v, "log", 1.6)[..., 0], ndi.gaussian_laplace(v, 1.6))
+    H = [gauss(v, 1.6, o) for o in [(2, 0, 0), (1, 1, 0), (1, 0, 1), (0, 2, 0), (0, 1, 1), (0, 0, 2)]]
+    got = np.moveaxis(feats(v, "hessian_eigenvalues", 1.6), -1, 0)
+    close(got, hessian_matrix_eigvals(H))
+    img = pc.Image(v[..., None], axes="ZYXC")
+    fs2 = pc.FeatureSet(sigmas=[1.6], families=["gaussian", "hessian_eigenvalues"], mode="2d")
+    f2 = pc.compute_features(img, fs2)
+    assert f2.shape == (12, 30, 28, 3)  # smoothing + 2 eigenvalues per plane
+    close(f2[..., 0], np.stack([gauss(p, 1.6) for p in v]))
+
+
+def test_anisotropic_spacing():
+    rng = np.random.default_rng(3)
+    v = ndi.gaussian_filter(rng.random((10, 24, 24)), 1.0)
+    got = feats(v, "gaussian", 2.0, spacing=(2.0, 1.0, 1.0))[..., 0]
+    close(got, ndi.gaussian_filter(v, (1.0, 2.0, 2.0), truncate=4.0))
+    g = feats(v, "gradient_magnitude", 2.0, spacing=(2.0, 1.0, 1.0))[..., 0]
+    gz = ndi.gaussian_filter(v, (1.0, 2.0, 2.0), order=(1, 0, 0)) / 2.0
+    gy = ndi.gaussian_filter(v, (1.0, 2.0, 2.0), order=(0, 1, 0))
+    gx = ndi.gaussian_filter(v, (1.0, 2.0, 2.0), order=(0, 0, 1))
+    close(g, np.sqrt(gz**2 + gy**2 + gx**2))
+
+
+def test_tiny_images_still_work():
+    x = np.arange(6, dtype=float).reshape(2, 3)
+    f = pc.compute_features(pc.Image(x), pc.FeatureSet.default())
+    assert f.shape == (2, 3, 49) and np.isfinite(f).all()
+    close(f[..., 6], gauss(x, 10.0))  # Gaussian σ=10 on a 2x3 image: reflected, like scipy
+
+
+def test_blockwise_equals_whole_and_bounds_out(x2):
+    rng = np.random.default_rng(4)
+    img = pc.Image(rng.random((70, 90, 2)).astype(np.float32), axes="YXC")
+    fs = pc.FeatureSet(sigmas=[0.7, 3.5], families=None)
+    whole = pc.compute_features(img, fs)
+    blocked = pc.compute_features(img, fs, block=(32, 40))
+    np.testing.assert_allclose(blocked, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+    out = np.zeros((fs.n_features(2, 2), 70, 90), np.float32)
+    assert pc.compute_features(img, fs, block=25, out=out) is out
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), whole, atol=1e-5 * np.abs(whole).max())
+
+
+def test_names_order_and_counts():
+    fs = pc.FeatureSet.default()
+    assert fs.n_features(1, 2) == 49 and fs.n_features(2, 2) == 98 and fs.n_features(1, 3) == 61
+    names = fs.names(2, 2)
+    assert len(names) == 98 and names[0] == "Gaussian Smoothing σ=0.3 [ch 1]"
+    assert "Gaussian Gradient Magnitude σ=1.6 [ch 1]" in names
+    assert names[49] == "Gaussian Smoothing σ=0.3 [ch 2]"
+    assert "Hessian of Gaussian Eigenvalue 2 σ=10 [ch 2]" in names
+    # order of compute_features == order of names: check one by value
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 40))
+    f = pc.compute_features(pc.Image(x), fs)
+    j = names.index("Laplacian of Gaussian σ=3.5 [ch 1]")
+    close(f[..., j], ndi.gaussian_laplace(x, 3.5))
+
+
+def test_select_dict_roundtrip_and_errors():
+    fs = pc.FeatureSet.default().select(min_sigma=1.0)
+    assert fs.sigmas == [1.0, 1.6, 3.5, 5.0, 10.0] and len(fs.pairs) == 6 * 5
+    assert pc.FeatureSet.from_dict(fs.to_dict()) == fs
+    assert fs.select(families=["gaussian"]).families == ["gaussian"]
+    with pytest.raises(ValueError, match="unknown feature family 'sobel'"):
+        pc.FeatureSet(families=["sobel"])
+    with pytest.raises(ValueError, match="positive"):
+        pc.FeatureSet(sigmas=[0])
+    with pytest.raises(ValueError, match="mode='3d' needs a 3D image"):
+        pc.compute_features(pc.Image(np.zeros((8, 8))), pc.FeatureSet(mode="3d"))
+
+
+def test_cache_lru_budget():
+    c = FeatureCache(max_bytes=3000)
+    calls = []
+
+    def mk(n):
+        calls.append(n)
+        return np.zeros(n // 4, np.float32)
+
+    c.get("a", lambda: mk(1000))
+    c.get("b", lambda: mk(1000))
+    c.get("a", lambda: mk(1000))  # hit, refreshes "a"
+    c.get("c", lambda: mk(1500))  # evicts "b", the least recently used
+    assert "a" in c and "c" in c and "b" not in c
+    assert calls == [1000, 1000, 1500] and c.hits == 1
+    c.get("huge", lambda: mk(10000))
+    assert "huge" not in c
+
+
+def test_project_cache_survives_label_changes(scene):
+    img, truth = scene
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    i = p.add_image(img)
+    p.paint(i, truth["classes"] == 1, 1)
+    p.paint(i, truth["classes"] == 3, 2)
+    p.train()
+    misses = p.cache.misses
+    p.paint(i, truth["classes"] == 2, 2)
+    p.train()
+    assert p.cache.misses == misses

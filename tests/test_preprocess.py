@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+
+
+def test_add_mean_channel_clips_to_dtype():
+    data = np.full((4, 4, 3), 1000, np.uint16)
+    data[0, 0] = [10, 20, 30]
+    img = pc.Image(data, axes="YXC", channel_names=["a", "b", "c"])
+    out = pc.preprocess.add_mean_channel(img, scale=100)
+    assert out.n_channels == 4 and out.channel_names[0] == "mean"
+    assert out.data[0, 0, 0] == 2000  # mean 20 x 100
+    assert out.data[1, 1, 0] == 65535  # 100000 clipped
+    np.testing.assert_array_equal(out.data[..., 1:], data)
+    arr = pc.preprocess.add_mean_channel(np.ones((2, 2, 2), np.float32), scale=3)
+    assert arr.shape == (2, 2, 3) and arr[0, 0, 0] == 3
+
+
+def test_upscale():
+    img = pc.Image(np.arange(12, dtype=np.uint16).reshape(3, 4), spacing=(2, 2))
+    up = pc.preprocess.upscale(img, 2)
+    assert up.shape_spatial == (6, 8) and up.spacing == (1.0, 1.0)
+    assert up.data[1, 1, 0] == 0 and up.data[5, 7, 0] == 11
+    lin = pc.preprocess.upscale(img, 2, order=1)
+    assert lin.shape_spatial == (6, 8)
+    with pytest.raises(ValueError, match="factor"):
+        pc.preprocess.upscale(img, 0)
+
+
+def test_crops_tile_and_write(tmp_path):
+    img = pc.Image(np.arange(1200 * 700, dtype=np.uint16).reshape(1200, 700))
+    cs = pc.preprocess.crops(img, size=500)
+    offs = [o for _, o in cs]
+    assert offs == [(0, 0), (0, 200), (500, 0), (500, 200), (700, 0), (700, 200)]
+    assert all(c.shape_spatial == (500, 500) for c, _ in cs)
+    c, (y, x) = cs[3]
+    np.testing.assert_array_equal(c.data[..., 0], img.data[y : y + 500, x : x + 500, 0])
+    written = pc.preprocess.crops(img, size=500, out_dir=tmp_path, n=2, seed=1)
+    assert len(written) == 2
+    back = pc.load_image(written[0][2])
+    np.testing.assert_array_equal(back.data, written[0][0].data)
