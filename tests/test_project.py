@@ -1,0 +1,238 @@
+import h5py
+import numpy as np
+import pytest
+import tifffile
+from skimage.filters import threshold_otsu
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.forest import Forest
+
+
+def iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_classes_add_rename_remove(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"])
+    assert p.add_class("Cytoplasm", "green") == 3
+    assert p.colors[2] == "#008000"
+    p.rename_class("Background", "BG")
+    assert p.classes == ["Nucleus", "BG", "Cytoplasm"]
+    with pytest.raises(ValueError, match="exists already"):
+        p.rename_class("BG", "Nucleus")
+    with pytest.raises(ValueError, match="no class named 'Nope'"):
+        p.rename_class("Nope", "x")
+    i = p.add_image(img)
+    lab = np.zeros(img.shape_spatial, np.uint8)
+    lab[:5], lab[5:10], lab[10:15] = 1, 2, 3
+    p.set_labels(i, lab)
+    p.train()
+    p.remove_class("BG")
+    assert p.forest is None  # must retrain
+    assert p.classes == ["Nucleus", "Cytoplasm"]
+    assert set(np.unique(p.labels(i)[5:10])) == {0} and set(np.unique(p.labels(i)[10:15])) == {2}
+
+
+def test_label_errors(scene):
+    img, _ = scene
+    p = pc.Project()
+    i = p.add_image(img)
+    with pytest.raises(ValueError, match=r"labels of shape \(3, 3\) do not fit image 0 of spatial shape \(160, 160\)"):
+        p.set_labels(i, np.zeros((3, 3)))
+    bad = np.zeros(img.shape_spatial, np.uint8)
+    bad[0, 0] = 7
+    with pytest.raises(ValueError, match=r"values 0..7, but only 0..2 exist"):
+        p.set_labels(i, bad)
+    with pytest.raises(ValueError, match="class 5 does not exist"):
+        p.paint(i, bad > 0, 5)
+    with pytest.raises(ValueError, match="no labels yet"):
+        p.train()
+    p.paint(i, bad > 0, 1)
+    with pytest.raises(ValueError, match="only class 'Nucleus' is labeled"):
+        p.train()
+    with pytest.raises(ValueError, match="not trained"):
+        p.predict(i)
+    with pytest.raises(ValueError, match="has 3 channels but the project's images have 2"):
+        p.add_image(np.zeros((10, 10, 3)))
+
+
+def test_predict_segment_uncertainty(trained, scene):
+    img, truth = scene
+    prob = trained.predict(0)
+    assert prob.shape == (160, 160, 2) and prob.dtype == np.float32
+    np.testing.assert_allclose(prob.sum(-1), 1, atol=1e-5)
+    seg = trained.segment(img)
+    assert seg.dtype == np.uint8 and set(np.unique(seg)) <= {1, 2}
+    unc = trained.uncertainty(img.data)
+    np.testing.assert_allclose(unc, 1 - np.abs(prob[..., 0] - prob[..., 1]), atol=1e-5)
+    assert 0 <= unc.min() and unc.max() <= 1
+    assert iou(seg == 1, truth["classes"] == 1) > 0.7
+    with pytest.raises(ValueError, match="has 3 channels but the classifier was trained on 2"):
+        trained.predict(np.zeros((20, 20, 3), np.float32))
+
+
+def test_deterministic(scene):
+    img, truth = scene
+    probs = []
+    for _ in range(2):
+        p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20, random_state=7)
+        i = p.add_image(img)
+        p.set_labels(i, pc.datasets.scribbles(truth["classes"], mapping={1: 1, 2: 2, 3: 2}))
+        probs.append(p.train().predict(i))
+    np.testing.assert_array_equal(probs[0], probs[1])
+
+
+def test_forest_matches_sklearn():
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.random((600, 7)).astype(np.float32)
+    y = (X[:, 0] + X[:, 3] > 1).astype(int) + 2 * (X[:, 5] > 0.7)
+    rf = RandomForestClassifier(15, random_state=0).fit(X, y)
+    f = Forest.from_sklearn(rf)
+    Xt = rng.random((2000, 7)).astype(np.float32)
+    Xt[:600] = X  # values equal to split candidates: thresholds must round correctly
+    np.testing.assert_allclose(f.predict_proba(Xt), rf.predict_proba(Xt), atol=1e-6)
+    g = Forest.from_arrays(f.to_arrays(), f.n_features)
+    np.testing.assert_array_equal(g.predict_proba(Xt), f.predict_proba(Xt))
+    arrays = f.to_arrays()
+    arrays["left"] = arrays["left"].copy()
+    arrays["left"][arrays["left"] >= 0] += 10**6
+    with pytest.raises(ValueError, match="corrupt"):
+        Forest.from_arrays(arrays, f.n_features)
+
+
+def test_feature_importance_and_cross_validate(trained):
+    imp = trained.feature_importance()
+    assert len(imp) == trained.features.n_features(2, 2)
+    assert abs(sum(imp.values()) - 1) < 1e-6
+    assert list(imp.values()) == sorted(imp.values(), reverse=True)
+    before = (trained.features, trained.forest)
+    cand = pc.FeatureSet(sigmas=[1.0], families=["gaussian"])
+    r = trained.cross_validate(cand, folds=3)
+    assert (trained.features, trained.forest) == before  # project unchanged
+    assert 0 <= r["accuracy"] <= 1 and len(r["scores"]) == 3 and r["n_features"] == 2
+    rich = trained.cross_validate(folds=3)
+    assert rich["accuracy"] > 0.8
+
+
+def test_export_sources_dtypes(trained, tmp_path):
+    prob = trained.predict(0)
+    p = trained.export(0, tmp_path / "p.tif", dtype="uint16", renormalize=True)
+    back = pc.load_image(p)
+    assert back.data.dtype == np.uint16 and back.axes == "YXC" and back.n_channels == 2
+    np.testing.assert_array_equal(back.data, np.rint(prob.astype(np.float64) * 65535).astype(np.uint16))
+    with tifffile.TiffFile(p) as tf:  # ImageJ hyperstack with the channel axis recorded
+        assert tf.is_imagej and tf.series[0].axes == "CYX"
+    h = trained.export(0, tmp_path / "p.h5")
+    with h5py.File(h) as f:
+        np.testing.assert_array_equal(f["exported_data"][...], prob)
+        assert "axistags" in f["exported_data"].attrs
+    m = trained.export(0, tmp_path / "m.npy", source="mask", class_name="Nucleus")
+    mask = np.load(m)
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+    np.testing.assert_array_equal(mask == 255, trained.segment(0) == 1)
+    s = trained.export(0, tmp_path / "s.npy", source="simple_segmentation", axes="XY")
+    np.testing.assert_array_equal(np.load(s), trained.segment(0).T)
+    u = np.load(trained.export(0, tmp_path / "u.npy", source="uncertainty", dtype="uint8", renormalize=True))
+    assert u.dtype == np.uint8
+    lab = np.load(trained.export(0, tmp_path / "l.npy", source="labels"))
+    np.testing.assert_array_equal(lab, trained.labels(0))
+    f = np.load(trained.export(0, tmp_path / "f.npy", source="features", axes="CYX"))
+    assert f.shape[0] == trained.features.n_features(2, 2)
+
+
+def test_export_errors_leave_nothing(trained, tmp_path):
+    with pytest.raises(ValueError, match="unknown export source 'probs'"):
+        trained.export(0, tmp_path / "a.tif", source="probs")
+    with pytest.raises(ValueError, match="unknown export dtype 'int64'"):
+        trained.export(0, tmp_path / "a.tif", dtype="int64")
+    with pytest.raises(FileNotFoundError, match="folder .*missing.* does not exist"):
+        trained.export(0, tmp_path / "missing" / "a.tif")
+    with pytest.raises(ValueError, match="axes 'CZYX' must be a reordering"):
+        trained.export(0, tmp_path / "a.tif", axes="CZYX")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_load_roundtrip(trained, tmp_path):
+    path = trained.save(tmp_path / "proj.h5")
+    q = pc.Project.load(path)
+    assert q.classes == trained.classes and q.colors == trained.colors and q.features == trained.features
+    np.testing.assert_array_equal(q.labels(0), trained.labels(0))
+    np.testing.assert_array_equal(q.predict(0), trained.predict(0))
+    assert q.feature_importance() == trained.feature_importance()
+
+
+def test_save_paths_mode(tmp_path, scene):
+    img, truth = scene
+    src = tmp_path / "img.tif"
+    tifffile.imwrite(src, np.moveaxis(img.data, -1, 0), imagej=True, metadata={"axes": "CYX"})
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    i = p.add_image(str(src))
+    p.set_labels(i, pc.datasets.scribbles(truth["classes"], mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    p.save(tmp_path / "p.h5", images="paths")
+    with h5py.File(tmp_path / "p.h5") as f:
+        assert "data" not in f["images/0"]
+    np.testing.assert_array_equal(pc.Project.load(tmp_path / "p.h5").predict(0), p.predict(0))
+
+
+def test_load_errors(tmp_path, trained):
+    with pytest.raises(FileNotFoundError, match="no such project file"):
+        pc.Project.load(tmp_path / "none.h5")
+    (tmp_path / "junk.h5").write_bytes(b"junk" * 100)
+    with pytest.raises(ValueError, match="junk.h5.*not a readable project file"):
+        pc.Project.load(tmp_path / "junk.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = 1
+    with pytest.raises(ValueError, match="not a jupyter-pixclass project"):
+        pc.Project.load(tmp_path / "other.h5")
+    path = trained.save(tmp_path / "new.h5")
+    with h5py.File(path, "a") as f:
+        f.attrs["format_version"] = 99
+    with pytest.raises(ValueError, match="format 99, newer"):
+        pc.Project.load(path)
+    good = trained.save(tmp_path / "t.h5")
+    raw = open(good, "rb").read()
+    open(tmp_path / "trunc.h5", "wb").write(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="trunc.h5"):
+        pc.Project.load(tmp_path / "trunc.h5")
+
+
+def test_save_is_atomic(trained, tmp_path, monkeypatch):
+    path = trained.save(tmp_path / "p.h5")
+    before = open(path, "rb").read()
+    import jupyter_pixclass.persist as persist
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(persist.Forest, "to_arrays", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        trained.save(path)
+    assert open(path, "rb").read() == before
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["p.h5"]
+
+
+def test_beats_otsu_and_matches_skimage_on_held_out_scene():
+    """Trained on strokes of one scene, judged on another (pixel IoU of the nucleus class)."""
+    from functools import partial
+
+    from sklearn.ensemble import RandomForestClassifier
+    from skimage.feature import multiscale_basic_features
+    from skimage.future import fit_segmenter, predict_segmenter
+
+    train_img, t1 = pc.datasets.nuclei((256, 256), seed=11)
+    test_img, t2 = pc.datasets.nuclei((256, 256), seed=12)
+    lab = pc.datasets.scribbles(t1["classes"], n_strokes=10, mapping={1: 1, 2: 2, 3: 2}, seed=2)
+    p = pc.Project(n_estimators=50)
+    p.set_labels(p.add_image(train_img), lab)
+    ours = iou(p.train().segment(test_img) == 1, t2["nuclei"] > 0)
+    dapi = test_img.data[..., 1].astype(float)
+    otsu = iou(dapi > threshold_otsu(dapi), t2["nuclei"] > 0)
+    fe = partial(multiscale_basic_features, channel_axis=-1)
+    clf = fit_segmenter(lab, fe(train_img.data.astype(float)), RandomForestClassifier(50, random_state=0))
+    sk = iou(predict_segmenter(fe(test_img.data.astype(float)), clf) == 1, t2["nuclei"] > 0)
+    assert ours > otsu + 0.1
+    assert ours >= sk - 0.02
