@@ -51,7 +51,7 @@ def _reflect_index(n, r):
     return np.where(m >= n, 2 * n - 1 - m, m).astype(np.int64)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _pass_mid(src, half, sign, idx, out):  # pragma: no cover - compiled
     # src (A, N, B); filter along N; out (m, A, N, B)
     A, N, B = src.shape
@@ -78,7 +78,7 @@ def _pass_mid(src, half, sign, idx, out):  # pragma: no cover - compiled
 _CH = 64  # rows filtered together: the inner loop runs across rows, so it vectorizes
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _pass_last(src, half, sign, idx, out):  # pragma: no cover - compiled
     # src (M, N); filter along N; out (m, M, N). Rows are processed in transposed tiles.
     M, N = src.shape
@@ -173,7 +173,7 @@ def derivatives(x, sigmas, needed, scale=None):
     return results
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, nogil=True)
 def _eig3(a00, a01, a02, a11, a12, a22, out):  # pragma: no cover - compiled
     # Closed-form eigenvalues of symmetric 3x3 matrices (trigonometric method), descending.
     n = a00.size
@@ -212,7 +212,7 @@ def _eig3(a00, a01, a02, a11, a12, a22, out):  # pragma: no cover - compiled
         out[2, i] = e2
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _eig2(a, b, c, out):  # pragma: no cover - compiled
     for i in prange(a.size):
         h = (a[i] + c[i]) * np.float32(0.5)

@@ -15,7 +15,7 @@ __all__ = ["Forest", "train_forest"]
 _CHUNK = 512  # pixels per task: a chunk's features stay in cache while every tree visits it
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _predict(X, feature, threshold, left, right, value, roots, out):  # pragma: no cover - compiled
     # X (F, N) feature-major; out (N, K)
     N = X.shape[1]
@@ -41,6 +41,35 @@ def _predict(X, feature, threshold, left, right, value, roots, out):  # pragma: 
         for n in range(n0, n1):
             for k in range(K):
                 out[n, k] = acc[n - n0, k] * inv
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _predict_at(X, idx, feature, threshold, left, right, value, roots, out):  # pragma: no cover - compiled
+    # like _predict, for the pixel columns idx of X only (what a viewport shows)
+    M = idx.size
+    T = roots.size
+    K = value.shape[1]
+    inv = np.float32(1.0 / T)
+    nchunks = (M + _CHUNK - 1) // _CHUNK
+    for c in prange(nchunks):
+        m0 = c * _CHUNK
+        m1 = min(m0 + _CHUNK, M)
+        acc = np.zeros((m1 - m0, K), np.float32)
+        for t in range(T):
+            root = roots[t]
+            for m in range(m0, m1):
+                n = idx[m]
+                node = root
+                while left[node] >= 0:
+                    if X[feature[node], n] <= threshold[node]:
+                        node = left[node]
+                    else:
+                        node = right[node]
+                for k in range(K):
+                    acc[m - m0, k] += value[node, k]
+        for m in range(m0, m1):
+            for k in range(K):
+                out[m, k] = acc[m - m0, k] * inv
 
 
 def _floor32(thr):
@@ -124,15 +153,27 @@ class Forest:
             np.concatenate(vals), np.array(roots), rf.n_features_in_, rf.feature_importances_,
         )
 
-    def predict_proba_fm(self, X_fm):
-        """Class probabilities ``(N, K)`` float32 for feature-major samples ``X_fm`` (F, N)."""
+    def predict_proba_fm(self, X_fm, idx=None):
+        """Class probabilities ``(N, K)`` float32 for feature-major samples ``X_fm`` (F, N).
+
+        With ``idx`` (int64 column indices), only those columns are predicted, in place:
+        the widget predicts what the viewport shows without copying features.
+        """
         X_fm = np.asarray(X_fm)
         if X_fm.dtype != np.float32:
             X_fm = X_fm.astype(np.float32)
         if X_fm.shape[0] != self.n_features:
             raise ValueError(f"forest expects {self.n_features} features; got {X_fm.shape[0]}")
-        out = np.empty((X_fm.shape[1], self.n_classes), np.float32)
-        _predict(X_fm, self.feature, self.threshold, self.left, self.right, self.value, self.roots, out)
+        args = (self.feature, self.threshold, self.left, self.right, self.value, self.roots)
+        if idx is None:
+            out = np.empty((X_fm.shape[1], self.n_classes), np.float32)
+            _predict(X_fm, *args, out)
+        else:
+            idx = np.ascontiguousarray(idx, np.int64).ravel()
+            if idx.size and (idx.min() < 0 or idx.max() >= X_fm.shape[1]):
+                raise IndexError("pixel indices outside the feature array")
+            out = np.empty((idx.size, self.n_classes), np.float32)
+            _predict_at(X_fm, idx, *args, out)
         return out
 
     def predict_proba(self, X):

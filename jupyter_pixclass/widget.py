@@ -1,0 +1,765 @@
+"""PixelClassifierApp: ilastik's training view in a notebook cell.
+
+View state only (zoom, slice, channel display, brush, overlay); the truth (images, labels,
+classes, forest) lives in the Project, so code and widget see one object. Training and
+prediction run on a worker thread; a newer stroke makes older work stale (generation
+counter) and only current results are drawn.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import ipywidgets as W
+import numpy as np
+import traitlets as T
+from ipycanvas import MultiCanvas
+from ipyevents import Event
+
+from . import render
+from .features import FAMILIES, FAMILY_TITLES, DEFAULT_SIGMAS, FeatureSet
+from .project import _feature_major, uncertainty_from
+
+__all__ = ["PixelClassifierApp"]
+
+TOOLS = ("brush", "eraser", "pan", "contrast")
+
+
+def _disk_offsets(radius):
+    r = int(np.ceil(radius))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    keep = yy**2 + xx**2 <= radius**2 + 1e-9
+    return yy[keep], xx[keep]
+
+
+def _put_encoded(canvas, data, x=0, y=0, fmt="jpeg", quality=85):
+    """Send pixels with our own encoding: ipycanvas's default PNG costs ~430 ms at 1024x1024."""
+    try:
+        from ipycanvas.canvas import COMMANDS
+
+        buf = render.encode_jpeg(data, quality) if fmt == "jpeg" else render.encode_png(data, 1)
+        canvas._canvas_manager.send_draw_command(canvas, COMMANDS["putImageData"], [x, y], [buf])
+        return len(buf)
+    except (ImportError, AttributeError, KeyError):  # ipycanvas internals moved: fall back to its encoder
+        canvas.put_image_data(data if data.dtype == np.uint8 else render.to_uint8(data), x, y)
+        return 0
+
+
+class PixelClassifierApp(T.HasTraits):
+    """Paint labels, watch the forest's prediction update, export — inside a notebook.
+
+    Parameters
+    ----------
+    project : Project
+        The project to label and train; add images to it first.
+    canvas_size : (int, int)
+        Canvas height and width in screen pixels.
+
+    Notes
+    -----
+    Mouse: left-drag paints with the current tool (brush, eraser, pan, contrast: horizontal
+    drag = window, vertical = level); right-drag or shift-drag pans; the wheel zooms at the
+    cursor. Scripted surface: :meth:`stroke`, ``live_update``, :meth:`wait_idle`, ``timings``.
+    """
+
+    live_update = T.Bool(False)
+    tool = T.Enum(TOOLS, default_value="brush")
+    brush_size = T.Int(3, min=1, max=50)  # radius in image pixels
+    current_class = T.Int(1)
+    image_index = T.Int(0)
+    z = T.Int(0)
+    display_channel = T.Unicode("composite")
+    overlay = T.Unicode("probabilities")
+    overlay_opacity = T.Float(0.45, min=0.0, max=1.0)
+    show_labels = T.Bool(True)
+    labels_opacity = T.Float(0.8, min=0.0, max=1.0)
+    status = T.Unicode("")
+    timings = T.Dict()
+
+    def __init__(self, project, canvas_size=(600, 600), **kwargs):
+        super().__init__(**kwargs)
+        if not project.images:
+            raise ValueError("the project has no images: project.add_image(...) before opening the app")
+        self.project = project
+        self.canvas_size = tuple(int(s) for s in canvas_size)
+        self._undo = []
+        self._cv = threading.Condition()
+        self._gen = 0
+        self._pending = False
+        self._busy = False
+        self._closed = False
+        self._stroke_t = time.perf_counter()
+        self._view_prob = None  # (key, prob) of what the canvas shows
+        self._draw_lock = threading.RLock()
+        self._drag = None
+        self._limits = {}  # image index -> list of (lo, hi)
+        self._colors = {}
+        self._visible = {}
+        self.frames_sent = 0
+        self.overlay_frames = 0
+        self._build()
+        self._set_image(0)
+        self._worker = threading.Thread(target=self._worker_loop, name="pixclass-live-update", daemon=True)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self):
+        h, w = self.canvas_size
+        self.canvas = MultiCanvas(4, width=w, height=h, layout=W.Layout(width=f"{w}px", height=f"{h}px"))
+        self.canvas.add_class("pixclass-canvas")
+        self._events = Event(
+            source=self.canvas,
+            watched_events=["mousedown", "mouseup", "mousemove", "wheel", "mouseleave", "contextmenu"],
+            prevent_default_action=True, wait=10, throttle_or_debounce="throttle",
+        )
+        self._events.on_dom_event(self._on_event)
+
+        # tools
+        self.w_tool = W.ToggleButtons(options=[("Brush", "brush"), ("Eraser", "eraser"), ("Pan", "pan"),
+                                               ("Contrast", "contrast")], value=self.tool,
+                                      style={"button_width": "70px"})
+        self.w_brush = W.IntSlider(value=self.brush_size, min=1, max=50, description="Brush")
+        self.w_undo = W.Button(description="Undo", icon="undo", layout=W.Layout(width="80px"))
+        self.w_zoom_in = W.Button(icon="search-plus", layout=W.Layout(width="36px"), tooltip="zoom in")
+        self.w_zoom_out = W.Button(icon="search-minus", layout=W.Layout(width="36px"), tooltip="zoom out")
+        self.w_fit = W.Button(icon="expand", layout=W.Layout(width="36px"), tooltip="fit to window")
+        W.link((self, "tool"), (self.w_tool, "value"))
+        W.link((self, "brush_size"), (self.w_brush, "value"))
+        self.w_undo.on_click(lambda _: self.undo())
+        self.w_zoom_in.on_click(lambda _: self.zoom(1.5))
+        self.w_zoom_out.on_click(lambda _: self.zoom(1 / 1.5))
+        self.w_fit.on_click(lambda _: self.fit())
+
+        # classes
+        self.w_classes = W.VBox()
+        self.w_add_class = W.Button(description="Add class", icon="plus", layout=W.Layout(width="110px"))
+        self.w_add_class.on_click(lambda _: self.add_class())
+
+        # image / slice / channels
+        self.w_image = W.Dropdown(description="Image")
+        self.w_z = W.IntSlider(description="z", min=0, max=0, continuous_update=True)
+        self.w_channel = W.Dropdown(description="Show", options=[("Composite", "composite")])
+        self.w_channels = W.VBox()
+        W.link((self, "z"), (self.w_z, "value"))
+        W.link((self, "display_channel"), (self.w_channel, "value"))
+        self.w_image.observe(lambda c: setattr(self, "image_index", c["new"]) if c["new"] is not None else None, "value")
+
+        # overlays
+        self.w_overlay = W.Dropdown(description="Overlay", options=[("Probabilities", "probabilities")])
+        self.w_opacity = W.FloatSlider(value=self.overlay_opacity, min=0, max=1, step=0.05, description="Opacity")
+        self.w_show_labels = W.Checkbox(value=self.show_labels, description="Show labels", indent=False)
+        self.w_labels_opacity = W.FloatSlider(value=self.labels_opacity, min=0, max=1, step=0.05, description="Labels α")
+        W.link((self, "overlay"), (self.w_overlay, "value"))
+        W.link((self, "overlay_opacity"), (self.w_opacity, "value"))
+        W.link((self, "show_labels"), (self.w_show_labels, "value"))
+        W.link((self, "labels_opacity"), (self.w_labels_opacity, "value"))
+
+        # live update
+        self.w_live = W.ToggleButton(description="Live Update", icon="refresh", value=self.live_update)
+        self.w_update = W.Button(description="Update now", icon="play")
+        self.w_status = W.HTML()
+        W.link((self, "live_update"), (self.w_live, "value"))
+        self.w_update.on_click(lambda _: self.request_update(force=True))
+        T.dlink((self, "status"), (self.w_status, "value"), lambda s: f"<code>{s}</code>")
+
+        # features grid (ilastik style: families x sigma)
+        self.w_features = self._feature_grid()
+
+        # export / save
+        self.w_exp_source = W.Dropdown(options=["probabilities", "simple_segmentation", "uncertainty", "mask", "features"],
+                                       description="Source")
+        self.w_exp_dtype = W.Dropdown(options=["float32", "uint16", "uint8"], description="dtype")
+        self.w_exp_renorm = W.Checkbox(description="renormalize", indent=False)
+        self.w_exp_path = W.Text(description="Path", placeholder="out/probabilities.tif")
+        self.w_exp_btn = W.Button(description="Export", icon="download")
+        self.w_save_path = W.Text(description="Project", placeholder="project.h5")
+        self.w_save_btn = W.Button(description="Save project", icon="save")
+        self.w_exp_btn.on_click(lambda _: self._export_clicked())
+        self.w_save_btn.on_click(lambda _: self._save_clicked())
+
+        acc = W.Accordion(children=[
+            W.VBox([self.w_image, self.w_z, self.w_channel, self.w_channels]),
+            W.VBox([self.w_overlay, self.w_opacity, W.HBox([self.w_show_labels]), self.w_labels_opacity]),
+            self.w_features,
+            W.VBox([self.w_exp_source, self.w_exp_dtype, self.w_exp_renorm, self.w_exp_path, self.w_exp_btn,
+                    self.w_save_path, self.w_save_btn]),
+        ])
+        for i, t in enumerate(["View", "Overlays", "Features", "Export & save"]):
+            acc.set_title(i, t)
+        acc.selected_index = 0
+        side = W.VBox([
+            W.HBox([self.w_live, self.w_update]),
+            W.HTML("<b>Classes</b>"), self.w_classes, self.w_add_class,
+            acc,
+        ], layout=W.Layout(width="420px"))
+        toolbar = W.HBox([self.w_tool, self.w_brush, self.w_undo, self.w_zoom_in, self.w_zoom_out, self.w_fit])
+        self.widget = W.VBox([toolbar, W.HBox([self.canvas, side]), self.w_status])
+        self.widget.add_class("pixclass-app")
+        self._refresh_classes()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    # ------------------------------------------------------------------ classes
+    def _refresh_classes(self):
+        rows = []
+        p = self.project
+        for k, (name, color) in enumerate(zip(p.classes, p.colors), start=1):
+            sel = W.ToggleButton(value=(k == self.current_class), icon="paint-brush", layout=W.Layout(width="40px"),
+                                 tooltip=f"paint {name}")
+            txt = W.Text(value=name, continuous_update=False, layout=W.Layout(width="150px"))
+            col = W.ColorPicker(value=color, concise=True, layout=W.Layout(width="40px"))
+            rm = W.Button(icon="trash", layout=W.Layout(width="36px"), tooltip=f"delete {name} and its labels")
+            sel.observe(lambda c, k=k: setattr(self, "current_class", k) if c["new"] else None, "value")
+            txt.observe(lambda c, k=k: self._rename(k, c["new"]), "value")
+            col.observe(lambda c, k=k: self._recolor(k, c["new"]), "value")
+            rm.on_click(lambda _, k=k: self.remove_class(k))
+            row = W.HBox([sel, txt, col, rm])
+            row.add_class(f"pixclass-class-{k}")
+            rows.append(row)
+        self.w_classes.children = rows
+        opts = [("Probabilities", "probabilities")] + [(f"Probability: {c}", f"probability:{i}")
+                                                        for i, c in enumerate(p.classes, start=1)]
+        opts += [("Segmentation", "segmentation"), ("Uncertainty", "uncertainty"), ("None", "none")]
+        cur = self.overlay if self.overlay in [v for _, v in opts] else "probabilities"
+        self.w_overlay.options = opts
+        self.overlay = cur
+        self.w_overlay.value = cur
+
+    @T.observe("current_class")
+    def _on_class(self, change):
+        for k, row in enumerate(self.w_classes.children, start=1):
+            row.children[0].value = k == change["new"]
+
+    def _rename(self, k, name):
+        try:
+            self.project.rename_class(k, name)
+            self._refresh_classes()
+        except ValueError as e:
+            self.status = f"rename failed: {e}"
+            self._refresh_classes()
+
+    def _recolor(self, k, color):
+        self.project.set_color(k, color)
+        self._draw_labels()
+        self._draw()
+
+    def add_class(self, name=None, color=None):
+        """Add a class (default name 'Class N') and select it for painting."""
+        name = name or f"Class {len(self.project.classes) + 1}"
+        k = self.project.add_class(name, color)
+        self._refresh_classes()
+        self.current_class = k
+        return k
+
+    def remove_class(self, k):
+        """Delete a class and its labels (the forest is retrained on the rest)."""
+        self.project.remove_class(k)
+        self._undo.clear()
+        self.current_class = min(self.current_class, max(1, len(self.project.classes)))
+        self._view_prob = None
+        self._refresh_classes()
+        self._draw_labels()
+        self._draw()
+        self.request_update()
+
+    # ------------------------------------------------------------------ features grid
+    def _feature_grid(self):
+        fs = self.project.features
+        sigmas = sorted(set(DEFAULT_SIGMAS) | set(fs.sigmas))
+        self._fcheck = {}
+        cells = [W.Label("")] + [W.Label(f"σ={s:g}") for s in sigmas]
+        for f in FAMILIES:
+            cells.append(W.Label(FAMILY_TITLES[f], layout=W.Layout(width="170px")))
+            for s in sigmas:
+                cb = W.Checkbox(value=(f, round(s, 6)) in fs.pairs, indent=False, layout=W.Layout(width="30px"))
+                self._fcheck[(f, s)] = cb
+                cells.append(cb)
+        grid = W.GridBox(cells, layout=W.Layout(grid_template_columns=f"170px repeat({len(sigmas)}, 34px)"))
+        self.w_feat_apply = W.Button(description="Apply features", icon="check")
+        self.w_feat_info = W.HTML()
+        self.w_feat_apply.on_click(lambda _: self.apply_feature_grid())
+        self._update_feature_info()
+        return W.VBox([grid, W.HBox([self.w_feat_apply, self.w_feat_info])])
+
+    def _update_feature_info(self):
+        img = self.project.images[0]
+        fs = self.project.features
+        n = fs.n_features(img.n_channels, fs.spatial_ndim(img.ndim_spatial))
+        self.w_feat_info.value = f"{n} features ({len(fs.pairs)} filters x {img.n_channels} channels)"
+
+    def apply_feature_grid(self):
+        """Set the project's FeatureSet from the checked boxes and retrain."""
+        pairs = [k for k, cb in self._fcheck.items() if cb.value]
+        if not pairs:
+            self.status = "select at least one feature"
+            return
+        self.project.set_features(FeatureSet(pairs=pairs, mode=self.project.features.mode))
+        self._view_prob = None
+        self._update_feature_info()
+        self._draw()
+        self.request_update()
+
+    # ------------------------------------------------------------------ images & channels
+    @property
+    def image(self):
+        return self.project.images[self.image_index]
+
+    def _set_image(self, i):
+        img = self.project.images[i]
+        self.w_image.options = [(f"{j}: {im.name}", j) for j, im in enumerate(self.project.images)]
+        self.w_image.value = i
+        self.w_image.layout.display = None if len(self.project.images) > 1 else "none"
+        nz = img.shape_spatial[0] if img.ndim_spatial == 3 else 1
+        self._ready = False  # no drawing while the view is half set up
+        self.view = render.View(img.shape_spatial[-2:], self.canvas_size)
+        if i not in self._limits:
+            self._limits[i] = [render.auto_contrast(img.data[..., c]) for c in range(img.n_channels)]
+            self._colors[i] = [render.CHANNEL_COLORS[c % len(render.CHANNEL_COLORS)] for c in range(img.n_channels)]
+            if img.n_channels == 1:
+                self._colors[i] = ["#ffffff"]
+            self._visible[i] = [c < 3 for c in range(img.n_channels)]
+        self.w_channel.options = [("Composite", "composite")] + [(n, f"ch:{c}") for c, n in enumerate(img.channel_names)]
+        self.display_channel = "composite"
+        self._build_channel_controls()
+        self.w_z.max = nz - 1
+        self.w_z.layout.display = None if nz > 1 else "none"
+        self.z = nz // 2
+        self._view_prob = None
+        self._ready = True
+        self._draw_labels()
+        self._draw()
+
+    def _build_channel_controls(self):
+        i, img = self.image_index, self.image
+        rows = []
+        dmin, dmax = float(img.data.min()), float(img.data.max())
+        for c, name in enumerate(img.channel_names):
+            vis = W.Checkbox(value=self._visible[i][c], indent=False, layout=W.Layout(width="24px"))
+            col = W.ColorPicker(value=self._colors[i][c], concise=True, layout=W.Layout(width="36px"))
+            lo, hi = self._limits[i][c]
+            rng = W.FloatRangeSlider(value=(lo, hi), min=dmin, max=dmax if dmax > dmin else dmin + 1,
+                                     step=max((dmax - dmin) / 1000, 1e-6), description=name[:12],
+                                     continuous_update=False, readout_format=".4g", layout=W.Layout(width="260px"))
+            auto = W.Button(description="auto", layout=W.Layout(width="48px"), tooltip="percentiles 0.5-99.5")
+            reset = W.Button(description="reset", layout=W.Layout(width="52px"), tooltip="full data range")
+            vis.observe(lambda ch, c=c: self._set_visible(c, ch["new"]), "value")
+            col.observe(lambda ch, c=c: self._set_channel_color(c, ch["new"]), "value")
+            rng.observe(lambda ch, c=c: self.set_contrast(c, *ch["new"]), "value")
+            auto.on_click(lambda _, c=c: self.auto_contrast(c))
+            reset.on_click(lambda _, c=c: self.reset_contrast(c))
+            rows.append(W.HBox([vis, col, rng, auto, reset]))
+        self._range_sliders = [r.children[2] for r in rows]
+        self.w_channels.children = rows
+
+    def _set_visible(self, c, v):
+        self._visible[self.image_index][c] = v
+        self._draw()
+
+    def _set_channel_color(self, c, color):
+        self._colors[self.image_index][c] = color
+        self._draw()
+
+    def contrast(self, c):
+        """(lo, hi) display limits of channel ``c`` of the current image."""
+        return self._limits[self.image_index][c]
+
+    def set_contrast(self, c, lo, hi):
+        """Set the display window of channel ``c``."""
+        lo, hi = float(lo), float(hi)
+        if hi <= lo:
+            hi = lo + 1e-6
+        self._limits[self.image_index][c] = (lo, hi)
+        sl = self._range_sliders[c]
+        if tuple(sl.value) != (lo, hi):
+            with sl.hold_trait_notifications():
+                sl.value = (max(lo, sl.min), min(hi, sl.max))
+        self._draw()
+
+    def auto_contrast(self, c):
+        self.set_contrast(c, *render.auto_contrast(self.image.data[..., c]))
+
+    def reset_contrast(self, c):
+        d = self.image.data[..., c]
+        self.set_contrast(c, float(d.min()), float(d.max()))
+
+    def _active_channels(self):
+        if self.display_channel.startswith("ch:"):
+            return [int(self.display_channel[3:])]
+        return [c for c in range(self.image.n_channels) if self._visible[self.image_index][c]]
+
+    @T.observe("image_index")
+    def _on_image(self, change):
+        if 0 <= change["new"] < len(self.project.images) and change["new"] != change["old"]:
+            self._set_image(change["new"])
+            self.request_update()
+
+    @T.observe("z", "display_channel", "overlay", "overlay_opacity")
+    def _on_view_trait(self, change):
+        if change["name"] == "z":
+            self._view_prob = None
+            self._draw_labels()
+        self._draw()
+
+    @T.observe("show_labels", "labels_opacity")
+    def _on_labels_trait(self, change):
+        self._draw_labels()
+
+    # ------------------------------------------------------------------ view
+    def zoom(self, factor, at=None):
+        self.view.zoom(factor, at)
+        self._view_changed()
+
+    def fit(self):
+        self.view.fit()
+        self._view_changed()
+
+    def pan(self, dy, dx):
+        self.view.pan(dy, dx)
+        self._view_changed()
+
+    def _view_changed(self):
+        self._view_prob = None
+        self._draw_labels()
+        self._draw()
+
+    def _plane(self, arr):
+        """The current z plane of a spatial(+channels) array."""
+        return arr[self.z] if self.image.ndim_spatial == 3 else arr
+
+    # ------------------------------------------------------------------ drawing
+    def _view_key(self):
+        return (self.image_index, self.z, self.view.origin, self.view.scale, id(self.project.forest))
+
+    def _predict_view(self):
+        """Forest probabilities at the displayed pixels only (K, h, w float32)."""
+        p = self.project
+        if p.forest is None:
+            return None
+        key = self._view_key()
+        cached = self._view_prob
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        img = self.image
+        fm = _feature_major(p.features_of(self.image_index))
+        ys, xs, _, _ = self.view.indices()
+        Y, X = img.shape_spatial[-2:]
+        flat = ys[:, None] * X + xs[None, :]
+        if img.ndim_spatial == 3:
+            flat = flat + self.z * Y * X
+        prob = p.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1), flat).reshape(flat.shape + (-1,))
+        if key == self._view_key():
+            self._view_prob = (key, prob)
+        return prob
+
+    def frame(self, with_overlay=True):
+        """The RGB float frame the image layer shows (image composite + overlay)."""
+        img = self.image
+        plane = self._plane(img.data)
+        data = self.view.sample(plane)
+        chans = self._active_channels()
+        limits = self._limits[self.image_index]
+        colors = list(self._colors[self.image_index])
+        if len(chans) == 1 and self.display_channel.startswith("ch:"):
+            colors[chans[0]] = "#ffffff"  # a single channel is shown in grey
+        vis = [c in chans for c in range(img.n_channels)]
+        rgb = render.composite(data, limits, colors, vis)
+        ov = self.overlay
+        if with_overlay and ov != "none" and self.project.forest is not None:
+            prob = self._predict_view()
+            cols = self.project.colors
+            if ov == "probabilities":
+                over = render.probability_rgb(prob, cols)
+                rgb = render.blend(rgb, over, self.overlay_opacity)
+            elif ov.startswith("probability:"):
+                k = int(ov.split(":")[1]) - 1
+                if k < prob.shape[-1]:
+                    over = np.broadcast_to(render.hex_to_rgb(cols[k]), rgb.shape)
+                    rgb = render.blend(rgb, over, prob[..., k] * self.overlay_opacity)
+            elif ov == "segmentation":
+                rgb = render.blend(rgb, render.segmentation_rgb(np.argmax(prob, -1) + 1, cols), self.overlay_opacity)
+            elif ov == "uncertainty":
+                rgb = render.blend(rgb, render.uncertainty_rgb(uncertainty_from(prob)), self.overlay_opacity)
+        rgb = rgb * self.view.inside()[..., None]
+        return rgb
+
+    def _draw(self, with_overlay=True):
+        if not getattr(self, "_ready", False):
+            return
+        with self._draw_lock:
+            rgb = self.frame(with_overlay)
+            _put_encoded(self.canvas[0], rgb, fmt="jpeg")
+            self.frames_sent += 1
+
+    def _draw_labels(self):
+        if not getattr(self, "_ready", False):
+            return
+        with self._draw_lock:
+            layer = self.canvas[2]
+            if not self.show_labels:
+                layer.clear()
+                return
+            lab = self.view.sample(self._plane(self.project.labels(self.image_index)))
+            lab = np.where(self.view.inside(), lab, 0)
+            rgba = render.labels_rgba(lab, self.project.colors, self.labels_opacity)
+            layer.clear()
+            if lab.any():
+                _put_encoded(layer, rgba, fmt="png")
+
+    # ------------------------------------------------------------------ painting
+    def stroke(self, points, k, radius=3, image=None, z=None):
+        """Paint class ``k`` (0 erases) along ``[(x, y), ...]`` in image pixels, like a brush drag.
+
+        Triggers a live update when ``live_update`` is on.
+        """
+        if image is not None and image != self.image_index:
+            self.image_index = image
+        if z is not None and z != self.z:
+            self.z = z
+        pts = [(float(y), float(x)) for x, y in points]
+        self._begin_stroke()
+        self._paint_segment(pts, int(k), radius)
+        self._end_stroke()
+
+    def _begin_stroke(self):
+        lab = self.project.labels(self.image_index)
+        self._stroke_before = self._plane(lab).copy()  # undo snapshot of the plane
+
+    def _paint_segment(self, pts, k, radius):
+        """Stamp a disk of ``radius`` along the polyline ``pts`` [(y, x), ...] in image pixels."""
+        if not 0 <= k <= len(self.project.classes):
+            raise ValueError(f"class {k} does not exist (0 erases, 1..{len(self.project.classes)} are classes)")
+        lab = self.project.labels(self.image_index)
+        plane = self._plane(lab)
+        H, Wd = plane.shape
+        dy, dx = _disk_offsets(radius)
+        centres = [pts[0]]
+        for (y0, x0), (y1, x1) in zip(pts[:-1], pts[1:]):
+            n = int(np.ceil(max(abs(y1 - y0), abs(x1 - x0)) / max(radius * 0.5, 0.5))) + 1
+            centres += list(zip(np.linspace(y0, y1, n), np.linspace(x0, x1, n)))
+        c = np.round(np.array(centres)).astype(np.int64)
+        yy = (c[:, 0:1] + dy[None]).ravel()
+        xx = (c[:, 1:2] + dx[None]).ravel()
+        ok = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < Wd)
+        with self.project._lock:
+            plane[yy[ok], xx[ok]] = k
+            self.project.version += 1
+        # immediate feedback in the browser: draw the same segment on the label layer
+        if self.show_labels:
+            layer = self.canvas[2]
+            s = self.view.scale
+            disp = [self.view.to_display(y, x) for y, x in pts]
+            with self._draw_lock:
+                if k == 0:
+                    self._draw_labels()
+                    return
+                layer.global_alpha = self.labels_opacity
+                layer.stroke_style = self.project.colors[k - 1]
+                layer.fill_style = self.project.colors[k - 1]
+                layer.line_width = max(1.0, (2 * radius + 1) * s)
+                layer.line_cap = "round"
+                layer.line_join = "round"
+                if len(disp) == 1:
+                    layer.fill_circle(disp[0][1], disp[0][0], max(0.5, (radius + 0.5) * s))
+                else:
+                    layer.stroke_lines([(x, y) for y, x in disp])
+                layer.global_alpha = 1.0
+
+    def _end_stroke(self):
+        before = getattr(self, "_stroke_before", None)
+        if before is not None:
+            self._undo.append((self.image_index, self.z if self.image.ndim_spatial == 3 else None, before))
+            del self._undo[:-50]
+            self._stroke_before = None
+        self._stroke_t = time.perf_counter()
+        if self.live_update:
+            self.request_update()
+
+    def undo(self):
+        """Undo the last stroke."""
+        if not self._undo:
+            self.status = "nothing to undo"
+            return False
+        i, z, before = self._undo.pop()
+        lab = self.project.labels(i)
+        with self.project._lock:
+            if z is None:
+                lab[...] = before
+            else:
+                lab[z] = before
+            self.project.version += 1
+        if i == self.image_index:
+            self._draw_labels()
+        self._stroke_t = time.perf_counter()
+        if self.live_update:
+            self.request_update()
+        return True
+
+    # ------------------------------------------------------------------ mouse
+    def _on_event(self, ev):
+        t = ev.get("type")
+        x, y = ev.get("relativeX", 0), ev.get("relativeY", 0)
+        if t == "wheel":
+            self.zoom(1.25 if ev.get("deltaY", 0) < 0 else 1 / 1.25, at=(y, x))
+            return
+        if t == "mousedown":
+            pan = ev.get("button") == 2 or ev.get("shiftKey") or self.tool == "pan"
+            mode = "pan" if pan else self.tool
+            self._drag = {"mode": mode, "last": (y, x), "start": (y, x)}
+            if mode in ("brush", "eraser"):
+                self._begin_stroke()
+                k = self.current_class if mode == "brush" else 0
+                self._drag["k"] = k
+                self._paint_segment([self.view.to_image(y, x)], k, self.brush_size)
+            elif mode == "contrast":
+                chans = self._active_channels()
+                self._drag["c"] = chans[0] if chans else 0
+                self._drag["lim0"] = self.contrast(self._drag["c"])
+            return
+        if t == "mousemove":
+            self._draw_cursor(y, x)
+            d = self._drag
+            if d is None:
+                return
+            ly, lx = d["last"]
+            d["last"] = (y, x)
+            if d["mode"] in ("brush", "eraser"):
+                self._paint_segment([self.view.to_image(ly, lx), self.view.to_image(y, x)], d["k"], self.brush_size)
+            elif d["mode"] == "pan":
+                self.pan(y - ly, x - lx)
+            elif d["mode"] == "contrast":
+                lo, hi = d["lim0"]
+                wdt, lvl = hi - lo, (hi + lo) / 2
+                sy, sx = d["start"]
+                wdt = max(wdt * float(np.exp((x - sx) / 150.0)), 1e-6)
+                lvl = lvl - (y - sy) / self.canvas_size[0] * (hi - lo)
+                self.set_contrast(d["c"], lvl - wdt / 2, lvl + wdt / 2)
+            return
+        if t in ("mouseup", "mouseleave"):
+            d, self._drag = self._drag, None
+            if t == "mouseleave":
+                self.canvas[3].clear()
+            if d is not None and d["mode"] in ("brush", "eraser"):
+                self._end_stroke()
+
+    def _draw_cursor(self, y, x):
+        layer = self.canvas[3]
+        with self._draw_lock:
+            layer.clear()
+            if self.tool in ("brush", "eraser"):
+                layer.stroke_style = "#ffffff" if self.tool == "brush" else "#ff4040"
+                layer.line_width = 1
+                layer.stroke_circle(x, y, max(2.0, (self.brush_size + 0.5) * self.view.scale))
+
+    # ------------------------------------------------------------------ live update
+    @T.observe("live_update")
+    def _on_live(self, change):
+        if change["new"]:
+            self.request_update()
+
+    def request_update(self, force=False):
+        """Retrain and repredict in the background (skipped while Live Update is off unless ``force``)."""
+        if not (self.live_update or force):
+            return
+        with self._cv:
+            self._gen += 1
+            self._pending = True
+            self._cv.notify_all()
+
+    def wait_idle(self, timeout=30):
+        """Block until the background update has finished (raises TimeoutError)."""
+        with self._cv:
+            ok = self._cv.wait_for(lambda: not self._pending and not self._busy, timeout)
+        if not ok:
+            raise TimeoutError(f"live update still running after {timeout} s")
+        return self
+
+    def _current(self, gen):
+        return gen == self._gen and not self._closed
+
+    def _worker_loop(self):
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._pending or self._closed)
+                if self._closed:
+                    return
+                self._pending = False
+                self._busy = True
+                gen = self._gen
+            try:
+                self._update(gen)
+            except ValueError as e:  # e.g. only one class labeled yet: tell the user, keep running
+                self.status = f"waiting: {e}"
+            except Exception as e:  # never let the worker die silently
+                self.status = f"update failed: {type(e).__name__}: {e}"
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+
+    def _update(self, gen):
+        t0 = self._stroke_t
+        tm = {}
+        p = self.project
+        self.status = "computing features…"
+        t = time.perf_counter()
+        p.features_of(self.image_index)
+        tm["features"] = time.perf_counter() - t
+        if not self._current(gen):
+            return
+        self.status = "training…"
+        t = time.perf_counter()
+        p.train()
+        tm["train"] = time.perf_counter() - t
+        if not self._current(gen):
+            return
+        self.status = "predicting the view…"
+        t = time.perf_counter()
+        self._view_prob = None
+        self._predict_view()
+        tm["predict"] = time.perf_counter() - t
+        if not self._current(gen):
+            return
+        t = time.perf_counter()
+        self._draw()
+        self.overlay_frames += 1
+        tm["render"] = time.perf_counter() - t
+        tm["total"] = time.perf_counter() - t0
+        self.timings = tm
+        self.status = ("updated: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in tm.items())
+                       + f" | {p.forest.n_trees} trees on {int(sum((l > 0).sum() for l in p._labels))} labeled px")
+
+    def close(self):
+        """Stop the worker and close the widgets."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        self.widget.close()
+
+    # ------------------------------------------------------------------ export / save buttons
+    def _export_clicked(self):
+        path = self.w_exp_path.value.strip()
+        if not path:
+            self.status = "export: type a path ending in .tif, .h5 or .npy"
+            return
+        try:
+            if self.project.forest is None and self.w_exp_source.value != "features":
+                self.project.train()
+            out = self.project.export(self.image_index, path, source=self.w_exp_source.value,
+                                      dtype=self.w_exp_dtype.value, renormalize=self.w_exp_renorm.value)
+            self.status = f"exported {self.w_exp_source.value} to {os.path.abspath(out)}"
+        except Exception as e:
+            self.status = f"export failed: {e}"
+
+    def _save_clicked(self):
+        path = self.w_save_path.value.strip()
+        if not path:
+            self.status = "save: type a project path ending in .h5"
+            return
+        try:
+            self.status = f"saved project to {os.path.abspath(self.project.save(path))}"
+        except Exception as e:
+            self.status = f"save failed: {e}"

@@ -1,0 +1,132 @@
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.batch import BatchError, predict_blockwise, predict_dask
+
+
+@pytest.fixture
+def files(tmp_path):
+    paths = []
+    for s in range(3):
+        img, _ = pc.datasets.nuclei((96, 112), seed=20 + s)
+        p = tmp_path / "in" / f"img{s}_s2.h5"
+        p.parent.mkdir(exist_ok=True)
+        with h5py.File(p, "w") as f:
+            f.create_dataset("stacked", data=np.moveaxis(img.data, -1, 0)).attrs["axes"] = "CYX"
+        paths.append(p)
+    return paths
+
+
+def test_batch_glob_template_skip_and_bad_file(trained, files, tmp_path, capsys):
+    (files[0].parent / "broken_s2.h5").write_bytes(b"not hdf5")
+    out_dir = tmp_path / "out"
+    outs = pc.batch_predict(trained, [str(files[0].parent / "*_s2.h5")], out_dir, dtype="uint16", renormalize=True,
+                            progress=False)
+    assert [os.path.basename(o) for o in outs] == [f"img{s}_s2_probabilities.tif" for s in range(3)]
+    err = capsys.readouterr().err
+    assert "broken_s2.h5" in err and "1 failed" in err
+    got = pc.load_image(outs[1])
+    want = np.rint(trained.predict(pc.load_image(files[1])).astype(np.float64) * 65535)
+    np.testing.assert_array_equal(got.data, want.astype(np.uint16))
+    assert got.n_channels == 2
+    mtime = os.path.getmtime(outs[0])
+    pc.batch_predict(trained, [str(f) for f in files], out_dir, dtype="uint16", renormalize=True, progress=False)
+    assert os.path.getmtime(outs[0]) == mtime  # complete outputs are skipped
+    with pytest.raises(BatchError, match="nothing_\\*.h5: no file matches"):
+        pc.batch_predict(trained, [str(tmp_path / "nothing_*.h5")], out_dir, progress=False, raise_on_error=True)
+    assert not [n for n in os.listdir(out_dir) if n.startswith(".")]  # no temp files left
+
+
+def test_blockwise_equals_whole(trained, files, tmp_path):
+    whole = trained.predict(pc.load_image(files[0]))
+    blocked = predict_blockwise(trained, files[0], block=(40, 48))
+    np.testing.assert_allclose(blocked, whole, atol=1e-5)
+    with h5py.File(tmp_path / "o.h5", "w") as f:
+        d = f.create_dataset("p", shape=whole.shape, dtype=np.float32)
+        predict_blockwise(trained, files[0], out=d, block=(50, 50))
+        np.testing.assert_allclose(d[...], whole, atol=1e-5)
+    seg = predict_blockwise(trained, files[0], source="simple_segmentation", block=32)
+    assert (seg == trained.segment(pc.load_image(files[0]))).mean() > 0.999
+
+
+def test_batch_large_input_goes_blockwise(trained, files, tmp_path):
+    outs = pc.batch_predict(trained, [str(files[0])], tmp_path / "o", source="simple_segmentation", format="hdf5",
+                            max_voxels=1000, block=(32, 32), progress=False)
+    with h5py.File(outs[0]) as f:
+        seg = f["exported_data"][...]
+    np.testing.assert_array_equal(seg, trained.segment(pc.load_image(files[0])))
+
+
+def test_dask_local_cluster_equals_in_process(trained, files):
+    import dask.array as da
+    from dask.distributed import Client, LocalCluster
+
+    img = pc.load_image(files[0])
+    x = da.from_array(img.data, chunks=(48, 56, -1))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        got = client.compute(predict_dask(trained, x)).result()
+        seg = client.compute(predict_dask(trained, x, source="simple_segmentation")).result()
+    np.testing.assert_allclose(got, trained.predict(img), atol=1e-5)
+    np.testing.assert_array_equal(seg, trained.segment(img))
+    with pytest.raises(ValueError, match="smaller than the feature halo"):
+        predict_dask(trained, da.from_array(img.data, chunks=(8, 8, -1)))
+
+
+def test_cli_batch_and_errors(trained, files, tmp_path):
+    proj = trained.save(tmp_path / "proj.h5")
+    exe = [sys.executable, "-m", "jupyter_pixclass.cli"]
+    r = subprocess.run(exe + ["batch", proj, str(files[0].parent / "*_s2.h5"), "-o", str(tmp_path / "cli"),
+                              "--dtype", "uint16", "--renormalize", "--no-progress"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "cli")) == [f"img{s}_s2_probabilities.tif" for s in range(3)]
+    r = subprocess.run(exe + ["batch", str(tmp_path / "none.h5"), "x.tif", "-o", str(tmp_path)], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "no such project file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = subprocess.run(exe + ["batch", "--help"], capture_output=True, text=True)
+    assert "--renormalize" in r.stdout and "--scheduler" in r.stdout
+
+
+def test_watershed_splits_touching_nuclei_better_than_otsu():
+    from skimage.filters import threshold_otsu
+    from skimage.measure import label
+
+    train_img, t1 = pc.datasets.nuclei((256, 256), seed=31)
+    test_img, t2 = pc.datasets.nuclei((256, 256), seed=32)
+    p = pc.Project(n_estimators=50)
+    p.set_labels(p.add_image(train_img), pc.datasets.scribbles(t1["classes"], n_strokes=10, mapping={1: 1, 2: 2, 3: 2}))
+    inst = pc.postprocess.watershed(p.train().predict(test_img), class_index=1)
+    dapi = test_img.data[..., 1].astype(float)
+    otsu = label(dapi > threshold_otsu(dapi))
+    f1_ours, f1_otsu = object_f1(inst, t2["nuclei"]), object_f1(otsu, t2["nuclei"])
+    assert f1_ours > f1_otsu + 0.15, (f1_ours, f1_otsu)
+    table = pc.postprocess.object_table(inst, test_img)
+    assert len(table["label"]) == inst.max() and "mean_intensity_DAPI" in table
+    assert np.all(table["mean_intensity_DAPI"] > 0)
+
+
+def test_watershed_3d():
+    v, t = pc.datasets.nuclei((20, 64, 64), seed=2)
+    prob = np.stack([t["nuclei"] > 0, t["nuclei"] == 0], -1).astype(np.float32)
+    inst = pc.postprocess.watershed(prob, class_index=1)
+    assert inst.shape == (20, 64, 64) and inst.max() > 0.5 * t["nuclei"].max()
+
+
+def object_f1(pred, truth, thr=0.5):
+    """Object-level F1: a match is a pair with IoU >= thr."""
+    from skimage.metrics import contingency_table
+
+    c = contingency_table(truth, pred).toarray()
+    a, b = np.bincount(truth.ravel()), np.bincount(pred.ravel())
+    inter = c[1:, 1:]
+    union = a[1:, None] + b[None, 1:] - inter
+    tp = int(((inter / np.maximum(union, 1)) >= thr).sum())
+    n_t, n_p = truth.max(), pred.max()
+    return 2 * tp / max(n_t + n_p, 1)

@@ -1,0 +1,212 @@
+"""The widget through its traits and scripted surface (no browser; see test_e2e_browser.py)."""
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+
+
+@pytest.fixture
+def app(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)
+    p.add_image(img)
+    a = pc.PixelClassifierApp(p, canvas_size=(320, 320))
+    yield a
+    a.close()
+
+
+def nucleus_and_background_points(truth):
+    from scipy import ndimage as ndi
+
+    nuc = ndi.binary_erosion(truth["classes"] == 1, iterations=3)
+    bg = ndi.binary_erosion(truth["classes"] == 3, iterations=4)
+    (y0, x0), (y1, x1) = np.argwhere(nuc)[[0, -1]]
+    (by, bx) = np.argwhere(bg)[len(np.argwhere(bg)) // 2]
+    return [(x0, y0), (x0 + 1, y0)], [(x1, y1)], [(bx, by), (bx + 2, by)]
+
+
+def test_stroke_paints_project_labels_and_undo(app, scene):
+    _, truth = scene
+    nuc, _, bg = nucleus_and_background_points(truth)
+    app.stroke(nuc, 1, radius=2)
+    lab = app.project.labels(0)
+    assert lab[nuc[0][1], nuc[0][0]] == 1 and (lab == 1).sum() >= 13
+    app.stroke(bg, 2, radius=1)
+    assert lab[bg[0][1], bg[0][0]] == 2
+    app.stroke(bg, 0, radius=1)  # eraser
+    assert lab[bg[0][1], bg[0][0]] == 0
+    assert app.undo() and lab[bg[0][1], bg[0][0]] == 2
+    assert app.undo() and lab[bg[0][1], bg[0][0]] == 0
+    with pytest.raises(ValueError, match="class 7 does not exist"):
+        app.stroke(bg, 7)
+
+
+def test_live_update_trains_draws_and_times(app, scene):
+    _, truth = scene
+    nuc, nuc2, bg = nucleus_and_background_points(truth)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2, radius=2)
+    assert app.project.forest is None  # live update off: nothing trained
+    before = app.frame().copy()
+    app.live_update = True
+    app.wait_idle(60)
+    assert app.project.forest is not None and app.overlay_frames == 1
+    assert set(app.timings) == {"features", "train", "predict", "render", "total"}
+    assert all(v >= 0 for v in app.timings.values()) and "updated" in app.status
+    after = app.frame()
+    assert np.abs(after - before).mean() > 0.01  # the overlay is on the image
+    forest = app.project.forest
+    app.stroke(nuc2, 1)
+    app.wait_idle(60)
+    assert app.project.forest is not forest and app.overlay_frames == 2
+
+
+def test_newer_stroke_cancels_stale_work(app, scene):
+    _, truth = scene
+    nuc, nuc2, bg = nucleus_and_background_points(truth)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.live_update = True
+    for _ in range(5):
+        app.stroke(nuc2, 1)
+    app.wait_idle(60)
+    # six requests, but stale ones are dropped: far fewer overlays than requests
+    assert 1 <= app.overlay_frames < 6
+    gen = app._gen
+    assert app.project.forest is not None and gen == app._gen
+
+
+def test_overlay_kinds_and_opacity(app, scene):
+    _, truth = scene
+    nuc, _, bg = nucleus_and_background_points(truth)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.request_update(force=True)
+    app.wait_idle(60)
+    frames = {}
+    for ov in ["probabilities", "probability:1", "segmentation", "uncertainty", "none"]:
+        app.overlay = ov
+        frames[ov] = app.frame()
+    for a in frames:
+        for b in frames:
+            if a < b:
+                assert not np.allclose(frames[a], frames[b]), (a, b)
+    app.overlay = "segmentation"
+    app.overlay_opacity = 0.0
+    np.testing.assert_allclose(app.frame(), frames["none"], atol=1e-6)
+
+
+def test_classes_add_rename_recolor_delete(app):
+    k = app.add_class("Cytoplasm")
+    assert k == 3 and app.current_class == 3 and len(app.w_classes.children) == 3
+    row = app.w_classes.children[2]
+    row.children[1].value = "Cyto"  # editing the name renames the class
+    assert app.project.classes[2] == "Cyto"
+    app.w_classes.children[0].children[2].value = "#123456"
+    assert app.project.colors[0] == "#123456"
+    app.w_classes.children[0].children[1].value = "Cyto"  # duplicate: refused, told
+    assert app.project.classes[0] == "Nucleus" and "rename failed" in app.status
+    app.w_classes.children[2].children[3].click()  # trash
+    assert app.project.classes == ["Nucleus", "Background"] and app.current_class == 2
+    assert any("probability:2" == v for _, v in app.w_overlay.options)
+
+
+def test_contrast_channels_zoom_pan(app):
+    lo, hi = app.contrast(1)
+    app.set_contrast(1, lo, hi / 2)
+    brighter = app.frame(with_overlay=False)
+    app.reset_contrast(1)
+    d = app.image.data[..., 1]
+    assert app.contrast(1) == (float(d.min()), float(d.max()))
+    assert app.frame(with_overlay=False).mean() < brighter.mean()
+    app.auto_contrast(1)
+    app.display_channel = "ch:1"
+    single = app.frame(with_overlay=False)
+    assert np.allclose(single[..., 0], single[..., 1])  # one channel in grey
+    app.display_channel = "composite"
+    s0 = app.view.scale
+    app.zoom(2.0)
+    assert app.view.scale == 2 * s0
+    o = app.view.origin
+    app.pan(-10, -10)
+    assert app.view.origin != o
+    app.fit()
+    assert app.view.scale == s0
+    # window/level by dragging with the contrast tool
+    app.tool = "contrast"
+    lim = app.contrast(0)
+    app._on_event({"type": "mousedown", "relativeX": 100, "relativeY": 100, "button": 0})
+    app._on_event({"type": "mousemove", "relativeX": 160, "relativeY": 80, "button": 0})
+    app._on_event({"type": "mouseup", "relativeX": 160, "relativeY": 80, "button": 0})
+    assert app.contrast(0) != lim
+
+
+def test_mouse_events_paint_and_wheel_zoom(app):
+    s = app.view.scale
+    app._on_event({"type": "mousedown", "relativeX": 20, "relativeY": 20, "button": 0})
+    app._on_event({"type": "mousemove", "relativeX": 60, "relativeY": 20, "button": 0})
+    app._on_event({"type": "mouseup", "relativeX": 60, "relativeY": 20, "button": 0})
+    lab = app.project.labels(0)
+    y = int(20 / s)
+    assert (lab[y, int(20 / s) : int(60 / s)] == 1).all()
+    app._on_event({"type": "wheel", "relativeX": 0, "relativeY": 0, "deltaY": -100})
+    assert app.view.scale > s
+    app._on_event({"type": "mousedown", "relativeX": 50, "relativeY": 50, "button": 2})  # right-drag pans
+    app._on_event({"type": "mousemove", "relativeX": 40, "relativeY": 40, "button": 2})
+    app._on_event({"type": "mouseup", "relativeX": 40, "relativeY": 40, "button": 2})
+    assert (lab == 1).sum() > 0 and app.view.origin != (0.0, 0.0)
+
+
+def test_feature_grid_updates_project(app):
+    for key, cb in app._fcheck.items():
+        cb.value = key in {("gaussian", 1.0), ("hessian_eigenvalues", 5.0)}
+    app.apply_feature_grid()
+    assert app.project.features.pairs == [("gaussian", 1.0), ("hessian_eigenvalues", 5.0)]
+    assert "6 features" in app.w_feat_info.value
+
+
+def test_export_and_save_buttons(app, scene, tmp_path):
+    _, truth = scene
+    nuc, _, bg = nucleus_and_background_points(truth)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.w_exp_path.value = str(tmp_path / "p.tif")
+    app.w_exp_dtype.value = "uint16"
+    app.w_exp_renorm.value = True
+    app.w_exp_btn.click()
+    assert "exported" in app.status
+    assert pc.load_image(tmp_path / "p.tif").data.dtype == np.uint16
+    app.w_save_path.value = str(tmp_path / "proj.h5")
+    app.w_save_btn.click()
+    assert "saved" in app.status and pc.Project.load(tmp_path / "proj.h5").classes == ["Nucleus", "Background"]
+    app.w_exp_path.value = str(tmp_path / "missing" / "x.tif")
+    app.w_exp_btn.click()
+    assert "export failed" in app.status and "does not exist" in app.status
+
+
+def test_3d_volume_and_several_images():
+    v, t = pc.datasets.nuclei((12, 64, 64), seed=4)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.add_image(v)
+    p.add_image(pc.datasets.nuclei((12, 48, 48), seed=5)[0])
+    app = pc.PixelClassifierApp(p, canvas_size=(200, 200))
+    try:
+        assert app.w_z.max == 11 and app.z == 6
+        app.stroke([(10, 10), (20, 10)], 1, z=3)
+        assert (p.labels(0)[3] == 1).any() and not (p.labels(0)[4] == 1).any()
+        app.image_index = 1
+        assert app.view.image_shape == (48, 48) and app.w_z.max == 11
+        app.stroke([(5, 5)], 2, radius=1)
+        assert (p.labels(1) == 2).any()
+        assert app.undo() and not (p.labels(1) == 2).any()
+    finally:
+        app.close()
+
+
+def test_redisplay_shares_state(app):
+    from IPython.display import display
+
+    app.stroke([(3, 3)], 1)
+    display(app)
+    display(app.widget)  # a second view of the same models
+    assert app.project.labels(0)[3, 3] == 1 and app.widget is app.widget
