@@ -98,6 +98,7 @@ class PixelClassifierApp(T.HasTraits):
         self._visible = {}
         self.frames_sent = 0
         self.overlay_frames = 0
+        self.n_updates = 0
         self._build()
         self._set_image(0)
         self._worker = threading.Thread(target=self._worker_loop, name="pixclass-live-update", daemon=True)
@@ -192,7 +193,7 @@ class PixelClassifierApp(T.HasTraits):
             W.HBox([self.w_live, self.w_update]),
             W.HTML("<b>Classes</b>"), self.w_classes, self.w_add_class,
             acc,
-        ], layout=W.Layout(width="420px"))
+        ], layout=W.Layout(width="500px"))
         toolbar = W.HBox([self.w_tool, self.w_brush, self.w_undo, self.w_zoom_in, self.w_zoom_out, self.w_fit])
         self.widget = W.VBox([toolbar, W.HBox([self.canvas, side]), self.w_status])
         self.widget.add_class("pixclass-app")
@@ -343,16 +344,19 @@ class PixelClassifierApp(T.HasTraits):
             lo, hi = self._limits[i][c]
             rng = W.FloatRangeSlider(value=(lo, hi), min=dmin, max=dmax if dmax > dmin else dmin + 1,
                                      step=max((dmax - dmin) / 1000, 1e-6), description=name[:12],
-                                     continuous_update=False, readout_format=".4g", layout=W.Layout(width="260px"))
-            auto = W.Button(description="auto", layout=W.Layout(width="48px"), tooltip="percentiles 0.5-99.5")
-            reset = W.Button(description="reset", layout=W.Layout(width="52px"), tooltip="full data range")
+                                     continuous_update=False, readout=False,
+                                     style={"description_width": "70px"}, layout=W.Layout(width="230px"))
+            val = W.Label(f"{lo:.4g} – {hi:.4g}", layout=W.Layout(width="100px"))
+            auto = W.Button(description="auto", layout=W.Layout(width="62px"), tooltip="percentiles 0.5-99.5")
+            reset = W.Button(description="reset", layout=W.Layout(width="66px"), tooltip="full data range")
             vis.observe(lambda ch, c=c: self._set_visible(c, ch["new"]), "value")
             col.observe(lambda ch, c=c: self._set_channel_color(c, ch["new"]), "value")
             rng.observe(lambda ch, c=c: self.set_contrast(c, *ch["new"]), "value")
             auto.on_click(lambda _, c=c: self.auto_contrast(c))
             reset.on_click(lambda _, c=c: self.reset_contrast(c))
-            rows.append(W.HBox([vis, col, rng, auto, reset]))
+            rows.append(W.HBox([vis, col, rng, val, auto, reset]))
         self._range_sliders = [r.children[2] for r in rows]
+        self._range_labels = [r.children[3] for r in rows]
         self.w_channels.children = rows
 
     def _set_visible(self, c, v):
@@ -374,6 +378,7 @@ class PixelClassifierApp(T.HasTraits):
             hi = lo + 1e-6
         self._limits[self.image_index][c] = (lo, hi)
         sl = self._range_sliders[c]
+        self._range_labels[c].value = f"{lo:.4g} – {hi:.4g}"
         if tuple(sl.value) != (lo, hi):
             with sl.hold_trait_notifications():
                 sl.value = (max(lo, sl.min), min(hi, sl.max))
@@ -729,7 +734,8 @@ class PixelClassifierApp(T.HasTraits):
         tm["render"] = time.perf_counter() - t
         tm["total"] = time.perf_counter() - t0
         self.timings = tm
-        self.status = ("updated: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in tm.items())
+        self.n_updates += 1
+        self.status = (f"update #{self.n_updates} done: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in tm.items())
                        + f" | {p.forest.n_trees} trees on {int(sum((l > 0).sum() for l in p._labels))} labeled px")
 
     def close(self):

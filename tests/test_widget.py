@@ -52,7 +52,7 @@ def test_live_update_trains_draws_and_times(app, scene):
     app.wait_idle(60)
     assert app.project.forest is not None and app.overlay_frames == 1
     assert set(app.timings) == {"features", "train", "predict", "render", "total"}
-    assert all(v >= 0 for v in app.timings.values()) and "updated" in app.status
+    assert all(v >= 0 for v in app.timings.values()) and "done" in app.status
     after = app.frame()
     assert np.abs(after - before).mean() > 0.01  # the overlay is on the image
     forest = app.project.forest
