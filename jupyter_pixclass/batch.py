@@ -143,7 +143,7 @@ def predict_dask(project, array, source="probabilities", spacing=None, class_nam
     Built like ``dask.array.map_overlap``: blocks are extended by the feature halo (not at the
     image border, where the filters mirror the image as whole-image filtering does), predicted,
     and trimmed, so the result equals in-process prediction and runs on any dask scheduler,
-    including a ``dask.distributed`` cluster. Spatial chunks must be at least the halo.
+    including a ``dask.distributed`` cluster. Chunks thinner than the halo are widened.
     """
     import dask.array as da
 
@@ -159,9 +159,21 @@ def predict_dask(project, array, source="probabilities", spacing=None, class_nam
     h = fs.halo(fnd)
     depth = {i: (0 if (fnd < nsp and i == 0) else h) for i in range(nsp)}
     depth[nsp] = 0
-    small = [c for i in range(nsp) for c in array.chunks[i] if depth[i] and c < h]
-    if small:
-        raise ValueError(f"dask chunks {array.chunks[:nsp]} are smaller than the feature halo {h}: rechunk larger")
+    # overlap needs every chunk at least as deep as the halo: widen thin chunks
+    new_chunks = {}
+    for i in range(nsp):
+        ch, n = array.chunks[i], array.shape[i]
+        if depth[i] and len(ch) > 1 and min(ch) < depth[i]:
+            size = max(depth[i], max(ch))
+            sizes = [size] * (n // size)
+            rem = n - sum(sizes)
+            if rem and rem < depth[i]:
+                sizes[-1] += rem
+            elif rem:
+                sizes.append(rem)
+            new_chunks[i] = tuple(sizes)
+    if new_chunks:
+        array = array.rechunk(new_chunks)
     spacing = tuple(spacing) if spacing is not None else (1.0,) * nsp
     k = project._class_index(class_name) if class_name is not None else 1
     fn = _block_fn(project.forest, fs, spacing, source, k)

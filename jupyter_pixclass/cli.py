@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 
 from .export import DTYPES, SOURCES
@@ -30,11 +32,46 @@ def _parser():
     b.add_argument("--overwrite", action="store_true", help="recompute outputs that already exist")
     b.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://10.0.0.5:8786)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d = sub.add_parser("demo", help="open the nuclei quickstart notebook in JupyterLab",
+                       description="Start JupyterLab on notebooks/01_nuclei_quickstart.ipynb (the first tutorial).")
+    d.add_argument("--notebook", default="01_nuclei_quickstart.ipynb", help="which tutorial to open")
+    d.add_argument("--port", type=int, default=None, help="port for JupyterLab")
+    d.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     return p
+
+
+def _find_notebooks():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (os.path.join(os.getcwd(), "notebooks"), os.path.join(os.path.dirname(here), "notebooks")):
+        if os.path.isdir(cand):
+            return cand
+    return None
+
+
+def demo(args):
+    folder = _find_notebooks()
+    if folder is None:
+        print("pixclass: error: no notebooks/ folder found here or beside the package (run from the repository)",
+              file=sys.stderr)
+        return 2
+    nb = os.path.join(folder, args.notebook)
+    if not os.path.exists(nb):
+        print(f"pixclass: error: no notebook {nb!r}; tutorials: {sorted(os.listdir(folder))}", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "jupyter", "lab", nb]
+    if args.port:
+        cmd.append(f"--port={args.port}")
+    if args.no_browser:
+        cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # JupyterLab refuses root otherwise (containers, Binder-like VMs)
+    return subprocess.call(cmd)
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if args.cmd == "demo":
+        return demo(args)
     try:
         from .batch import batch_predict
         from .project import Project

@@ -278,3 +278,50 @@ def scribbles(classes, n_strokes=6, length=20, radius=2, seed=0, mapping=None):
             path = ndi.binary_dilation(path, ball, iterations=radius)
             out[path & (classes == c)] = c
     return out
+
+
+def strokes(classes, n_strokes=4, length=25, radius=2, seed=0, mapping=None, z=None):
+    """Brush strokes as polylines for :meth:`PixelClassifierApp.stroke`, inside truth regions.
+
+    Parameters
+    ----------
+    classes : ndarray of int
+        Ground-truth class per pixel (2D, or 3D with ``z`` choosing the plane).
+    n_strokes, length, radius, seed, mapping :
+        As in :func:`scribbles`.
+    z : int, optional
+        Plane of a 3D ``classes`` array.
+
+    Returns
+    -------
+    list of (points, k)
+        ``points`` is ``[(x, y), ...]`` in image pixels, ``k`` the label value to paint.
+    """
+    rng = np.random.default_rng(seed)
+    classes = np.asarray(classes)
+    if classes.ndim == 3:
+        classes = classes[classes.shape[0] // 2 if z is None else z]
+    if mapping is not None:
+        lut = np.zeros(int(classes.max()) + 1, np.uint8)
+        for a, b in mapping.items():
+            lut[a] = b
+        classes = lut[classes]
+    out = []
+    for c in np.unique(classes[classes > 0]):
+        region = ndi.binary_erosion(classes == c, iterations=radius + 1)
+        pts = np.argwhere(region)
+        if len(pts) == 0:
+            continue
+        for p in pts[rng.choice(len(pts), size=min(n_strokes, len(pts)), replace=False)]:
+            ang = rng.uniform(0, 2 * np.pi)
+            d = np.array([np.sin(ang), np.cos(ang)])
+            pos, line = p.astype(float), []
+            for _ in range(length):
+                q = np.round(pos).astype(int)
+                if (q < 0).any() or (q >= classes.shape).any() or not region[tuple(q)]:
+                    break
+                line.append((int(q[1]), int(q[0])))
+                pos = pos + d
+            if line:
+                out.append((line[:: max(1, len(line) // 4)] + [line[-1]], int(c)))
+    return out
