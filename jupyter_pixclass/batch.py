@@ -272,6 +272,52 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     return written
 
 
+class _ConvertingSink:
+    """Array-like target that converts each block to the export dtype as it is written."""
+
+    def __init__(self, target, source, dtype, renormalize):
+        self.target, self.source, self.dtype, self.renormalize = target, source, dtype, renormalize
+        self.shape = target.shape
+
+    def __setitem__(self, key, value):
+        self.target[key] = convert(value, self.source, self.dtype, self.renormalize)
+
+
+def _predict_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape):
+    from .export import _NATURAL
+    from .io import _axistags
+
+    if source == "features" and renormalize:
+        raise ValueError("renormalize needs the global range of the features: not available block by block")
+    fnd = project.features.spatial_ndim(len(shape))
+    tail = {"probabilities": (len(project.classes),),
+            "features": (project.features.n_features(project._trained[1], fnd),)}.get(source, ())
+    out_axes = "ZYX"[-len(shape):] + ("C" if tail else "")
+    dt = np.dtype(dtype or _NATURAL[source])
+    if source == "mask":
+        dt = np.dtype(np.uint8)
+    with atomic_write(out) as tmp:
+        if out.lower().endswith(".zarr"):
+            import zarr
+
+            os.remove(tmp)
+            target = zarr.open(tmp, mode="w", shape=shape + tail, dtype=dt)
+            target.attrs["axes"] = out_axes
+            predict_blockwise(project, path, out=_ConvertingSink(target, source, dt, renormalize), source=source,
+                              block=block, axes=axes, class_name=class_name, dataset=dataset)
+        else:
+            import h5py
+
+            with h5py.File(tmp, "w") as f:
+                chunks = tuple(min(s, 64) for s in shape) + tail
+                d = f.create_dataset("exported_data", shape=shape + tail, dtype=dt, chunks=chunks,
+                                     compression="gzip", compression_opts=1)
+                d.attrs["axistags"] = _axistags(out_axes)
+                d.attrs["axes"] = out_axes
+                predict_blockwise(project, path, out=_ConvertingSink(d, source, dt, renormalize), source=source,
+                                  block=block, axes=axes, class_name=class_name, dataset=dataset)
+
+
 def _client(scheduler):
     from dask.distributed import Client
 
@@ -296,6 +342,10 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
         chunk = (max(64, shape[0] // 2),) * nsp if nsp == 2 else (max(16, shape[0] // 2), 256, 256)
         x = da.from_array(img.data, chunks=chunk + (-1,))
         res = client.compute(predict_dask(project, x, source, img.spacing, class_name)).result()
+    elif int(np.prod(shape)) > max_voxels and os.path.splitext(out)[1].lower() in (".h5", ".hdf5", ".zarr"):
+        # stream blocks into the output file: memory stays at one block's features
+        _predict_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape)
+        return
     elif int(np.prod(shape)) > max_voxels or source == "features":
         res = predict_blockwise(project, path, source=source, block=block, axes=axes, class_name=class_name,
                                 dataset=dataset)

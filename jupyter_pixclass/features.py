@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .filters import derivatives, kernel_radius, sym_eigvals
+from .filters import derivatives, gradient_products, kernel_radius, smooth_stack, sym_eigvals
 from .image import Image, as_image
 
 __all__ = ["FeatureSet", "compute_features", "FAMILIES", "DEFAULT_SIGMAS"]
@@ -173,17 +173,19 @@ def _orders(ndim, order):
     return [o for o in itertools.product(range(order + 1), repeat=ndim) if sum(o) == order]
 
 
-def _channel_features(x, fs, spacing, out):
-    """Features of one channel ``x`` (spatial array in filter dims) into ``out`` (F_c, ...)."""
+def _channel_features(x, fs, spacing, emit):
+    """Features of one channel ``x`` (spatial array in filter dims); ``emit(j, plane)`` takes each.
+
+    Planes are handed over as soon as a sigma is done, so blockwise callers can crop the halo
+    away at once instead of holding every feature of the extended block.
+    """
     nd = x.ndim
     smin = min(spacing)
     rel = [smin / s for s in spacing]  # sigma in units of the finest axis
     zero = (0,) * nd
-    fi = 0
     by_sigma = {}
     for f, s in fs.pairs:
         by_sigma.setdefault(s, set()).add(f)
-    planes = {}
     for s, fams in by_sigma.items():
         need = set()
         if fams & {"gaussian", "dog"}:
@@ -201,20 +203,20 @@ def _channel_features(x, fs, spacing, out):
         if "gaussian" in fams:
             res["gaussian"] = [d[zero]]
         if "log" in fams:
-            res["log"] = [sum(d[o] for o in _orders(nd, 2) if max(o) == 2)]
-        if "gradient_magnitude" in fams:
-            res["gradient_magnitude"] = [np.sqrt(sum(g * g for g in firsts))]
+            pure = [d[o] for o in _orders(nd, 2) if max(o) == 2]
+            log = np.add(pure[0], pure[1])
+            for extra in pure[2:]:
+                log += extra
+            res["log"] = [log]
+        if firsts:
+            mag, prods = gradient_products(firsts)
+            res["gradient_magnitude"] = [mag]
         if "dog" in fams:
             g2 = derivatives(x, [DOG_RATIO * v for v in sig], {zero})[zero]
-            res["dog"] = [d[zero] - g2]
+            res["dog"] = [np.subtract(d[zero], g2, out=g2)]
         if "structure_tensor_eigenvalues" in fams:
-            outer = [ST_OUTER * v for v in sig]
-            elems = [
-                derivatives(firsts[i] * firsts[j], outer, {zero})[zero]
-                for i in range(nd)
-                for j in range(i, nd)
-            ]
-            res["structure_tensor_eigenvalues"] = list(sym_eigvals(elems))
+            elems = smooth_stack(prods, [ST_OUTER * v for v in sig])
+            res["structure_tensor_eigenvalues"] = list(sym_eigvals(list(elems)))
         if "hessian_eigenvalues" in fams:
             # upper triangle in (axis i, axis j) order, i <= j
             elems = []
@@ -225,27 +227,40 @@ def _channel_features(x, fs, spacing, out):
                     o[j] += 1
                     elems.append(d[tuple(o)])
             res["hessian_eigenvalues"] = list(sym_eigvals(elems))
-        planes[s] = res
-    for f, s in fs.pairs:
-        for p in planes[s][f]:
-            out[fi] = p
-            fi += 1
-    return fi
+        base = 0
+        for f, s2 in fs.pairs:  # position of this sigma's planes in names() order
+            n = _n_components(f, nd)
+            if s2 == s:
+                for j, p in enumerate(res[f]):
+                    emit(base + j, p)
+            base += n
 
 
-def _features_block(data, fs, spacing, out):
-    """All features of a channel-last block ``data`` into feature-major ``out`` (F, ...)."""
+def _features_block(data, fs, spacing, out, inner=None):
+    """All features of a channel-last block ``data`` into feature-major ``out`` (F, ...).
+
+    With ``inner`` (spatial slices), only that part of each plane is written: ``out`` then has
+    the inner block's shape (the halo is cropped plane by plane).
+    """
     nsp = data.ndim - 1
     fnd = fs.spatial_ndim(nsp)
     per_c = fs.n_features(1, fnd)
+    inner = tuple(inner) if inner is not None else (slice(None),) * nsp
     for c in range(data.shape[-1]):
         x = data[..., c]
-        o = out[c * per_c : (c + 1) * per_c]
+        off = c * per_c
         if fnd == nsp:
-            _channel_features(x, fs, spacing, o)
+            def emit(j, p, off=off):
+                out[off + j] = p[inner]
+
+            _channel_features(x, fs, spacing, emit)
         else:  # plane by plane through a volume
-            for z in range(x.shape[0]):
-                _channel_features(x[z], fs, spacing[1:], o[:, z])
+            zsl = range(x.shape[0])[inner[0]]
+            for zi, z in enumerate(zsl):
+                def emit(j, p, off=off, zi=zi):
+                    out[off + j, zi] = p[inner[1:]]
+
+                _channel_features(x[z], fs, spacing[1:], emit)
 
 
 def compute_features(image, fs=None, block=None, out=None):
@@ -290,9 +305,9 @@ def compute_features(image, fs=None, block=None, out=None):
     else:
         for src, dst, inner in iter_blocks(shape, block, fs.halo(), fs_ndim=fnd):
             data = img.data[src].astype(np.float32)
-            tmp = np.empty((F,) + data.shape[:-1], np.float32)
-            _features_block(data, fs, img.spacing, tmp)
-            out[(slice(None),) + dst] = tmp[(slice(None),) + inner]
+            tmp = np.empty((F,) + tuple(d.stop - d.start for d in dst), np.float32)
+            _features_block(data, fs, img.spacing, tmp, inner)
+            out[(slice(None),) + dst] = tmp
     return np.moveaxis(out, 0, -1) if own else out
 
 

@@ -152,17 +152,24 @@ def derivatives(x, sigmas, needed, scale=None):
     """
     needed = {tuple(o) for o in needed}
     nd = x.ndim
+    # last (contiguous) axis first: its pass is the costly one, and this way it runs once on the
+    # input; every later pass runs along an outer axis, where the inner loop vectorizes
+    order = [nd - 1] + list(range(nd - 1))
     results = {}
 
-    def rec(arr, axis, prefix):
-        orders = sorted({o[axis] for o in needed if o[:axis] == prefix})
+    def rec(arr, depth, prefix):
+        axis = order[depth]
+        orders = sorted({o[axis] for o in needed if all(o[a] == p for a, p in zip(order[:depth], prefix))})
         outs = filter_axis(arr, axis, sigmas[axis], orders)
         for o, a in zip(orders, outs):
             p = prefix + (o,)
-            if axis == nd - 1:
-                results[p] = a
+            if depth == nd - 1:
+                key = [0] * nd
+                for ax, k in zip(order, p):
+                    key[ax] = k
+                results[tuple(key)] = a
             else:
-                rec(a, axis + 1, p)
+                rec(a, depth + 1, p)
 
     rec(np.asarray(x, np.float32), 0, ())
     if scale is not None:
@@ -171,6 +178,45 @@ def derivatives(x, sigmas, needed, scale=None):
             if f != 1.0:
                 a *= f
     return results
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _grad_products(G, mag, prods):  # pragma: no cover - compiled
+    # G (d, N) first derivatives; mag (N,) gradient magnitude; prods (d(d+1)/2, N) upper-triangle products
+    d, N = G.shape
+    for n in prange(N):
+        s = np.float32(0.0)
+        q = 0
+        for i in range(d):
+            gi = G[i, n]
+            s += gi * gi
+            for j in range(i, d):
+                prods[q, n] = gi * G[j, n]
+                q += 1
+        mag[n] = np.sqrt(s)
+
+
+def gradient_products(firsts):
+    """Gradient magnitude and the structure tensor's outer products from first derivatives.
+
+    One fused pass instead of ~8 numpy temporaries. Returns ``(magnitude, products)`` with
+    ``products`` stacked ``(d(d+1)/2,) + shape`` in (i <= j) order.
+    """
+    shape = firsts[0].shape
+    d = len(firsts)
+    G = np.stack([f.ravel() for f in firsts])
+    mag = np.empty(G.shape[1], np.float32)
+    prods = np.empty((d * (d + 1) // 2, G.shape[1]), np.float32)
+    _grad_products(G, mag, prods)
+    return mag.reshape(shape), prods.reshape((-1,) + shape)
+
+
+def smooth_stack(arrays, sigmas):
+    """Gaussian smoothing of several same-shaped arrays in one pass per axis (stacked)."""
+    st = arrays if isinstance(arrays, np.ndarray) else np.stack(arrays)
+    for axis in [st.ndim - 1] + list(range(1, st.ndim - 1)):
+        st = filter_axis(st, axis, sigmas[axis - 1], [0])[0]
+    return st
 
 
 @njit(parallel=True, fastmath=False, cache=True, nogil=True)
