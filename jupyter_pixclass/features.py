@@ -54,6 +54,10 @@ class FeatureSet:
         ``"auto"`` filters volumes in 3D; ``"2d"`` filters each plane of a volume.
     pairs : sequence of (family, sigma), optional
         Exact pairs instead of the full ``families x sigmas`` grid.
+    normalize : {None, "percentile"}
+        ``"percentile"`` maps each channel of each image from its 1st..99.8th percentile onto
+        [0, 1] before filtering, so a classifier trained on dim images applies to bright ones
+        (ilastik uses raw intensities: the default, ``None``, does too).
 
     Examples
     --------
@@ -63,10 +67,13 @@ class FeatureSet:
 'Laplacian of Gaussian σ=1.0 [ch 1]', 'Laplacian of Gaussian σ=3.5 [ch 1]']
     """
 
-    def __init__(self, sigmas=None, families=None, mode="auto", pairs=None):
+    def __init__(self, sigmas=None, families=None, mode="auto", pairs=None, normalize=None):
         if mode not in ("auto", "2d", "3d"):
             raise ValueError(f"mode must be 'auto', '2d' or '3d'; got {mode!r}")
+        if normalize not in (None, "percentile"):
+            raise ValueError(f"normalize must be None or 'percentile'; got {normalize!r}")
         self.mode = mode
+        self.normalize = normalize
         if pairs is None:
             sigmas = DEFAULT_SIGMAS if sigmas is None else sigmas
             families = FAMILIES if families is None else families
@@ -110,7 +117,7 @@ class FeatureSet:
             raise ValueError(
                 f"no features left after select(min_sigma={min_sigma}, max_sigma={max_sigma}, families={families})"
             )
-        return FeatureSet(pairs=keep, mode=self.mode)
+        return FeatureSet(pairs=keep, mode=self.mode, normalize=self.normalize)
 
     def spatial_ndim(self, image_ndim):
         """Dimensionality the filters run in for an image of ``image_ndim`` spatial axes."""
@@ -146,15 +153,15 @@ class FeatureSet:
         return h
 
     def to_dict(self):
-        return {"pairs": [[f, s] for f, s in self.pairs], "mode": self.mode}
+        return {"pairs": [[f, s] for f, s in self.pairs], "mode": self.mode, "normalize": self.normalize}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(pairs=[tuple(p) for p in d["pairs"]], mode=d.get("mode", "auto"))
+        return cls(pairs=[tuple(p) for p in d["pairs"]], mode=d.get("mode", "auto"), normalize=d.get("normalize"))
 
     def key(self):
         """Hashable identity (for caches)."""
-        return (tuple(self.pairs), self.mode)
+        return (tuple(self.pairs), self.mode, self.normalize)
 
     def __eq__(self, other):
         return isinstance(other, FeatureSet) and self.key() == other.key()
@@ -166,7 +173,9 @@ class FeatureSet:
         return len(self.pairs)
 
     def __repr__(self):
-        return f"FeatureSet({len(self.pairs)} pairs, families={self.families}, sigmas={self.sigmas}, mode={self.mode!r})"
+        norm = f", normalize={self.normalize!r}" if self.normalize else ""
+        return (f"FeatureSet({len(self.pairs)} pairs, families={self.families}, sigmas={self.sigmas}, "
+                f"mode={self.mode!r}{norm})")
 
 
 def _orders(ndim, order):
@@ -263,7 +272,43 @@ def _features_block(data, fs, spacing, out, inner=None):
                 _channel_features(x[z], fs, spacing[1:], emit)
 
 
-def compute_features(image, fs=None, block=None, out=None):
+PERCENTILES = (1.0, 99.8)
+
+
+def channel_ranges(read_sample):
+    """Per-channel (lo, hi) intensity range for ``normalize="percentile"``.
+
+    ``read_sample`` is a channel-last array (a strided sample of the image is enough).
+    """
+    x = np.asarray(read_sample, np.float32).reshape(-1, read_sample.shape[-1])
+    if x.shape[0] > 2**22:
+        x = x[:: x.shape[0] // 2**22 + 1]
+    lo, hi = np.percentile(x, PERCENTILES, axis=0)
+    hi = np.where(hi > lo, hi, lo + 1.0)
+    return np.stack([lo, hi], axis=1).astype(np.float32)
+
+
+def sample_slices(shape_spatial, max_values=2**22):
+    """Strided slices that pick at most about ``max_values`` pixels, the same for every reader."""
+    n = int(np.prod(shape_spatial, dtype=np.int64))
+    step = max(1, int(np.ceil((n / max_values) ** (1 / len(shape_spatial)))))
+    return (slice(None, None, step),) * len(shape_spatial)
+
+
+def image_sample(data):
+    """A strided sample of a channel-last array (ndarray, zarr, dask) for percentiles."""
+    return np.asarray(data[sample_slices(data.shape[:-1])])
+
+
+def normalized(data, ranges):
+    """``data`` (channel-last float32) mapped from ``ranges`` (C, 2) onto [0, 1] per channel."""
+    if ranges is None:
+        return data
+    lo, hi = ranges[:, 0], ranges[:, 1]
+    return (data - lo) / (hi - lo)
+
+
+def compute_features(image, fs=None, block=None, out=None, ranges=None):
     """Compute the pixel features of ``image``.
 
     Parameters
@@ -277,6 +322,9 @@ def compute_features(image, fs=None, block=None, out=None):
     out : array-like, optional
         Where to write, shape ``(F,) + spatial shape`` (feature-major; e.g. an h5py dataset
         or memmap). When given, it is returned as is.
+    ranges : ndarray (C, 2), optional
+        Intensity range per channel for ``fs.normalize``; default from the whole image, so
+        blocks of one image are normalized alike.
 
     Returns
     -------
@@ -294,8 +342,12 @@ def compute_features(image, fs=None, block=None, out=None):
         out = np.empty((F,) + shape, np.float32)
     elif tuple(out.shape) != (F,) + shape:
         raise ValueError(f"out has shape {tuple(out.shape)}; expected {(F,) + shape} (features first)")
+    if fs.normalize and ranges is None:
+        ranges = channel_ranges(image_sample(img.data))
+    if not fs.normalize:
+        ranges = None
     if block is None:
-        data = img.data.astype(np.float32, copy=False)
+        data = normalized(img.data.astype(np.float32, copy=False), ranges)
         if own:
             _features_block(data, fs, img.spacing, out)
         else:
@@ -304,7 +356,7 @@ def compute_features(image, fs=None, block=None, out=None):
             out[...] = tmp
     else:
         for src, dst, inner in iter_blocks(shape, block, fs.halo(), fs_ndim=fnd):
-            data = img.data[src].astype(np.float32)
+            data = normalized(img.data[src].astype(np.float32), ranges)
             tmp = np.empty((F,) + tuple(d.stop - d.start for d in dst), np.float32)
             _features_block(data, fs, img.spacing, tmp, inner)
             out[(slice(None),) + dst] = tmp

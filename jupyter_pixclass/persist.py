@@ -46,9 +46,9 @@ def save_project(project, path, images="inline"):
                 fg = f.create_group("forest")
                 for k, v in project.forest.to_arrays().items():
                     fg.create_dataset(k, data=v)
-                key, n_ch, n_cls = project._trained
+                key, n_ch, n_cls, fnd = project._trained
                 fg.attrs["n_features"] = project.forest.n_features
-                fg.attrs["trained"] = json.dumps({"n_channels": n_ch, "n_classes": n_cls})
+                fg.attrs["trained"] = json.dumps({"n_channels": n_ch, "n_classes": n_cls, "ndim": fnd})
     return path
 
 
@@ -94,7 +94,7 @@ def load_project(path):
                 arrays = {k: fg[k][...] for k in Forest.ARRAYS}
                 p.forest = Forest.from_arrays(arrays, int(fg.attrs["n_features"]))
                 tr = json.loads(fg.attrs["trained"])
-                p._trained = (p.features.key(), tr["n_channels"], tr["n_classes"])
+                p._trained = (p.features.key(), tr["n_channels"], tr["n_classes"], tr.get("ndim"))
         except (KeyError, OSError, json.JSONDecodeError) as e:
             raise ValueError(f"{path!r} is damaged or incomplete: {e}") from e
     return p

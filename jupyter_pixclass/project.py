@@ -72,7 +72,7 @@ class Project:
         self.images = []
         self._labels = []
         self.forest = None
-        self._trained = None  # (feature key, n_channels, n_classes) the forest was trained for
+        self._trained = None  # (feature key, n_channels, n_classes, filter ndim) the forest was trained for
         self.cache = FeatureCache(cache_bytes)
         self.version = 0  # bumped on every label/class/feature change (the widget watches it)
         self._lock = threading.RLock()
@@ -255,7 +255,8 @@ class Project:
         forest.value = full
         with self._lock:
             self.forest = forest
-            self._trained = (self.features.key(), self.images[0].n_channels, len(self.classes))
+            fnd = self.features.spatial_ndim(self.images[0].ndim_spatial)
+            self._trained = (self.features.key(), self.images[0].n_channels, len(self.classes), fnd)
         return self
 
     def _check_trained(self):
@@ -271,10 +272,21 @@ class Project:
             raise ValueError(
                 f"image {img.name!r} has {img.n_channels} channels but the classifier was trained on {n_ch}"
             )
+        self._check_dims(img.shape_spatial, img.name)
         feats = features if features is not None else self.features_of(img)
         fm = _feature_major(feats)
         p = self.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1))
         return p.reshape(img.shape_spatial + (p.shape[1],))
+
+    def _check_dims(self, shape_spatial, name):
+        trained = self._trained[3] if len(self._trained) > 3 else None
+        fnd = self.features.spatial_ndim(len(shape_spatial))
+        if trained is not None and fnd != trained:
+            raise ValueError(
+                f"the classifier was trained on {trained}D features, but image {name!r} of spatial shape "
+                f"{tuple(shape_spatial)} gives {fnd}D features; train with FeatureSet(mode='2d') to apply a 2D "
+                "classifier plane by plane to volumes, or train on volumes"
+            )
 
     def segment(self, x):
         """Argmax class per pixel, uint8, 1-based."""

@@ -280,11 +280,13 @@ class PixelClassifierApp(T.HasTraits):
                 self._fcheck[(f, s)] = cb
                 cells.append(cb)
         grid = W.GridBox(cells, layout=W.Layout(grid_template_columns=f"170px repeat({len(sigmas)}, 34px)"))
+        self.w_feat_norm = W.Checkbox(value=fs.normalize == "percentile", indent=False,
+                                      description="normalize each image (1–99.8th percentile)")
         self.w_feat_apply = W.Button(description="Apply features", icon="check")
         self.w_feat_info = W.HTML()
         self.w_feat_apply.on_click(lambda _: self.apply_feature_grid())
         self._update_feature_info()
-        return W.VBox([grid, W.HBox([self.w_feat_apply, self.w_feat_info])])
+        return W.VBox([grid, self.w_feat_norm, W.HBox([self.w_feat_apply, self.w_feat_info])])
 
     def _update_feature_info(self):
         img = self.project.images[0]
@@ -298,7 +300,8 @@ class PixelClassifierApp(T.HasTraits):
         if not pairs:
             self.status = "select at least one feature"
             return
-        self.project.set_features(FeatureSet(pairs=pairs, mode=self.project.features.mode))
+        self.project.set_features(FeatureSet(pairs=pairs, mode=self.project.features.mode,
+                                             normalize="percentile" if self.w_feat_norm.value else None))
         self._view_prob = None
         self._update_feature_info()
         self._draw()

@@ -130,3 +130,17 @@ def object_f1(pred, truth, thr=0.5):
     tp = int(((inter / np.maximum(union, 1)) >= thr).sum())
     n_t, n_p = truth.max(), pred.max()
     return 2 * tp / max(n_t + n_p, 1)
+
+
+def test_normalized_features_blockwise_and_dask_equal_whole(files):
+    import dask.array as da
+
+    img0, t0 = pc.datasets.nuclei((96, 112), seed=20)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 3.5], normalize="percentile"), n_estimators=10)
+    p.set_labels(p.add_image(img0), pc.datasets.scribbles(t0["classes"], mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    img = pc.load_image(files[1])
+    whole = p.predict(img)
+    np.testing.assert_allclose(predict_blockwise(p, files[1], block=(40, 48)), whole, atol=1e-5)
+    lazy = predict_dask(p, da.from_array(img.data, chunks=(48, 56, -1))).compute(scheduler="threads")
+    np.testing.assert_allclose(lazy, whole, atol=1e-5)

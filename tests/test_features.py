@@ -151,3 +151,16 @@ def test_project_cache_survives_label_changes(scene):
     p.paint(i, truth["classes"] == 2, 2)
     p.train()
     assert p.cache.misses == misses
+
+
+def test_percentile_normalization_is_per_image_and_blockwise_exact():
+    rng = np.random.default_rng(5)
+    x = ndi.gaussian_filter(rng.random((60, 70)), 2).astype(np.float32)
+    fs = pc.FeatureSet(sigmas=[1.0, 3.5], families=["gaussian", "log"], normalize="percentile")
+    a = pc.compute_features(pc.Image(x), fs)
+    b = pc.compute_features(pc.Image(x * 7 + 100), fs)  # brighter image, same structure
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_allclose(pc.compute_features(pc.Image(x), fs, block=(25, 30)), a, atol=1e-5)
+    assert pc.FeatureSet.from_dict(fs.to_dict()) == fs and fs.key() != pc.FeatureSet(sigmas=[1.0, 3.5], families=["gaussian", "log"]).key()
+    with pytest.raises(ValueError, match="normalize must be None or 'percentile'"):
+        pc.FeatureSet(normalize="zscore")

@@ -72,6 +72,13 @@ def test_predict_segment_uncertainty(trained, scene):
         trained.predict(np.zeros((20, 20, 3), np.float32))
 
 
+def test_2d_classifier_on_volume_says_how(trained):
+    vol = pc.Image(np.zeros((4, 32, 32, 2), np.uint16), axes="ZYXC", name="vol")
+    with pytest.raises(ValueError, match=r"trained on 2D features, but image 'vol' of spatial shape \(4, 32, 32\) "
+                                         r"gives 3D features; train with FeatureSet\(mode='2d'\)"):
+        trained.predict(vol)
+
+
 def test_deterministic(scene):
     img, truth = scene
     probs = []
