@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 from skimage.feature import multiscale_basic_features
 from skimage.filters import threshold_otsu
-from skimage.future import fit_segmenter, predict_segmenter
+from skimage.future import predict_segmenter
 from skimage.measure import label
 from sklearn.ensemble import RandomForestClassifier
 

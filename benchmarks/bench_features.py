@@ -65,7 +65,7 @@ def main():
     sc, _ = timeit(lambda: scipy_features(img.data, fs), repeat=2, warmup=0)
     per_ours, per_sk, per_sc = ours / F * 1e3, sk / Fsk * 1e3, sc / F * 1e3
     print(f"machine: {machine()}")
-    print(f"1024x1024x2, median of runs:")
+    print("1024x1024x2, median of runs:")
     print(f"  jupyter-pixclass default set: {F} features in {ours:.3f} s (min {ours_min:.3f}) = {per_ours:.2f} ms/feature")
     print(f"  scikit-image multiscale_basic_features: {Fsk} features in {sk:.3f} s (min {sk_min:.3f}) = {per_sk:.2f} ms/feature")
     print(f"  same default set via scipy.ndimage passes: {sc:.3f} s = {per_sc:.2f} ms/feature")

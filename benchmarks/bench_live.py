@@ -5,7 +5,6 @@ Also: the cost of sending one 1024x1024 frame with our JPEG vs ipycanvas's defau
 """
 import statistics
 import sys
-import time
 
 import numpy as np
 

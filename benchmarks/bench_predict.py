@@ -40,7 +40,7 @@ def main():
     rf = RF(100, random_state=0, n_jobs=-1).fit(np.moveaxis(p.features_of(0), -1, 0)[:, labels > 0].T, labels[labels > 0])
     t_skrf, _ = timeit(lambda: rf.predict_proba(X), repeat=2)
     print(f"machine: {machine()}")
-    print(f"cold predict 1024x1024x2 (features included), median:")
+    print("cold predict 1024x1024x2 (features included), median:")
     print(f"  jupyter-pixclass ({p.features.n_features(2, 2)} features, 100 trees): {ours:.2f} s (min {ours_min:.2f})")
     print(f"  scikit-image mbf + predict_segmenter ({clf.n_features_in_} features, 100 trees): {sk:.2f} s (min {sk_min:.2f})")
     print(f"  speed-up: {sk / ours:.1f}x")

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 
 from .export import arrange, check_export_args, convert
-from .features import channel_ranges, compute_features, image_sample, iter_blocks, sample_slices
-from .image import Image, guess_axes
+from .features import channel_ranges, compute_features, features_inner, image_sample, iter_blocks, sample_slices
+from .image import guess_axes
 from .io import _split_inner, atomic_write, open_array, write_array
 
 __all__ = ["batch_predict", "predict_blockwise", "predict_dask", "BatchError"]
@@ -51,13 +51,14 @@ def _block_fn(forest, fs, spacing, source, class_index, ranges=None):
     block is normalized as the whole image would be.
     """
 
-    def fn(block):
-        img = Image(block, axes="ZYXC" if block.ndim == 4 else "YXC", spacing=spacing)
-        feats = compute_features(img, fs, ranges=ranges)
-        fm = np.moveaxis(feats, -1, 0)
+    def fn(block, inner=None):
+        """Result for ``block`` (read with its halo); with ``inner``, only for that part of it."""
+        if inner is None:
+            inner = (slice(None),) * (block.ndim - 1)
+        fm = features_inner(block, fs, spacing, inner, ranges)  # features of the inner part only
         if source == "features":
-            return feats
-        p = forest.predict_proba_fm(fm.reshape(fm.shape[0], -1)).reshape(block.shape[:-1] + (-1,))
+            return np.moveaxis(fm, 0, -1)
+        p = forest.predict_proba_fm(fm.reshape(fm.shape[0], -1)).reshape(fm.shape[1:] + (-1,))
         return source_from_prob(p, source, class_index)
 
     return fn
@@ -138,8 +139,7 @@ def predict_blockwise(project, path, out=None, source="probabilities", block=Non
         if out is None:
             out = np.zeros(shape + tail, dtype)
         for src, dst, inner in iter_blocks(shape, block, fs.halo(fnd), fs_ndim=fnd):
-            res = fn(read(src).astype(np.float32))
-            out[dst] = res[inner]
+            out[dst] = fn(read(src).astype(np.float32), inner)
         return out
     finally:
         close()

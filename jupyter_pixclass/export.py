@@ -89,8 +89,8 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
                   class_name=None):
     """Compute ``source`` for image ``x`` of ``project`` and write it to ``path`` atomically."""
     check_export_args(source, dtype, path)
-    data = result_array(project, x, source, class_name)
-    img = project._resolve(x)
+    img = project._resolve(x)  # load a path once
+    data = result_array(project, x if isinstance(x, (int, np.integer)) else img, source, class_name)
     has_c = data.ndim == img.ndim_spatial + 1
     data = convert(data, source, dtype, renormalize)
     data, axes = arrange(data, img.ndim_spatial, has_c, axes, _suffix(path))

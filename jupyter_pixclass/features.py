@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .filters import derivatives, gradient_products, kernel_radius, smooth_stack, sym_eigvals
-from .image import Image, as_image
+from .image import as_image
 
 __all__ = ["FeatureSet", "compute_features", "FAMILIES", "DEFAULT_SIGMAS"]
 
@@ -182,67 +182,90 @@ def _orders(ndim, order):
     return [o for o in itertools.product(range(order + 1), repeat=ndim) if sum(o) == order]
 
 
+def _sigma_planes(x, s, fams, rel):
+    """Yield ``(family, planes)`` for one sigma, freeing intermediates as soon as they are used.
+
+    A generator, so each family's planes can be handed on (and dropped) before the next family
+    allocates: in 3D blocks this keeps about a third of the arrays alive at once.
+    """
+    nd = x.ndim
+    zero = (0,) * nd
+    need = set()
+    if fams & {"gaussian", "dog"}:
+        need.add(zero)
+    if fams & {"gradient_magnitude", "structure_tensor_eigenvalues"}:
+        need.update(_orders(nd, 1))
+    if "log" in fams:
+        need.update(o for o in _orders(nd, 2) if max(o) == 2)
+    if "hessian_eigenvalues" in fams:
+        need.update(_orders(nd, 2))
+    sig = [s * r for r in rel]
+    d = derivatives(x, sig, need, scale=rel)
+    if "hessian_eigenvalues" in fams:
+        # upper triangle in (axis i, axis j) order, i <= j
+        elems = []
+        for i in range(nd):
+            for j in range(i, nd):
+                o = [0] * nd
+                o[i] += 1
+                o[j] += 1
+                elems.append(d[tuple(o)])
+        planes = sym_eigvals(elems)
+        del elems
+        yield "hessian_eigenvalues", list(planes)
+        del planes
+    if "log" in fams:
+        pure = [d[o] for o in _orders(nd, 2) if max(o) == 2]
+        log = np.add(pure[0], pure[1])
+        for extra in pure[2:]:
+            log += extra
+        del pure
+        yield "log", [log]
+        del log
+    for o in [o for o in d if sum(o) == 2]:
+        del d[o]
+    if fams & {"gradient_magnitude", "structure_tensor_eigenvalues"}:
+        firsts = [d.pop(o) for o in sorted(_orders(nd, 1), reverse=True)]
+        mag, prods = gradient_products(firsts)
+        del firsts
+        if "gradient_magnitude" in fams:
+            yield "gradient_magnitude", [mag]
+        del mag
+        if "structure_tensor_eigenvalues" in fams:
+            elems = smooth_stack(prods, [ST_OUTER * v for v in sig])
+            del prods
+            planes = sym_eigvals(list(elems))
+            del elems
+            yield "structure_tensor_eigenvalues", list(planes)
+            del planes
+    if "gaussian" in fams:
+        yield "gaussian", [d[zero]]
+    if "dog" in fams:
+        g2 = derivatives(x, [DOG_RATIO * v for v in sig], {zero})[zero]
+        yield "dog", [np.subtract(d[zero], g2, out=g2)]
+
+
 def _channel_features(x, fs, spacing, emit):
     """Features of one channel ``x`` (spatial array in filter dims); ``emit(j, plane)`` takes each.
 
-    Planes are handed over as soon as a sigma is done, so blockwise callers can crop the halo
-    away at once instead of holding every feature of the extended block.
+    Planes are handed over as soon as they exist, so blockwise callers can crop the halo away
+    at once instead of holding every feature of the extended block.
     """
     nd = x.ndim
     smin = min(spacing)
     rel = [smin / s for s in spacing]  # sigma in units of the finest axis
-    zero = (0,) * nd
+    index, base = {}, 0
+    for f, s in fs.pairs:  # position of each (family, sigma) in names() order
+        index[(f, s)] = base
+        base += _n_components(f, nd)
     by_sigma = {}
     for f, s in fs.pairs:
         by_sigma.setdefault(s, set()).add(f)
     for s, fams in by_sigma.items():
-        need = set()
-        if fams & {"gaussian", "dog"}:
-            need.add(zero)
-        if fams & {"gradient_magnitude", "structure_tensor_eigenvalues"}:
-            need.update(_orders(nd, 1))
-        if "log" in fams:
-            need.update(o for o in _orders(nd, 2) if max(o) == 2)
-        if "hessian_eigenvalues" in fams:
-            need.update(_orders(nd, 2))
-        sig = [s * r for r in rel]
-        d = derivatives(x, sig, need, scale=rel)
-        firsts = [d[o] for o in sorted(_orders(nd, 1), reverse=True)] if any(o in d for o in _orders(nd, 1)) else []
-        res = {}
-        if "gaussian" in fams:
-            res["gaussian"] = [d[zero]]
-        if "log" in fams:
-            pure = [d[o] for o in _orders(nd, 2) if max(o) == 2]
-            log = np.add(pure[0], pure[1])
-            for extra in pure[2:]:
-                log += extra
-            res["log"] = [log]
-        if firsts:
-            mag, prods = gradient_products(firsts)
-            res["gradient_magnitude"] = [mag]
-        if "dog" in fams:
-            g2 = derivatives(x, [DOG_RATIO * v for v in sig], {zero})[zero]
-            res["dog"] = [np.subtract(d[zero], g2, out=g2)]
-        if "structure_tensor_eigenvalues" in fams:
-            elems = smooth_stack(prods, [ST_OUTER * v for v in sig])
-            res["structure_tensor_eigenvalues"] = list(sym_eigvals(list(elems)))
-        if "hessian_eigenvalues" in fams:
-            # upper triangle in (axis i, axis j) order, i <= j
-            elems = []
-            for i in range(nd):
-                for j in range(i, nd):
-                    o = [0] * nd
-                    o[i] += 1
-                    o[j] += 1
-                    elems.append(d[tuple(o)])
-            res["hessian_eigenvalues"] = list(sym_eigvals(elems))
-        base = 0
-        for f, s2 in fs.pairs:  # position of this sigma's planes in names() order
-            n = _n_components(f, nd)
-            if s2 == s:
-                for j, p in enumerate(res[f]):
-                    emit(base + j, p)
-            base += n
+        for f, planes in _sigma_planes(x, s, fams, rel):
+            for j, p in enumerate(planes):
+                emit(index[(f, s)] + j, p)
+            del planes
 
 
 def _features_block(data, fs, spacing, out, inner=None):
@@ -357,10 +380,35 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
     else:
         for src, dst, inner in iter_blocks(shape, block, fs.halo(), fs_ndim=fnd):
             data = normalized(img.data[src].astype(np.float32), ranges)
-            tmp = np.empty((F,) + tuple(d.stop - d.start for d in dst), np.float32)
-            _features_block(data, fs, img.spacing, tmp, inner)
-            out[(slice(None),) + dst] = tmp
+            # planes go straight to their place in out: no block-sized feature stack is held
+            _features_block(data, fs, img.spacing, _Window(out, dst), inner)
     return np.moveaxis(out, 0, -1) if own else out
+
+
+class _Window:
+    """``out[j, ...]`` restricted to a spatial window: ``_Window(out, dst)[j] = plane`` and
+    ``[j, z] = plane`` write into ``out[(j,) + dst]``."""
+
+    def __init__(self, out, dst):
+        self.out, self.dst = out, tuple(dst)
+
+    def __setitem__(self, key, value):
+        key = key if isinstance(key, tuple) else (key,)
+        j, rest = key[0], key[1:]
+        win = list(self.dst)
+        for i, k in enumerate(rest):  # an index into the window's first axes (plane-by-plane z)
+            win[i] = self.dst[i].start + k
+        self.out[(j,) + tuple(win)] = value
+
+
+def features_inner(data, fs, spacing, inner, ranges=None):
+    """Features ``(F, ...)`` of the ``inner`` part of a block read with its halo."""
+    data = normalized(np.asarray(data, np.float32), ranges if fs.normalize else None)
+    nsp = data.ndim - 1
+    F = fs.n_features(data.shape[-1], fs.spatial_ndim(nsp))
+    out = np.empty((F,) + tuple(len(range(*sl.indices(n))) for sl, n in zip(inner, data.shape[:-1])), np.float32)
+    _features_block(data, fs, spacing, out, inner)
+    return out
 
 
 def iter_blocks(shape, block, halo, fs_ndim=None):

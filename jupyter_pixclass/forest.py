@@ -16,37 +16,10 @@ _CHUNK = 512  # pixels per task: a chunk's features stay in cache while every tr
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _predict(X, feature, threshold, left, right, value, roots, out):  # pragma: no cover - compiled
-    # X (F, N) feature-major; out (N, K)
-    N = X.shape[1]
-    T = roots.size
-    K = value.shape[1]
-    inv = np.float32(1.0 / T)
-    nchunks = (N + _CHUNK - 1) // _CHUNK
-    for c in prange(nchunks):
-        n0 = c * _CHUNK
-        n1 = min(n0 + _CHUNK, N)
-        acc = np.zeros((n1 - n0, K), np.float32)
-        for t in range(T):
-            root = roots[t]
-            for n in range(n0, n1):
-                node = root
-                while left[node] >= 0:
-                    if X[feature[node], n] <= threshold[node]:
-                        node = left[node]
-                    else:
-                        node = right[node]
-                for k in range(K):
-                    acc[n - n0, k] += value[node, k]
-        for n in range(n0, n1):
-            for k in range(K):
-                out[n, k] = acc[n - n0, k] * inv
-
-
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _predict_at(X, idx, feature, threshold, left, right, value, roots, out):  # pragma: no cover - compiled
-    # like _predict, for the pixel columns idx of X only (what a viewport shows)
-    M = idx.size
+def _predict(X, idx, feature, threshold, left, right, value, roots, out):  # pragma: no cover - compiled
+    # X (F, N) feature-major; idx: the pixel columns to predict (what a viewport shows), or empty
+    # for all of them; out (M, K)
+    M = idx.size if idx.size else X.shape[1]
     T = roots.size
     K = value.shape[1]
     inv = np.float32(1.0 / T)
@@ -58,7 +31,7 @@ def _predict_at(X, idx, feature, threshold, left, right, value, roots, out):  # 
         for t in range(T):
             root = roots[t]
             for m in range(m0, m1):
-                n = idx[m]
+                n = idx[m] if idx.size else m
                 node = root
                 while left[node] >= 0:
                     if X[feature[node], n] <= threshold[node]:
@@ -164,16 +137,17 @@ class Forest:
             X_fm = X_fm.astype(np.float32)
         if X_fm.shape[0] != self.n_features:
             raise ValueError(f"forest expects {self.n_features} features; got {X_fm.shape[0]}")
-        args = (self.feature, self.threshold, self.left, self.right, self.value, self.roots)
         if idx is None:
-            out = np.empty((X_fm.shape[1], self.n_classes), np.float32)
-            _predict(X_fm, *args, out)
+            idx = np.zeros(0, np.int64)
+            n_out = X_fm.shape[1]
         else:
             idx = np.ascontiguousarray(idx, np.int64).ravel()
             if idx.size and (idx.min() < 0 or idx.max() >= X_fm.shape[1]):
                 raise IndexError("pixel indices outside the feature array")
-            out = np.empty((idx.size, self.n_classes), np.float32)
-            _predict_at(X_fm, idx, *args, out)
+            n_out = idx.size
+        out = np.empty((n_out, self.n_classes), np.float32)
+        if n_out:
+            _predict(X_fm, idx, self.feature, self.threshold, self.left, self.right, self.value, self.roots, out)
         return out
 
     def predict_proba(self, X):

@@ -9,7 +9,7 @@ import tempfile
 
 import numpy as np
 
-from .image import Image, guess_axes, to_channel_last
+from .image import Image, guess_axes
 
 __all__ = ["load_image", "open_array", "atomic_write", "write_array", "SUFFIXES"]
 
@@ -300,7 +300,6 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
         if suf in _TIFF:
             import tifffile
 
-            ij_order = "TZCYXS"
             ij_ok = (
                 data.dtype in (np.uint8, np.uint16, np.float32)
                 and set(axes) <= set("TZCYX")

@@ -8,8 +8,8 @@ import numpy as np
 
 from .cache import FeatureCache
 from .features import FeatureSet, compute_features
-from .forest import Forest, train_forest
-from .image import Image, as_image
+from .forest import train_forest
+from .image import as_image
 
 __all__ = ["Project", "PALETTE", "FORMAT", "FORMAT_VERSION"]
 

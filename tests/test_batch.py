@@ -5,7 +5,6 @@ import sys
 import h5py
 import numpy as np
 import pytest
-import tifffile
 
 import jupyter_pixclass as pc
 from jupyter_pixclass.batch import BatchError, predict_blockwise, predict_dask
