@@ -230,7 +230,7 @@ class Project:
             Xs.append(fm[:, m].T)
             ys.append(lab[m])
             if with_groups:
-                groups.append(_spatial_groups(lab) [m] + gid)
+                groups.append(_spatial_groups(lab)[m] + gid)
                 gid = groups[-1].max() + 1
         if not Xs:
             raise ValueError("no labels yet: paint at least one stroke for each of two classes before training")
