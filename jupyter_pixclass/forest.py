@@ -1,48 +1,160 @@
 """A random forest as flat arrays: trained by scikit-learn, stored without pickle, predicted by numba.
 
 scikit-learn's ``predict_proba`` needs samples x features rows (a 400 MB copy for a 1024x1024
-image with 98 features) and allocates per-tree outputs; this traversal reads feature-major
-planes in place and accumulates leaf probabilities directly.
+image with 98 features) and allocates per-tree outputs; this reads feature-major planes in place
+and accumulates leaf probabilities directly. Small trees (the usual result of a few brush
+strokes) are scored as bitvectors, split by split over contiguous pixels, without branches
+(QuickScorer); large trees are walked pixel by pixel (benchmarks/bench_predict.py).
 """
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.extending import intrinsic
 
 __all__ = ["Forest", "train_forest"]
 
 
-_CHUNK = 512  # pixels per task: a chunk's features stay in cache while every tree visits it
+_CHUNK = 256  # pixels per task: a chunk's features and leaf bitvectors stay in cache
+QS_MAX_LEAVES = 64  # trees up to this many leaves are scored as bitvectors (one uint64 per pixel)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@intrinsic
+def _cttz(typingctx, x):
+    """Count trailing zeros of an unsigned integer (LLVM's cttz; vectorizes)."""
+    sig = x(x)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _bitvector_tables(left, right, roots, max_leaves):  # pragma: no cover - compiled
+    # QuickScorer (Lucchese et al., SIGIR 2015): a tree's leaves, numbered left to right, are the
+    # bits of one word; a split whose test fails ("go right") clears the bits of its left subtree;
+    # the lowest bit left standing is the exit leaf. Children have larger indices than parents
+    # (checked in Forest), so subtree sizes and leaf numbers come from two linear sweeps.
+    n = left.size
+    T = roots.size
+    ends = np.empty(T, np.int64)
+    ends[:-1] = roots[1:]
+    ends[-1] = n
+    nleaves = np.zeros(n, np.int64)
+    first = np.zeros(n, np.int64)
+    small = np.zeros(T, np.bool_)
+    n_entries = 0
+    n_leaf_total = 0
+    for t in range(T):
+        for node in range(ends[t] - 1, roots[t] - 1, -1):
+            nleaves[node] = 1 if left[node] < 0 else nleaves[left[node]] + nleaves[right[node]]
+        if nleaves[roots[t]] <= max_leaves:
+            small[t] = True
+            n_leaf_total += nleaves[roots[t]]
+            for node in range(roots[t], ends[t]):
+                if left[node] >= 0:
+                    n_entries += 1
+    node_of = np.empty(n_entries, np.int64)
+    row = np.empty(n_entries, np.int32)
+    mask = np.empty(n_entries, np.uint64)
+    leaf_node = np.empty(n_leaf_total, np.int64)
+    base = np.zeros(T, np.int64)
+    e = 0
+    lb = 0
+    r = 0
+    for t in range(T):
+        if not small[t]:
+            continue
+        base[r] = lb
+        first[roots[t]] = 0
+        for node in range(roots[t], ends[t]):
+            if left[node] < 0:
+                leaf_node[lb + first[node]] = node
+                continue
+            a = first[node]
+            first[left[node]] = a
+            first[right[node]] = a + nleaves[left[node]]
+            m = _ALL
+            for b in range(a, a + nleaves[left[node]]):
+                m &= ~(np.uint64(1) << np.uint64(b))
+            node_of[e] = node
+            row[e] = r
+            mask[e] = m
+            e += 1
+        lb += nleaves[roots[t]]
+        r += 1
+    return small, node_of, row, mask, leaf_node, base[:r]
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _score_chunk(X, m0, m, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
+                 feature, threshold, left, right, value, big_roots, acc):  # pragma: no cover - compiled
+    # X[:, m0:m0 + m] are the chunk's pixels (rows sliced here so they stay contiguous to the
+    # compiler); acc (K, m) summed leaf probabilities
+    R = q_base.size
+    if R:
+        v = np.empty((R, m), np.uint64)
+        v[:] = _ALL
+        for e in range(q_feature.size):
+            thr = q_threshold[e]
+            mk = q_mask[e]
+            xr = X[q_feature[e], m0:m0 + m]
+            vr = v[q_row[e]]
+            for p in range(m):  # branch-free: keep all bits where x <= thr, else clear the left subtree
+                vr[p] &= mk | (np.uint64(xr[p] <= thr) * _ALL)
+        leaf = np.empty(m, np.int64)
+        for t in range(R):
+            vr = v[t]
+            b = q_base[t]
+            for p in range(m):
+                leaf[p] = b + np.int64(_cttz(vr[p]))
+            for k in range(acc.shape[0]):
+                lv = leaf_value_t[k]
+                ak = acc[k]
+                for p in range(m):
+                    ak[p] += lv[leaf[p]]
+    for root in big_roots:  # large trees: walking them is cheaper than testing every split
+        for p in range(m):
+            node = root
+            while left[node] >= 0:
+                if X[feature[node], m0 + p] <= threshold[node]:
+                    node = left[node]
+                else:
+                    node = right[node]
+            for k in range(acc.shape[0]):
+                acc[k, p] += value[node, k]
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _predict(X, idx, feature, threshold, left, right, value, roots, out):  # pragma: no cover - compiled
+def _predict(X, idx, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
+             feature, threshold, left, right, value, big_roots, n_trees, out):  # pragma: no cover - compiled
     # X (F, N) feature-major; idx: the pixel columns to predict (what a viewport shows), or empty
     # for all of them; out (M, K)
+    F = X.shape[0]
     M = idx.size if idx.size else X.shape[1]
-    T = roots.size
     K = value.shape[1]
-    inv = np.float32(1.0 / T)
+    inv = np.float32(1.0 / n_trees)
     nchunks = (M + _CHUNK - 1) // _CHUNK
     for c in prange(nchunks):
         m0 = c * _CHUNK
-        m1 = min(m0 + _CHUNK, M)
-        acc = np.zeros((m1 - m0, K), np.float32)
-        for t in range(T):
-            root = roots[t]
-            for m in range(m0, m1):
-                n = idx[m] if idx.size else m
-                node = root
-                while left[node] >= 0:
-                    if X[feature[node], n] <= threshold[node]:
-                        node = left[node]
-                    else:
-                        node = right[node]
-                for k in range(K):
-                    acc[m - m0, k] += value[node, k]
-        for m in range(m0, m1):
+        m = min(m0 + _CHUNK, M) - m0
+        acc = np.zeros((K, m), np.float32)
+        if idx.size:  # gather the chunk's columns once rather than at every split
+            Xc = np.empty((F, m), X.dtype)
+            for f in range(F):
+                for p in range(m):
+                    Xc[f, p] = X[f, idx[m0 + p]]
+            _score_chunk(Xc, 0, m, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
+                         feature, threshold, left, right, value, big_roots, acc)
+        else:
+            _score_chunk(X, m0, m, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
+                         feature, threshold, left, right, value, big_roots, acc)
+        for p in range(m):
             for k in range(K):
-                out[m, k] = acc[m - m0, k] * inv
+                out[m0 + p, k] = acc[k, p] * inv
 
 
 def _floor32(thr):
@@ -76,7 +188,7 @@ class Forest:
         self.threshold = np.ascontiguousarray(threshold, np.float32)
         self.left = np.ascontiguousarray(left, np.int32)
         self.right = np.ascontiguousarray(right, np.int32)
-        self.value = np.ascontiguousarray(value, np.float32)
+        self._value = np.ascontiguousarray(value, np.float32)
         self.roots = np.ascontiguousarray(roots, np.int64)
         self.n_features = int(n_features)
         self.importances = (
@@ -85,15 +197,42 @@ class Forest:
         n = self.feature.size
         if not (self.threshold.size == self.left.size == self.right.size == self.value.shape[0] == n):
             raise ValueError("forest arrays disagree in length (corrupt project file?)")
-        inner = self.left >= 0
-        if inner.any() and (
-            self.feature[inner].max() >= self.n_features
-            or self.feature[inner].min() < 0
-            or self.left.max() >= n
-            or self.right.max() >= n
-            or (self.right[inner] < 0).any()
-        ):
-            raise ValueError("forest arrays point outside the forest (corrupt project file?)")
+        if self.roots.size == 0 or self.roots[0] != 0 or (np.diff(self.roots) <= 0).any() or self.roots[-1] >= n:
+            raise ValueError("forest roots are not increasing node indices (corrupt project file?)")
+        inner = np.flatnonzero(self.left >= 0)
+        if inner.size:
+            # each tree's nodes are contiguous and children come after their parent: no cycles,
+            # and no pointer leaves its tree
+            tree_end = np.append(self.roots[1:], n)[np.searchsorted(self.roots, inner, side="right") - 1]
+            kids = (self.left[inner], self.right[inner])
+            if (
+                self.feature[inner].max() >= self.n_features
+                or self.feature[inner].min() < 0
+                or any(((k <= inner) | (k >= tree_end)).any() for k in kids)
+            ):
+                raise ValueError("forest arrays point outside the forest (corrupt project file?)")
+        self._tables = None
+
+    @property
+    def value(self):
+        return self._value
+
+    @value.setter
+    def value(self, v):
+        self._value = np.ascontiguousarray(v, np.float32)
+        self._tables = None  # leaf values are copied into the bitvector tables
+
+    def _bitvectors(self):
+        """Bitvector tables of the small trees, the roots of the large ones (built once)."""
+        if self._tables is None:
+            small, node_of, row, mask, leaf_node, base = _bitvector_tables(
+                self.left, self.right, self.roots, QS_MAX_LEAVES
+            )
+            self._tables = (
+                self.feature[node_of], self.threshold[node_of], row, mask, base,
+                np.ascontiguousarray(self.value[leaf_node].T), self.roots[~small],
+            )
+        return self._tables
 
     @property
     def n_classes(self):
@@ -147,12 +286,14 @@ class Forest:
             n_out = idx.size
         out = np.empty((n_out, self.n_classes), np.float32)
         if n_out:
-            _predict(X_fm, idx, self.feature, self.threshold, self.left, self.right, self.value, self.roots, out)
+            qf, qt, qr, qm, qb, lv, big = self._bitvectors()
+            _predict(X_fm, idx, qf, qt, qr, qm, qb, lv, self.feature, self.threshold, self.left, self.right,
+                     self.value, big, self.n_trees, out)
         return out
 
     def predict_proba(self, X):
         """Class probabilities ``(N, K)`` for samples-by-features ``X`` (N, F)."""
-        return self.predict_proba_fm(np.asarray(X, np.float32).T)
+        return self.predict_proba_fm(np.ascontiguousarray(np.asarray(X, np.float32).T))
 
     def to_arrays(self):
         return {k: getattr(self, k) for k in self.ARRAYS}

@@ -5,6 +5,7 @@ import tifffile
 from skimage.filters import threshold_otsu
 
 import jupyter_pixclass as pc
+from jupyter_pixclass import forest
 from jupyter_pixclass.forest import Forest
 
 
@@ -90,24 +91,43 @@ def test_deterministic(scene):
     np.testing.assert_array_equal(probs[0], probs[1])
 
 
-def test_forest_matches_sklearn():
+@pytest.mark.parametrize("max_leaves", [0, 50, 64])
+def test_forest_matches_sklearn(max_leaves, monkeypatch):
     from sklearn.ensemble import RandomForestClassifier
 
+    monkeypatch.setattr(forest, "QS_MAX_LEAVES", max_leaves)
     rng = np.random.default_rng(0)
     X = rng.random((600, 7)).astype(np.float32)
     y = (X[:, 0] + X[:, 3] > 1).astype(int) + 2 * (X[:, 5] > 0.7)
     rf = RandomForestClassifier(15, random_state=0).fit(X, y)
     f = Forest.from_sklearn(rf)
+    leaves = [int((e.tree_.children_left < 0).sum()) for e in rf.estimators_]
+    if max_leaves:  # both kinds of tree in one forest: scored as bitvectors, and walked
+        assert min(leaves) <= max_leaves < max(leaves)
     Xt = rng.random((2000, 7)).astype(np.float32)
     Xt[:600] = X  # values equal to split candidates: thresholds must round correctly
     np.testing.assert_allclose(f.predict_proba(Xt), rf.predict_proba(Xt), atol=1e-6)
+    idx = rng.permutation(2000)[:700]  # a subset of pixels, as the widget's viewport asks
+    np.testing.assert_array_equal(f.predict_proba_fm(np.ascontiguousarray(Xt.T), idx), f.predict_proba(Xt)[idx])
     g = Forest.from_arrays(f.to_arrays(), f.n_features)
     np.testing.assert_array_equal(g.predict_proba(Xt), f.predict_proba(Xt))
-    arrays = f.to_arrays()
-    arrays["left"] = arrays["left"].copy()
-    arrays["left"][arrays["left"] >= 0] += 10**6
-    with pytest.raises(ValueError, match="corrupt"):
-        Forest.from_arrays(arrays, f.n_features)
+
+
+def test_corrupt_forest_arrays_are_refused():
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 4)).astype(np.float32)
+    f = Forest.from_sklearn(RandomForestClassifier(3, random_state=0).fit(X, X[:, 0] > 0.5))
+    for name, change in [
+        ("left", lambda a: np.where(a >= 0, a + 10**6, a)),  # outside the forest
+        ("right", lambda a: np.where(a > 0, 0, a)),  # back to a root: a cycle
+        ("roots", lambda a: a[::-1]),
+    ]:
+        arrays = f.to_arrays()
+        arrays[name] = change(arrays[name].copy())
+        with pytest.raises(ValueError, match="corrupt"):
+            Forest.from_arrays(arrays, f.n_features)
 
 
 def test_feature_importance_and_cross_validate(trained):
