@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from .filters import derivatives, gradient_products, kernel_radius, smooth_stack, sym_eigvals
+from .feature_rows import derivative_rows, tensor_rows
+from .filters import _reflect_index, filter_axis, gaussian_kernel, kernel_radius, kernels
 from .image import as_image
 
 __all__ = ["FeatureSet", "compute_features", "FAMILIES", "DEFAULT_SIGMAS"]
@@ -182,74 +183,117 @@ def _orders(ndim, order):
     return [o for o in itertools.product(range(order + 1), repeat=ndim) if sum(o) == order]
 
 
-def _sigma_planes(x, s, fams, rel):
-    """Yield ``(family, planes)`` for one sigma, freeing intermediates as soon as they are used.
+class _Workspace:
+    """Scratch stacks of one block's shape, reused for every sigma and channel.
 
-    A generator, so each family's planes can be handed on (and dropped) before the next family
-    allocates: in 3D blocks this keeps about a third of the arrays alive at once.
+    Fresh multi-MB arrays per filter pass cost page faults and cache misses; the feature
+    planes themselves are written in place.
+    """
+
+    def __init__(self, shape):
+        self.shape, self.bufs = tuple(shape), {}
+
+    def get(self, name, n):
+        buf = self.bufs.get(name)
+        if buf is None or buf.shape[0] < n:
+            self.bufs.pop(name, None)
+            buf = self.bufs[name] = np.empty((n,) + self.shape, np.float32)
+        return buf[:n]
+
+
+def _prefix_passes(x, sig, prefixes, dst, ws):
+    """Filter ``x`` along every axis but the last with the orders of each prefix into ``dst``.
+
+    ``prefixes`` are sorted order tuples over axes ``0..nd-2``; siblings are adjacent, so the
+    last of these passes writes them straight into their place in ``dst``.
     """
     nd = x.ndim
+
+    def rec(arr, depth, prefix):
+        orders = sorted({p[depth] for p in prefixes if p[:depth] == prefix})
+        if depth == nd - 2:
+            i0 = prefixes.index(prefix + (orders[0],))
+            filter_axis(arr, depth, sig[depth], orders, out=dst[i0:i0 + len(orders)])
+            return
+        tmp = filter_axis(arr, depth, sig[depth], orders, out=ws.get(f"pass{depth}", len(orders)))
+        for o, a in zip(orders, tmp):
+            rec(a, depth + 1, prefix + (o,))
+
+    rec(x, 0, ())
+
+
+def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
+    """All families ``fams`` of one sigma for channel ``x`` into ``out`` (F, rows, columns).
+
+    ``slot[family]`` is the family's first plane in ``out``; see :mod:`.feature_rows`.
+    """
+    nd = x.ndim
+    W = x.shape[-1]
+    R = x.size // W
+    sig = [s * r for r in rel]
     zero = (0,) * nd
     need = set()
     if fams & {"gaussian", "dog"}:
         need.add(zero)
     if fams & {"gradient_magnitude", "structure_tensor_eigenvalues"}:
         need.update(_orders(nd, 1))
-    if "log" in fams:
-        need.update(o for o in _orders(nd, 2) if max(o) == 2)
-    if "hessian_eigenvalues" in fams:
+    if fams & {"log", "hessian_eigenvalues"}:
         need.update(_orders(nd, 2))
-    sig = [s * r for r in rel]
-    d = derivatives(x, sig, need, scale=rel)
-    if "hessian_eigenvalues" in fams:
-        # upper triangle in (axis i, axis j) order, i <= j
-        elems = []
-        for i in range(nd):
-            for j in range(i, nd):
-                o = [0] * nd
-                o[i] += 1
-                o[j] += 1
-                elems.append(d[tuple(o)])
-        planes = sym_eigvals(elems)
-        del elems
-        yield "hessian_eigenvalues", list(planes)
-        del planes
-    if "log" in fams:
-        pure = [d[o] for o in _orders(nd, 2) if max(o) == 2]
-        log = np.add(pure[0], pure[1])
-        for extra in pure[2:]:
-            log += extra
-        del pure
-        yield "log", [log]
-        del log
-    for o in [o for o in d if sum(o) == 2]:
-        del d[o]
-    if fams & {"gradient_magnitude", "structure_tensor_eigenvalues"}:
-        firsts = [d.pop(o) for o in sorted(_orders(nd, 1), reverse=True)]
-        mag, prods = gradient_products(firsts)
-        del firsts
-        if "gradient_magnitude" in fams:
-            yield "gradient_magnitude", [mag]
-        del mag
-        if "structure_tensor_eigenvalues" in fams:
-            elems = smooth_stack(prods, [ST_OUTER * v for v in sig])
-            del prods
-            planes = sym_eigvals(list(elems))
-            del elems
-            yield "structure_tensor_eigenvalues", list(planes)
-            del planes
-    if "gaussian" in fams:
-        yield "gaussian", [d[zero]]
-    if "dog" in fams:
-        g2 = derivatives(x, [DOG_RATIO * v for v in sig], {zero})[zero]
-        yield "dog", [np.subtract(d[zero], g2, out=g2)]
+    prefixes = sorted({o[:-1] for o in need})
+    derivs = sorted(need, key=lambda o: (prefixes.index(o[:-1]), o[-1]))
+    scale = [float(np.prod([rel[a] ** k for a, k in enumerate(o)])) for o in derivs]
+    dhalf, dsign = kernels(sig[-1], [o[-1] for o in derivs], scale)
+    idx = _reflect_index(W, dhalf.shape[1] - 1)
+    firsts = sorted(_orders(nd, 1), reverse=True)  # d/daxis0, d/daxis1, ...
+    seconds = [tuple(int(a == i) + int(a == j) for a in range(nd)) for i in range(nd) for j in range(i, nd)]
+    pos = {o: e for e, o in enumerate(derivs)}
+    roles = np.array([pos.get(o, -1) for o in [zero] + firsts + seconds], np.int64)
+
+    dog = "dog" in fams
+    S = len(prefixes) + dog
+    src = ws.get("src", S)
+    _prefix_passes(x, sig, prefixes, src, ws)
+    if dog:
+        sig_dog = [DOG_RATIO * v for v in sig]
+        _prefix_passes(x, sig_dog, [(0,) * (nd - 1)], src[S - 1:], ws)
+        dog_half = gaussian_kernel(sig_dog[-1], 0)[0].astype(np.float32)
+    else:
+        dog_half = np.ones(1, np.float32)
+    dog_idx = _reflect_index(W, dog_half.size - 1)
+
+    st = "structure_tensor_eigenvalues" in fams
+    P = nd * (nd + 1) // 2
+    sig_st = [ST_OUTER * v for v in sig]
+    st_half = gaussian_kernel(sig_st[-1], 0)[0].astype(np.float32) if st else np.ones(1, np.float32)
+    prods = ws.get("prods", P) if st else np.empty((0,) + x.shape, np.float32)
+    slots = np.array([slot.get(f, -1) for f in
+                      ("gaussian", "log", "gradient_magnitude", "hessian_eigenvalues", "dog")], np.int64)
+    derivative_rows(
+        src.reshape(S, R, W), idx, np.array([prefixes.index(o[:-1]) for o in derivs], np.int64), dhalf, dsign,
+        roles, nd, slots, out, orow, x0, S - 1 if dog else -1, dog_idx, dog_half,
+        _reflect_index(W, st_half.size - 1), st_half, prods.reshape(prods.shape[0], R, W), st,
+    )
+    if st:
+        t = prods
+        for axis in range(nd - 2):  # 3D: along Z first, as a plain pass over the stack
+            t = filter_axis(t, axis + 1, sig_st[axis], [0], out=ws.get("pass0", P)[None])[0]
+        half = gaussian_kernel(sig_st[-2], 0)[0].astype(np.float32)
+        N = x.shape[-2]
+        tensor_rows(t.reshape(P, R // N, N, W), _reflect_index(N, half.size - 1), half, nd, out,
+                    slot["structure_tensor_eigenvalues"], orow, x0)
 
 
-def _channel_features(x, fs, spacing, emit):
-    """Features of one channel ``x`` (spatial array in filter dims); ``emit(j, plane)`` takes each.
+def _rows(a, n_lead):
+    """``a`` viewed as (n_lead, rows, last axis) without copying (raises if impossible)."""
+    v = a.view()
+    v.shape = (n_lead, -1, a.shape[-1])
+    return v
 
-    Planes are handed over as soon as they exist, so blockwise callers can crop the halo away
-    at once instead of holding every feature of the extended block.
+
+def _channel_features(x, fs, spacing, out, inner, ws):
+    """Features of one channel ``x`` (spatial, filter dims) into ``out`` (F_channel, inner shape).
+
+    ``inner`` are slices of ``x`` whose features are wanted (the rest is halo).
     """
     nd = x.ndim
     smin = min(spacing)
@@ -261,38 +305,34 @@ def _channel_features(x, fs, spacing, emit):
     by_sigma = {}
     for f, s in fs.pairs:
         by_sigma.setdefault(s, set()).add(f)
+    lens = [len(range(*sl.indices(n))) for sl, n in zip(inner, x.shape)]
+    orow = np.full(x.shape[:-1], -1, np.int64)
+    orow[inner[:-1]] = np.arange(int(np.prod(lens[:-1]))).reshape(lens[:-1])
+    x0 = inner[-1].indices(x.shape[-1])[0]
+    o = _rows(out, out.shape[0])
     for s, fams in by_sigma.items():
-        for f, planes in _sigma_planes(x, s, fams, rel):
-            for j, p in enumerate(planes):
-                emit(index[(f, s)] + j, p)
-            del planes
+        _sigma_features(x, s, fams, rel, o, {f: index[(f, s)] for f in fams}, orow.ravel(), x0, ws)
 
 
 def _features_block(data, fs, spacing, out, inner=None):
-    """All features of a channel-last block ``data`` into feature-major ``out`` (F, ...).
+    """All features of a channel-last block ``data`` into feature-major ndarray ``out`` (F, ...).
 
-    With ``inner`` (spatial slices), only that part of each plane is written: ``out`` then has
-    the inner block's shape (the halo is cropped plane by plane).
+    With ``inner`` (spatial slices), only that part of the block is written: ``out`` then has
+    the inner block's shape (the rest of ``data`` is halo).
     """
     nsp = data.ndim - 1
     fnd = fs.spatial_ndim(nsp)
     per_c = fs.n_features(1, fnd)
     inner = tuple(inner) if inner is not None else (slice(None),) * nsp
+    ws = _Workspace(data.shape[:-1] if fnd == nsp else data.shape[1:-1])
     for c in range(data.shape[-1]):
-        x = data[..., c]
-        off = c * per_c
+        x = np.ascontiguousarray(data[..., c], np.float32)
+        oc = out[c * per_c:(c + 1) * per_c]
         if fnd == nsp:
-            def emit(j, p, off=off):
-                out[off + j] = p[inner]
-
-            _channel_features(x, fs, spacing, emit)
+            _channel_features(x, fs, spacing, oc, inner, ws)
         else:  # plane by plane through a volume
-            zsl = range(x.shape[0])[inner[0]]
-            for zi, z in enumerate(zsl):
-                def emit(j, p, off=off, zi=zi):
-                    out[off + j, zi] = p[inner[1:]]
-
-                _channel_features(x[z], fs, spacing[1:], emit)
+            for zi, z in enumerate(range(x.shape[0])[inner[0]]):
+                _channel_features(x[z], fs, spacing[1:], oc[:, zi], inner[1:], ws)
 
 
 PERCENTILES = (1.0, 99.8)
@@ -374,31 +414,11 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
         if own:
             _features_block(data, fs, img.spacing, out)
         else:
-            tmp = np.empty((F,) + shape, np.float32)
-            _features_block(data, fs, img.spacing, tmp)
-            out[...] = tmp
+            out[...] = features_inner(data, fs, img.spacing, (slice(None),) * len(shape))
     else:
         for src, dst, inner in iter_blocks(shape, block, fs.halo(), fs_ndim=fnd):
-            data = normalized(img.data[src].astype(np.float32), ranges)
-            # planes go straight to their place in out: no block-sized feature stack is held
-            _features_block(data, fs, img.spacing, _Window(out, dst), inner)
+            out[(slice(None),) + dst] = features_inner(img.data[src], fs, img.spacing, inner, ranges)
     return np.moveaxis(out, 0, -1) if own else out
-
-
-class _Window:
-    """``out[j, ...]`` restricted to a spatial window: ``_Window(out, dst)[j] = plane`` and
-    ``[j, z] = plane`` write into ``out[(j,) + dst]``."""
-
-    def __init__(self, out, dst):
-        self.out, self.dst = out, tuple(dst)
-
-    def __setitem__(self, key, value):
-        key = key if isinstance(key, tuple) else (key,)
-        j, rest = key[0], key[1:]
-        win = list(self.dst)
-        for i, k in enumerate(rest):  # an index into the window's first axes (plane-by-plane z)
-            win[i] = self.dst[i].start + k
-        self.out[(j,) + tuple(win)] = value
 
 
 def features_inner(data, fs, spacing, inner, ranges=None):

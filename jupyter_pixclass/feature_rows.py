@@ -1,0 +1,253 @@
+"""The last filter pass of each sigma, fused with the per-pixel math that makes features.
+
+Every pass but the last runs along an outer axis (:mod:`.filters`). The last one runs along
+the contiguous axis row by row: the Gaussian derivatives of one row are made in a few KB of
+cache, turned into smoothing, LoG, gradient magnitude, Hessian eigenvalues and DoG right there,
+and written straight into the feature planes; the structure tensor's products are smoothed along
+the row in the same place. No derivative plane is ever written to memory, which (at 1024x1024)
+costs more than the filtering itself (benchmarks/bench_features.py).
+
+Rows are numbered in C order over all axes but the last of the (halo-extended) block;
+``orow[row]`` is the row's place in the output, or -1 where the row is halo only.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .filters import conv_pad, conv_row
+
+__all__ = ["derivative_rows", "tensor_rows"]
+
+# slots: where each family's first plane goes in ``out`` (-1: not wanted)
+GAUSS, LOG, GGM, HESS, DOG = range(5)
+
+
+@njit(fastmath=False, cache=True, nogil=True)
+def _eig3(A, D, E, B, F, C):  # pragma: no cover - compiled
+    # eigenvalues (descending) of [[A, D, E], [D, B, F], [E, F, C]]; trigonometric method, float64
+    # and no fastmath: the arccos argument must stay clamped
+    p1 = D * D + E * E + F * F
+    q = (A + B + C) / 3.0
+    if p1 <= 1e-30 * (A * A + B * B + C * C + 1e-300):
+        e0, e1, e2 = A, B, C
+    else:
+        p2 = (A - q) ** 2 + (B - q) ** 2 + (C - q) ** 2 + 2.0 * p1
+        p = np.sqrt(p2 / 6.0)
+        b00 = (A - q) / p
+        b11 = (B - q) / p
+        b22 = (C - q) / p
+        b01 = D / p
+        b02 = E / p
+        b12 = F / p
+        detb = b00 * (b11 * b22 - b12 * b12) - b01 * (b01 * b22 - b12 * b02) + b02 * (b01 * b12 - b11 * b02)
+        rr = detb / 2.0
+        if rr <= -1.0:
+            phi = np.pi / 3.0
+        elif rr >= 1.0:
+            phi = 0.0
+        else:
+            phi = np.arccos(rr) / 3.0
+        e0 = q + 2.0 * p * np.cos(phi)
+        e2 = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+        e1 = 3.0 * q - e0 - e2
+    if e0 < e1:
+        e0, e1 = e1, e0
+    if e1 < e2:
+        e1, e2 = e2, e1
+    if e0 < e1:
+        e0, e1 = e1, e0
+    return e0, e1, e2
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _mirror(pad, r, n, idx):  # pragma: no cover - compiled
+    # pad[r:r+n] holds a row; fill the r mirrored values each side (idx: source column per position)
+    for j in range(r):
+        pad[j] = pad[r + idx[j]]
+        pad[r + n + j] = pad[r + idx[r + n + j]]
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _load(pad, r, row, idx):  # pragma: no cover - compiled
+    n = row.size
+    mid = pad[r:r + n]
+    for q in range(n):
+        mid[q] = row[q]
+    _mirror(pad, r, n, idx)
+
+
+_ROWS = 4  # rows per task: scratch rows are allocated once per task
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _eigvals(m, nd, x0, n, out, slot, o):  # pragma: no cover - compiled
+    # m (nd(nd+1)/2, >= x0 + n): upper-triangle rows of symmetric matrices -> out[slot + j, o, :n]
+    if nd == 2:
+        a = m[0, x0:x0 + n]
+        b = m[1, x0:x0 + n]
+        c = m[2, x0:x0 + n]
+        hi = out[slot, o]
+        lo = out[slot + 1, o]
+        for q in range(n):
+            h = (a[q] + c[q]) * np.float32(0.5)
+            e = (a[q] - c[q]) * np.float32(0.5)
+            d = np.sqrt(e * e + b[q] * b[q])
+            hi[q] = h + d
+            lo[q] = h - d
+    else:
+        for q in range(n):
+            j = x0 + q
+            e0, e1, e2 = _eig3(np.float64(m[0, j]), np.float64(m[1, j]), np.float64(m[2, j]),
+                               np.float64(m[3, j]), np.float64(m[4, j]), np.float64(m[5, j]))
+            out[slot, o, q] = e0
+            out[slot + 1, o, q] = e1
+            out[slot + 2, o, q] = e2
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def derivative_rows(src, idx, dsrc, dhalf, dsign, roles, nd, slots, out, orow, x0,
+                    dog_src, dog_idx, dog_half, st_idx, st_half, prods, all_rows):  # pragma: no cover
+    """Last pass of one sigma: derivatives along the row, then every feature of the row.
+
+    Parameters
+    ----------
+    src : (S, R, W) float32
+        Sources: the input filtered along every other axis (one per order prefix, plus DoG's).
+    idx : (W + 2r,) int64
+        Mirrored column index for the derivative kernels' radius ``r``.
+    dsrc, dhalf, dsign : (D,), (D, r + 1), (D,)
+        Derivative ``e`` filters source ``dsrc[e]`` with kernel half ``dhalf[e]`` (scaled for
+        anisotropic spacing), odd kernels have ``dsign`` -1. Derivatives of one source are adjacent.
+    roles : (1 + nd + nd(nd+1)/2,) int64
+        Derivative index of the smoothed image, the first derivatives, the second derivatives in
+        upper-triangle order; -1 where not computed.
+    slots : (5,) int64
+        Output plane of Gaussian, LoG, gradient magnitude, Hessian eigenvalues, DoG; -1: skip.
+    out : (F, R_out, W_out) float32
+    orow : (R,) int64
+    x0 : int
+        First column of the output in the row.
+    dog_src, dog_idx, dog_half
+        DoG's source (-1: none), its mirrored index and kernel half.
+    st_idx, st_half, prods
+        Structure tensor: products of first derivatives are smoothed along the row and written
+        to ``prods (nd(nd+1)/2, R, W)`` (size 0: no structure tensor).
+    all_rows : bool
+        Compute halo rows too (the structure tensor needs their products).
+    """
+    S, R, W = src.shape
+    D = dsrc.size
+    r = (idx.size - W) // 2
+    rd = (dog_idx.size - W) // 2
+    rs = (st_idx.size - W) // 2
+    wout = out.shape[2]
+    P = prods.shape[0]
+    for task in prange((R + _ROWS - 1) // _ROWS):
+        pad = np.empty(W + 2 * max(r, rd, rs), np.float32)
+        d = np.empty((max(D, 1), W), np.float32)
+        m = np.empty((nd * (nd + 1) // 2, wout), np.float32)
+        g2 = np.empty(W, np.float32)
+        for row in range(task * _ROWS, min(task * _ROWS + _ROWS, R)):
+            o = orow[row]
+            if o < 0 and not all_rows:
+                continue
+            e = 0
+            while e < D:  # the derivatives of one source are adjacent: filter them together
+                K = 1
+                while e + K < D and K < 3 and dsrc[e + K] == dsrc[e]:
+                    K += 1
+                _load(pad, r, src[dsrc[e], row], idx)
+                conv_pad(pad, r, dhalf[e:e + K], dsign[e:e + K], W, d[e], d[e + min(1, K - 1)], d[e + K - 1])
+                e += K
+            if o >= 0:
+                _row_features(d, roles, nd, slots, out, o, x0, wout, m)
+                if slots[DOG] >= 0:
+                    _load(pad, rd, src[dog_src, row], dog_idx)
+                    conv_row(pad, rd, dog_half, np.float32(1.0), W, g2)
+                    dst = out[slots[DOG], o]
+                    gs = d[roles[0], x0:x0 + wout]
+                    g2s = g2[x0:x0 + wout]
+                    for q in range(wout):
+                        dst[q] = gs[q] - g2s[q]
+            k = 0
+            for i in range(nd if P else 0):  # structure tensor: products, smoothed along the row
+                fi = d[roles[1 + i]]
+                for j in range(i, nd):
+                    fj = d[roles[1 + j]]
+                    mid = pad[rs:rs + W]
+                    for q in range(W):
+                        mid[q] = fi[q] * fj[q]
+                    _mirror(pad, rs, W, st_idx)
+                    conv_row(pad, rs, st_half, np.float32(1.0), W, prods[k, row])
+                    k += 1
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _row_features(d, roles, nd, slots, out, o, x0, wout, m):  # pragma: no cover - compiled
+    # smoothing, LoG, gradient magnitude, Hessian eigenvalues of one row from its derivatives
+    g = roles[0]
+    if slots[GAUSS] >= 0:
+        dst = out[slots[GAUSS], o]
+        gs = d[g, x0:x0 + wout]
+        for q in range(wout):
+            dst[q] = gs[q]
+    if slots[LOG] >= 0:
+        dst = out[slots[LOG], o]
+        for q in range(wout):
+            dst[q] = 0.0
+        k = 0
+        for i in range(nd):  # diagonal of the upper triangle
+            di = d[roles[1 + nd + k], x0:x0 + wout]
+            for q in range(wout):
+                dst[q] += di[q]
+            k += nd - i
+    if slots[GGM] >= 0:
+        dst = out[slots[GGM], o]
+        for q in range(wout):
+            dst[q] = 0.0
+        for i in range(nd):
+            di = d[roles[1 + i], x0:x0 + wout]
+            for q in range(wout):
+                dst[q] += di[q] * di[q]
+        for q in range(wout):
+            dst[q] = np.sqrt(dst[q])
+    if slots[HESS] >= 0:
+        for k in range(m.shape[0]):
+            dk = d[roles[1 + nd + k], x0:x0 + wout]
+            mk = m[k]
+            for q in range(wout):
+                mk[q] = dk[q]
+        _eigvals(m, nd, 0, wout, out, slots[HESS], o)
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def tensor_rows(src, idx, half, nd, out, slot, orow, x0):  # pragma: no cover - compiled
+    """Last structure-tensor pass (along the second-to-last axis) fused with the eigenvalues.
+
+    ``src (P, A, N, B)``: the tensor elements smoothed along every other axis; rows are
+    ``a * N + i``; ``idx`` mirrors along N for the kernel ``half``.
+    """
+    P, A, N, B = src.shape
+    r = half.size - 1
+    wout = out.shape[2]
+    for row in prange(A * N):
+        o = orow[row]
+        if o < 0:
+            continue
+        a = row // N
+        i = row % N
+        m = np.empty((P, wout), np.float32)
+        for p in range(P):
+            mp = m[p]
+            c = src[p, a, idx[i + r], x0:x0 + wout]
+            w = half[0]
+            for q in range(wout):
+                mp[q] = w * c[q]
+            for t in range(1, r + 1):
+                w = half[t]
+                hi = src[p, a, idx[i + r + t], x0:x0 + wout]
+                lo = src[p, a, idx[i + r - t], x0:x0 + wout]
+                for q in range(wout):
+                    mp[q] += w * (hi[q] + lo[q])
+        _eigvals(m, nd, 0, wout, out, slot, o)
