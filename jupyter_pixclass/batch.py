@@ -8,7 +8,8 @@ import sys
 import numpy as np
 
 from .export import arrange, check_export_args, convert
-from .features import channel_ranges, compute_features, features_inner, image_sample, iter_blocks, sample_slices
+from .features import (ThreadWorkspaces, channel_ranges, compute_features, features_inner, image_sample, iter_blocks,
+                       sample_slices)
 from .image import guess_axes
 from .io import _split_inner, atomic_write, open_array, write_array
 
@@ -51,11 +52,13 @@ def _block_fn(forest, fs, spacing, source, class_index, ranges=None):
     block is normalized as the whole image would be.
     """
 
+    scratch = ThreadWorkspaces()  # feature scratch memory reused from block to block
+
     def fn(block, inner=None):
         """Result for ``block`` (read with its halo); with ``inner``, only for that part of it."""
         if inner is None:
             inner = (slice(None),) * (block.ndim - 1)
-        fm = features_inner(block, fs, spacing, inner, ranges)  # features of the inner part only
+        fm = features_inner(block, fs, spacing, inner, ranges, scratch.get())  # features of the inner part only
         if source == "features":
             return np.moveaxis(fm, 0, -1)
         p = forest.predict_proba_fm(fm.reshape(fm.shape[0], -1)).reshape(fm.shape[1:] + (-1,))

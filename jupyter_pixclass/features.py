@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 
 import numpy as np
 
@@ -184,21 +185,39 @@ def _orders(ndim, order):
 
 
 class _Workspace:
-    """Scratch stacks of one block's shape, reused for every sigma and channel.
+    """Scratch stacks for blocks of shape ``.shape``, reused for every sigma, channel and block.
 
-    Fresh multi-MB arrays per filter pass cost page faults and cache misses; the feature
-    planes themselves are written in place.
+    Fresh multi-MB arrays per filter pass cost page faults, and blocks of varying size leave the
+    heap fragmented (resident memory grew by ~0.6 GB a block); the feature planes themselves
+    are written in place.
     """
 
-    def __init__(self, shape):
-        self.shape, self.bufs = tuple(shape), {}
+    def __init__(self):
+        self.shape, self.bufs = (), {}
 
     def get(self, name, n):
+        size = n * int(np.prod(self.shape, dtype=np.int64))
         buf = self.bufs.get(name)
-        if buf is None or buf.shape[0] < n:
+        if buf is None or buf.size < size:
             self.bufs.pop(name, None)
-            buf = self.bufs[name] = np.empty((n,) + self.shape, np.float32)
-        return buf[:n]
+            buf = self.bufs[name] = np.empty(size, np.float32)
+        return buf[:size].reshape((n,) + self.shape)
+
+
+class ThreadWorkspaces:
+    """One :class:`_Workspace` per thread (dask runs blocks on several); pickles empty."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def get(self):
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = _Workspace()
+        return ws
+
+    def __reduce__(self):
+        return (ThreadWorkspaces, ())
 
 
 def _prefix_passes(x, sig, prefixes, dst, ws):
@@ -286,14 +305,16 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
 def _rows(a, n_lead):
     """``a`` viewed as (n_lead, rows, last axis) without copying (raises if impossible)."""
     v = a.view()
-    v.shape = (n_lead, -1, a.shape[-1])
+    v.shape = (n_lead, -1, a.shape[-1])  # setting .shape never copies
     return v
 
 
 def _channel_features(x, fs, spacing, out, inner, ws):
-    """Features of one channel ``x`` (spatial, filter dims) into ``out`` (F_channel, inner shape).
+    """Features of one channel ``x`` (spatial, filter dims) for the ``inner`` slices of it.
 
-    ``inner`` are slices of ``x`` whose features are wanted (the rest is halo).
+    ``out`` is an ndarray (F_channel, inner shape) written in place, or a function
+    ``out(j, planes)`` taking each sigma's planes (``planes`` (k, inner shape) belong at
+    ``j..j+k-1``) as soon as they exist, so a block's features need not all be held at once.
     """
     nd = x.ndim
     smin = min(spacing)
@@ -308,31 +329,60 @@ def _channel_features(x, fs, spacing, out, inner, ws):
     lens = [len(range(*sl.indices(n))) for sl, n in zip(inner, x.shape)]
     orow = np.full(x.shape[:-1], -1, np.int64)
     orow[inner[:-1]] = np.arange(int(np.prod(lens[:-1]))).reshape(lens[:-1])
+    orow = orow.ravel()
     x0 = inner[-1].indices(x.shape[-1])[0]
-    o = _rows(out, out.shape[0])
     for s, fams in by_sigma.items():
-        _sigma_features(x, s, fams, rel, o, {f: index[(f, s)] for f in fams}, orow.ravel(), x0, ws)
+        if isinstance(out, np.ndarray):
+            _sigma_features(x, s, fams, rel, _rows(out, out.shape[0]), {f: index[(f, s)] for f in fams},
+                            orow, x0, ws)
+            continue
+        local, k = {}, 0
+        for f in fams:
+            local[f] = k
+            k += _n_components(f, nd)
+        buf = ws.get("planes", k).reshape(k, -1)[:, :int(np.prod(lens))]
+        rows = buf.view()
+        rows.shape = (k, -1, lens[-1])  # a view (raises rather than copy)
+        _sigma_features(x, s, fams, rel, rows, local, orow, x0, ws)
+        for f in fams:
+            j = local[f]
+            out(index[(f, s)], buf[j:j + _n_components(f, nd)].reshape((-1,) + tuple(lens)))
 
 
-def _features_block(data, fs, spacing, out, inner=None):
-    """All features of a channel-last block ``data`` into feature-major ndarray ``out`` (F, ...).
+def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None):
+    """All features of a channel-last block ``data``, for its ``inner`` part (the rest is halo).
 
-    With ``inner`` (spatial slices), only that part of the block is written: ``out`` then has
-    the inner block's shape (the rest of ``data`` is halo).
+    ``out`` is a feature-major ndarray of the inner part's shape (F, ...), written in place; or,
+    with ``dst`` (spatial slices), any array-like (h5py, zarr, memmap) of the whole image whose
+    ``out[(features,) + dst]`` receives the planes sigma by sigma. ``ws`` is a workspace to
+    reuse from block to block.
     """
     nsp = data.ndim - 1
     fnd = fs.spatial_ndim(nsp)
     per_c = fs.n_features(1, fnd)
     inner = tuple(inner) if inner is not None else (slice(None),) * nsp
-    ws = _Workspace(data.shape[:-1] if fnd == nsp else data.shape[1:-1])
+    ws = ws or _Workspace()
+    ws.shape = data.shape[:-1] if fnd == nsp else data.shape[1:-1]
+
+    def target(off, sub, where):
+        if dst is None:
+            return sub(out[off:off + per_c])
+
+        def write(j, planes):
+            out[(slice(off + j, off + j + len(planes)),) + where] = planes
+
+        return write
+
     for c in range(data.shape[-1]):
         x = np.ascontiguousarray(data[..., c], np.float32)
-        oc = out[c * per_c:(c + 1) * per_c]
+        off = c * per_c
         if fnd == nsp:
-            _channel_features(x, fs, spacing, oc, inner, ws)
+            _channel_features(x, fs, spacing, target(off, lambda o: o, dst), inner, ws)
         else:  # plane by plane through a volume
             for zi, z in enumerate(range(x.shape[0])[inner[0]]):
-                _channel_features(x[z], fs, spacing[1:], oc[:, zi], inner[1:], ws)
+                where = None if dst is None else (dst[0].start + zi,) + tuple(dst[1:])
+                _channel_features(x[z], fs, spacing[1:], target(off, lambda o, zi=zi: o[:, zi], where),
+                                  inner[1:], ws)
 
 
 PERCENTILES = (1.0, 99.8)
@@ -416,18 +466,24 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
         else:
             out[...] = features_inner(data, fs, img.spacing, (slice(None),) * len(shape))
     else:
+        ws = _Workspace()
         for src, dst, inner in iter_blocks(shape, block, fs.halo(), fs_ndim=fnd):
-            out[(slice(None),) + dst] = features_inner(img.data[src], fs, img.spacing, inner, ranges)
+            data = normalized(np.asarray(img.data[src], np.float32), ranges)
+            # planes go to out sigma by sigma: no block-sized stack of every feature is held
+            _features_block(data, fs, img.spacing, out, inner, dst, ws)
     return np.moveaxis(out, 0, -1) if own else out
 
 
-def features_inner(data, fs, spacing, inner, ranges=None):
-    """Features ``(F, ...)`` of the ``inner`` part of a block read with its halo."""
+def features_inner(data, fs, spacing, inner, ranges=None, ws=None):
+    """Features ``(F, ...)`` of the ``inner`` part of a block read with its halo.
+
+    ``ws`` (a ``_Workspace``) lets successive blocks reuse scratch memory.
+    """
     data = normalized(np.asarray(data, np.float32), ranges if fs.normalize else None)
     nsp = data.ndim - 1
     F = fs.n_features(data.shape[-1], fs.spatial_ndim(nsp))
     out = np.empty((F,) + tuple(len(range(*sl.indices(n))) for sl, n in zip(inner, data.shape[:-1])), np.float32)
-    _features_block(data, fs, spacing, out, inner)
+    _features_block(data, fs, spacing, out, inner, ws=ws)
     return out
 
 
