@@ -62,6 +62,39 @@ def test_3d_true_and_plane_by_plane():
     close(f2[..., 0], np.stack([gauss(p, 1.6) for p in v]))
 
 
+def test_3d_structure_tensor_and_mixed_families():
+    rng = np.random.default_rng(6)
+    v = ndi.gaussian_filter(rng.random((14, 26, 22)), 1.0) * 10
+    s = 1.6
+    g = [gauss(v, s, o) for o in [(1, 0, 0), (0, 1, 0), (0, 0, 1)]]
+    A = [gauss(g[i] * g[j], 0.5 * s) for i in range(3) for j in range(i, 3)]
+    close(np.moveaxis(feats(v, "structure_tensor_eigenvalues", s), -1, 0), structure_tensor_eigenvalues(A))
+    # families that share a sigma are computed together; each plane must land in its own place
+    fs = pc.FeatureSet(pairs=[("dog", 1.0), ("structure_tensor_eigenvalues", 1.0), ("gaussian", 3.5)])
+    got = pc.compute_features(pc.Image(v[..., None], axes="ZYXC"), fs)
+    assert fs.names(1, 3)[:2] == ["Gaussian Smoothing σ=3.5 [ch 1]", "Difference of Gaussians σ=1 [ch 1]"]
+    close(got[..., 0], gauss(v, 3.5))
+    close(got[..., 1], gauss(v, 1.0) - gauss(v, 0.66))
+    close(got[..., 2:], feats(v, "structure_tensor_eigenvalues", 1.0))
+
+
+@pytest.mark.parametrize("mode", ["auto", "2d"])
+def test_3d_blockwise_into_any_array_equals_whole(tmp_path, mode):
+    import h5py
+
+    rng = np.random.default_rng(7)
+    v = pc.Image(rng.random((12, 30, 34, 2)).astype(np.float32), axes="ZYXC")
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6], mode=mode)
+    whole = np.moveaxis(pc.compute_features(v, fs), -1, 0)
+    with h5py.File(tmp_path / "f.h5", "w") as f:  # not an ndarray: planes are written sigma by sigma
+        ds = f.create_dataset("features", shape=whole.shape, dtype="float32")
+        assert pc.compute_features(v, fs, block=(5, 16, 13), out=ds) is ds
+        np.testing.assert_allclose(ds[...], whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+    out = np.zeros_like(whole)
+    pc.compute_features(v, fs, block=(7, 11, 20), out=out)
+    np.testing.assert_allclose(out, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+
+
 def test_anisotropic_spacing():
     rng = np.random.default_rng(3)
     v = ndi.gaussian_filter(rng.random((10, 24, 24)), 1.0)
@@ -72,6 +105,10 @@ def test_anisotropic_spacing():
     gy = ndi.gaussian_filter(v, (1.0, 2.0, 2.0), order=(0, 1, 0))
     gx = ndi.gaussian_filter(v, (1.0, 2.0, 2.0), order=(0, 0, 1))
     close(g, np.sqrt(gz**2 + gy**2 + gx**2))
+    lap = feats(v, "log", 2.0, spacing=(2.0, 1.0, 1.0))[..., 0]
+    ref = sum(ndi.gaussian_filter(v, (1.0, 2.0, 2.0), order=o) * f
+              for o, f in [((2, 0, 0), 0.25), ((0, 2, 0), 1.0), ((0, 0, 2), 1.0)])
+    close(lap, ref)
 
 
 def test_tiny_images_still_work():
