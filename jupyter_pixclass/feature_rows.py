@@ -13,7 +13,7 @@ Rows are numbered in C order over all axes but the last of the (halo-extended) b
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .filters import conv_pad, conv_row
 
@@ -81,9 +81,6 @@ def _load(pad, r, row, idx):  # pragma: no cover - compiled
     _mirror(pad, r, n, idx)
 
 
-_ROWS = 4  # rows per task: scratch rows are allocated once per task
-
-
 @njit(fastmath=True, nogil=True, cache=True)
 def _eigvals(m, nd, x0, n, out, slot, o):  # pragma: no cover - compiled
     # m (nd(nd+1)/2, >= x0 + n): upper-triangle rows of symmetric matrices -> out[slot + j, o, :n]
@@ -109,10 +106,11 @@ def _eigvals(m, nd, x0, n, out, slot, o):  # pragma: no cover - compiled
             out[slot + 2, o, q] = e2
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def derivative_rows(src, idx, dsrc, dhalf, dsign, roles, nd, slots, out, orow, x0,
+@njit(fastmath=True, cache=True, nogil=True)
+def derivative_rows(lo, hi, src, idx, dsrc, dhalf, dsign, roles, nd, slots, out, orow, x0,
                     dog_src, dog_idx, dog_half, st_idx, st_half, prods, all_rows):  # pragma: no cover
-    """Last pass of one sigma: derivatives along the row, then every feature of the row.
+    """Last pass of one sigma for rows ``lo..hi-1``: derivatives along the row, then every
+    feature of the row (run on all cores by :func:`.threads.run_rows`).
 
     Parameters
     ----------
@@ -147,44 +145,43 @@ def derivative_rows(src, idx, dsrc, dhalf, dsign, roles, nd, slots, out, orow, x
     rs = (st_idx.size - W) // 2
     wout = out.shape[2]
     P = prods.shape[0]
-    for task in prange((R + _ROWS - 1) // _ROWS):
-        pad = np.empty(W + 2 * max(r, rd, rs), np.float32)
-        d = np.empty((max(D, 1), W), np.float32)
-        m = np.empty((nd * (nd + 1) // 2, wout), np.float32)
-        g2 = np.empty(W, np.float32)
-        for row in range(task * _ROWS, min(task * _ROWS + _ROWS, R)):
-            o = orow[row]
-            if o < 0 and not all_rows:
-                continue
-            e = 0
-            while e < D:  # the derivatives of one source are adjacent: filter them together
-                K = 1
-                while e + K < D and K < 3 and dsrc[e + K] == dsrc[e]:
-                    K += 1
-                _load(pad, r, src[dsrc[e], row], idx)
-                conv_pad(pad, r, dhalf[e:e + K], dsign[e:e + K], W, d[e], d[e + min(1, K - 1)], d[e + K - 1])
-                e += K
-            if o >= 0:
-                _row_features(d, roles, nd, slots, out, o, x0, wout, m)
-                if slots[DOG] >= 0:
-                    _load(pad, rd, src[dog_src, row], dog_idx)
-                    conv_row(pad, rd, dog_half, np.float32(1.0), W, g2)
-                    dst = out[slots[DOG], o]
-                    gs = d[roles[0], x0:x0 + wout]
-                    g2s = g2[x0:x0 + wout]
-                    for q in range(wout):
-                        dst[q] = gs[q] - g2s[q]
-            k = 0
-            for i in range(nd if P else 0):  # structure tensor: products, smoothed along the row
-                fi = d[roles[1 + i]]
-                for j in range(i, nd):
-                    fj = d[roles[1 + j]]
-                    mid = pad[rs:rs + W]
-                    for q in range(W):
-                        mid[q] = fi[q] * fj[q]
-                    _mirror(pad, rs, W, st_idx)
-                    conv_row(pad, rs, st_half, np.float32(1.0), W, prods[k, row])
-                    k += 1
+    pad = np.empty(W + 2 * max(r, rd, rs), np.float32)
+    d = np.empty((max(D, 1), W), np.float32)
+    m = np.empty((nd * (nd + 1) // 2, wout), np.float32)
+    g2 = np.empty(W, np.float32)
+    for row in range(lo, hi):
+        o = orow[row]
+        if o < 0 and not all_rows:
+            continue
+        e = 0
+        while e < D:  # the derivatives of one source are adjacent: filter them together
+            K = 1
+            while e + K < D and K < 3 and dsrc[e + K] == dsrc[e]:
+                K += 1
+            _load(pad, r, src[dsrc[e], row], idx)
+            conv_pad(pad, r, dhalf[e:e + K], dsign[e:e + K], W, d[e], d[e + min(1, K - 1)], d[e + K - 1])
+            e += K
+        if o >= 0:
+            _row_features(d, roles, nd, slots, out, o, x0, wout, m)
+            if slots[DOG] >= 0:
+                _load(pad, rd, src[dog_src, row], dog_idx)
+                conv_row(pad, rd, dog_half, np.float32(1.0), W, g2)
+                dst = out[slots[DOG], o]
+                gs = d[roles[0], x0:x0 + wout]
+                g2s = g2[x0:x0 + wout]
+                for q in range(wout):
+                    dst[q] = gs[q] - g2s[q]
+        k = 0
+        for i in range(nd if P else 0):  # structure tensor: products, smoothed along the row
+            fi = d[roles[1 + i]]
+            for j in range(i, nd):
+                fj = d[roles[1 + j]]
+                mid = pad[rs:rs + W]
+                for q in range(W):
+                    mid[q] = fi[q] * fj[q]
+                _mirror(pad, rs, W, st_idx)
+                conv_row(pad, rs, st_half, np.float32(1.0), W, prods[k, row])
+                k += 1
 
 
 @njit(fastmath=True, nogil=True, cache=True)
@@ -225,23 +222,23 @@ def _row_features(d, roles, nd, slots, out, o, x0, wout, m):  # pragma: no cover
         _eigvals(m, nd, 0, wout, out, slots[HESS], o)
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def tensor_rows(src, idx, half, nd, out, slot, orow, x0):  # pragma: no cover - compiled
+@njit(fastmath=True, cache=True, nogil=True)
+def tensor_rows(lo, hi, src, idx, half, nd, out, slot, orow, x0):  # pragma: no cover - compiled
     """Last structure-tensor pass (along the second-to-last axis) fused with the eigenvalues.
 
     ``src (P, A, N, B)``: the tensor elements smoothed along every other axis; rows are
-    ``a * N + i``; ``idx`` mirrors along N for the kernel ``half``.
+    ``a * N + i`` (``lo..hi-1`` here); ``idx`` mirrors along N for the kernel ``half``.
     """
     P, A, N, B = src.shape
     r = half.size - 1
     wout = out.shape[2]
-    for row in prange(A * N):
+    m = np.empty((P, wout), np.float32)
+    for row in range(lo, hi):
         o = orow[row]
         if o < 0:
             continue
         a = row // N
         i = row % N
-        m = np.empty((P, wout), np.float32)
         for p in range(P):
             mp = m[p]
             c = src[p, a, idx[i + r], x0:x0 + wout]

@@ -15,6 +15,7 @@ import numpy as np
 from .feature_rows import derivative_rows, tensor_rows
 from .filters import _reflect_index, filter_axis, gaussian_kernel, kernel_radius, kernels
 from .image import as_image
+from .threads import run_rows
 
 __all__ = ["FeatureSet", "compute_features", "FAMILIES", "DEFAULT_SIGMAS"]
 
@@ -287,8 +288,8 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
     prods = ws.get("prods", P) if st else np.empty((0,) + x.shape, np.float32)
     slots = np.array([slot.get(f, -1) for f in
                       ("gaussian", "log", "gradient_magnitude", "hessian_eigenvalues", "dog")], np.int64)
-    derivative_rows(
-        src.reshape(S, R, W), idx, np.array([prefixes.index(o[:-1]) for o in derivs], np.int64), dhalf, dsign,
+    run_rows(
+        derivative_rows, R, src.reshape(S, R, W), idx, np.array([prefixes.index(o[:-1]) for o in derivs], np.int64), dhalf, dsign,
         roles, nd, slots, out, orow, x0, S - 1 if dog else -1, dog_idx, dog_half,
         _reflect_index(W, st_half.size - 1), st_half, prods.reshape(prods.shape[0], R, W), st,
     )
@@ -298,8 +299,8 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
             t = filter_axis(t, axis + 1, sig_st[axis], [0], out=ws.get("pass0", P)[None])[0]
         half = gaussian_kernel(sig_st[-2], 0)[0].astype(np.float32)
         N = x.shape[-2]
-        tensor_rows(t.reshape(P, R // N, N, W), _reflect_index(N, half.size - 1), half, nd, out,
-                    slot["structure_tensor_eigenvalues"], orow, x0)
+        run_rows(tensor_rows, R, t.reshape(P, R // N, N, W), _reflect_index(N, half.size - 1), half, nd, out,
+                 slot["structure_tensor_eigenvalues"], orow, x0)
 
 
 def _rows(a, n_lead):

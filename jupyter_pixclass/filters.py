@@ -7,11 +7,12 @@ pass, exploit kernel (anti)symmetry and run on all cores (benchmarks/bench_featu
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-__all__ = ["gaussian_kernel", "kernel_radius", "derivatives", "sym_eigvals"]
+from .threads import run_rows
+
+__all__ = ["gaussian_kernel", "kernel_radius", "kernels", "filter_axis", "conv_pad", "conv_row"]
 
 TRUNCATE = 4.0
 
@@ -141,13 +142,13 @@ def conv_row(pad, r, half, sign, n, dst):  # pragma: no cover - compiled
     conv_pad(pad, r, half.reshape((1, half.size)), np.full(1, sign, np.float32), n, dst, dst, dst)
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _pass_last(src, half, sign, idx, out):  # pragma: no cover - compiled
-    # src (M, N); filter each row along N; out (m, M, N)
+@njit(fastmath=True, cache=True, nogil=True)
+def _pass_last(lo, hi, src, half, sign, idx, out):  # pragma: no cover - compiled
+    # src (M, N); filter rows lo..hi-1 along N; out (m, M, N)
     M, N = src.shape
     r = half.shape[1] - 1
-    for i in prange(M):
-        pad = np.empty(N + 2 * r, np.float32)
+    pad = np.empty(N + 2 * r, np.float32)
+    for i in range(lo, hi):
         for j in range(N + 2 * r):
             pad[j] = src[i, idx[j]]
         for k0 in range(0, half.shape[0], 3):
@@ -168,13 +169,13 @@ def kernels(sigma, orders, scale=None):
     return np.ascontiguousarray(half, np.float32), np.asarray(signs, np.float32)
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _pass_mid(src, half, sign, idx, out):  # pragma: no cover - compiled
-    # src (A, N, B); filter along N; out (m, A, N, B)
+@njit(fastmath=True, cache=True, nogil=True)
+def _pass_mid(lo, hi, src, half, sign, idx, out):  # pragma: no cover - compiled
+    # src (A, N, B); filter along N; rows ai = a * N + i in lo..hi-1; out (m, A, N, B)
     A, N, B = src.shape
     m, R1 = half.shape
     r = R1 - 1
-    for ai in prange(A * N):
+    for ai in range(lo, hi):
         a = ai // N
         i = ai % N
         j = i + r  # position in the mirrored index
@@ -211,171 +212,13 @@ def filter_axis(x, axis, sigma, orders, out=None):
     idx = _reflect_index(n, half.shape[1] - 1)
     if out is None:
         out = np.empty((len(orders),) + x.shape, np.float32)
+    elif not out.flags.c_contiguous:  # reshaped below: a copy would drop the results
+        raise ValueError("filter_axis needs a C-contiguous out")
     if axis == x.ndim - 1:
-        _pass_last(x.reshape(-1, n), half, sign, idx, out.reshape(len(orders), -1, n))
+        rows = x.reshape(-1, n)
+        run_rows(_pass_last, rows.shape[0], rows, half, sign, idx, out.reshape(len(orders), -1, n))
     else:
         A = int(np.prod(x.shape[:axis], dtype=np.int64))
         B = int(np.prod(x.shape[axis + 1 :], dtype=np.int64))
-        _pass_mid(x.reshape(A, n, B), half, sign, idx, out.reshape(len(orders), A, n, B))
+        run_rows(_pass_mid, A * n, x.reshape(A, n, B), half, sign, idx, out.reshape(len(orders), A, n, B))
     return out
-
-
-def derivatives(x, sigmas, needed, scale=None):
-    """Gaussian derivatives of ``x`` for every order tuple in ``needed``.
-
-    Parameters
-    ----------
-    x : ndarray
-        Spatial array (2D or 3D).
-    sigmas : sequence of float
-        Gaussian sigma per axis (pixels).
-    needed : iterable of tuple of int
-        Derivative orders per axis, e.g. ``(0, 0)`` smoothing, ``(0, 1)`` d/dx, ``(1, 1)`` d2/dydx.
-    scale : sequence of float, optional
-        Multiplier per axis applied once per derivative order (anisotropic spacing).
-
-    Returns
-    -------
-    dict mapping order tuple to float32 array. Passes are shared: one pass per axis yields
-    all orders that later axes need, so e.g. the six 2D terms up to second order cost 9 passes
-    instead of 12.
-    """
-    needed = {tuple(o) for o in needed}
-    nd = x.ndim
-    # last (contiguous) axis first: its pass is the costly one, and this way it runs once on the
-    # input; every later pass runs along an outer axis, where the inner loop vectorizes
-    order = [nd - 1] + list(range(nd - 1))
-    results = {}
-
-    def rec(arr, depth, prefix):
-        axis = order[depth]
-        orders = sorted({o[axis] for o in needed if all(o[a] == p for a, p in zip(order[:depth], prefix))})
-        outs = filter_axis(arr, axis, sigmas[axis], orders)
-        for o, a in zip(orders, outs):
-            p = prefix + (o,)
-            if depth == nd - 1:
-                key = [0] * nd
-                for ax, k in zip(order, p):
-                    key[ax] = k
-                results[tuple(key)] = a
-            else:
-                rec(a, depth + 1, p)
-
-    rec(np.asarray(x, np.float32), 0, ())
-    if scale is not None:
-        for o, a in results.items():
-            f = float(np.prod([s**k for s, k in zip(scale, o)]))
-            if f != 1.0:
-                a *= f
-    return results
-
-
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _grad_products(G, mag, prods):  # pragma: no cover - compiled
-    # G (d, N) first derivatives; mag (N,) gradient magnitude; prods (d(d+1)/2, N) upper-triangle products
-    d, N = G.shape
-    for n in prange(N):
-        s = np.float32(0.0)
-        q = 0
-        for i in range(d):
-            gi = G[i, n]
-            s += gi * gi
-            for j in range(i, d):
-                prods[q, n] = gi * G[j, n]
-                q += 1
-        mag[n] = np.sqrt(s)
-
-
-def gradient_products(firsts):
-    """Gradient magnitude and the structure tensor's outer products from first derivatives.
-
-    One fused pass instead of ~8 numpy temporaries. Returns ``(magnitude, products)`` with
-    ``products`` stacked ``(d(d+1)/2,) + shape`` in (i <= j) order.
-    """
-    shape = firsts[0].shape
-    d = len(firsts)
-    G = np.stack([f.ravel() for f in firsts])
-    mag = np.empty(G.shape[1], np.float32)
-    prods = np.empty((d * (d + 1) // 2, G.shape[1]), np.float32)
-    _grad_products(G, mag, prods)
-    return mag.reshape(shape), prods.reshape((-1,) + shape)
-
-
-def smooth_stack(arrays, sigmas):
-    """Gaussian smoothing of several same-shaped arrays in one pass per axis (stacked)."""
-    st = arrays if isinstance(arrays, np.ndarray) else np.stack(arrays)
-    for axis in [st.ndim - 1] + list(range(1, st.ndim - 1)):
-        st = filter_axis(st, axis, sigmas[axis - 1], [0])[0]
-    return st
-
-
-@njit(parallel=True, fastmath=False, cache=True, nogil=True)
-def _eig3(a00, a01, a02, a11, a12, a22, out):  # pragma: no cover - compiled
-    # Closed-form eigenvalues of symmetric 3x3 matrices (trigonometric method), descending.
-    n = a00.size
-    for i in prange(n):
-        A = np.float64(a00[i]); B = np.float64(a11[i]); C = np.float64(a22[i])
-        D = np.float64(a01[i]); E = np.float64(a02[i]); F = np.float64(a12[i])
-        p1 = D * D + E * E + F * F
-        q = (A + B + C) / 3.0
-        if p1 <= 1e-30 * (A * A + B * B + C * C + 1e-300):
-            e0, e1, e2 = A, B, C
-        else:
-            p2 = (A - q) ** 2 + (B - q) ** 2 + (C - q) ** 2 + 2.0 * p1
-            p = np.sqrt(p2 / 6.0)
-            b00 = (A - q) / p; b11 = (B - q) / p; b22 = (C - q) / p
-            b01 = D / p; b02 = E / p; b12 = F / p
-            detb = b00 * (b11 * b22 - b12 * b12) - b01 * (b01 * b22 - b12 * b02) + b02 * (b01 * b12 - b11 * b02)
-            rr = detb / 2.0
-            if rr <= -1.0:
-                phi = np.pi / 3.0
-            elif rr >= 1.0:
-                phi = 0.0
-            else:
-                phi = np.arccos(rr) / 3.0
-            e0 = q + 2.0 * p * np.cos(phi)
-            e2 = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
-            e1 = 3.0 * q - e0 - e2
-        # sort descending
-        if e0 < e1:
-            e0, e1 = e1, e0
-        if e1 < e2:
-            e1, e2 = e2, e1
-        if e0 < e1:
-            e0, e1 = e1, e0
-        out[0, i] = e0
-        out[1, i] = e1
-        out[2, i] = e2
-
-
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _eig2(a, b, c, out):  # pragma: no cover - compiled
-    for i in prange(a.size):
-        h = (a[i] + c[i]) * np.float32(0.5)
-        e = (a[i] - c[i]) * np.float32(0.5)
-        d = np.sqrt(e * e + b[i] * b[i])
-        out[0, i] = h + d
-        out[1, i] = h - d
-
-
-def sym_eigvals(elems):
-    """Eigenvalues (descending) of symmetric matrices given by their upper-triangle elements.
-
-    ``elems`` is ``[a00, a01, a11]`` (2D) or ``[a00, a01, a02, a11, a12, a22]`` (3D), arrays of
-    one shape. Returns a float32 array ``(ndim,) + shape``.
-    """
-    shape = elems[0].shape
-    if len(elems) == 3:
-        flat = [np.ascontiguousarray(e, np.float32).ravel() for e in elems]
-        out = np.empty((2, flat[0].size), np.float32)
-        _eig2(flat[0], flat[1], flat[2], out)
-        return out.reshape((2,) + shape)
-    flat = [np.ascontiguousarray(e, np.float32).ravel() for e in elems]
-    out = np.empty((3, flat[0].size), np.float32)
-    _eig3(flat[0], flat[1], flat[2], flat[3], flat[4], flat[5], out)
-    return out.reshape((3,) + shape)
-
-
-def set_threads(n):
-    """Limit the numba threads used by the filters (``None`` restores all cores)."""
-    numba.set_num_threads(n or numba.config.NUMBA_NUM_THREADS)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange
+from numba import njit
 from numba.extending import intrinsic
+
+from .threads import run_rows
 
 __all__ = ["Forest", "train_forest"]
 
@@ -128,17 +130,16 @@ def _score_chunk(X, m0, m, q_feature, q_threshold, q_row, q_mask, q_base, leaf_v
                 acc[k, p] += value[node, k]
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _predict(X, idx, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
+@njit(fastmath=True, cache=True, nogil=True)
+def _predict(lo, hi, X, idx, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
              feature, threshold, left, right, value, big_roots, n_trees, out):  # pragma: no cover - compiled
     # X (F, N) feature-major; idx: the pixel columns to predict (what a viewport shows), or empty
-    # for all of them; out (M, K)
+    # for all of them; out (M, K); chunks lo..hi-1 of _CHUNK pixels
     F = X.shape[0]
     M = idx.size if idx.size else X.shape[1]
     K = value.shape[1]
     inv = np.float32(1.0 / n_trees)
-    nchunks = (M + _CHUNK - 1) // _CHUNK
-    for c in prange(nchunks):
+    for c in range(lo, hi):
         m0 = c * _CHUNK
         m = min(m0 + _CHUNK, M) - m0
         acc = np.zeros((K, m), np.float32)
@@ -287,8 +288,8 @@ class Forest:
         out = np.empty((n_out, self.n_classes), np.float32)
         if n_out:
             qf, qt, qr, qm, qb, lv, big = self._bitvectors()
-            _predict(X_fm, idx, qf, qt, qr, qm, qb, lv, self.feature, self.threshold, self.left, self.right,
-                     self.value, big, self.n_trees, out)
+            run_rows(_predict, (n_out + _CHUNK - 1) // _CHUNK, X_fm, idx, qf, qt, qr, qm, qb, lv, self.feature,
+                     self.threshold, self.left, self.right, self.value, big, self.n_trees, out)
         return out
 
     def predict_proba(self, X):
