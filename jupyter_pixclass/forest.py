@@ -42,21 +42,19 @@ def _bitvector_tables(left, right, roots, max_leaves):  # pragma: no cover - com
     # (checked in Forest), so subtree sizes and leaf numbers come from two linear sweeps.
     n = left.size
     T = roots.size
-    ends = np.empty(T, np.int64)
-    ends[:-1] = roots[1:]
-    ends[-1] = n
     nleaves = np.zeros(n, np.int64)
     first = np.zeros(n, np.int64)
     small = np.zeros(T, np.bool_)
     n_entries = 0
     n_leaf_total = 0
     for t in range(T):
-        for node in range(ends[t] - 1, roots[t] - 1, -1):
+        end = roots[t + 1] if t + 1 < T else n
+        for node in range(end - 1, roots[t] - 1, -1):
             nleaves[node] = 1 if left[node] < 0 else nleaves[left[node]] + nleaves[right[node]]
         if nleaves[roots[t]] <= max_leaves:
             small[t] = True
             n_leaf_total += nleaves[roots[t]]
-            for node in range(roots[t], ends[t]):
+            for node in range(roots[t], end):
                 if left[node] >= 0:
                     n_entries += 1
     node_of = np.empty(n_entries, np.int64)
@@ -70,21 +68,20 @@ def _bitvector_tables(left, right, roots, max_leaves):  # pragma: no cover - com
     for t in range(T):
         if not small[t]:
             continue
+        end = roots[t + 1] if t + 1 < T else n
         base[r] = lb
         first[roots[t]] = 0
-        for node in range(roots[t], ends[t]):
+        for node in range(roots[t], end):
             if left[node] < 0:
                 leaf_node[lb + first[node]] = node
                 continue
             a = first[node]
+            nl = nleaves[left[node]]  # < 64: the right subtree has a leaf too
             first[left[node]] = a
-            first[right[node]] = a + nleaves[left[node]]
-            m = _ALL
-            for b in range(a, a + nleaves[left[node]]):
-                m &= ~(np.uint64(1) << np.uint64(b))
+            first[right[node]] = a + nl
             node_of[e] = node
             row[e] = r
-            mask[e] = m
+            mask[e] = ~(((np.uint64(1) << np.uint64(nl)) - np.uint64(1)) << np.uint64(a))
             e += 1
         lb += nleaves[roots[t]]
         r += 1
