@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .filters import conv_pad, conv_row
+from .filters import conv_across, conv_pad, conv_row
 
 __all__ = ["derivative_rows", "tensor_rows"]
 
@@ -107,15 +107,20 @@ def _eigvals(m, nd, x0, n, out, slot, o):  # pragma: no cover - compiled
 
 
 @njit(fastmath=True, cache=True, nogil=True)
-def derivative_rows(lo, hi, src, idx, dsrc, dhalf, dsign, roles, nd, slots, out, orow, x0,
-                    dog_src, dog_idx, dog_half, st_idx, st_half, prods, all_rows):  # pragma: no cover
-    """Last pass of one sigma for rows ``lo..hi-1``: derivatives along the row, then every
-    feature of the row (run on all cores by :func:`.threads.run_rows`).
+def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf, dsign, roles, nd, slots,
+                    out, orow, x0, dog_src, dog_idx, dog_half, st_idx, st_half, prods, all_rows):  # pragma: no cover
+    """Last two passes of one sigma for rows ``lo..hi-1``: across the rows, then along each row
+    for every derivative, then every feature of the row (run on all cores by
+    :func:`.threads.run_rows`).
 
     Parameters
     ----------
-    src : (S, R, W) float32
-        Sources: the input filtered along every other axis (one per order prefix, plus DoG's).
+    pre : (Q, A, N, W) float32
+        The input, filtered along the axes before the last two in 3D (rows are ``a * N + i``).
+    yidx, ysrc, yhalf, ysign, yr1
+        Source ``s`` (one per order prefix, plus DoG's) is ``pre[ysrc[s]]`` filtered across rows
+        (along N) with kernel half ``yhalf[s, :yr1[s]]``, sign ``ysign[s]``; ``yidx`` mirrors
+        along N for the largest radius. Sources of one ``pre`` and radius are adjacent.
     idx : (W + 2r,) int64
         Mirrored column index for the derivative kernels' radius ``r``.
     dsrc, dhalf, dsign : (D,), (D, r + 1), (D,)
@@ -138,7 +143,9 @@ def derivative_rows(lo, hi, src, idx, dsrc, dhalf, dsign, roles, nd, slots, out,
     all_rows : bool
         Compute halo rows too (the structure tensor needs their products).
     """
-    S, R, W = src.shape
+    Q, A, N, W = pre.shape
+    S = ysrc.size
+    ry = (yidx.size - N) // 2
     D = dsrc.size
     r = (idx.size - W) // 2
     rd = (dog_idx.size - W) // 2
@@ -149,22 +156,33 @@ def derivative_rows(lo, hi, src, idx, dsrc, dhalf, dsign, roles, nd, slots, out,
     d = np.empty((max(D, 1), W), np.float32)
     m = np.empty((nd * (nd + 1) // 2, wout), np.float32)
     g2 = np.empty(W, np.float32)
+    sb = np.empty((S, W), np.float32)
     for row in range(lo, hi):
         o = orow[row]
         if o < 0 and not all_rows:
             continue
+        a = row // N
+        j = row % N + ry
+        s = 0
+        while s < S:  # the sources of this row: the pass across rows, in cache
+            K = 1
+            while s + K < S and K < 3 and ysrc[s + K] == ysrc[s] and yr1[s + K] == yr1[s]:
+                K += 1
+            conv_across(pre[ysrc[s]], a, j, yidx, yhalf[s:s + K], ysign[s:s + K], yr1[s], W,
+                        sb[s], sb[s + min(1, K - 1)], sb[s + K - 1])
+            s += K
         e = 0
         while e < D:  # the derivatives of one source are adjacent: filter them together
             K = 1
             while e + K < D and K < 3 and dsrc[e + K] == dsrc[e]:
                 K += 1
-            _load(pad, r, src[dsrc[e], row], idx)
+            _load(pad, r, sb[dsrc[e]], idx)
             conv_pad(pad, r, dhalf[e:e + K], dsign[e:e + K], W, d[e], d[e + min(1, K - 1)], d[e + K - 1])
             e += K
         if o >= 0:
             _row_features(d, roles, nd, slots, out, o, x0, wout, m)
             if slots[DOG] >= 0:
-                _load(pad, rd, src[dog_src, row], dog_idx)
+                _load(pad, rd, sb[dog_src], dog_idx)
                 conv_row(pad, rd, dog_half, np.float32(1.0), W, g2)
                 dst = out[slots[DOG], o]
                 gs = d[roles[0], x0:x0 + wout]

@@ -222,16 +222,16 @@ class ThreadWorkspaces:
 
 
 def _prefix_passes(x, sig, prefixes, dst, ws):
-    """Filter ``x`` along every axis but the last with the orders of each prefix into ``dst``.
+    """Filter ``x`` along its first axes with the orders of each prefix into ``dst``.
 
-    ``prefixes`` are sorted order tuples over axes ``0..nd-2``; siblings are adjacent, so the
+    ``prefixes`` are sorted order tuples over axes ``0..L-1``; siblings are adjacent, so the
     last of these passes writes them straight into their place in ``dst``.
     """
-    nd = x.ndim
+    L = len(prefixes[0])
 
     def rec(arr, depth, prefix):
         orders = sorted({p[depth] for p in prefixes if p[:depth] == prefix})
-        if depth == nd - 2:
+        if depth == L - 1:
             i0 = prefixes.index(prefix + (orders[0],))
             filter_axis(arr, depth, sig[depth], orders, out=dst[i0:i0 + len(orders)])
             return
@@ -269,13 +269,32 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
     pos = {o: e for e, o in enumerate(derivs)}
     roles = np.array([pos.get(o, -1) for o in [zero] + firsts + seconds], np.int64)
 
+    # sources: the input filtered along every axis but the last, one per order prefix (plus
+    # DoG's); the pass along axis nd-2 happens row by row inside derivative_rows
     dog = "dog" in fams
-    S = len(prefixes) + dog
-    src = ws.get("src", S)
-    _prefix_passes(x, sig, prefixes, src, ws)
+    sig_dog = [DOG_RATIO * v for v in sig]
+    L = nd - 2
+    N = x.shape[-2]
+    if L == 0:
+        pre = x.reshape((1, 1) + x.shape)
+        ysrc = [0] * (len(prefixes) + dog)
+    else:
+        pre_prefixes = sorted({p[:L] for p in prefixes})
+        Q = len(pre_prefixes) + dog
+        buf = ws.get("pre", Q)
+        _prefix_passes(x, sig, pre_prefixes, buf, ws)
+        if dog:
+            _prefix_passes(x, sig_dog, [(0,) * L], buf[Q - 1:], ws)
+        pre = buf.reshape(Q, R // N, N, W)
+        ysrc = [pre_prefixes.index(p[:L]) for p in prefixes] + [Q - 1] * dog
+    ykern = [gaussian_kernel(sig[-2], p[-1]) for p in prefixes] + [gaussian_kernel(sig_dog[-2], 0)] * dog
+    yr1 = np.array([h.size for h, _ in ykern], np.int64)
+    yhalf = np.zeros((len(ykern), yr1.max()), np.float32)
+    for k, (h, _) in enumerate(ykern):
+        yhalf[k, :h.size] = h
+    ysign = np.array([sg for _, sg in ykern], np.float32)
+    S = len(ykern)
     if dog:
-        sig_dog = [DOG_RATIO * v for v in sig]
-        _prefix_passes(x, sig_dog, [(0,) * (nd - 1)], src[S - 1:], ws)
         dog_half = gaussian_kernel(sig_dog[-1], 0)[0].astype(np.float32)
     else:
         dog_half = np.ones(1, np.float32)
@@ -289,16 +308,16 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
     slots = np.array([slot.get(f, -1) for f in
                       ("gaussian", "log", "gradient_magnitude", "hessian_eigenvalues", "dog")], np.int64)
     run_rows(
-        derivative_rows, R, src.reshape(S, R, W), idx, np.array([prefixes.index(o[:-1]) for o in derivs], np.int64), dhalf, dsign,
-        roles, nd, slots, out, orow, x0, S - 1 if dog else -1, dog_idx, dog_half,
-        _reflect_index(W, st_half.size - 1), st_half, prods.reshape(prods.shape[0], R, W), st,
+        derivative_rows, R, pre, _reflect_index(N, yhalf.shape[1] - 1), np.array(ysrc, np.int64), yhalf, ysign, yr1,
+        idx, np.array([prefixes.index(o[:-1]) for o in derivs], np.int64), dhalf, dsign, roles, nd, slots, out,
+        orow, x0, S - 1 if dog else -1, dog_idx, dog_half, _reflect_index(W, st_half.size - 1), st_half,
+        prods.reshape(prods.shape[0], R, W), st,
     )
     if st:
         t = prods
         for axis in range(nd - 2):  # 3D: along Z first, as a plain pass over the stack
             t = filter_axis(t, axis + 1, sig_st[axis], [0], out=ws.get("pass0", P)[None])[0]
         half = gaussian_kernel(sig_st[-2], 0)[0].astype(np.float32)
-        N = x.shape[-2]
         run_rows(tensor_rows, R, t.reshape(P, R // N, N, W), _reflect_index(N, half.size - 1), half, nd, out,
                  slot["structure_tensor_eigenvalues"], orow, x0)
 

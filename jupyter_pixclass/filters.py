@@ -12,7 +12,7 @@ from numba import njit
 
 from .threads import run_rows
 
-__all__ = ["gaussian_kernel", "kernel_radius", "kernels", "filter_axis", "conv_pad", "conv_row"]
+__all__ = ["gaussian_kernel", "kernel_radius", "kernels", "filter_axis", "conv_pad", "conv_row", "conv_across"]
 
 TRUNCATE = 4.0
 
@@ -142,6 +142,29 @@ def conv_row(pad, r, half, sign, n, dst):  # pragma: no cover - compiled
     conv_pad(pad, r, half.reshape((1, half.size)), np.full(1, sign, np.float32), n, dst, dst, dst)
 
 
+@njit(fastmath=True, nogil=True, cache=True)
+def conv_across(src, a, j, idx, w, sign, R1, n, d0, d1, d2):  # pragma: no cover - compiled
+    """Up to three kernels (rows of ``w``, first ``R1`` taps) across rows of ``src (A, N, n)``.
+
+    ``d_k = sum_t w[k, t] * (src[a, idx[j+t]] + sign[k] * src[a, idx[j-t]])``: one output row of
+    a pass along N, whole rows at a time so the loop over ``n`` vectorizes; ``idx`` mirrors.
+    """
+    K = w.shape[0]
+    s0 = sign[0]
+    s1 = sign[min(1, K - 1)]
+    s2 = sign[min(2, K - 1)]
+    _centre(K, n, w, d0, d1, d2, src[a, idx[j]])
+    t = 1
+    while t + 3 < R1:
+        _taps(K, n, t, w, s0, s1, s2, d0, d1, d2,
+              src[a, idx[j + t]], src[a, idx[j - t]], src[a, idx[j + t + 1]], src[a, idx[j - t - 1]],
+              src[a, idx[j + t + 2]], src[a, idx[j - t - 2]], src[a, idx[j + t + 3]], src[a, idx[j - t - 3]])
+        t += 4
+    while t < R1:
+        _tap1(K, n, t, w, s0, s1, s2, d0, d1, d2, src[a, idx[j + t]], src[a, idx[j - t]])
+        t += 1
+
+
 @njit(fastmath=True, cache=True, nogil=True)
 def _pass_last(lo, hi, src, half, sign, idx, out):  # pragma: no cover - compiled
     # src (M, N); filter rows lo..hi-1 along N; out (m, M, N)
@@ -177,27 +200,11 @@ def _pass_mid(lo, hi, src, half, sign, idx, out):  # pragma: no cover - compiled
     r = R1 - 1
     for ai in range(lo, hi):
         a = ai // N
-        i = ai % N
-        j = i + r  # position in the mirrored index
+        j = ai % N + r  # position in the mirrored index
         for k0 in range(0, m, 3):
             K = min(3, m - k0)
-            w = half[k0:k0 + K]
-            s0 = sign[k0]
-            s1 = sign[k0 + min(1, K - 1)]
-            s2 = sign[k0 + K - 1]
-            d0 = out[k0, a, i]
-            d1 = out[k0 + min(1, K - 1), a, i]
-            d2 = out[k0 + K - 1, a, i]
-            _centre(K, B, w, d0, d1, d2, src[a, idx[j]])
-            t = 1
-            while t + 3 < R1:
-                _taps(K, B, t, w, s0, s1, s2, d0, d1, d2,
-                      src[a, idx[j + t]], src[a, idx[j - t]], src[a, idx[j + t + 1]], src[a, idx[j - t - 1]],
-                      src[a, idx[j + t + 2]], src[a, idx[j - t - 2]], src[a, idx[j + t + 3]], src[a, idx[j - t - 3]])
-                t += 4
-            while t < R1:
-                _tap1(K, B, t, w, s0, s1, s2, d0, d1, d2, src[a, idx[j + t]], src[a, idx[j - t]])
-                t += 1
+            conv_across(src, a, j, idx, half[k0:k0 + K], sign[k0:k0 + K], R1, B,
+                        out[k0, a, ai % N], out[k0 + min(1, K - 1), a, ai % N], out[k0 + K - 1, a, ai % N])
 
 
 def filter_axis(x, axis, sigma, orders, out=None):
