@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 from skimage.feature import multiscale_basic_features
 
 import jupyter_pixclass as pc
-from _common import machine, peak_rss_mb, timeit
+from _common import current_rss_mb, machine, peak_rss_mb, reset_peak_rss, timeit
 
 
 def scipy_features(data, fs):
@@ -89,14 +89,15 @@ def volume(block):
     else:
         blk = tuple(int(b) for b in block.split(","))
     F = fs.n_features(2, 2 if block == "2d" else 3)
-    before = peak_rss_mb()
+    before = current_rss_mb()  # the volume and the imports
+    reset_peak_rss()
     t = time.perf_counter()
     pc.compute_features(vol, fs, block=blk, out=NullSink((F,) + shape))
     dt = time.perf_counter() - t
     what = "plane by plane (mode='2d')" if block == "2d" else "true 3D"
     print(f"3D {shape}x2 uint16, default set {what}: {F} features ({F * vol.data[..., 0].size * 4 / 1e9:.1f} GB "
           f"if kept), blocks {blk}: {dt:.1f} s = {dt / (vol.data[..., 0].size / 1e6):.2f} s/megavoxel; "
-          f"peak RSS {peak_rss_mb():.0f} MB (input + imports {before:.0f} MB)")
+          f"peak RSS {peak_rss_mb():.0f} MB, of which {before:.0f} MB input + imports")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def predict_blockwise(project, path, out=None, source="probabilities", block=Non
         fs = project.features
         fnd = fs.spatial_ndim(nsp)
         if block is None:
-            block = (32, 192, 192) if nsp == 3 else (1024, 1024)  # 3D: bounds a block with its halo to ~3 GB
+            block = (32, 192, 192) if nsp == 3 else (1024, 1024)  # 3D: a block with its halo stays well under 4 GB
         k = project._class_index(class_name) if class_name is not None else 1
         ranges = None
         if fs.normalize:
