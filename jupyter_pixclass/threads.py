@@ -33,6 +33,15 @@ def set_threads(n=None):
         old.shutdown(wait=False)
 
 
+def _forget_pool():
+    # a forked child has none of the parent's threads: start a fresh pool there when needed
+    _state["pool"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _pool():
     with _lock:
         if _state["pool"] is None:

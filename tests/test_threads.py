@@ -40,3 +40,14 @@ def test_features_and_predictions_do_not_depend_on_threads(restore_threads, scen
     np.testing.assert_array_equal(results[0][1], results[1][1])
     with pytest.raises(ValueError, match="at least 1"):
         threads.set_threads(-2)
+
+
+def test_kernels_work_in_a_forked_child(scene):
+    import multiprocessing as mp
+
+    img, _ = scene
+    fs = pc.FeatureSet(sigmas=[1.0], families=["gaussian"])
+    ref = pc.compute_features(img, fs)  # the pool exists in the parent now
+    with mp.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(pc.compute_features, (img, fs)).get(timeout=60)
+    np.testing.assert_array_equal(got, ref)
