@@ -13,6 +13,7 @@ import numpy as np
 import tifffile
 
 import jupyter_pixclass as pc
+from jupyter_pixclass.features import block_for_budget
 from _common import machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -60,8 +61,9 @@ def volume_child(tmp):
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     with h5py.File(f"{tmp}/vout/vol_probabilities.h5") as f:
         out_shape = f["exported_data"].shape
+    block = "x".join(map(str, block_for_budget(shape, p.features, 2)))
     print(f"3D volume 128x1024x1024x2 uint16 via `pixclass batch` (HDF5 in, HDF5 out {out_shape}, default blocks "
-          f"32x192x192, {p.features.n_features(2, 3)} 3D features): {dt:.0f} s, "
+          f"{block}, {p.features.n_features(2, 3)} 3D features): {dt:.0f} s, "
           f"{128 * 1024 * 1024 / 1e6 / dt:.2f} MVox/s; peak RSS of the batch process {rss:.0f} MB")
 
 

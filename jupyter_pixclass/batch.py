@@ -8,8 +8,8 @@ import sys
 import numpy as np
 
 from .export import arrange, check_export_args, convert
-from .features import (ThreadWorkspaces, channel_ranges, compute_features, features_inner, image_sample, iter_blocks,
-                       sample_slices)
+from .features import (ThreadWorkspaces, block_for_budget, channel_ranges, compute_features, features_inner,
+                       image_sample, iter_blocks, sample_slices)
 from .image import guess_axes
 from .io import _split_inner, atomic_write, open_array, write_array
 
@@ -110,9 +110,11 @@ def predict_blockwise(project, path, out=None, source="probabilities", block=Non
                       dataset=None):
     """Predict one file block by block, reading HDF5/Zarr lazily.
 
-    Working memory is about one block's features (``block`` voxels x F x 4 bytes) plus the
-    output. ``out`` may be an array-like of the output shape (an h5py/zarr dataset) to write
-    into; otherwise an ndarray is returned. Equal to whole-image prediction.
+    Working memory is about one block's features (``block`` voxels x F x 4 bytes) and scratch for
+    the block with its halo, plus the output; by default ``block`` is the shape that wastes least
+    on halos within about 2 GB (:func:`.features.block_for_budget`). ``out`` may be an
+    array-like of the output shape (an h5py/zarr dataset) to write into; otherwise an ndarray is
+    returned. Equal to whole-image prediction.
     """
     project._check_trained()
     arr, file_axes, spacing, close = open_array(path, dataset=dataset)
@@ -130,7 +132,7 @@ def predict_blockwise(project, path, out=None, source="probabilities", block=Non
         fs = project.features
         fnd = fs.spatial_ndim(nsp)
         if block is None:
-            block = (32, 192, 192) if nsp == 3 else (1024, 1024)  # 3D: a block with its halo stays well under 4 GB
+            block = block_for_budget(shape, fs, n_ch)
         k = project._class_index(class_name) if class_name is not None else 1
         ranges = None
         if fs.normalize:

@@ -507,6 +507,35 @@ def features_inner(data, fs, spacing, inner, ranges=None, ws=None):
     return out
 
 
+_SIZES = (16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
+
+
+def block_for_budget(shape, fs, n_channels, budget=2 * 2**30):
+    """The block shape for ``shape`` that wastes least on halos while fitting ``budget`` bytes.
+
+    Counts a block's features (float32, inner part) and the scratch stacks of the block with its
+    halo; among the blocks that fit, picks the one with the fewest computed voxels per output
+    voxel (a thin block of a volume spends most of its time on the halo).
+    """
+    nsp = len(shape)
+    fnd = fs.spatial_ndim(nsp)
+    halo = fs.halo(fnd)
+    F = fs.n_features(n_channels, fnd)
+    scratch = (18 if fnd == 3 else 6) + n_channels  # workspace stacks, the block's channels, one channel
+    halos = [0 if (fnd < nsp and a == 0) else halo for a in range(nsp)]
+    options = [sorted({min(b, n) for b in _SIZES} | {n}) for n in shape]
+    best = None
+    for b in itertools.product(*options):
+        inner = math.prod(b)
+        ext = math.prod(min(bi + 2 * h, n) for bi, h, n in zip(b, halos, shape))
+        if 4 * (F * inner + scratch * ext) > budget and inner > 1:
+            continue
+        key = (ext / inner, -inner)
+        if best is None or key < best[0]:
+            best = (key, b)
+    return best[1] if best else (1,) * nsp
+
+
 def iter_blocks(shape, block, halo, fs_ndim=None):
     """Yield ``(source, dest, inner)`` slice tuples tiling ``shape`` in blocks with a halo.
 

@@ -201,3 +201,20 @@ def test_percentile_normalization_is_per_image_and_blockwise_exact():
     assert pc.FeatureSet.from_dict(fs.to_dict()) == fs and fs.key() != pc.FeatureSet(sigmas=[1.0, 3.5], families=["gaussian", "log"]).key()
     with pytest.raises(ValueError, match="normalize must be None or 'percentile'"):
         pc.FeatureSet(normalize="zscore")
+
+
+def test_block_for_budget():
+    from jupyter_pixclass.features import block_for_budget
+
+    fs = pc.FeatureSet.default()
+    assert block_for_budget((1024, 1024), fs, 2) == (1024, 1024)  # 0.4 GB of features: one block
+    big = block_for_budget((4096, 4096), fs, 2)
+    assert 98 * 4 * np.prod(big) <= 2 * 2**30 and np.prod(big) < 4096**2
+    small = pc.FeatureSet(sigmas=[0.7, 1.6, 3.5])
+    b = block_for_budget((128, 1024, 1024), small, 2)
+    assert b[0] == 128  # the whole depth: no halo along Z at all
+    tight = block_for_budget((128, 1024, 1024), small, 2, budget=2**28)
+    assert np.prod(tight) < np.prod(b)
+    h = small.halo(3)
+    ext = np.prod([min(x + 2 * h, n) for x, n in zip(tight, (128, 1024, 1024))])
+    assert 4 * (small.n_features(2, 3) * np.prod(tight) + 20 * ext) <= 2**28
