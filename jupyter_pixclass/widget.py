@@ -749,26 +749,27 @@ class PixelClassifierApp(T.HasTraits):
         self.widget.close()
 
     # ------------------------------------------------------------------ export / save buttons
-    def _export_clicked(self):
-        path = self.w_exp_path.value.strip()
+    def _path_action(self, text, hint, verb, action):
+        """Run ``action(path)`` for the path typed in ``text``; report the outcome in the status line."""
+        path = text.value.strip()
         if not path:
-            self.status = "export: type a path ending in .tif, .h5 or .npy"
+            self.status = hint
             return
         try:
+            self.status = action(path)
+        except Exception as e:  # shown to the user; nothing is written on failure (atomic writes)
+            self.status = f"{verb} failed: {e}"
+
+    def _export_clicked(self):
+        def export(path):
             if self.project.forest is None and self.w_exp_source.value != "features":
                 self.project.train()
             out = self.project.export(self.image_index, path, source=self.w_exp_source.value,
                                       dtype=self.w_exp_dtype.value, renormalize=self.w_exp_renorm.value)
-            self.status = f"exported {self.w_exp_source.value} to {os.path.abspath(out)}"
-        except Exception as e:
-            self.status = f"export failed: {e}"
+            return f"exported {self.w_exp_source.value} to {os.path.abspath(out)}"
+
+        self._path_action(self.w_exp_path, "export: type a path ending in .tif, .h5 or .npy", "export", export)
 
     def _save_clicked(self):
-        path = self.w_save_path.value.strip()
-        if not path:
-            self.status = "save: type a project path ending in .h5"
-            return
-        try:
-            self.status = f"saved project to {os.path.abspath(self.project.save(path))}"
-        except Exception as e:
-            self.status = f"save failed: {e}"
+        self._path_action(self.w_save_path, "save: type a project path ending in .h5", "save",
+                          lambda path: f"saved project to {os.path.abspath(self.project.save(path))}")

@@ -182,6 +182,13 @@ def test_export_and_save_buttons(app, scene, tmp_path):
     app.w_exp_path.value = str(tmp_path / "missing" / "x.tif")
     app.w_exp_btn.click()
     assert "export failed" in app.status and "does not exist" in app.status
+    app.w_save_path.value = "  "
+    app.w_save_btn.click()
+    assert app.status.startswith("save: type a project path")
+    app.w_save_path.value = str(tmp_path / "missing" / "p.h5")
+    app.w_save_btn.click()
+    assert "save failed" in app.status and "missing" in app.status
+    assert pc.Project.load(tmp_path / "proj.h5").classes == ["Nucleus", "Background"]  # the saved one is intact
 
 
 def test_3d_volume_and_several_images():
