@@ -400,7 +400,7 @@ def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None):
             _channel_features(x, fs, spacing, target(off, lambda o: o, dst), inner, ws)
         else:  # plane by plane through a volume
             for zi, z in enumerate(range(x.shape[0])[inner[0]]):
-                where = None if dst is None else (dst[0].start + zi,) + tuple(dst[1:])
+                where = None if dst is None else ((dst[0].start or 0) + zi,) + tuple(dst[1:])
                 _channel_features(x[z], fs, spacing[1:], target(off, lambda o, zi=zi: o[:, zi], where),
                                   inner[1:], ws)
 
@@ -481,10 +481,8 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
         ranges = None
     if block is None:
         data = normalized(img.data.astype(np.float32, copy=False), ranges)
-        if own:
-            _features_block(data, fs, img.spacing, out)
-        else:
-            out[...] = features_inner(data, fs, img.spacing, (slice(None),) * len(shape))
+        # into our own array in place; into a caller's array-like sigma by sigma (no full copy)
+        _features_block(data, fs, img.spacing, out, dst=None if own else (slice(None),) * len(shape))
     else:
         ws = _Workspace()
         for src, dst, inner in iter_blocks(shape, block, fs.halo(), fs_ndim=fnd):
@@ -524,16 +522,16 @@ def block_for_budget(shape, fs, n_channels, budget=2 * 2**30):
     scratch = (18 if fnd == 3 else 6) + n_channels  # workspace stacks, the block's channels, one channel
     halos = [0 if (fnd < nsp and a == 0) else halo for a in range(nsp)]
     options = [sorted({min(b, n) for b in _SIZES} | {n}) for n in shape]
-    best = None
+    best, smallest = None, None
     for b in itertools.product(*options):
         inner = math.prod(b)
         ext = math.prod(min(bi + 2 * h, n) for bi, h, n in zip(b, halos, shape))
-        if 4 * (F * inner + scratch * ext) > budget and inner > 1:
-            continue
+        need = 4 * (F * inner + scratch * ext)
+        smallest = min(smallest or (need, b), (need, b))
         key = (ext / inner, -inner)
-        if best is None or key < best[0]:
+        if need <= budget and (best is None or key < best[0]):
             best = (key, b)
-    return best[1] if best else (1,) * nsp
+    return best[1] if best else smallest[1]  # nothing fits: the smallest block there is
 
 
 def iter_blocks(shape, block, halo, fs_ndim=None):

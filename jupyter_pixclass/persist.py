@@ -91,7 +91,10 @@ def load_project(path):
             if "forest" in f:
                 fg = f["forest"]
                 arrays = {k: fg[k][...] for k in Forest.ARRAYS}
-                p.forest = Forest.from_arrays(arrays, int(fg.attrs["n_features"]))
+                try:
+                    p.forest = Forest.from_arrays(arrays, int(fg.attrs["n_features"]))
+                except ValueError as e:
+                    raise ValueError(f"{path!r}: {e}") from e
                 tr = json.loads(fg.attrs["trained"])
                 p._trained = (p.features.key(), tr["n_channels"], tr["n_classes"], tr.get("ndim"))
         except (KeyError, OSError, json.JSONDecodeError) as e:

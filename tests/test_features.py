@@ -90,6 +90,9 @@ def test_3d_blockwise_into_any_array_equals_whole(tmp_path, mode):
         ds = f.create_dataset("features", shape=whole.shape, dtype="float32")
         assert pc.compute_features(v, fs, block=(5, 16, 13), out=ds) is ds
         np.testing.assert_allclose(ds[...], whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+        ds2 = f.create_dataset("unblocked", shape=whole.shape, dtype="float32")  # whole image, caller's array
+        pc.compute_features(v, fs, out=ds2)
+        np.testing.assert_array_equal(ds2[...], whole)
     out = np.zeros_like(whole)
     pc.compute_features(v, fs, block=(7, 11, 20), out=out)
     np.testing.assert_allclose(out, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
@@ -218,3 +221,9 @@ def test_block_for_budget():
     h = small.halo(3)
     ext = np.prod([min(x + 2 * h, n) for x, n in zip(tight, (128, 1024, 1024))])
     assert 4 * (small.n_features(2, 3) * np.prod(tight) + 20 * ext) <= 2**28
+
+
+def test_block_for_budget_when_nothing_fits():
+    from jupyter_pixclass.features import block_for_budget
+
+    assert block_for_budget((64, 300, 300), pc.FeatureSet.default(), 2, budget=1) == (16, 16, 16)

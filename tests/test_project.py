@@ -225,6 +225,13 @@ def test_load_errors(tmp_path, trained):
     open(tmp_path / "trunc.h5", "wb").write(raw[: len(raw) // 2])
     with pytest.raises(ValueError, match="trunc.h5"):
         pc.Project.load(tmp_path / "trunc.h5")
+    cyc = trained.save(tmp_path / "cycle.h5")
+    with h5py.File(cyc, "a") as f:  # a child pointing back at its root would loop forever
+        right = f["forest/right"][...]
+        right[right > 0] = 0
+        f["forest/right"][...] = right
+    with pytest.raises(ValueError, match="cycle.h5.*corrupt"):
+        pc.Project.load(cyc)
 
 
 def test_save_is_atomic(trained, tmp_path, monkeypatch):
