@@ -12,6 +12,7 @@ from .features import (ThreadWorkspaces, block_for_budget, channel_ranges, compu
                        image_sample, iter_blocks, sample_slices)
 from .image import guess_axes
 from .io import _split_inner, atomic_write, open_array, write_array
+from .pipeline import predict_block, source_from_prob
 
 __all__ = ["batch_predict", "predict_blockwise", "predict_dask", "BatchError"]
 
@@ -58,27 +59,11 @@ def _block_fn(forest, fs, spacing, source, class_index, ranges=None):
         """Result for ``block`` (read with its halo); with ``inner``, only for that part of it."""
         if inner is None:
             inner = (slice(None),) * (block.ndim - 1)
-        fm = features_inner(block, fs, spacing, inner, ranges, scratch.get())  # features of the inner part only
         if source == "features":
-            return np.moveaxis(fm, 0, -1)
-        p = forest.predict_proba_fm(fm.reshape(fm.shape[0], -1)).reshape(fm.shape[1:] + (-1,))
-        return source_from_prob(p, source, class_index)
+            return np.moveaxis(features_inner(block, fs, spacing, inner, ranges, scratch.get()), 0, -1)
+        return source_from_prob(predict_block(block, fs, spacing, forest, inner, ranges), source, class_index)
 
     return fn
-
-
-def source_from_prob(p, source, class_index=1):
-    from .project import uncertainty_from
-
-    if source == "probabilities":
-        return p
-    if source == "simple_segmentation":
-        return (np.argmax(p, -1) + 1).astype(np.uint8)
-    if source == "uncertainty":
-        return uncertainty_from(p)
-    if source == "mask":
-        return (np.argmax(p, -1) + 1 == class_index).astype(np.uint8)
-    raise ValueError(f"source {source!r} cannot be computed blockwise from probabilities")
 
 
 def _reader(arr, axes):
@@ -369,8 +354,10 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
 
         img = load_image(path, axes=axes, dataset=dataset)
         k = project._class_index(class_name) if class_name is not None else 1
-        feats = compute_features(img, project.features)  # not cached: batch images are seen once
-        res = feats if source == "features" else source_from_prob(project.predict(img, features=feats), source, k)
+        if source == "features":
+            res = compute_features(img, project.features)
+        else:  # the fused path: no feature stack of the image is held
+            res = source_from_prob(project.predict(img), source, k)
     has_c = res.ndim == nsp + 1
     data = convert(res, source, dtype, renormalize)
     suffix = os.path.splitext(out)[1].lower()

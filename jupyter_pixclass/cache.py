@@ -1,4 +1,4 @@
-"""A least-recently-used cache of feature arrays with a byte budget."""
+"""A least-recently-used cache of feature arrays (tiles) with a byte budget."""
 from __future__ import annotations
 
 import threading
@@ -24,11 +24,12 @@ class FeatureCache:
         self._lock = threading.RLock()
         self.hits = 0
         self.misses = 0
+        self._bytes = 0
 
     @property
     def nbytes(self):
         with self._lock:
-            return sum(a.nbytes for a in self._d.values())
+            return self._bytes
 
     def __contains__(self, key):
         return key in self._d
@@ -46,19 +47,29 @@ class FeatureCache:
         value = compute()
         with self._lock:
             self.misses += 1
-            if value.nbytes <= self.max_bytes:
+            if value.nbytes <= self.max_bytes and key not in self._d:
                 self._d[key] = value
-                self._d.move_to_end(key)
-                while self.nbytes > self.max_bytes:
-                    self._d.popitem(last=False)
+                self._bytes += value.nbytes
+                while self._bytes > self.max_bytes:
+                    self._bytes -= self._d.popitem(last=False)[1].nbytes
         return value
+
+    def peek(self, key):
+        """The cached array for ``key`` (marked as recently used), or None; computes nothing."""
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                self.hits += 1
+                return self._d[key]
+        return None
 
     def discard(self, match):
         """Drop entries whose key satisfies ``match(key)``."""
         with self._lock:
             for k in [k for k in self._d if match(k)]:
-                del self._d[k]
+                self._bytes -= self._d.pop(k).nbytes
 
     def clear(self):
         with self._lock:
             self._d.clear()
+            self._bytes = 0

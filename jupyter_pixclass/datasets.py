@@ -21,10 +21,19 @@ def _smooth_noise(rng, shape, sigma):
 def _place_nuclei(rng, shape, n, r_mean, cluster_frac=0.5):
     """Centres and radii: isolated nuclei plus clusters of 2-4 touching ones."""
     nd = len(shape)
-    centres, radii = [], []
+    C = np.empty((n + 4, nd))
+    R = np.empty((n + 4, nd))
+    m = 0
     lo = np.full(nd, r_mean)
     hi = np.array(shape) - r_mean
-    while len(centres) < n:
+    # Overlap is only possible within 2.5 * 0.62 * r_mean (radii are at most 1.25 r_mean), so a
+    # candidate is checked against the centres in the 3^nd grid cells around it: linear time
+    # (checking every centre made imc((500, 500)) take 35 s), and the same scene as before.
+    cell = 2.0 * r_mean
+    slots = 32  # centres per cell: far more than fit without overlapping
+    owner = np.full(tuple(int(s // cell) + 3 for s in shape) + (slots,), -1, np.int64)
+    count = np.zeros(owner.shape[:-1], np.int64)
+    while m < n:
         c0 = rng.uniform(lo, hi)
         k = rng.integers(2, 5) if rng.random() < cluster_frac else 1
         c = c0
@@ -32,19 +41,25 @@ def _place_nuclei(rng, shape, n, r_mean, cluster_frac=0.5):
             r = r_mean * rng.uniform(0.75, 1.25, size=nd)
             if nd == 3:
                 r[0] *= 0.8
-            if centres:
-                d = np.sqrt((((np.array(centres) - c) / (np.array(radii) + r)) ** 2).sum(1))
+            key = (c // cell).astype(np.int64) + 1
+            cand = owner[tuple(slice(v - 1, v + 2) for v in key)].ravel()
+            cand = cand[cand >= 0]
+            if cand.size:
+                d = np.sqrt((((C[cand] - c) / (R[cand] + r)) ** 2).sum(1))
                 # touching is fine (that is the point of a cluster); heavy overlap is not
                 if d.min() < 0.62:
                     break
-            centres.append(c)
-            radii.append(r)
+            key = tuple(key)
+            owner[key + (count[key],)] = m
+            count[key] += 1
+            C[m], R[m] = c, r
+            m += 1
             step = rng.standard_normal(nd)
             if nd == 3:
                 step[0] *= 0.3
             c = c + step / np.linalg.norm(step) * r.mean() * 1.75
             c = np.clip(c, lo, hi)
-    return np.array(centres[:n]), np.array(radii[:n])
+    return C[:n].copy(), R[:n].copy()
 
 
 def _rasterize(shape, centres, radii, rng, grow=1.0):

@@ -8,7 +8,10 @@ the row in the same place. No derivative plane is ever written to memory, which 
 costs more than the filtering itself (benchmarks/bench_features.py).
 
 Rows are numbered in C order over all axes but the last of the (halo-extended) block;
-``orow[row]`` is the row's place in the output, or -1 where the row is halo only.
+``orow[row]`` is the row's place in the output, or -1 where the row is halo only. ``need[row]``
+says what a row costs: 0 nothing, 1 only the structure tensor's products (first derivatives),
+2 every feature. A view zoomed out of a large image needs every 10th row or so: the rows
+in between are skipped, or only feed the structure tensor.
 """
 from __future__ import annotations
 
@@ -108,7 +111,7 @@ def _eigvals(m, nd, x0, n, out, slot, o):  # pragma: no cover - compiled
 
 @njit(fastmath=True, cache=True, nogil=True)
 def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf, dsign, roles, nd, slots,
-                    out, orow, x0, dog_src, dog_idx, dog_half, st_idx, st_half, prods, all_rows):  # pragma: no cover
+                    out, orow, x0, dog_src, dog_idx, dog_half, st_idx, st_half, prods, need, st_src, st_der):  # pragma: no cover
     """Last two passes of one sigma for rows ``lo..hi-1``: across the rows, then along each row
     for every derivative, then every feature of the row (run on all cores by
     :func:`.threads.run_rows`).
@@ -140,8 +143,10 @@ def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf
     st_idx, st_half, prods
         Structure tensor: products of first derivatives are smoothed along the row and written
         to ``prods (nd(nd+1)/2, R, W)`` (size 0: no structure tensor).
-    all_rows : bool
-        Compute halo rows too (the structure tensor needs their products).
+    need : (R,) uint8
+        0: skip the row; 1: only its structure-tensor products; 2: everything.
+    st_src, st_der : (S,), (D,) bool
+        The sources and derivatives the structure tensor's products need.
     """
     Q, A, N, W = pre.shape
     S = ysrc.size
@@ -159,12 +164,22 @@ def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf
     sb = np.empty((S, W), np.float32)
     for row in range(lo, hi):
         o = orow[row]
-        if o < 0 and not all_rows:
+        nr = need[row]
+        if nr == 0:
             continue
         a = row // N
         j = row % N + ry
+        if nr == 1:  # first derivatives only, for the structure tensor
+            for s in range(S):
+                if st_src[s]:
+                    conv_across(pre[ysrc[s]], a, j, yidx, yhalf[s:s + 1], ysign[s:s + 1], yr1[s], W,
+                                sb[s], sb[s], sb[s])
+            for e in range(D):
+                if st_der[e]:
+                    _load(pad, r, sb[dsrc[e]], idx)
+                    conv_pad(pad, r, dhalf[e:e + 1], dsign[e:e + 1], W, d[e], d[e], d[e])
         s = 0
-        while s < S:  # the sources of this row: the pass across rows, in cache
+        while s < S and nr == 2:  # the sources of this row: the pass across rows, in cache
             K = 1
             while s + K < S and K < 3 and ysrc[s + K] == ysrc[s] and yr1[s + K] == yr1[s]:
                 K += 1
@@ -172,14 +187,14 @@ def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf
                         sb[s], sb[s + min(1, K - 1)], sb[s + K - 1])
             s += K
         e = 0
-        while e < D:  # the derivatives of one source are adjacent: filter them together
+        while e < D and nr == 2:  # the derivatives of one source are adjacent: filter them together
             K = 1
             while e + K < D and K < 3 and dsrc[e + K] == dsrc[e]:
                 K += 1
             _load(pad, r, sb[dsrc[e]], idx)
             conv_pad(pad, r, dhalf[e:e + K], dsign[e:e + K], W, d[e], d[e + min(1, K - 1)], d[e + K - 1])
             e += K
-        if o >= 0:
+        if nr == 2 and o >= 0:
             _row_features(d, roles, nd, slots, out, o, x0, wout, m)
             if slots[DOG] >= 0:
                 _load(pad, rd, sb[dog_src], dog_idx)

@@ -307,11 +307,28 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
     prods = ws.get("prods", P) if st else np.empty((0,) + x.shape, np.float32)
     slots = np.array([slot.get(f, -1) for f in
                       ("gaussian", "log", "gradient_magnitude", "hessian_eigenvalues", "dog")], np.int64)
+    dsrc = np.array([prefixes.index(o[:-1]) for o in derivs], np.int64)
+    need = np.where(orow >= 0, 2, 0).astype(np.uint8)
+    st_der = np.zeros(len(derivs), np.bool_)
+    st_src = np.zeros(S, np.bool_)
+    if st:
+        # rows the structure tensor's smoothing across rows reaches need their products
+        if nd == 2:
+            from scipy.ndimage import maximum_filter1d
+
+            near = maximum_filter1d((orow >= 0).astype(np.uint8), 2 * kernel_radius(sig_st[-2]) + 1,
+                                    mode="constant") > 0
+        else:  # in 3D the products are smoothed along Z over the whole stack
+            near = np.ones(R, bool)
+        need[(need == 0) & near] = 1
+        for o in firsts:
+            st_der[pos[o]] = True
+            st_src[dsrc[pos[o]]] = True
     run_rows(
         derivative_rows, R, pre, _reflect_index(N, yhalf.shape[1] - 1), np.array(ysrc, np.int64), yhalf, ysign, yr1,
-        idx, np.array([prefixes.index(o[:-1]) for o in derivs], np.int64), dhalf, dsign, roles, nd, slots, out,
+        idx, dsrc, dhalf, dsign, roles, nd, slots, out,
         orow, x0, S - 1 if dog else -1, dog_idx, dog_half, _reflect_index(W, st_half.size - 1), st_half,
-        prods.reshape(prods.shape[0], R, W), st,
+        prods.reshape(prods.shape[0], R, W), need, st_src, st_der,
     )
     if st:
         t = prods
@@ -330,7 +347,10 @@ def _rows(a, n_lead):
 
 
 def _channel_features(x, fs, spacing, out, inner, ws):
-    """Features of one channel ``x`` (spatial, filter dims) for the ``inner`` slices of it.
+    """Features of one channel ``x`` (spatial, filter dims) for the ``inner`` part of it.
+
+    ``inner`` holds a slice per axis, or for axes but the last a sorted array of indices: the
+    rows a zoomed-out view samples are computed, the others skipped.
 
     ``out`` is an ndarray (F_channel, inner shape) written in place, or a function
     ``out(j, planes)`` taking each sigma's planes (``planes`` (k, inner shape) belong at
@@ -346,9 +366,10 @@ def _channel_features(x, fs, spacing, out, inner, ws):
     by_sigma = {}
     for f, s in fs.pairs:
         by_sigma.setdefault(s, set()).add(f)
-    lens = [len(range(*sl.indices(n))) for sl, n in zip(inner, x.shape)]
+    lead = [np.arange(n)[sel] for sel, n in zip(inner[:-1], x.shape[:-1])]  # slices or index arrays
+    lens = [len(v) for v in lead] + [len(range(*inner[-1].indices(x.shape[-1])))]
     orow = np.full(x.shape[:-1], -1, np.int64)
-    orow[inner[:-1]] = np.arange(int(np.prod(lens[:-1]))).reshape(lens[:-1])
+    orow[np.ix_(*lead)] = np.arange(int(np.prod(lens[:-1]))).reshape(lens[:-1])
     orow = orow.ravel()
     x0 = inner[-1].indices(x.shape[-1])[0]
     for s, fams in by_sigma.items():
@@ -399,7 +420,7 @@ def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None):
         if fnd == nsp:
             _channel_features(x, fs, spacing, target(off, lambda o: o, dst), inner, ws)
         else:  # plane by plane through a volume
-            for zi, z in enumerate(range(x.shape[0])[inner[0]]):
+            for zi, z in enumerate(np.arange(x.shape[0])[inner[0]]):
                 where = None if dst is None else ((dst[0].start or 0) + zi,) + tuple(dst[1:])
                 _channel_features(x[z], fs, spacing[1:], target(off, lambda o, zi=zi: o[:, zi], where),
                                   inner[1:], ws)
@@ -492,15 +513,28 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
     return np.moveaxis(out, 0, -1) if own else out
 
 
-def features_inner(data, fs, spacing, inner, ranges=None, ws=None):
+def selection_shape(inner, shape):
+    """Shape of the part ``inner`` (slices, or index arrays) picks from ``shape``."""
+    return tuple(len(np.arange(n)[sel]) if not isinstance(sel, slice) else len(range(*sel.indices(n)))
+                 for sel, n in zip(inner, shape))
+
+
+def features_inner(data, fs, spacing, inner, ranges=None, ws=None, out=None):
     """Features ``(F, ...)`` of the ``inner`` part of a block read with its halo.
 
-    ``ws`` (a ``_Workspace``) lets successive blocks reuse scratch memory.
+    ``inner`` holds a slice per spatial axis, or for axes but the last a sorted index array
+    (only those rows are computed). ``ws`` (a ``_Workspace``) lets successive blocks reuse
+    scratch memory; ``out`` (contiguous float32 of at least the result's size) receives the
+    result instead of a new array.
     """
     data = normalized(np.asarray(data, np.float32), ranges if fs.normalize else None)
     nsp = data.ndim - 1
     F = fs.n_features(data.shape[-1], fs.spatial_ndim(nsp))
-    out = np.empty((F,) + tuple(len(range(*sl.indices(n))) for sl, n in zip(inner, data.shape[:-1])), np.float32)
+    shape = (F,) + selection_shape(inner, data.shape[:-1])
+    if out is None:
+        out = np.empty(shape, np.float32)
+    else:
+        out = out.reshape(-1)[:math.prod(shape)].reshape(shape)
     _features_block(data, fs, spacing, out, inner, ws=ws)
     return out
 

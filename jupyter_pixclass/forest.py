@@ -301,13 +301,27 @@ class Forest:
         return cls(*(np.asarray(arrays[k]) for k in cls.ARRAYS[:6]), n_features, np.asarray(arrays["importances"]))
 
 
-def train_forest(X, y, n_estimators=100, random_state=0, n_jobs=-1, **kwargs):
-    """Fit scikit-learn's random forest on ``X`` (N, F), ``y`` (N,) and return a :class:`Forest`.
+def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs=-1, **kwargs):
+    """Fit a random forest on ``X`` (N, F), ``y`` (N,) and return ``(Forest, classes)``.
 
-    Same ``X``, ``y`` and ``random_state`` give the same forest (scikit-learn seeds each tree).
+    ``method="binned"`` (default) grows the trees with :mod:`.forest_train` (bootstrap of at
+    most ``max_samples`` pixels per tree with a share for every class, 8-bit histogram splits):
+    its cost stops growing with the number of labels. ``method="sklearn"`` fits scikit-learn's
+    ``RandomForestClassifier`` (every labeled pixel in every tree), for comparison. Same ``X``,
+    ``y`` and ``random_state`` give the same forest either way.
     """
-    from sklearn.ensemble import RandomForestClassifier
+    X = np.asarray(X, np.float32)
+    y = np.asarray(y)
+    classes, yi = np.unique(y, return_inverse=True)
+    if method == "sklearn":
+        from sklearn.ensemble import RandomForestClassifier
 
-    rf = RandomForestClassifier(n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs, **kwargs)
-    rf.fit(np.asarray(X, np.float32), y)
-    return Forest.from_sklearn(rf), rf.classes_
+        rf = RandomForestClassifier(n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs, **kwargs)
+        rf.fit(X, y)
+        return Forest.from_sklearn(rf), rf.classes_
+    if method != "binned":
+        raise ValueError(f"method must be 'binned' or 'sklearn'; got {method!r}")
+    from .forest_train import fit_binned_forest
+
+    feat, thr, left, right, value, roots, imp = fit_binned_forest(X, yi, n_estimators, random_state, **kwargs)
+    return Forest(feat, thr, left, right, value, roots, X.shape[1], imp), classes

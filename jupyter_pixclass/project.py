@@ -6,10 +6,12 @@ import time
 
 import numpy as np
 
-from .cache import FeatureCache
 from .features import FeatureSet, compute_features
 from .forest import train_forest
 from .image import as_image
+from .label_store import LabelStore, spatial_groups
+from .pipeline import predict_array
+from .tiles import TileEngine
 
 __all__ = ["Project", "PALETTE", "FORMAT", "FORMAT_VERSION"]
 
@@ -48,8 +50,9 @@ class Project:
         Seed of the forest: same labels and seed give the same predictions.
     n_estimators : int
         Trees in the forest (ilastik uses 100).
-    cache_bytes : int
-        Budget of the feature cache.
+    cache_bytes : int, optional
+        Budget of the tile-feature cache shared by all images (default a quarter of the
+        available memory, at most 2 GiB; on Binder's 2 GB use e.g. ``512 * 2**20``).
 
     Examples
     --------
@@ -61,7 +64,7 @@ class Project:
     """
 
     def __init__(self, classes=("Nucleus", "Background"), features=None, colors=None, random_state=0,
-                 n_estimators=100, cache_bytes=4 * 2**30):
+                 n_estimators=100, cache_bytes=None):
         self.classes = []
         self.colors = []
         self.features = features if features is not None else FeatureSet.default()
@@ -73,7 +76,9 @@ class Project:
         self._labels = []
         self.forest = None
         self._trained = None  # (feature key, n_channels, n_classes, filter ndim) the forest was trained for
-        self.cache = FeatureCache(cache_bytes)
+        self.engine = TileEngine(cache_bytes)
+        self.cache = self.engine.cache
+        self._store = LabelStore(self.engine, self.features)
         self.version = 0  # bumped on every label/class/feature change (the widget watches it)
         self._lock = threading.RLock()
         colors = list(colors) if colors is not None else [None] * len(classes)
@@ -129,9 +134,10 @@ class Project:
         """Remove a class and its labels; higher labels shift down; the forest is dropped."""
         k = self._class_index(name)
         with self._lock:
-            for lab in self._labels:
+            for img, lab in zip(self.images, self._labels):
                 lab[lab == k] = 0
                 lab[lab > k] -= 1
+                self._store.mark(img)
             del self.classes[k - 1]
             del self.colors[k - 1]
             self._changed()
@@ -148,6 +154,7 @@ class Project:
         with self._lock:
             self.images.append(img)
             self._labels.append(np.zeros(img.shape_spatial, np.uint8))
+            self._store.mark(img)
         return len(self.images) - 1
 
     def _img_index(self, i):
@@ -173,6 +180,7 @@ class Project:
             )
         with self._lock:
             self._labels[i] = labels.astype(np.uint8)
+            self._store.mark(self.images[i])
             self.version += 1
 
     def paint(self, i, mask, k):
@@ -186,6 +194,29 @@ class Project:
             raise ValueError(f"mask of shape {mask.shape} does not fit image {i} of spatial shape {self._labels[i].shape}")
         with self._lock:
             self._labels[i][mask] = k
+            self._store.mark(self.images[i], _bbox(mask))
+            self.version += 1
+
+    def paint_pixels(self, i, index, k, region=None):
+        """Set label ``k`` at ``index`` (a tuple of coordinate arrays) of image ``i``.
+
+        What a brush does: ``region`` (slices), if given, bounds the change for the
+        labeled-feature store; otherwise the bounding box of ``index`` is used.
+        """
+        i = self._img_index(i)
+        with self._lock:
+            self._labels[i][index] = int(k)
+            if region is None:
+                region = tuple(slice(int(np.min(c)), int(np.max(c)) + 1) if np.size(c) else slice(0, 0)
+                               for c in index)
+            self._store.mark(self.images[i], region)
+            self.version += 1
+
+    def labels_changed(self, i, region=None):
+        """Tell the project that ``labels(i)`` was edited in place (inside ``region``, slices)."""
+        i = self._img_index(i)
+        with self._lock:
+            self._store.mark(self.images[i], region)
             self.version += 1
 
     def _changed(self):
@@ -198,6 +229,10 @@ class Project:
         if not isinstance(fs, FeatureSet):
             raise TypeError(f"expected a FeatureSet; got {type(fs).__name__}")
         self.features = fs
+        with self._lock:
+            self._store = LabelStore(self.engine, fs)
+            for img in self.images:
+                self._store.mark(img)
         self._changed()
 
     # ----- features, training, prediction ------------------------------------------------
@@ -207,41 +242,45 @@ class Project:
         return self.features.names(n_ch, nd)
 
     def features_of(self, x, fs=None):
-        """Feature array ``(..., F)`` of image ``x`` (cached per image and feature set)."""
+        """Whole-image feature array ``(..., F)`` of image ``x`` (index, Image, array or path).
+
+        Computed on request and not kept: training, prediction and the app work from tiles
+        and never need a whole image's features.
+        """
         fs = fs or self.features
         img = self._resolve(x)
-        if not any(img is im for im in self.images):
-            return compute_features(img, fs)  # outside images are not kept in the cache
-        return self.cache.get((img.uid, fs.key()), lambda: compute_features(img, fs))
+        return compute_features(img, fs, ranges=self.engine.ranges(img, fs) if fs.normalize else None)
 
     def _resolve(self, x):
         if isinstance(x, (int, np.integer)):
             return self.images[self._img_index(x)]
         return as_image(x)
 
+    def store(self, fs=None):
+        """The labeled-feature store for ``fs`` (default the project's feature set), in sync."""
+        with self._lock:
+            if fs is None or fs == self.features:
+                st = self._store
+            else:
+                st = LabelStore(self.engine, fs)
+                for img in self.images:
+                    st.mark(img)
+            st.sync(self.images, self._labels)
+        return st
+
     def _training_data(self, fs=None, with_groups=False):
-        Xs, ys, groups = [], [], []
-        gid = 0
-        for i, lab in enumerate(self._labels):
-            m = lab > 0
-            if not m.any():
-                continue
-            fm = _feature_major(self.features_of(i, fs))
-            Xs.append(fm[:, m].T)
-            ys.append(lab[m])
-            if with_groups:
-                groups.append(_spatial_groups(lab)[m] + gid)
-                gid = groups[-1].max() + 1
-        if not Xs:
+        with self._lock:
+            st = self.store(fs)
+            data = st.data(self.images, self._labels, with_groups=with_groups)
+        if data is None:
             raise ValueError("no labels yet: paint at least one stroke for each of two classes before training")
-        y = np.concatenate(ys)
+        y = data[1]
         present = np.unique(y)
         if present.size < 2:
             raise ValueError(
                 f"only class {self.classes[present[0] - 1]!r} is labeled; label at least two classes before training"
             )
-        X = np.concatenate(Xs)
-        return (X, y, np.concatenate(groups)) if with_groups else (X, y)
+        return data
 
     def train(self, n_estimators=None):
         """Train the forest on the labeled pixels of every image; returns ``self``."""
@@ -273,10 +312,29 @@ class Project:
                 f"image {img.name!r} has {img.n_channels} channels but the classifier was trained on {n_ch}"
             )
         self._check_dims(img.shape_spatial, img.name)
-        feats = features if features is not None else self.features_of(img)
-        fm = _feature_major(feats)
-        p = self.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1))
-        return p.reshape(img.shape_spatial + (p.shape[1],))
+        fs = self.features
+        if features is not None:
+            fm = _feature_major(features)
+            p = self.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1))
+            return p.reshape(img.shape_spatial + (p.shape[1],))
+        if any(img is im for im in self.images):
+            p = self._predict_from_tiles(img)
+            if p is not None:
+                return p
+        return predict_array(img.data, fs, img.spacing, self.forest, self.engine.ranges(img, fs))
+
+    def _predict_from_tiles(self, img):
+        """Prediction from kept tiles when every tile of ``img`` is kept (else None)."""
+        g = self.engine.grid(img, self.features)
+        tiles = g.all_tiles()
+        fms = [self.engine.cached(img, self.features, t) for t in tiles]
+        if any(fm is None for fm in fms):
+            return None
+        out = np.empty(img.shape_spatial + (self.forest.n_classes,), np.float32)
+        for t, fm in zip(tiles, fms):
+            p = self.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1))
+            out[g.slices(t)] = p.reshape(fm.shape[1:] + (-1,))
+        return out
 
     def _check_dims(self, shape_spatial, name):
         trained = self._trained[3] if len(self._trained) > 3 else None
@@ -314,16 +372,14 @@ class Project:
         Returns
         -------
         dict with ``accuracy`` (mean), ``std``, ``scores`` (per fold), ``balanced_accuracy``,
-        ``n_features`` and ``feature_seconds`` (time to compute the features of all images).
+        ``n_features`` and ``feature_seconds`` (time to gather the labeled pixels' features).
         """
         from sklearn.model_selection import GroupKFold
 
         fs = features or self.features
         t0 = time.perf_counter()
-        for i in range(len(self.images)):
-            self.features_of(i, fs)
-        t_feat = time.perf_counter() - t0
         X, y, groups = self._training_data(fs, with_groups=True)
+        t_feat = time.perf_counter() - t0
         n_groups = np.unique(groups).size
         folds = min(folds, n_groups)
         if folds < 2:
@@ -382,15 +438,9 @@ def uncertainty_from(prob):
     return (1.0 - (top2[..., 1] - top2[..., 0])).astype(np.float32)
 
 
-def _spatial_groups(lab, tile=32):
-    """Group id per pixel: connected labeled regions, cut into ``tile``-sized tiles."""
-    from scipy import ndimage as ndi
-
-    comp, _ = ndi.label(lab > 0, structure=np.ones((3,) * lab.ndim))
-    grids = np.meshgrid(*[np.arange(s) // tile for s in lab.shape], indexing="ij")
-    tid = np.zeros(lab.shape, np.int64)
-    for g, s in zip(grids, lab.shape):
-        tid = tid * (s // tile + 1) + g
-    key = comp.astype(np.int64) * (tid.max() + 1) + tid
-    _, inv = np.unique(key, return_inverse=True)
-    return inv.reshape(lab.shape)
+def _bbox(mask):
+    """Slices bounding the true pixels of ``mask`` (empty slices if none)."""
+    idx = np.nonzero(mask)
+    if idx[0].size == 0:
+        return tuple(slice(0, 0) for _ in range(mask.ndim))
+    return tuple(slice(int(c.min()), int(c.max()) + 1) for c in idx)

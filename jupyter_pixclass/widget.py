@@ -19,7 +19,8 @@ from ipyevents import Event
 
 from . import render
 from .features import FAMILIES, FAMILY_TITLES, DEFAULT_SIGMAS, FeatureSet
-from .project import _feature_major, uncertainty_from
+from .project import uncertainty_from
+from .view_features import ViewFeatures
 
 __all__ = ["PixelClassifierApp"]
 
@@ -90,7 +91,11 @@ class PixelClassifierApp(T.HasTraits):
         self._busy = False
         self._closed = False
         self._stroke_t = time.perf_counter()
-        self._view_prob = None  # (key, prob) of what the canvas shows
+        self._vf = None  # ViewFeatures of what the canvas shows
+        self._vprob = None  # [(view key, forest), probability grid, pieces done]
+        self._trained_version = None  # project.version the forest was trained at
+        self._force = False
+        self.view_progress = (0, 0)  # pieces of the view predicted, of all
         self._draw_lock = threading.RLock()
         self._drag = None
         self._limits = {}  # image index -> list of (lo, hi)
@@ -261,7 +266,7 @@ class PixelClassifierApp(T.HasTraits):
         self.project.remove_class(k)
         self._undo.clear()
         self.current_class = min(self.current_class, max(1, len(self.project.classes)))
-        self._view_prob = None
+        self._vprob = None
         self._refresh_classes()
         self._draw_labels()
         self._draw()
@@ -302,7 +307,7 @@ class PixelClassifierApp(T.HasTraits):
             return
         self.project.set_features(FeatureSet(pairs=pairs, mode=self.project.features.mode,
                                              normalize="percentile" if self.w_feat_norm.value else None))
-        self._view_prob = None
+        self._vprob = None
         self._update_feature_info()
         self._draw()
         self.request_update()
@@ -332,7 +337,7 @@ class PixelClassifierApp(T.HasTraits):
         self.w_z.max = nz - 1
         self.w_z.layout.display = None if nz > 1 else "none"
         self.z = nz // 2
-        self._view_prob = None
+        self._vprob = None
         self._ready = True
         self._draw_labels()
         self._draw()
@@ -404,12 +409,13 @@ class PixelClassifierApp(T.HasTraits):
         if 0 <= change["new"] < len(self.project.images) and change["new"] != change["old"]:
             self._set_image(change["new"])
             self.request_update()
+            self._request_view()
 
     @T.observe("z", "display_channel", "overlay", "overlay_opacity")
     def _on_view_trait(self, change):
         if change["name"] == "z":
-            self._view_prob = None
             self._draw_labels()
+            self._request_view()
         self._draw()
 
     @T.observe("show_labels", "labels_opacity")
@@ -430,9 +436,17 @@ class PixelClassifierApp(T.HasTraits):
         self._view_changed()
 
     def _view_changed(self):
-        self._view_prob = None
         self._draw_labels()
         self._draw()
+        self._request_view()
+
+    def _request_view(self):
+        """Fill the new view in the background (nothing to do without a forest)."""
+        if self.project.forest is not None or self.live_update:
+            with self._cv:
+                self._gen += 1
+                self._pending = True
+                self._cv.notify_all()
 
     def _plane(self, arr):
         """The current z plane of a spatial(+channels) array."""
@@ -440,28 +454,42 @@ class PixelClassifierApp(T.HasTraits):
 
     # ------------------------------------------------------------------ drawing
     def _view_key(self):
-        return (self.image_index, self.z, self.view.origin, self.view.scale, id(self.project.forest))
+        return (self.image_index, self.z if self.image.ndim_spatial == 3 else None, self.view.origin,
+                self.view.scale, self.view.size, self.project.features.key())
 
-    def _predict_view(self):
-        """Forest probabilities at the displayed pixels only (K, h, w float32)."""
-        p = self.project
-        if p.forest is None:
-            return None
+    def _view_features(self):
+        """The ViewFeatures of the current view (made anew when the view moved)."""
         key = self._view_key()
-        cached = self._view_prob
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        img = self.image
-        fm = _feature_major(p.features_of(self.image_index))
-        ys, xs, _, _ = self.view.indices()
-        Y, X = img.shape_spatial[-2:]
-        flat = ys[:, None] * X + xs[None, :]
-        if img.ndim_spatial == 3:
-            flat = flat + self.z * Y * X
-        prob = p.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1), flat).reshape(flat.shape + (-1,))
-        if key == self._view_key():
-            self._view_prob = (key, prob)
-        return prob
+        vf = self._vf
+        if vf is None or vf.key != key:
+            ys, xs, iny, inx = self.view.indices()
+            if key != self._view_key():  # moved meanwhile: the next update takes the new view
+                return vf
+            vf = ViewFeatures(self.project.engine, self.image, self.project.features, ys[iny], xs[inx],
+                              z=key[1])
+            vf.key = key
+            self._vf = vf
+        return vf
+
+    def _view_probabilities(self):
+        """Probabilities at the displayed pixels ``(h, w, K)`` and where they are ready, or None."""
+        vp, vf, p = self._vprob, self._vf, self.project
+        if vp is None or vf is None or p.forest is None or vp[0] != (self._view_key(), p.forest):
+            return None
+        _, _, iny, inx = self.view.indices()
+        grid, done = vp[1], vp[2]
+        ready = np.zeros(grid.shape[:2], bool)
+        for k in np.flatnonzero(done):
+            _, ry, rx = vf.pieces[k]
+            ready[ry, rx] = True
+        h, w = self.view.size
+        prob = np.zeros((h, w, grid.shape[-1]), np.float32)
+        valid = np.zeros((h, w), bool)
+        iy, ix = np.flatnonzero(iny), np.flatnonzero(inx)
+        sub = np.ix_(iy, ix)
+        prob[sub] = grid[np.ix_(vf.row_of, vf.col_of)]
+        valid[sub] = ready[np.ix_(vf.row_of, vf.col_of)]
+        return prob, valid
 
     def frame(self, with_overlay=True):
         """The RGB float frame the image layer shows (image composite + overlay)."""
@@ -476,8 +504,10 @@ class PixelClassifierApp(T.HasTraits):
         vis = [c in chans for c in range(img.n_channels)]
         rgb = render.composite(data, limits, colors, vis)
         ov = self.overlay
-        if with_overlay and ov != "none" and self.project.forest is not None:
-            prob = self._predict_view()
+        pv = self._view_probabilities() if with_overlay and ov != "none" else None
+        if pv is not None:
+            prob, valid = pv
+            rgb_plain = rgb
             cols = self.project.colors
             if ov == "probabilities":
                 over = render.probability_rgb(prob, cols)
@@ -491,6 +521,7 @@ class PixelClassifierApp(T.HasTraits):
                 rgb = render.blend(rgb, render.segmentation_rgb(np.argmax(prob, -1) + 1, cols), self.overlay_opacity)
             elif ov == "uncertainty":
                 rgb = render.blend(rgb, render.uncertainty_rgb(uncertainty_from(prob)), self.overlay_opacity)
+            rgb = np.where(valid[..., None], rgb, rgb_plain)  # parts not predicted yet show the image
         rgb = rgb * self.view.inside()[..., None]
         return rgb
 
@@ -552,9 +583,9 @@ class PixelClassifierApp(T.HasTraits):
         yy = (c[:, 0:1] + dy[None]).ravel()
         xx = (c[:, 1:2] + dx[None]).ravel()
         ok = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < Wd)
-        with self.project._lock:
-            plane[yy[ok], xx[ok]] = k
-            self.project.version += 1
+        yy, xx = yy[ok], xx[ok]
+        index = (yy, xx) if self.image.ndim_spatial == 2 else (np.full(yy.size, self.z), yy, xx)
+        self.project.paint_pixels(self.image_index, index, k)
         # immediate feedback in the browser: draw the same segment on the label layer
         if self.show_labels:
             layer = self.canvas[2]
@@ -598,7 +629,8 @@ class PixelClassifierApp(T.HasTraits):
                 lab[...] = before
             else:
                 lab[z] = before
-            self.project.version += 1
+            changed = None if z is None else (slice(z, z + 1),) + (slice(None),) * (lab.ndim - 1)
+            self.project.labels_changed(i, changed)
         if i == self.image_index:
             self._draw_labels()
         self._stroke_t = time.perf_counter()
@@ -673,12 +705,13 @@ class PixelClassifierApp(T.HasTraits):
         if not (self.live_update or force):
             return
         with self._cv:
+            self._force = self._force or force
             self._gen += 1
             self._pending = True
             self._cv.notify_all()
 
     def wait_idle(self, timeout=30):
-        """Block until the background update has finished (raises TimeoutError)."""
+        """Block until the background update has finished and the view is complete (raises TimeoutError)."""
         with self._cv:
             ok = self._cv.wait_for(lambda: not self._pending and not self._busy, timeout)
         if not ok:
@@ -709,27 +742,28 @@ class PixelClassifierApp(T.HasTraits):
                     self._cv.notify_all()
 
     def _update(self, gen):
+        """One background update: labeled features, training, then the view piece by piece."""
         t0 = self._stroke_t
-        tm = {}
+        tm = {"features": 0.0, "train": 0.0, "predict": 0.0, "render": 0.0}
         p = self.project
-        self.status = "computing features…"
-        t = time.perf_counter()
-        p.features_of(self.image_index)
-        tm["features"] = time.perf_counter() - t
-        if not self._current(gen):
+        version = p.version
+        retrain = (self.live_update or self._force) and (p.forest is None or version != self._trained_version)
+        if retrain:
+            self.status = "features of the labeled pixels…"
+            t = time.perf_counter()
+            p.store()
+            tm["features"] += time.perf_counter() - t
+            if not self._current(gen):
+                return
+            self.status = "training…"
+            t = time.perf_counter()
+            p.train()
+            self._trained_version = version
+            self._force = False
+            tm["train"] = time.perf_counter() - t
+        if p.forest is None or not self._current(gen):
             return
-        self.status = "training…"
-        t = time.perf_counter()
-        p.train()
-        tm["train"] = time.perf_counter() - t
-        if not self._current(gen):
-            return
-        self.status = "predicting the view…"
-        t = time.perf_counter()
-        self._view_prob = None
-        self._predict_view()
-        tm["predict"] = time.perf_counter() - t
-        if not self._current(gen):
+        if not self._fill_view(gen, tm):
             return
         t = time.perf_counter()
         self._draw()
@@ -738,8 +772,51 @@ class PixelClassifierApp(T.HasTraits):
         tm["total"] = time.perf_counter() - t0
         self.timings = tm
         self.n_updates += 1
+        n_lab = p.store().n_labeled()
         self.status = (f"update #{self.n_updates} done: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in tm.items())
-                       + f" | {p.forest.n_trees} trees on {int(sum((l > 0).sum() for l in p._labels))} labeled px")
+                       + f" | {p.forest.n_trees} trees on {n_lab} labeled px")
+
+    def _fill_view(self, gen, tm):
+        """Predict the view's pieces from the centre out, drawing as they finish.
+
+        Returns False when the work became stale (a newer stroke, or the view moved).
+        """
+        p = self.project
+        forest = p.forest
+        vf = self._view_features()
+        if vf is None or vf.key != self._view_key():
+            return False
+        key = (vf.key, forest)
+        vp = self._vprob
+        if vp is None or vp[0] != key:
+            K = forest.n_classes
+            vp = self._vprob = [key, np.zeros((vf.rows.size, vf.cols.size, K), np.float32),
+                                np.zeros(len(vf), bool)]
+        last_draw = time.perf_counter()
+        for k in range(len(vf)):
+            if vp[2][k]:
+                continue
+            if not self._current(gen) or self._vf is not vf:
+                return False
+            t = time.perf_counter()
+            vf.features(k)
+            t1 = time.perf_counter()
+            prob = vf.predict(forest, k)
+            _, ry, rx = vf.pieces[k]
+            vp[1][ry, rx] = prob
+            vp[2][k] = True
+            t2 = time.perf_counter()
+            tm["features"] += t1 - t
+            tm["predict"] += t2 - t1
+            done = int(vp[2].sum())
+            self.view_progress = (done, len(vf))
+            if done < len(vf):
+                self.status = f"predicting the view: {done}/{len(vf)} tiles"
+                if t2 - last_draw > 0.25:  # a large view fills in as it goes
+                    self._draw()
+                    last_draw = time.perf_counter()
+        self.view_progress = (len(vf), len(vf))
+        return True
 
     def close(self):
         """Stop the worker and close the widgets."""

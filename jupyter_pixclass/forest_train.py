@@ -1,0 +1,313 @@
+"""Training a random forest on binned features, compiled, one tree per task on our thread pool.
+
+Brush strokes give thousands of nearly identical pixels; scikit-learn sorts every one of them
+at every node of every tree, so its time grows with the labels (8.8 s for 42.5k labeled pixels
+and 100 trees here). This builder keeps the forest we promise (Breiman's: bootstrap samples,
+sqrt(F) candidate features per split, Gini, trees grown until pure, class distributions in the
+leaves) but
+- draws each tree's bootstrap sample from at most ``max_samples`` pixels, class by class, so
+  rare classes keep a share (``min_class_share``) and a tree's cost stops growing with labels;
+- splits on 8-bit histogram bins of each feature (edges at quantiles of the labeled pixels;
+  thresholds are feature values, so the scorer in :mod:`.forest` reads raw features);
+- seeds every tree from ``random_state`` and its index alone, so the forest does not depend on
+  how trees were spread over threads.
+Measurements and what was tried and dropped: benchmarks/RESULTS.md ("Training").
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .threads import run_rows
+
+__all__ = ["fit_binned_forest", "bin_edges", "apply_bins"]
+
+N_BINS = 256
+
+
+def bin_edges(X, n_bins=N_BINS, sample=16_384, seed=0):
+    """Per feature, up to ``n_bins - 1`` increasing float32 edges at quantiles of ``X`` (N, F).
+
+    Quantiles of at most ``sample`` rows (a fixed random subset): the edges only need to follow
+    the distribution, and sorting every labeled pixel cost more than growing the trees.
+    """
+    X = np.asarray(X, np.float32)
+    if X.shape[0] > sample:
+        X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], sample, replace=False))]
+    srt = np.sort(X, axis=0)
+    n = srt.shape[0]
+    q = srt[(np.arange(1, n_bins) * n) // n_bins].T  # (F, n_bins - 1), nondecreasing
+    edges = np.full((X.shape[1], n_bins - 1), np.inf, np.float32)
+    n_edges = np.zeros(X.shape[1], np.int64)
+    top = srt[-1]
+    for f in range(X.shape[1]):
+        u = np.unique(q[f])
+        u = u[u < top[f]]  # an edge at the maximum splits nothing
+        edges[f, :u.size] = u
+        n_edges[f] = u.size
+    return edges, n_edges
+
+
+@njit(nogil=True, cache=True)
+def _apply_bins(lo, hi, XT, edges, n_edges, out):  # pragma: no cover - compiled
+    # out[f, i] = number of edges < XT[f, i]: x <= edges[f, b]  <=>  bin <= b
+    for f in range(lo, hi):
+        e = edges[f]
+        ne = n_edges[f]
+        row = XT[f]
+        o = out[f]
+        for i in range(row.size):  # branch-free: edges are padded with +inf to 255 entries
+            x = row[i]
+            a = 0
+            step = 128
+            while step:
+                a += step if e[a + step - 1] < x else 0
+                step >>= 1
+            o[i] = a
+
+
+def apply_bins(X, edges, n_edges):
+    """Bins ``(F, N)`` uint8 of samples ``X`` (N, F)."""
+    XT = np.ascontiguousarray(np.asarray(X, np.float32).T)
+    out = np.empty(XT.shape, np.uint8)
+    run_rows(_apply_bins, XT.shape[0], XT, edges, n_edges, out)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _rand(state):  # pragma: no cover - compiled
+    # splitmix64: a tiny, good generator whose whole state is one uint64 per tree
+    state[0] += np.uint64(0x9E3779B97F4A7C15)
+    z = state[0]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(nogil=True, cache=True)
+def _randint(state, n):  # pragma: no cover - compiled
+    return np.int64(_rand(state) % np.uint64(n))
+
+
+@njit(nogil=True, cache=True)
+def _grow(Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, thr, left, right, value, imp):
+    # pragma: no cover - compiled
+    # One tree on samples ``sample`` (indices into the columns of Xb, with repeats), depth first.
+    # Nodes are numbered in creation order, so children come after their parent. Returns the
+    # number of nodes.
+    F = Xb.shape[0]
+    n = sample.size
+    state = np.empty(1, np.uint64)
+    state[0] = np.uint64(seed)
+    idx = sample.copy()
+    stack_lo = np.empty(n + 1, np.int64)
+    stack_hi = np.empty(n + 1, np.int64)
+    stack_node = np.empty(n + 1, np.int64)
+    stack_depth = np.empty(n + 1, np.int64)
+    hist = np.zeros((N_BINS, K), np.float64)
+    tot = np.zeros(K, np.float64)
+    lcount = np.zeros(K, np.float64)
+    order = np.arange(F)
+    sp = 0
+    stack_lo[0], stack_hi[0], stack_node[0], stack_depth[0] = 0, n, 0, 0
+    sp = 1
+    n_nodes = 1
+    while sp > 0:
+        sp -= 1
+        lo, hi, node, depth = stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp]
+        m = hi - lo
+        tot[:] = 0.0
+        for i in range(lo, hi):
+            tot[y[idx[i]]] += 1.0
+        for k in range(K):
+            value[node, k] = tot[k] / m
+        left[node] = -1
+        right[node] = -1
+        pure = False
+        for k in range(K):
+            if tot[k] == m:
+                pure = True
+        if pure or m < 2 * min_leaf or depth >= max_depth:
+            continue
+        if n_nodes + 2 > feat.size:  # out of room: the caller grows this tree again with more
+            return -1
+        parent_score = 0.0
+        for k in range(K):
+            parent_score += tot[k] * tot[k]
+        parent_score /= m
+        best_score = parent_score + 1e-12
+        best_f = -1
+        best_b = -1
+        # candidate features in random order; like scikit-learn, look past mtry until a split exists
+        tried = 0
+        for j in range(F):
+            r = j + _randint(state, F - j)
+            order[j], order[r] = order[r], order[j]
+            f = order[j]
+            if tried >= mtry and best_f >= 0:
+                break
+            tried += 1
+            nb = n_edges[f] + 1
+            if nb < 2:
+                continue
+            row = Xb[f]
+            bmin = N_BINS
+            bmax = 0
+            for i in range(lo, hi):
+                b = row[idx[i]]
+                hist[b, y[idx[i]]] += 1.0
+                if b < bmin:
+                    bmin = b
+                if b > bmax:
+                    bmax = b
+            if bmin == bmax:
+                for k in range(K):
+                    hist[bmin, k] = 0.0
+                continue
+            lcount[:] = 0.0
+            nl = 0.0
+            for b in range(bmin, bmax):
+                for k in range(K):
+                    lcount[k] += hist[b, k]
+                    nl += hist[b, k]
+                if nl < min_leaf or m - nl < min_leaf:
+                    continue
+                sl = 0.0
+                sr = 0.0
+                for k in range(K):
+                    sl += lcount[k] * lcount[k]
+                    rk = tot[k] - lcount[k]
+                    sr += rk * rk
+                score = sl / nl + sr / (m - nl)
+                if score > best_score:
+                    best_score = score
+                    best_f = f
+                    best_b = b
+            for b in range(bmin, bmax + 1):
+                for k in range(K):
+                    hist[b, k] = 0.0
+        if best_f < 0:
+            continue
+        # partition idx[lo:hi] by bin <= best_b
+        row = Xb[best_f]
+        i, e = lo, hi - 1
+        while i <= e:
+            if row[idx[i]] <= best_b:
+                i += 1
+            else:
+                idx[i], idx[e] = idx[e], idx[i]
+                e -= 1
+        feat[node] = best_f
+        thr[node] = best_b
+        imp[best_f] += best_score - parent_score  # m * (Gini(parent) - weighted Gini(children))
+        left[node] = n_nodes
+        right[node] = n_nodes + 1
+        stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp] = i, hi, n_nodes + 1, depth + 1
+        sp += 1
+        stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp] = lo, i, n_nodes, depth + 1
+        sp += 1
+        n_nodes += 2
+    return n_nodes
+
+
+@njit(nogil=True, cache=True)
+def _bootstrap(state, by_class, starts, counts, draws):  # pragma: no cover - compiled
+    # draws[c] samples with replacement from class c's pixels
+    total = 0
+    for c in range(counts.size):
+        total += draws[c]
+    out = np.empty(total, np.int64)
+    j = 0
+    for c in range(counts.size):
+        for _ in range(draws[c]):
+            out[j] = by_class[starts[c] + _randint(state, counts[c])]
+            j += 1
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _grow_trees(lo, hi, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry, max_depth, min_leaf, seeds,
+                feat, thr, left, right, value, imp, n_nodes):  # pragma: no cover - compiled
+    for t in range(lo, hi):
+        state = np.empty(1, np.uint64)
+        state[0] = seeds[t]
+        sample = _bootstrap(state, by_class, starts, counts, draws)
+        n_nodes[t] = _grow(Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, _rand(state),
+                           feat[t], thr[t], left[t], right[t], value[t], imp[t])
+
+
+def class_draws(counts, max_samples, min_class_share):
+    """Bootstrap draws per class: proportional to the class, each at least ``min_class_share``."""
+    counts = np.asarray(counts, np.int64)
+    n = int(counts.sum())
+    m = min(n, int(max_samples))
+    draws = np.round(m * counts / n).astype(np.int64)
+    floor = np.minimum(counts, int(m * min_class_share)) if min_class_share else np.zeros_like(counts)
+    draws = np.maximum(draws, floor)
+    return np.maximum(draws, 1)
+
+
+def _tree_arrays(T, cap, K, F):
+    return (np.zeros((T, cap), np.int32), np.zeros((T, cap), np.int64), np.full((T, cap), -1, np.int32),
+            np.full((T, cap), -1, np.int32), np.zeros((T, cap, K), np.float32), np.zeros((T, F), np.float64),
+            np.zeros(T, np.int64))
+
+
+def _widen(a, b, rows):
+    """``a`` with its ``rows`` replaced by the wider ``b``."""
+    out = np.zeros((a.shape[0], b.shape[1]) + a.shape[2:], a.dtype)
+    out[:, :a.shape[1]] = a
+    out[rows] = b
+    return out
+
+
+def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=4000, min_class_share=0.1,
+                      max_depth=40, min_samples_leaf=1, max_features="sqrt"):
+    """Grow a random forest on ``X`` (N, F) float32 and labels ``y`` (N,) in ``0..K-1``.
+
+    Returns the arrays of :class:`.forest.Forest` (thresholds as float32 feature values) and
+    the mean decrease in impurity per feature.
+    """
+    X = np.asarray(X, np.float32)
+    y = np.ascontiguousarray(y, np.int64)
+    N, F = X.shape
+    K = int(y.max()) + 1
+    edges, n_edges = bin_edges(X, seed=int(random_state or 0))
+    Xb = apply_bins(X, edges, n_edges)
+    by_class = np.argsort(y, kind="stable").astype(np.int64)
+    counts = np.bincount(y, minlength=K).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    draws = class_draws(counts, max_samples, min_class_share)
+    draws[counts == 0] = 0
+    m = int(draws.sum())
+    mtry = max(1, int(np.sqrt(F))) if max_features == "sqrt" else int(max_features)
+    T = int(n_estimators)
+    seeds = np.random.default_rng(np.random.SeedSequence([int(random_state or 0), 0x5EED])).integers(
+        0, 2**63, size=T, dtype=np.int64).astype(np.uint64)
+    # room for 1024 nodes a tree (stroke trees have a few hundred); a tree that needs more is
+    # grown again with room for every possible node
+    arrays = _tree_arrays(T, min(2 * m + 1, 1024), K, F)
+    run_rows(_grow_trees, T, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry, max_depth,
+             int(min_samples_leaf), seeds, *arrays)
+    feat, thr, left, right, value, imp, n_nodes = arrays
+    big = np.flatnonzero(n_nodes < 0)
+    if big.size:
+        more = _tree_arrays(big.size, 2 * m + 1, K, F)
+        run_rows(_grow_trees, big.size, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry, max_depth,
+                 int(min_samples_leaf), seeds[big], *more)
+        feat, thr, left, right, value = [_widen(a, b, big) for a, b in zip(arrays[:5], more[:5])]
+        imp[big] = more[5]
+        n_nodes[big] = more[6]
+    roots = np.concatenate([[0], np.cumsum(n_nodes)[:-1]]).astype(np.int64)
+    fs, ts, ls, rs, vs = [], [], [], [], []
+    for t in range(T):
+        k = n_nodes[t]
+        leaf = left[t, :k] < 0
+        fs.append(np.where(leaf, 0, feat[t, :k]))
+        ts.append(np.where(leaf, 0, edges[feat[t, :k], np.minimum(thr[t, :k], edges.shape[1] - 1)]).astype(np.float32))
+        ls.append(np.where(leaf, -1, left[t, :k] + roots[t]))
+        rs.append(np.where(leaf, -1, right[t, :k] + roots[t]))
+        vs.append(value[t, :k])
+    tree_imp = imp / np.maximum(imp.sum(1, keepdims=True), 1e-300)
+    return (np.concatenate(fs), np.concatenate(ts), np.concatenate(ls), np.concatenate(rs), np.concatenate(vs),
+            roots, tree_imp.mean(0))

@@ -1,0 +1,102 @@
+"""Features and predictions of the pixels a view shows, tile by tile from the centre.
+
+A view shows a grid of image pixels: one image row per display row and one column per display
+column (nearest neighbour), at most the canvas's size however large the image. The grid is cut
+along tile borders into pieces, ordered from the view's centre outwards. A piece's features
+are a kept tile (zoomed in: the view's tiles are the ones strokes land in) or just the sampled
+rows of a tile (zoomed out: a fraction of the tile's cost); they stay while the view stays,
+so after a stroke re-predicting the view is the forest alone.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["ViewFeatures"]
+
+
+class ViewFeatures:
+    """The pixel grid ``rows x cols`` of plane ``z`` of ``img``, in pieces.
+
+    Parameters
+    ----------
+    engine : TileEngine
+    img : Image
+    fs : FeatureSet
+    rows, cols : int arrays
+        Image row (column) of each display row (column) inside the image.
+    z : int, optional
+        Plane of a volume.
+    """
+
+    def __init__(self, engine, img, fs, rows, cols, z=None):
+        self.engine, self.img, self.fs, self.z = engine, img, fs, z
+        self.rows, self.row_of = np.unique(np.asarray(rows, np.int64), return_inverse=True)
+        self.cols, self.col_of = np.unique(np.asarray(cols, np.int64), return_inverse=True)
+        g = engine.grid(img, fs)
+        ty, tx = g.tile[-2], g.tile[-1]
+        yb = _cuts(self.rows, ty)
+        xb = _cuts(self.cols, tx)
+        cy, cx = self.rows.mean() if self.rows.size else 0, self.cols.mean() if self.cols.size else 0
+        pieces = []
+        for (y0, y1) in yb:
+            for (x0, x1) in xb:
+                t = (int(self.rows[y0] // ty), int(self.cols[x0] // tx))
+                if z is not None:
+                    t = (int(z // g.tile[0]),) + t
+                my = (self.rows[y0] + self.rows[y1 - 1]) / 2
+                mx = (self.cols[x0] + self.cols[x1 - 1]) / 2
+                pieces.append(((my - cy) ** 2 + (mx - cx) ** 2, t, slice(y0, y1), slice(x0, x1)))
+        pieces.sort(key=lambda p: p[0])
+        self.pieces = [p[1:] for p in pieces]
+        self._feats = [None] * len(self.pieces)
+
+    def __len__(self):
+        return len(self.pieces)
+
+    def has_features(self, k):
+        return self._feats[k] is not None
+
+    def n_ready(self):
+        return sum(f is not None for f in self._feats)
+
+    def features(self, k):
+        """``(fm (F, M), idx or None)`` for piece ``k``: the forest reads columns ``idx`` of ``fm``."""
+        if self._feats[k] is None:
+            eng, img, fs = self.engine, self.img, self.fs
+            t, ry, rx = self.pieces[k]
+            ys, xs = self.rows[ry], self.cols[rx]
+            lead = [ys] if self.z is None else [np.array([self.z]), ys]
+            fm = eng.cached(img, fs, t)
+            if fm is None and eng.wants_whole(img, fs, t, lead):
+                fm = eng.tile_features(img, fs, t)
+            if fm is not None:
+                o = eng.grid(img, fs).origin(t)
+                loc = [ys - o[-2], xs - o[-1]]
+                idx = (loc[0][:, None] * fm.shape[-1] + loc[1][None, :]).ravel()
+                if self.z is not None:
+                    idx = idx + (self.z - o[0]) * fm.shape[-1] * fm.shape[-2]
+                self._feats[k] = (fm.reshape(fm.shape[0], -1), idx)
+            else:
+                fr = eng.row_features(img, fs, t, lead)  # (F, [1,] n rows, tile width)
+                x0 = eng.grid(img, fs).origin(t)[-1]
+                fr = fr.reshape(fr.shape[0], ys.size, fr.shape[-1])[:, :, xs - x0]
+                self._feats[k] = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
+        return self._feats[k]
+
+    def predict(self, forest, k):
+        """Probabilities ``(n rows, n cols, K)`` of piece ``k``."""
+        fm, idx = self.features(k)
+        _, ry, rx = self.pieces[k]
+        p = forest.predict_proba_fm(fm, idx)
+        return p.reshape(ry.stop - ry.start, rx.stop - rx.start, -1)
+
+
+def _cuts(sorted_idx, tile):
+    """Runs of ``sorted_idx`` that fall in one tile: [(start, stop), ...] positions."""
+    if sorted_idx.size == 0:
+        return []
+    t = sorted_idx // tile
+    b = np.flatnonzero(np.diff(t)) + 1
+    starts = np.concatenate([[0], b])
+    stops = np.concatenate([b, [sorted_idx.size]])
+    return list(zip(starts.tolist(), stops.tolist()))
