@@ -169,30 +169,31 @@ def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf
             continue
         a = row // N
         j = row % N + ry
-        if nr == 1:  # first derivatives only, for the structure tensor
-            for s in range(S):
-                if st_src[s]:
-                    conv_across(pre[ysrc[s]], a, j, yidx, yhalf[s:s + 1], ysign[s:s + 1], yr1[s], W,
-                                sb[s], sb[s], sb[s])
-            for e in range(D):
-                if st_der[e]:
-                    _load(pad, r, sb[dsrc[e]], idx)
-                    conv_pad(pad, r, dhalf[e:e + 1], dsign[e:e + 1], W, d[e], d[e], d[e])
         s = 0
-        while s < S and nr == 2:  # the sources of this row: the pass across rows, in cache
+        while s < S:  # the sources of this row: the pass across rows, in cache
             K = 1
             while s + K < S and K < 3 and ysrc[s + K] == ysrc[s] and yr1[s + K] == yr1[s]:
                 K += 1
-            conv_across(pre[ysrc[s]], a, j, yidx, yhalf[s:s + K], ysign[s:s + K], yr1[s], W,
-                        sb[s], sb[s + min(1, K - 1)], sb[s + K - 1])
+            want = nr == 2
+            for k in range(s, s + K):
+                want = want or st_src[k]
+            if want:  # a row only for the structure tensor skips sources it does not use
+                conv_across(pre[ysrc[s]], a, j, yidx, yhalf[s:s + K], ysign[s:s + K], yr1[s], W,
+                            sb[s], sb[s + min(1, K - 1)], sb[s + K - 1])
             s += K
         e = 0
-        while e < D and nr == 2:  # the derivatives of one source are adjacent: filter them together
+        while e < D:  # the derivatives of one source are adjacent: filter them together
             K = 1
             while e + K < D and K < 3 and dsrc[e + K] == dsrc[e]:
                 K += 1
-            _load(pad, r, sb[dsrc[e]], idx)
-            conv_pad(pad, r, dhalf[e:e + K], dsign[e:e + K], W, d[e], d[e + min(1, K - 1)], d[e + K - 1])
+            if nr == 2:
+                _load(pad, r, sb[dsrc[e]], idx)
+                conv_pad(pad, r, dhalf[e:e + K], dsign[e:e + K], W, d[e], d[e + min(1, K - 1)], d[e + K - 1])
+            else:  # only the first derivatives, one by one
+                for k in range(e, e + K):
+                    if st_der[k]:
+                        _load(pad, r, sb[dsrc[k]], idx)
+                        conv_pad(pad, r, dhalf[k:k + 1], dsign[k:k + 1], W, d[k], d[k], d[k])
             e += K
         if nr == 2 and o >= 0:
             _row_features(d, roles, nd, slots, out, o, x0, wout, m)

@@ -129,10 +129,12 @@ def _score_chunk(X, m0, m, q_feature, q_threshold, q_row, q_mask, q_base, leaf_v
 
 @njit(fastmath=True, cache=True, nogil=True)
 def _predict(lo, hi, X, idx, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
-             feature, threshold, left, right, value, big_roots, n_trees, out):  # pragma: no cover - compiled
+             feature, threshold, left, right, value, big_roots, n_trees, used, q_feature_u, feature_u,
+             out):  # pragma: no cover - compiled
     # X (F, N) feature-major; idx: the pixel columns to predict (what a viewport shows), or empty
-    # for all of them; out (M, K); chunks lo..hi-1 of _CHUNK pixels
-    F = X.shape[0]
+    # for all of them; out (M, K); chunks lo..hi-1 of _CHUNK pixels. With idx, only the features
+    # the trees test (used) are gathered, and q_feature_u / feature_u index into them.
+    F = used.size
     M = idx.size if idx.size else X.shape[1]
     K = value.shape[1]
     inv = np.float32(1.0 / n_trees)
@@ -143,10 +145,11 @@ def _predict(lo, hi, X, idx, q_feature, q_threshold, q_row, q_mask, q_base, leaf
         if idx.size:  # gather the chunk's columns once rather than at every split
             Xc = np.empty((F, m), X.dtype)
             for f in range(F):
+                xf = X[used[f]]
                 for p in range(m):
-                    Xc[f, p] = X[f, idx[m0 + p]]
-            _score_chunk(Xc, 0, m, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
-                         feature, threshold, left, right, value, big_roots, acc)
+                    Xc[f, p] = xf[idx[m0 + p]]
+            _score_chunk(Xc, 0, m, q_feature_u, q_threshold, q_row, q_mask, q_base, leaf_value_t,
+                         feature_u, threshold, left, right, value, big_roots, acc)
         else:
             _score_chunk(X, m0, m, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
                          feature, threshold, left, right, value, big_roots, acc)
@@ -226,9 +229,16 @@ class Forest:
             small, node_of, row, mask, leaf_node, base = _bitvector_tables(
                 self.left, self.right, self.roots, QS_MAX_LEAVES
             )
+            inner = self.left >= 0
+            used = np.unique(self.feature[inner]).astype(np.int64)
+            if used.size == 0:
+                used = np.zeros(1, np.int64)
+            remap = np.zeros(self.n_features, np.int32)
+            remap[used] = np.arange(used.size, dtype=np.int32)
             self._tables = (
                 self.feature[node_of], self.threshold[node_of], row, mask, base,
                 np.ascontiguousarray(self.value[leaf_node].T), self.roots[~small],
+                used, remap[self.feature[node_of]], np.where(inner, remap[self.feature], 0).astype(np.int32),
             )
         return self._tables
 
@@ -284,9 +294,9 @@ class Forest:
             n_out = idx.size
         out = np.empty((n_out, self.n_classes), np.float32)
         if n_out:
-            qf, qt, qr, qm, qb, lv, big = self._bitvectors()
+            qf, qt, qr, qm, qb, lv, big, used, qf_u, feat_u = self._bitvectors()
             run_rows(_predict, (n_out + _CHUNK - 1) // _CHUNK, X_fm, idx, qf, qt, qr, qm, qb, lv, self.feature,
-                     self.threshold, self.left, self.right, self.value, big, self.n_trees, out)
+                     self.threshold, self.left, self.right, self.value, big, self.n_trees, used, qf_u, feat_u, out)
         return out
 
     def predict_proba(self, X):

@@ -52,7 +52,9 @@ class Project:
         Trees in the forest (ilastik uses 100).
     cache_bytes : int, optional
         Budget of the tile-feature cache shared by all images (default a quarter of the
-        available memory, at most 2 GiB; on Binder's 2 GB use e.g. ``512 * 2**20``).
+        available memory, at most 1 GiB: on Binder's 2 GB about 400 MB). Training, prediction
+        and the app hold at most this much of features plus their working set (the tiles on
+        screen, one band of rows per thread, the labeled pixels' vectors).
 
     Examples
     --------

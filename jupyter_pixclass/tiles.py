@@ -27,7 +27,11 @@ DENSE_FRACTION = 0.5  # compute (and keep) a whole tile when a request covers th
 
 
 def default_cache_bytes():
-    """A quarter of the memory available now, at most 2 GiB and at least 256 MiB."""
+    """A quarter of the memory available now, at most 1 GiB and at least 128 MiB.
+
+    Only the tiles on screen and under strokes need to stay, so a small budget costs little
+    (a view of 600x600 pixels at 1:1 covers about 400 MB of the default 98 features).
+    """
     avail = None
     try:
         with open("/proc/meminfo") as f:
@@ -41,7 +45,7 @@ def default_cache_bytes():
             avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
             avail = 8 * 2**30
-    return int(min(2 * 2**30, max(256 * 2**20, avail // 4)))
+    return int(min(2**30, max(128 * 2**20, avail // 4)))
 
 
 class TileGrid:
@@ -104,10 +108,13 @@ class TileEngine:
         if g is None:
             shape = img.shape_spatial
             fnd = fs.spatial_ndim(len(shape))
+            # an axis up to twice the tile side is one tile: a 500x500 crop is read once, not
+            # as four tiles that each recompute a halo
+            side = [s if s <= 2 * self.tile else self.tile for s in shape[-2:]]
             if len(shape) == 2:
-                tile = (self.tile, self.tile)
+                tile = tuple(side)
             elif fnd == 2:  # plane by plane: no halo along Z, one plane a tile
-                tile = (1, self.tile, self.tile)
+                tile = (1,) + tuple(side)
             else:
                 tile = block_for_budget(shape, fs, img.n_channels, budget=TILE_3D_BYTES)
             g = self._grids[key] = TileGrid(shape, tile)
@@ -122,17 +129,16 @@ class TileEngine:
             r = self._ranges[img.uid] = channel_ranges(image_sample(img.data))
         return r
 
-    def _read(self, img, fs, t, rows=None):
-        """The block of tile ``t`` with its halo, and where the wanted part lies inside it.
+    def _read(self, img, fs, sl, rows=None):
+        """The block of region ``sl`` (slices) with its halo, and where the wanted part lies.
 
         ``rows``: index arrays (image coordinates) for the axes but the last, or None for the
-        whole tile. Only the span of the wanted rows (plus halo) is read.
+        whole region. Only the span of the wanted rows (plus halo) is read.
         """
         g = self.grid(img, fs)
         nsp = len(g.shape)
         fnd = fs.spatial_ndim(nsp)
         h = fs.halo(fnd)
-        sl = g.slices(t)
         src, inner = [], []
         for a, s in enumerate(sl):
             lo, hi = s.start, s.stop
@@ -155,19 +161,27 @@ class TileEngine:
     def tile_features(self, img, fs, t):
         """Tile ``t``'s features ``(F, *tile shape)``, computed whole and kept in the LRU."""
 
-        def compute():
-            data, inner = self._read(img, fs, t)
-            return features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get())
+        g = self.grid(img, fs)
+        F = fs.n_features(img.n_channels, fs.spatial_ndim(len(g.shape)))
 
-        return self.cache.get((img.uid, fs.key(), tuple(t)), compute)
+        def compute(buf):
+            data, inner = self._read(img, fs, g.slices(t))
+            return features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get(), out=buf)
 
-    def row_features(self, img, fs, t, rows):
-        """Features ``(F, n_0, ..., tile width)`` of tile ``t`` at the given rows only.
+        return self.cache.get((img.uid, fs.key(), tuple(t)), compute, nbytes=4 * F * math.prod(g.tile_shape(t)))
+
+    def row_features(self, img, fs, t, rows, cols=None):
+        """Features ``(F, n_0, ..., width)`` of tile ``t`` at the given rows only.
 
         ``rows`` are sorted index arrays in image coordinates, one per axis but the last (their
-        grid is computed); the tile's whole width comes back. Nothing is kept.
+        grid is computed); the tile's whole width comes back, or the columns ``cols`` (a slice
+        of the image, which may reach past the tile: a view zoomed out reads wide strips).
+        Nothing is kept.
         """
-        data, inner = self._read(img, fs, t, rows)
+        sl = self.grid(img, fs).slices(t)
+        if cols is not None:
+            sl = sl[:-1] + (cols,)
+        data, inner = self._read(img, fs, sl, rows)
         out = features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get())
         self.rows_computed += math.prod(len(r) for r in rows)
         return out

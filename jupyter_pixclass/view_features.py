@@ -13,6 +13,9 @@ import numpy as np
 
 __all__ = ["ViewFeatures"]
 
+SPARSE_BELOW = 0.5  # a view showing fewer than this share of the rows it spans samples tiles
+WIDE = 4  # tiles side by side in one piece of a sampled view
+
 
 class ViewFeatures:
     """The pixel grid ``rows x cols`` of plane ``z`` of ``img``, in pieces.
@@ -34,13 +37,19 @@ class ViewFeatures:
         self.cols, self.col_of = np.unique(np.asarray(cols, np.int64), return_inverse=True)
         g = engine.grid(img, fs)
         ty, tx = g.tile[-2], g.tile[-1]
+        # zoomed far out, tiles are only sampled (rows computed, nothing kept): pieces of several
+        # tiles share their halos (a 256-pixel tile reads 1.5x its width at sigma 10)
+        span = int(self.rows[-1] - self.rows[0] + 1) if self.rows.size else 0
+        self.sparse = self.rows.size < SPARSE_BELOW * span
+        if self.sparse:
+            ty, tx = ty * WIDE, tx * WIDE
         yb = _cuts(self.rows, ty)
         xb = _cuts(self.cols, tx)
         cy, cx = self.rows.mean() if self.rows.size else 0, self.cols.mean() if self.cols.size else 0
         pieces = []
         for (y0, y1) in yb:
             for (x0, x1) in xb:
-                t = (int(self.rows[y0] // ty), int(self.cols[x0] // tx))
+                t = (int(self.rows[y0] // g.tile[-2]), int(self.cols[x0] // g.tile[-1]))
                 if z is not None:
                     t = (int(z // g.tile[0]),) + t
                 my = (self.rows[y0] + self.rows[y1 - 1]) / 2
@@ -66,22 +75,28 @@ class ViewFeatures:
             t, ry, rx = self.pieces[k]
             ys, xs = self.rows[ry], self.cols[rx]
             lead = [ys] if self.z is None else [np.array([self.z]), ys]
-            fm = eng.cached(img, fs, t)
-            if fm is None and eng.wants_whole(img, fs, t, lead):
-                fm = eng.tile_features(img, fs, t)
+            fm = None if self.sparse else eng.cached(img, fs, t)
+            if fm is None and not self.sparse and self._mostly_covers(t, ys, xs):
+                fm = eng.tile_features(img, fs, t)  # kept: strokes land here, panning back is free
             if fm is not None:
                 o = eng.grid(img, fs).origin(t)
                 loc = [ys - o[-2], xs - o[-1]]
                 idx = (loc[0][:, None] * fm.shape[-1] + loc[1][None, :]).ravel()
                 if self.z is not None:
                     idx = idx + (self.z - o[0]) * fm.shape[-1] * fm.shape[-2]
-                self._feats[k] = (fm.reshape(fm.shape[0], -1), idx)
+                whole = idx.size == fm[0].size and (idx.size == 0 or (idx[0] == 0 and (np.diff(idx) == 1).all()))
+                self._feats[k] = (fm.reshape(fm.shape[0], -1), None if whole else idx)
             else:
-                fr = eng.row_features(img, fs, t, lead)  # (F, [1,] n rows, tile width)
-                x0 = eng.grid(img, fs).origin(t)[-1]
-                fr = fr.reshape(fr.shape[0], ys.size, fr.shape[-1])[:, :, xs - x0]
+                cols = slice(int(xs[0]), int(xs[-1]) + 1)
+                fr = eng.row_features(img, fs, t, lead, cols)  # (F, [1,] n rows, width)
+                fr = fr.reshape(fr.shape[0], ys.size, fr.shape[-1])[:, :, xs - xs[0]]
                 self._feats[k] = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
         return self._feats[k]
+
+    def _mostly_covers(self, t, ys, xs):
+        """Whether the piece shows at least half of tile ``t``'s rows and columns."""
+        shape = self.engine.grid(self.img, self.fs).tile_shape(t)
+        return ys.size >= 0.5 * shape[-2] and xs.size >= 0.5 * shape[-1] and (self.z is None or shape[0] == 1)
 
     def predict(self, forest, k):
         """Probabilities ``(n rows, n cols, K)`` of piece ``k``."""

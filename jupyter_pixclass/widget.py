@@ -495,14 +495,14 @@ class PixelClassifierApp(T.HasTraits):
         """The RGB float frame the image layer shows (image composite + overlay)."""
         img = self.image
         plane = self._plane(img.data)
-        data = self.view.sample(plane)
         chans = self._active_channels()
-        limits = self._limits[self.image_index]
-        colors = list(self._colors[self.image_index])
+        ys, xs, _, _ = self.view.indices()
+        data = plane[np.ix_(ys, xs, chans)]  # only the shown channels (IMC stacks have 25+)
+        limits = [self._limits[self.image_index][c] for c in chans]
+        colors = [self._colors[self.image_index][c] for c in chans]
         if len(chans) == 1 and self.display_channel.startswith("ch:"):
-            colors[chans[0]] = "#ffffff"  # a single channel is shown in grey
-        vis = [c in chans for c in range(img.n_channels)]
-        rgb = render.composite(data, limits, colors, vis)
+            colors = ["#ffffff"]  # a single channel is shown in grey
+        rgb = render.composite(data, limits, colors)
         ov = self.overlay
         pv = self._view_probabilities() if with_overlay and ov != "none" else None
         if pv is not None:
@@ -721,7 +721,19 @@ class PixelClassifierApp(T.HasTraits):
     def _current(self, gen):
         return gen == self._gen and not self._closed
 
+    def _warm_up(self):
+        """Load the compiled kernels (numba's disk cache) before the first stroke needs them."""
+        from .features import compute_features
+
+        img = self.project.images[0]
+        tiny = np.zeros((8,) * (img.ndim_spatial - 1) + (24, 24, img.n_channels), np.float32)
+        try:
+            compute_features(tiny, self.project.features)
+        except Exception:  # only a warm-up: the real call reports any problem
+            pass
+
     def _worker_loop(self):
+        self._warm_up()
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: self._pending or self._closed)
@@ -755,12 +767,17 @@ class PixelClassifierApp(T.HasTraits):
             tm["features"] += time.perf_counter() - t
             if not self._current(gen):
                 return
-            self.status = "training…"
-            t = time.perf_counter()
-            p.train()
-            self._trained_version = version
-            self._force = False
-            tm["train"] = time.perf_counter() - t
+            try:
+                self.status = "training…"
+                t = time.perf_counter()
+                p.train()
+                self._trained_version = version
+                self._force = False
+                tm["train"] = time.perf_counter() - t
+            except ValueError:
+                if self.live_update and p.forest is None:  # no forest yet: have the view's features ready
+                    self._fill_view(gen, tm)
+                raise
         if p.forest is None or not self._current(gen):
             return
         if not self._fill_view(gen, tm):
@@ -786,6 +803,13 @@ class PixelClassifierApp(T.HasTraits):
         vf = self._view_features()
         if vf is None or vf.key != self._view_key():
             return False
+        if forest is None:  # features only, ready for the first forest
+            for k in range(len(vf)):
+                if not self._current(gen) or self._vf is not vf:
+                    return False
+                self.status = f"features of the view: {k}/{len(vf)} tiles"
+                vf.features(k)
+            return True
         key = (vf.key, forest)
         vp = self._vprob
         if vp is None or vp[0] != key:
