@@ -111,7 +111,7 @@ def _eigvals(m, nd, x0, n, out, slot, o):  # pragma: no cover - compiled
 
 @njit(fastmath=True, cache=True, nogil=True)
 def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf, dsign, roles, nd, slots,
-                    out, orow, x0, dog_src, dog_idx, dog_half, st_idx, st_half, prods, need, st_src, st_der):  # pragma: no cover
+                    out, orow, x0, dog_src, dog_idx, dog_half, st_idx, st_half, prods, need, st_src, st_der, todo):  # pragma: no cover
     """Last two passes of one sigma for rows ``lo..hi-1``: across the rows, then along each row
     for every derivative, then every feature of the row (run on all cores by
     :func:`.threads.run_rows`).
@@ -147,6 +147,9 @@ def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf
         0: skip the row; 1: only its structure-tensor products; 2: everything.
     st_src, st_der : (S,), (D,) bool
         The sources and derivatives the structure tensor's products need.
+    todo : int64 array
+        The rows with ``need > 0``; ``lo..hi`` index it, so threads share the work evenly
+        however few rows are wanted.
     """
     Q, A, N, W = pre.shape
     S = ysrc.size
@@ -162,7 +165,8 @@ def derivative_rows(lo, hi, pre, yidx, ysrc, yhalf, ysign, yr1, idx, dsrc, dhalf
     m = np.empty((nd * (nd + 1) // 2, wout), np.float32)
     g2 = np.empty(W, np.float32)
     sb = np.empty((S, W), np.float32)
-    for row in range(lo, hi):
+    for ii in range(lo, hi):
+        row = todo[ii]
         o = orow[row]
         nr = need[row]
         if nr == 0:
@@ -257,20 +261,20 @@ def _row_features(d, roles, nd, slots, out, o, x0, wout, m):  # pragma: no cover
 
 
 @njit(fastmath=True, cache=True, nogil=True)
-def tensor_rows(lo, hi, src, idx, half, nd, out, slot, orow, x0):  # pragma: no cover - compiled
+def tensor_rows(lo, hi, src, idx, half, nd, out, slot, orow, x0, todo):  # pragma: no cover - compiled
     """Last structure-tensor pass (along the second-to-last axis) fused with the eigenvalues.
 
     ``src (P, A, N, B)``: the tensor elements smoothed along every other axis; rows are
-    ``a * N + i`` (``lo..hi-1`` here); ``idx`` mirrors along N for the kernel ``half``.
+    ``a * N + i``; ``lo..hi-1`` index ``todo``, the rows wanted in the output; ``idx`` mirrors
+    along N for the kernel ``half``.
     """
     P, A, N, B = src.shape
     r = half.size - 1
     wout = out.shape[2]
     m = np.empty((P, wout), np.float32)
-    for row in range(lo, hi):
+    for ii in range(lo, hi):
+        row = todo[ii]
         o = orow[row]
-        if o < 0:
-            continue
         a = row // N
         i = row % N
         for p in range(P):

@@ -324,19 +324,21 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
         for o in firsts:
             st_der[pos[o]] = True
             st_src[dsrc[pos[o]]] = True
+    todo = np.flatnonzero(need).astype(np.int64)
     run_rows(
-        derivative_rows, R, pre, _reflect_index(N, yhalf.shape[1] - 1), np.array(ysrc, np.int64), yhalf, ysign, yr1,
+        derivative_rows, todo.size, pre, _reflect_index(N, yhalf.shape[1] - 1), np.array(ysrc, np.int64), yhalf, ysign, yr1,
         idx, dsrc, dhalf, dsign, roles, nd, slots, out,
         orow, x0, S - 1 if dog else -1, dog_idx, dog_half, _reflect_index(W, st_half.size - 1), st_half,
-        prods.reshape(prods.shape[0], R, W), need, st_src, st_der,
+        prods.reshape(prods.shape[0], R, W), need, st_src, st_der, todo,
     )
     if st:
         t = prods
         for axis in range(nd - 2):  # 3D: along Z first, as a plain pass over the stack
             t = filter_axis(t, axis + 1, sig_st[axis], [0], out=ws.get("pass0", P)[None])[0]
         half = gaussian_kernel(sig_st[-2], 0)[0].astype(np.float32)
-        run_rows(tensor_rows, R, t.reshape(P, R // N, N, W), _reflect_index(N, half.size - 1), half, nd, out,
-                 slot["structure_tensor_eigenvalues"], orow, x0)
+        outs = np.flatnonzero(orow >= 0).astype(np.int64)
+        run_rows(tensor_rows, outs.size, t.reshape(P, R // N, N, W), _reflect_index(N, half.size - 1), half, nd, out,
+                 slot["structure_tensor_eigenvalues"], orow, x0, outs)
 
 
 def _rows(a, n_lead):

@@ -16,7 +16,7 @@ from .features import (_Workspace, block_for_budget, features_inner, iter_blocks
 
 __all__ = ["predict_block", "predict_array", "source_from_prob", "BAND_BYTES"]
 
-BAND_BYTES = 48 * 2**20  # features of one band of rows (in cache-friendly reach, reused)
+BAND_BYTES = 96 * 2**20  # features of one band of rows (about 250 rows of a 1024-wide image), reused
 WHOLE_2D = 2048  # 2D images up to this side are one block (no halo recomputed)
 BLOCK_BYTES = 768 * 2**20  # 3D: block features + scratch
 
