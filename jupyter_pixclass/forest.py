@@ -303,6 +303,18 @@ class Forest:
         """Class probabilities ``(N, K)`` for samples-by-features ``X`` (N, F)."""
         return self.predict_proba_fm(np.ascontiguousarray(np.asarray(X, np.float32).T))
 
+    @classmethod
+    def concat(cls, forests):
+        """One forest of the trees of ``forests`` (same features and classes), in order."""
+        off, parts = 0, []
+        for f in forests:
+            shift = np.where(f.left >= 0, off, 0)
+            parts.append((f.feature, f.threshold, f.left + shift, f.right + shift, f.value, f.roots + off))
+            off += f.feature.size
+        w = np.array([f.n_trees for f in forests], np.float64)
+        imp = sum(wi * f.importances for wi, f in zip(w, forests)) / w.sum()
+        return cls(*(np.concatenate(a) for a in zip(*parts)), forests[0].n_features, imp)
+
     def to_arrays(self):
         return {k: getattr(self, k) for k in self.ARRAYS}
 
@@ -311,7 +323,8 @@ class Forest:
         return cls(*(np.asarray(arrays[k]) for k in cls.ARRAYS[:6]), n_features, np.asarray(arrays["importances"]))
 
 
-def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs=-1, **kwargs):
+def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs=-1, preview=0, on_preview=None,
+                 **kwargs):
     """Fit a random forest on ``X`` (N, F), ``y`` (N,) and return ``(Forest, classes)``.
 
     ``method="binned"`` (default) grows the trees with :mod:`.forest_train` (bootstrap of at
@@ -319,6 +332,10 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
     its cost stops growing with the number of labels. ``method="sklearn"`` fits scikit-learn's
     ``RandomForestClassifier`` (every labeled pixel in every tree), for comparison. Same ``X``,
     ``y`` and ``random_state`` give the same forest either way.
+
+    With ``preview=n`` and ``on_preview(forest, classes)``, the first ``n`` trees are handed
+    over as soon as they exist (the app draws them); if it returns False the rest is not grown
+    and ``(None, classes)`` comes back. The trees are the same as without a preview.
     """
     X = np.asarray(X, np.float32)
     y = np.asarray(y)
@@ -333,5 +350,18 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
         raise ValueError(f"method must be 'binned' or 'sklearn'; got {method!r}")
     from .forest_train import fit_binned_forest
 
+    if on_preview is not None and 0 < preview < n_estimators:
+        # the first trees first (shown while the rest grow); together they are the same forest
+        from .forest_train import Binned
+
+        opts = {k: kwargs[k] for k in ("max_samples", "min_class_share") if k in kwargs}
+        b = Binned(X, yi, random_state, **opts)
+        r = fit_binned_forest(X, yi, n_estimators, random_state, trees=(0, preview), binned=b, **kwargs)
+        first = Forest(*r[:6], X.shape[1], r[6])
+        if on_preview(first, classes) is False:
+            return None, classes
+        r = fit_binned_forest(X, yi, n_estimators, random_state, trees=(preview, n_estimators), binned=b, **kwargs)
+        rest = Forest(*r[:6], X.shape[1], r[6])
+        return Forest.concat([first, rest]), classes
     feat, thr, left, right, value, roots, imp = fit_binned_forest(X, yi, n_estimators, random_state, **kwargs)
     return Forest(feat, thr, left, right, value, roots, X.shape[1], imp), classes

@@ -5,8 +5,9 @@ at every node of every tree, so its time grows with the labels (8.8 s for 42.5k 
 and 100 trees here). This builder keeps the forest we promise (Breiman's: bootstrap samples,
 sqrt(F) candidate features per split, Gini, trees grown until pure, class distributions in the
 leaves) but
-- draws each tree's bootstrap sample from at most ``max_samples`` pixels, class by class, so
-  rare classes keep a share (``min_class_share``) and a tree's cost stops growing with labels;
+- draws each tree's bootstrap sample of about ``max_samples`` pixels class by class, so a
+  tree's cost stops growing with the labels and a rare class keeps at least
+  ``min_class_share`` of the draws (drawn with replacement, it is weighed up);
 - splits on 8-bit histogram bins of each feature (edges at quantiles of the labeled pixels;
   thresholds are feature values, so the scorer in :mod:`.forest` reads raw features);
 - seeds every tree from ``random_state`` and its index alone, so the forest does not depend on
@@ -237,14 +238,19 @@ def _grow_trees(lo, hi, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry
 
 
 def class_draws(counts, max_samples, min_class_share):
-    """Bootstrap draws per class: proportional to the class, each at least ``min_class_share``."""
+    """Bootstrap draws per class: proportional to the class, each at least ``min_class_share``.
+
+    A class with few labeled pixels is drawn more often than it has pixels (with replacement),
+    which weighs it up as scikit-learn's ``class_weight`` would: a few strokes of a rare class
+    are not outvoted by thousands of background pixels.
+    """
     counts = np.asarray(counts, np.int64)
     n = int(counts.sum())
     m = min(n, int(max_samples))
     draws = np.round(m * counts / n).astype(np.int64)
-    floor = np.minimum(counts, int(m * min_class_share)) if min_class_share else np.zeros_like(counts)
-    draws = np.maximum(draws, floor)
-    return np.maximum(draws, 1)
+    draws = np.maximum(draws, int(m * min_class_share))
+    draws[counts == 0] = 0
+    return draws
 
 
 def _tree_arrays(T, cap, K, F):
@@ -261,43 +267,57 @@ def _widen(a, b, rows):
     return out
 
 
-def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=4000, min_class_share=0.1,
-                      max_depth=40, min_samples_leaf=1, max_features="sqrt"):
+class Binned:
+    """Labeled pixels ready for growing trees: 8-bit bins, classes, draws per tree."""
+
+    def __init__(self, X, y, random_state=0, max_samples=6000, min_class_share=0.1):
+        X = np.asarray(X, np.float32)
+        self.y = np.ascontiguousarray(y, np.int64)
+        self.F = X.shape[1]
+        self.K = int(self.y.max()) + 1
+        self.random_state = int(random_state or 0)
+        self.edges, self.n_edges = bin_edges(X, seed=self.random_state)
+        self.Xb = apply_bins(X, self.edges, self.n_edges)
+        self.by_class = np.argsort(self.y, kind="stable").astype(np.int64)
+        self.counts = np.bincount(self.y, minlength=self.K).astype(np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        self.draws = class_draws(self.counts, max_samples, min_class_share)
+
+    def seeds(self, n_estimators):
+        """One seed per tree of an ``n_estimators`` forest; tree t's seed does not depend on the count."""
+        return np.random.default_rng(np.random.SeedSequence([self.random_state, 0x5EED])).integers(
+            0, 2**63, size=int(n_estimators), dtype=np.int64).astype(np.uint64)
+
+
+def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, min_class_share=0.1,
+                      max_depth=40, min_samples_leaf=1, max_features="sqrt", trees=None, binned=None):
     """Grow a random forest on ``X`` (N, F) float32 and labels ``y`` (N,) in ``0..K-1``.
 
     Returns the arrays of :class:`.forest.Forest` (thresholds as float32 feature values) and
-    the mean decrease in impurity per feature.
+    the mean decrease in impurity per feature. ``trees=(start, stop)`` grows only those trees of
+    the ``n_estimators`` forest (a preview, then the rest: together they are the whole forest);
+    ``binned`` (a :class:`Binned` of the same data) saves binning twice.
     """
-    X = np.asarray(X, np.float32)
-    y = np.ascontiguousarray(y, np.int64)
-    N, F = X.shape
-    K = int(y.max()) + 1
-    edges, n_edges = bin_edges(X, seed=int(random_state or 0))
-    Xb = apply_bins(X, edges, n_edges)
-    by_class = np.argsort(y, kind="stable").astype(np.int64)
-    counts = np.bincount(y, minlength=K).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    draws = class_draws(counts, max_samples, min_class_share)
-    draws[counts == 0] = 0
-    m = int(draws.sum())
+    b = binned if binned is not None else Binned(X, y, random_state, max_samples, min_class_share)
+    F, K, m = b.F, b.K, int(b.draws.sum())
     mtry = max(1, int(np.sqrt(F))) if max_features == "sqrt" else int(max_features)
-    T = int(n_estimators)
-    seeds = np.random.default_rng(np.random.SeedSequence([int(random_state or 0), 0x5EED])).integers(
-        0, 2**63, size=T, dtype=np.int64).astype(np.uint64)
+    start, stop = trees if trees is not None else (0, int(n_estimators))
+    seeds = b.seeds(n_estimators)[start:stop]
+    T = seeds.size
+    args = (b.Xb, b.n_edges, b.y, K, b.by_class, b.starts, b.counts, b.draws, mtry, max_depth, int(min_samples_leaf))
     # room for 1024 nodes a tree (stroke trees have a few hundred); a tree that needs more is
     # grown again with room for every possible node
     arrays = _tree_arrays(T, min(2 * m + 1, 1024), K, F)
-    run_rows(_grow_trees, T, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry, max_depth,
-             int(min_samples_leaf), seeds, *arrays)
+    run_rows(_grow_trees, T, *args, seeds, *arrays)
     feat, thr, left, right, value, imp, n_nodes = arrays
     big = np.flatnonzero(n_nodes < 0)
     if big.size:
         more = _tree_arrays(big.size, 2 * m + 1, K, F)
-        run_rows(_grow_trees, big.size, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry, max_depth,
-                 int(min_samples_leaf), seeds[big], *more)
-        feat, thr, left, right, value = [_widen(a, b, big) for a, b in zip(arrays[:5], more[:5])]
+        run_rows(_grow_trees, big.size, *args, seeds[big], *more)
+        feat, thr, left, right, value = [_widen(a, c, big) for a, c in zip(arrays[:5], more[:5])]
         imp[big] = more[5]
         n_nodes[big] = more[6]
+    edges = b.edges
     roots = np.concatenate([[0], np.cumsum(n_nodes)[:-1]]).astype(np.int64)
     fs, ts, ls, rs, vs = [], [], [], [], []
     for t in range(T):

@@ -284,20 +284,35 @@ class Project:
             )
         return data
 
-    def train(self, n_estimators=None):
-        """Train the forest on the labeled pixels of every image; returns ``self``."""
+    def train(self, n_estimators=None, preview=0, on_preview=None):
+        """Train the forest on the labeled pixels of every image; returns ``self``.
+
+        ``preview=n`` with ``on_preview(forest)`` hands over the first ``n`` trees as soon as
+        they are grown (the app draws them while the rest grow); the finished forest is the same
+        as without a preview. If ``on_preview`` returns False, training stops there and the
+        previous forest stays.
+        """
         if not self.images:
             raise ValueError("the project has no images: add_image(...) first")
         X, y = self._training_data()
-        forest, classes = train_forest(X, y, n_estimators or self.n_estimators, self.random_state)
-        # forest columns follow the labeled classes; widen to all project classes
-        full = np.zeros((forest.value.shape[0], len(self.classes)), np.float32)
-        full[:, classes - 1] = forest.value
-        forest.value = full
+        K = len(self.classes)
+
+        def widen(forest, classes):  # forest columns follow the labeled classes; widen to all
+            full = np.zeros((forest.value.shape[0], K), np.float32)
+            full[:, classes - 1] = forest.value
+            forest.value = full
+            return forest
+
+        cb = None if on_preview is None else (lambda f, classes: on_preview(widen(f, classes)))
+        forest, classes = train_forest(X, y, n_estimators or self.n_estimators, self.random_state,
+                                       preview=preview, on_preview=cb)
+        if forest is None:
+            return self
+        forest = widen(forest, classes)
         with self._lock:
             self.forest = forest
             fnd = self.features.spatial_ndim(self.images[0].ndim_spatial)
-            self._trained = (self.features.key(), self.images[0].n_channels, len(self.classes), fnd)
+            self._trained = (self.features.key(), self.images[0].n_channels, K, fnd)
         return self
 
     def _check_trained(self):

@@ -88,12 +88,16 @@ class TileEngine:
     cache_bytes : int, optional
         Budget of the tile cache (default :func:`default_cache_bytes`).
     tile : int
-        Side of 2D tiles (3D tiles are chosen per feature set within ``TILE_3D_BYTES``).
+        Side of 2D tiles.
+    tile_bytes_3d : int
+        3D tiles are the blocks that waste least on halos within this many bytes of features
+        and scratch (:func:`.features.block_for_budget`).
     """
 
-    def __init__(self, cache_bytes=None, tile=TILE_2D):
+    def __init__(self, cache_bytes=None, tile=TILE_2D, tile_bytes_3d=TILE_3D_BYTES):
         self.cache = FeatureCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self.tile = int(tile)
+        self.tile_bytes_3d = int(tile_bytes_3d)
         self._grids = {}
         self._ranges = {}
         self._ws = ThreadWorkspaces()
@@ -116,7 +120,7 @@ class TileEngine:
             elif fnd == 2:  # plane by plane: no halo along Z, one plane a tile
                 tile = (1,) + tuple(side)
             else:
-                tile = block_for_budget(shape, fs, img.n_channels, budget=TILE_3D_BYTES)
+                tile = block_for_budget(shape, fs, img.n_channels, budget=self.tile_bytes_3d)
             g = self._grids[key] = TileGrid(shape, tile)
         return g
 

@@ -25,6 +25,8 @@ from .view_features import ViewFeatures
 __all__ = ["PixelClassifierApp"]
 
 TOOLS = ("brush", "eraser", "pan", "contrast")
+PREVIEW_TREES = 20  # drawn first when training is slow
+PREVIEW_AFTER_S = 0.06  # training slower than this last time: show a preview first
 
 
 def _disk_offsets(radius):
@@ -95,6 +97,9 @@ class PixelClassifierApp(T.HasTraits):
         self._vprob = None  # [(view key, forest), probability grid, pieces done]
         self._trained_version = None  # project.version the forest was trained at
         self._force = False
+        self._shown_forest = None  # the forest whose overlay the canvas shows (a preview, or the project's)
+        self._last_train_s = 0.0
+        self.timings_full = {}  # timings of the last whole-forest overlay (timings: the first overlay)
         self.view_progress = (0, 0)  # pieces of the view predicted, of all
         self._draw_lock = threading.RLock()
         self._drag = None
@@ -108,6 +113,7 @@ class PixelClassifierApp(T.HasTraits):
         self._set_image(0)
         self._worker = threading.Thread(target=self._worker_loop, name="pixclass-live-update", daemon=True)
         self._worker.start()
+        self._request_view()  # a trained project shows its prediction at once
 
     # ------------------------------------------------------------------ layout
     def _build(self):
@@ -474,7 +480,7 @@ class PixelClassifierApp(T.HasTraits):
     def _view_probabilities(self):
         """Probabilities at the displayed pixels ``(h, w, K)`` and where they are ready, or None."""
         vp, vf, p = self._vprob, self._vf, self.project
-        if vp is None or vf is None or p.forest is None or vp[0] != (self._view_key(), p.forest):
+        if vp is None or vf is None or vp[0] != (self._view_key(), self._shown_forest):
             return None
         _, _, iny, inx = self.view.indices()
         grid, done = vp[1], vp[2]
@@ -754,12 +760,17 @@ class PixelClassifierApp(T.HasTraits):
                     self._cv.notify_all()
 
     def _update(self, gen):
-        """One background update: labeled features, training, then the view piece by piece."""
+        """One background update: labeled features, training, then the view piece by piece.
+
+        When training took long last time, the first ``PREVIEW_TREES`` trees are drawn as soon
+        as they exist and the status says so; the whole forest's overlay replaces them.
+        """
         t0 = self._stroke_t
         tm = {"features": 0.0, "train": 0.0, "predict": 0.0, "render": 0.0}
         p = self.project
         version = p.version
         retrain = (self.live_update or self._force) and (p.forest is None or version != self._trained_version)
+        shown = []
         if retrain:
             self.status = "features of the labeled pixels…"
             t = time.perf_counter()
@@ -767,13 +778,28 @@ class PixelClassifierApp(T.HasTraits):
             tm["features"] += time.perf_counter() - t
             if not self._current(gen):
                 return
+
+            def on_preview(forest):
+                if not self._current(gen):
+                    return False
+                tm["train"] = time.perf_counter() - t
+                if self._fill_view(gen, tm, forest):
+                    self._finish(tm, t0, forest, f"preview of {forest.n_trees} trees; growing the other "
+                                                 f"{p.n_estimators - forest.n_trees}…")
+                    shown.append(dict(self.timings))
+                return self._current(gen)
+
+            use_preview = self._last_train_s > PREVIEW_AFTER_S and p.n_estimators > 2 * PREVIEW_TREES
             try:
                 self.status = "training…"
                 t = time.perf_counter()
-                p.train()
+                p.train(preview=PREVIEW_TREES if use_preview else 0, on_preview=on_preview if use_preview else None)
+                if not self._current(gen):
+                    return
                 self._trained_version = version
                 self._force = False
-                tm["train"] = time.perf_counter() - t
+                self._last_train_s = time.perf_counter() - t
+                tm = {"features": tm["features"], "train": self._last_train_s, "predict": 0.0, "render": 0.0}
             except ValueError:
                 if self.live_update and p.forest is None:  # no forest yet: have the view's features ready
                     self._fill_view(gen, tm)
@@ -782,24 +808,31 @@ class PixelClassifierApp(T.HasTraits):
             return
         if not self._fill_view(gen, tm):
             return
+        self._finish(tm, t0, p.forest, "done")
+        self.overlay_frames += 1
+        self.n_updates += 1
+        self.timings_full = dict(self.timings)
+        if shown:  # what the person waited for is the preview's overlay
+            self.timings = shown[0]
+
+    def _finish(self, tm, t0, forest, what):
+        """Draw the view's overlay and report the timings."""
         t = time.perf_counter()
         self._draw()
-        self.overlay_frames += 1
         tm["render"] = time.perf_counter() - t
         tm["total"] = time.perf_counter() - t0
-        self.timings = tm
-        self.n_updates += 1
-        n_lab = p.store().n_labeled()
-        self.status = (f"update #{self.n_updates} done: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in tm.items())
-                       + f" | {p.forest.n_trees} trees on {n_lab} labeled px")
+        self.timings = dict(tm)
+        n_lab = self.project.store().n_labeled()
+        self.status = (f"update #{self.n_updates + 1} {what}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in tm.items())
+                       + f" | {forest.n_trees} trees on {n_lab} labeled px")
 
-    def _fill_view(self, gen, tm):
+    def _fill_view(self, gen, tm, forest=None):
         """Predict the view's pieces from the centre out, drawing as they finish.
 
         Returns False when the work became stale (a newer stroke, or the view moved).
         """
         p = self.project
-        forest = p.forest
+        forest = forest or p.forest
         vf = self._view_features()
         if vf is None or vf.key != self._view_key():
             return False
@@ -811,6 +844,7 @@ class PixelClassifierApp(T.HasTraits):
                 vf.features(k)
             return True
         key = (vf.key, forest)
+        self._shown_forest = forest
         vp = self._vprob
         if vp is None or vp[0] != key:
             K = forest.n_classes

@@ -217,3 +217,88 @@ def test_redisplay_shares_state(app):
     display(app)
     display(app.widget)  # a second view of the same models
     assert app.project.labels(0)[3, 3] == 1 and app.widget is app.widget
+
+
+def test_view_fills_progressively_and_stale_pieces_are_dropped(scene, monkeypatch):
+    import time
+
+    from jupyter_pixclass import view_features
+
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.engine.tile = 16  # 160x160 image: 100 tiles
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(truth["classes"], n_strokes=3, mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    slow = view_features.ViewFeatures.features
+
+    def features(self, k):
+        time.sleep(0.01)  # a slow tile, so the view can move while it fills
+        return slow(self, k)
+
+    monkeypatch.setattr(view_features.ViewFeatures, "features", features)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    try:
+        app.wait_idle(60)
+        first = app._vf
+        assert first.n_ready() == len(first) == 100 and app.view_progress == (100, 100)
+        app.zoom(2.0)  # new view: fills in the background...
+        time.sleep(0.05)
+        moving = app._vf
+        app.pan(-40, -40)  # ...and moves again before it is done
+        app.wait_idle(60)
+        assert app._vf is not moving and moving is not first
+        assert moving is None or moving.n_ready() < len(moving)  # the stale view was abandoned
+        assert app._vf.n_ready() == len(app._vf)  # wait_idle waits for the whole current view
+        prob, valid = app._view_probabilities()
+        assert valid[app.view.inside()].all()
+        np.testing.assert_allclose(prob.sum(-1)[valid], 1, atol=1e-5)
+        # the view's probabilities are the project's prediction at the shown pixels
+        ys, xs, _, _ = app.view.indices()
+        np.testing.assert_allclose(prob, p.predict(0)[np.ix_(ys, xs)], atol=1e-6)
+    finally:
+        app.close()
+
+
+def test_status_reports_view_progress_and_features_ready_before_forest(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.engine.tile = 32
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    try:
+        app.live_update = True
+        app.wait_idle(60)
+        assert "waiting" in app.status and app._vf.n_ready() == len(app._vf)  # features ready, no forest yet
+        nuc, _, bg = nucleus_and_background_points(truth)
+        app.stroke(nuc, 1)
+        app.stroke(bg, 2)
+        app.wait_idle(60)
+        assert "done" in app.status and app.view_progress[0] == app.view_progress[1] > 1
+    finally:
+        app.close()
+
+
+def test_preview_forest_first_then_the_whole_forest(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=60)
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    statuses = []
+    app.observe(lambda c: statuses.append(c["new"]), "status")
+    try:
+        nuc, nuc2, bg = nucleus_and_background_points(truth)
+        app.stroke(nuc, 1)
+        app.stroke(bg, 2)
+        app.live_update = True
+        app.wait_idle(60)
+        app._last_train_s = 1.0  # as if training were slow: preview first
+        app.stroke(nuc2, 1)
+        app.wait_idle(60)
+        assert any("preview of 20 trees" in s for s in statuses)
+        assert "done" in app.status and p.forest.n_trees == 60
+        assert app.timings_full["total"] >= app.timings["total"]
+        reference = pc.Project(["Nucleus", "Background"], features=p.features, n_estimators=60)
+        reference.set_labels(reference.add_image(img), p.labels(0))
+        np.testing.assert_array_equal(reference.train().predict(0), p.predict(0))  # the same forest
+    finally:
+        app.close()

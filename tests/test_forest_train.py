@@ -1,0 +1,120 @@
+"""The binned forest trainer: determinism, valid probabilities, rare classes, agreement with scikit-learn."""
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.forest import Forest, train_forest
+from jupyter_pixclass.forest_train import apply_bins, bin_edges, class_draws
+
+
+def blobs(n, rng, shift=2.5, F=12):
+    y = rng.integers(1, 3, n)
+    X = rng.standard_normal((n, F)).astype(np.float32)
+    X[:, 0] += shift * (y - 1.5)
+    X[:, 3] -= shift * (y - 1.5)
+    return X, y
+
+
+def test_deterministic_by_seed():
+    rng = np.random.default_rng(0)
+    X, y = blobs(3000, rng)
+    a, ca = train_forest(X, y, 30, random_state=4)
+    b, cb = train_forest(X, y, 30, random_state=4)
+    c, _ = train_forest(X, y, 30, random_state=5)
+    for k in Forest.ARRAYS:
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+    assert not np.array_equal(a.threshold, c.threshold) or not np.array_equal(a.feature, c.feature)
+    np.testing.assert_array_equal(ca, [1, 2])
+
+
+def test_probabilities_sum_to_one_and_leaves_are_distributions():
+    rng = np.random.default_rng(1)
+    X, y = blobs(2000, rng, shift=0.8)  # overlapping classes: impure leaves
+    y[::7] = 3
+    f, classes = train_forest(X, y, 20, random_state=0, max_samples=500)
+    p = f.predict_proba(X)
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
+    leaves = f.left < 0
+    np.testing.assert_allclose(f.value[leaves].sum(1), 1, atol=1e-5)
+    assert (f.importances >= 0).all() and abs(f.importances.sum() - 1) < 1e-6
+
+
+def test_agrees_with_scikit_learn_on_easy_data():
+    rng = np.random.default_rng(2)
+    X, y = blobs(6000, rng)
+    Xt, yt = blobs(4000, rng)
+    ours, cl = train_forest(X, y, 50, random_state=0)
+    sk, cl2 = train_forest(X, y, 50, random_state=0, method="sklearn")
+    po = cl[ours.predict_proba(Xt).argmax(1)]
+    ps = cl2[sk.predict_proba(Xt).argmax(1)]
+    assert (po == yt).mean() > 0.95 and abs((po == yt).mean() - (ps == yt).mean()) < 0.01
+    assert (po == ps).mean() > 0.98
+
+
+def test_rare_class_keeps_a_share():
+    rng = np.random.default_rng(3)
+    X, y = blobs(20000, rng, shift=6)
+    rare = rng.standard_normal((40, X.shape[1])).astype(np.float32)
+    rare[:, 1] += 8  # a third, small but separable class
+    X = np.vstack([X, rare])
+    y = np.concatenate([y, np.full(40, 3)])
+    draws = class_draws(np.bincount(y)[1:], 4000, 0.1)
+    assert draws[2] == 400 and draws.sum() >= 4000  # 10 % of every tree's draws (with replacement)
+    f, classes = train_forest(X, y, 30, random_state=0)
+    test = rng.standard_normal((200, X.shape[1])).astype(np.float32)
+    test[:, 1] += 8
+    recall = (classes[f.predict_proba(test).argmax(1)] == 3).mean()
+    g, _ = train_forest(X, y, 30, random_state=0, min_class_share=0)  # no share: the rare class is outvoted
+    assert recall >= 0.9 and recall > (classes[g.predict_proba(test).argmax(1)] == 3).mean() + 0.3
+
+
+def test_bins_follow_thresholds():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((5000, 3)).astype(np.float32)
+    X[:, 2] = np.round(X[:, 2])  # few distinct values
+    edges, n = bin_edges(X)
+    assert n[2] <= 8 and n[0] == 255
+    b = apply_bins(X, edges, n)
+    for f in range(3):
+        for k in (0, n[f] // 2, n[f] - 1):
+            np.testing.assert_array_equal(b[f] <= k, X[:, f] <= edges[f, k])
+
+
+def test_large_trees_grow_again_with_room():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((6000, 5)).astype(np.float32)
+    y = rng.integers(1, 3, 6000)  # noise: trees need thousands of nodes
+    f, _ = train_forest(X, y, 4, random_state=0, max_samples=6000)
+    assert np.diff(np.append(f.roots, f.left.size)).max() > 1024
+    g, _ = train_forest(X, y, 4, random_state=0, max_samples=6000)
+    np.testing.assert_array_equal(f.threshold, g.threshold)
+    assert (f.predict_proba(X).argmax(1) + 1 == y).mean() > 0.9  # grown until (nearly) pure
+
+
+def test_project_training_saved_and_loaded_predicts_the_same(tmp_path, scene):
+    img, truth = scene
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=25, random_state=3)
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(truth["classes"], n_strokes=6, mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    p.save(tmp_path / "p.h5")
+    q = pc.Project.load(tmp_path / "p.h5")
+    np.testing.assert_array_equal(p.predict(0), q.predict(0))
+    np.testing.assert_array_equal(q.train().predict(0), p.predict(0))  # retraining after load: same forest
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="method must be 'binned' or 'sklearn'"):
+        train_forest(np.zeros((4, 2), np.float32), np.array([1, 2, 1, 2]), 2, method="xgb")
+
+
+def test_preview_then_rest_is_the_same_forest():
+    rng = np.random.default_rng(6)
+    X, y = blobs(3000, rng, shift=1.0)
+    whole, _ = train_forest(X, y, 40, random_state=2)
+    seen = []
+    both, _ = train_forest(X, y, 40, random_state=2, preview=10, on_preview=lambda f, c: seen.append(f.n_trees))
+    assert seen == [10]
+    for k in Forest.ARRAYS:
+        np.testing.assert_allclose(getattr(both, k), getattr(whole, k), rtol=1e-12)
+    stopped, _ = train_forest(X, y, 40, random_state=2, preview=10, on_preview=lambda f, c: False)
+    assert stopped is None
