@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import jupyter_pixclass as pc
-from _common import machine, peak_rss_mb, reset_peak_rss
+from _common import current_rss_mb, machine, peak_rss_mb, reset_peak_rss
 
 PAUSE = 1.0  # between strokes
 COLD = 3.0  # before a cold call
@@ -56,6 +56,7 @@ def large(side):
     p = pc.Project(["Nucleus", "Background"])
     p.add_image(img)
     reset_peak_rss()
+    base = current_rss_mb()
     app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
     app.zoom(1.0 / app.view.scale, at=(300, 300))  # 1:1 in the middle
     centre = (side // 2, side // 2)
@@ -90,8 +91,8 @@ def large(side):
           f"(min {min(totals) * 1000:.0f}, max {max(totals) * 1000:.0f}); median parts: "
           + ", ".join(f"{k} {v * 1000:.0f}" for k, v in med.items()))
     print(f"  fit the whole image: complete in {fit:.1f} s ({n_pieces} pieces); "
-          f"labeled pixels {p.store().n_labeled()}; peak RSS {peak:.0f} MB; cache budget "
-          f"{p.cache.max_bytes / 2**20:.0f} MB")
+          f"labeled pixels {p.store().n_labeled()}; peak RSS {peak:.0f} MB (of which {base:.0f} MB before the app: "
+          f"the image, the scene's truth, imports); cache budget {p.cache.max_bytes / 2**20:.0f} MB")
     app.close()
 
 

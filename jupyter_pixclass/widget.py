@@ -731,10 +731,16 @@ class PixelClassifierApp(T.HasTraits):
         """Load the compiled kernels (numba's disk cache) before the first stroke needs them."""
         from .features import compute_features
 
+        from .forest import train_forest
+
         img = self.project.images[0]
         tiny = np.zeros((8,) * (img.ndim_spatial - 1) + (24, 24, img.n_channels), np.float32)
         try:
             compute_features(tiny, self.project.features)
+            X = np.random.default_rng(0).random((64, 4), np.float32)
+            forest, _ = train_forest(X, np.arange(64) % 2 + 1, 2)
+            forest.predict_proba_fm(np.ascontiguousarray(X.T), np.arange(8))
+            forest.predict_proba_fm(np.ascontiguousarray(X.T))
         except Exception:  # only a warm-up: the real call reports any problem
             pass
 
