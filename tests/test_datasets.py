@@ -47,3 +47,12 @@ def test_scribbles_stay_inside_truth():
     s = pc.datasets.scribbles(t["classes"], n_strokes=5, seed=1)
     assert set(np.unique(s)) == {0, 1, 2, 3}
     assert (s[s > 0] == t["classes"][s > 0]).all()
+
+
+def test_imc_at_steinbock_size():
+    img, truth = pc.datasets.imc((500, 500), n_channels=24)
+    assert img.data.shape == (500, 500, 24) and truth["nuclei"].max() > 1000
+    assert set(np.unique(truth["classes"])) == {1, 2, 3}
+    # nuclei never overlap heavily: each instance keeps most of its own pixels
+    sizes = np.bincount(truth["nuclei"].ravel())[1:]
+    assert (sizes > 0).mean() > 0.95
