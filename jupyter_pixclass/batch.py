@@ -330,9 +330,25 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
     try:
         ax = (axes or file_axes or guess_axes(arr.shape)).upper()
         shape = tuple(arr.shape[ax.index(a)] for a in "ZYX" if a in ax)
+        n_t = arr.shape[ax.index("T")] if "T" in ax and len(ax) == len(arr.shape) else 1
     finally:
         close()
     nsp = len(shape)
+    if n_t > 1:  # a movie: every frame through the fused path, written back with its T axis
+        from .io import load_image
+
+        img = load_image(path, axes=axes, dataset=dataset)
+        if source == "features":
+            raise ValueError(f"source='features' of the time series {path!r} (shape {img.data.shape}): "
+                             "export features frame by frame")
+        k = project._class_index(class_name) if class_name is not None else 1
+        res = source_from_prob(project.predict(img), source, k)
+        data = convert(res, source, dtype, renormalize)
+        suffix = os.path.splitext(out)[1].lower()
+        data, out_axes = arrange(data, nsp, res.ndim == nsp + 2, None, ".tif" if suffix in (".tif", ".tiff") else suffix,
+                                 t=True)
+        write_array(out, np.ascontiguousarray(data), out_axes)
+        return
     if client is not None:
         import dask.array as da
 

@@ -32,6 +32,15 @@ def _parser():
     b.add_argument("--overwrite", action="store_true", help="recompute outputs that already exist")
     b.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://10.0.0.5:8786)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    i = sub.add_parser(
+        "import-ilastik", help="turn an ilastik Pixel Classification project (.ilp) into a project file",
+        description="Read classes, colours, images, labels and the feature selection of an ilastik .ilp, "
+                    "retrain the forest on the imported labels (--no-train: skip) and save a project .h5.",
+    )
+    i.add_argument("ilp", help="the ilastik project (.ilp)")
+    i.add_argument("-o", "--out", required=True, help="project file to write (.h5)")
+    i.add_argument("--image-root", default=None, help="folder holding the project's external image files now")
+    i.add_argument("--no-train", action="store_true", help="save without training")
     d = sub.add_parser("demo", help="open the nuclei quickstart notebook in JupyterLab",
                        description="Start JupyterLab on notebooks/01_nuclei_quickstart.ipynb (the first tutorial).")
     d.add_argument("--notebook", default="01_nuclei_quickstart.ipynb", help="which tutorial to open")
@@ -68,10 +77,35 @@ def demo(args):
     return subprocess.call(cmd)
 
 
+def import_ilastik(args):
+    from .project import Project
+
+    try:
+        project = Project.from_ilastik(args.ilp, image_root=args.image_root)
+        n_lab = sum(int((project.labels(i) > 0).sum()) for i in range(len(project.images)))
+        trained = False
+        if not args.no_train:
+            try:
+                project.train()
+                trained = True
+            except ValueError as e:  # e.g. only one class labeled: save what there is
+                print(f"pixclass: not trained: {e}", file=sys.stderr)
+        project.save(args.out)
+    except (ValueError, FileNotFoundError, KeyError, OSError) as e:
+        print(f"pixclass: error: {e}", file=sys.stderr)
+        return 2
+    print(f"imported {args.ilp}: {len(project.classes)} classes {project.classes}, {len(project.images)} images, "
+          f"{n_lab} labeled pixels, {len(project.features.pairs)} features"
+          f"{', trained' if trained else ''} -> {args.out}")
+    return 0
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.cmd == "demo":
         return demo(args)
+    if args.cmd == "import-ilastik":
+        return import_ilastik(args)
     try:
         from .batch import batch_predict
         from .project import Project

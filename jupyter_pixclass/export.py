@@ -48,8 +48,8 @@ def convert(data, source, dtype=None, renormalize=False):
     return np.clip(np.rint(x), info.min, info.max).astype(dtype)
 
 
-def default_axes(ndim_spatial, has_channels, suffix):
-    sp = "ZYX"[-ndim_spatial:]
+def default_axes(ndim_spatial, has_channels, suffix, t=False):
+    sp = ("T" if t else "") + "ZYX"[-ndim_spatial:]
     if not has_channels:
         return sp
     # ImageJ hyperstacks keep C before YX; the axis is recorded so load_image reads it back
@@ -58,10 +58,13 @@ def default_axes(ndim_spatial, has_channels, suffix):
     return sp + "C"
 
 
-def arrange(data, ndim_spatial, has_channels, axes, suffix):
-    """Reorder channel-last ``data`` to ``axes`` (default per format); returns (array, axes)."""
-    src = "ZYX"[-ndim_spatial:] + ("C" if has_channels else "")
-    axes = (axes or default_axes(ndim_spatial, has_channels, suffix)).upper()
+def arrange(data, ndim_spatial, has_channels, axes, suffix, t=False):
+    """Reorder channel-last ``data`` (``T`` first with ``t``) to ``axes`` (default per format).
+
+    Returns ``(array, axes)``.
+    """
+    src = ("T" if t else "") + "ZYX"[-ndim_spatial:] + ("C" if has_channels else "")
+    axes = (axes or default_axes(ndim_spatial, has_channels, suffix, t)).upper()
     if sorted(axes) != sorted(src):
         raise ValueError(f"axes {axes!r} must be a reordering of {src!r} for this output of shape {data.shape}")
     return np.transpose(data, [src.index(a) for a in axes]), axes
@@ -90,8 +93,12 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
     """Compute ``source`` for image ``x`` of ``project`` and write it to ``path`` atomically."""
     check_export_args(source, dtype, path)
     img = project._resolve(x)  # load a path once
+    if img.n_timepoints > 1 and source in ("labels", "features"):
+        raise ValueError(f"source={source!r} is not available for the time series {img.name!r}; "
+                         "add it to the project (one image per frame) and export frame by frame")
     data = result_array(project, x if isinstance(x, (int, np.integer)) else img, source, class_name)
-    has_c = data.ndim == img.ndim_spatial + 1
+    t = img.n_timepoints > 1
+    has_c = data.ndim == img.ndim_spatial + 1 + t
     data = convert(data, source, dtype, renormalize)
-    data, axes = arrange(data, img.ndim_spatial, has_c, axes, _suffix(path))
+    data, axes = arrange(data, img.ndim_spatial, has_c, axes, _suffix(path), t=t)
     return write_array(path, np.ascontiguousarray(data), axes, spacing=img.spacing)

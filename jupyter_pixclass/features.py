@@ -489,6 +489,9 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
         view of a feature-major array.
     """
     img = as_image(image)
+    if img.n_timepoints > 1:
+        raise ValueError(f"image {img.name!r} is a time series of {img.n_timepoints} frames (shape {img.data.shape}): "
+                         "compute features frame by frame (image.frames())")
     fs = fs or FeatureSet.default()
     fnd = fs.spatial_ndim(img.ndim_spatial)
     F = fs.n_features(img.n_channels, fnd)

@@ -32,9 +32,9 @@ def guess_axes(shape):
 
 
 def to_channel_last(data, axes, source="data"):
-    """Reorder ``data`` with axes letters ``axes`` to ``YXC`` or ``ZYXC``.
+    """Reorder ``data`` with axes letters ``axes`` to ``YXC`` or ``ZYXC`` (``TYXC``, ``TZYXC``).
 
-    A length-1 ``T`` axis is dropped; a longer one is an error. Returns ``(array, new_axes)``.
+    A length-1 ``T`` axis is dropped; a longer one is kept first. Returns ``(array, new_axes)``.
     """
     axes = axes.upper()
     shape = tuple(data.shape)
@@ -45,19 +45,13 @@ def to_channel_last(data, axes, source="data"):
         )
     if "Y" not in axes or "X" not in axes:
         raise ValueError(f"axes {axes!r} for {source} of shape {shape} must contain both Y and X")
-    if "T" in axes:
-        nt = shape[axes.index("T")]
-        if nt != 1:
-            raise ValueError(
-                f"{source} of shape {shape} has {nt} time points (axes {axes!r}); "
-                "pixel classification takes one time point: select one first"
-            )
+    if "T" in axes and shape[axes.index("T")] == 1:
         data = np.take(data, 0, axis=axes.index("T"))
         axes = axes.replace("T", "")
     if "C" not in axes:
         data = data[..., None]
         axes = axes + "C"
-    target = "ZYXC" if "Z" in axes else "YXC"
+    target = ("T" if "T" in axes else "") + ("ZYXC" if "Z" in axes else "YXC")
     order = [axes.index(a) for a in target]
     return np.transpose(data, order), target
 
@@ -71,7 +65,8 @@ class Image:
         Pixel data whose axes are described by ``axes``.
     axes : str
         Letters from ``TZCYX`` naming the axes of ``data`` (default ``"YX"``; a 3D array
-        with ``axes="YX"`` is taken as ``YXC``). Data is reordered to ``YXC`` / ``ZYXC``.
+        with ``axes="YX"`` is taken as ``YXC``). Data is reordered to ``YXC`` / ``ZYXC``; a time
+        series (``T`` longer than 1) to ``TYXC`` / ``TZYXC`` (see :meth:`frames`).
     name : str, optional
         Display name; defaults to the file stem or ``"image N"``.
     spacing : sequence of float, optional
@@ -110,7 +105,8 @@ class Image:
         if data.dtype == bool:
             data = data.astype(np.uint8)
         self.data, self.axes = to_channel_last(data, axes, source)
-        nsp = len(self.axes) - 1
+        self.series = None  # (series name, t, n) for a frame of a time series
+        nsp = len(self.axes) - 1 - self.axes.startswith("T")
         if spacing is None:
             spacing = (1.0,) * nsp
         spacing = tuple(float(s) for s in spacing)
@@ -131,9 +127,29 @@ class Image:
         ]
 
     @property
+    def n_timepoints(self):
+        """Time points of a series (``axes`` starting with ``T``), else 1."""
+        return self.data.shape[0] if self.axes.startswith("T") else 1
+
+    def frames(self):
+        """One :class:`Image` per time point of a series (the image itself otherwise).
+
+        Each frame remembers where it came from in ``.series``: ``(series name, t, n)``.
+        """
+        if not self.axes.startswith("T"):
+            return [self]
+        out = []
+        for t in range(self.n_timepoints):
+            f = Image(self.data[t], axes=self.axes[1:], name=f"{self.name} t={t}", spacing=self.spacing,
+                      path=self.path, channel_names=self.channel_names)
+            f.series = (self.name, t, self.n_timepoints)
+            out.append(f)
+        return out
+
+    @property
     def ndim_spatial(self):
         """Number of spatial axes (2 or 3)."""
-        return self.data.ndim - 1
+        return self.data.ndim - 1 - self.axes.startswith("T")
 
     @property
     def n_channels(self):
@@ -143,7 +159,7 @@ class Image:
     @property
     def shape_spatial(self):
         """Spatial shape, ``(Y, X)`` or ``(Z, Y, X)``."""
-        return tuple(self.data.shape[:-1])
+        return tuple(self.data.shape[self.axes.startswith("T"):-1])
 
     @property
     def dtype(self):

@@ -229,11 +229,15 @@ def load_image(path, axes=None, dataset=None):
     """
     fpath, _ = _split_inner(path)
     arr, file_axes, spacing, close = open_array(path, dataset=dataset)
+    names = None
     try:
         try:
             data = np.asarray(arr[...])
         except Exception as e:
             raise ValueError(f"could not read the pixels of {fpath!r} (corrupt or truncated?): {e}") from e
+        attrs = getattr(arr, "attrs", {})
+        if "channel_names" in attrs:
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(attrs["channel_names"]).ravel()]
     finally:
         close()
     use_axes = (axes or file_axes or guess_axes(data.shape)).upper()
@@ -245,7 +249,54 @@ def load_image(path, axes=None, dataset=None):
     nsp = sum(a in "ZYX" for a in use_axes)
     if spacing is not None and len(spacing) != nsp:
         spacing = spacing[-nsp:] if len(spacing) > nsp else None
-    return Image(data, axes=use_axes, spacing=spacing, path=fpath)
+    n_ch = data.shape[use_axes.index("C")] if "C" in use_axes else 1
+    if names is None or len(names) != n_ch:
+        names = channel_names_beside(fpath, n_ch)
+    return Image(data, axes=use_axes, spacing=spacing, path=fpath, channel_names=names)
+
+
+def _truthy(v):
+    return str(v).strip().lower() in ("1", "true", "yes")
+
+
+def channel_names_beside(path, n_channels):
+    """Channel names for the stack at ``path`` from a steinbock CSV beside it, or None.
+
+    Looks for ``<stem>_ilastik.csv`` next to the file, then ``panel.csv`` in its folder and the
+    folder above (steinbock's panel: ``name`` column, optional ``keep`` and ``ilastik`` columns).
+    The first list of names with ``n_channels`` entries wins: for a TIFF the kept rows, all
+    rows, the ``ilastik`` rows, then ``mean`` and the ``ilastik`` rows; for HDF5 (steinbock's
+    ilastik stacks, which start with the mean of the ``ilastik`` channels) the other way round.
+    """
+    import csv
+
+    folder = os.path.dirname(os.path.abspath(path))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem.lower().endswith(".ome"):
+        stem = stem[:-4]
+    for cand in (os.path.join(folder, stem + "_ilastik.csv"), os.path.join(folder, "panel.csv"),
+                 os.path.join(os.path.dirname(folder), "panel.csv")):
+        if not os.path.isfile(cand):
+            continue
+        try:
+            with open(cand, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        if not rows or "name" not in rows[0]:
+            continue
+        names = [r["name"] or r.get("channel", "") for r in rows]
+        options = [names]
+        if "keep" in rows[0]:
+            options.insert(0, [n for n, r in zip(names, rows) if _truthy(r["keep"])])
+        if "ilastik" in rows[0]:
+            il = [n for n, r in zip(names, rows) if _truthy(r["ilastik"])]
+            # steinbock writes its ilastik stacks as HDF5 (mean first), the raw stacks as TIFF
+            options = [["mean"] + il, il] + options if _suffix(path) in _H5 else options + [il, ["mean"] + il]
+        for opt in options:
+            if len(opt) == n_channels:
+                return opt
+    return None
 
 
 @contextlib.contextmanager
@@ -282,7 +333,7 @@ def _axistags(axes):
     )
 
 
-def write_array(path, data, axes, spacing=None, dataset="exported_data", compression=True):
+def write_array(path, data, axes, spacing=None, dataset="exported_data", compression=True, channel_names=None):
     """Write ``data`` (with axes letters ``axes``) atomically; format from the suffix.
 
     TIFF is written as an ImageJ hyperstack when the axes order allows (``ZCYX``, ``CYX``,
@@ -325,6 +376,8 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
                 d.attrs["axes"] = axes
                 if spacing is not None:
                     d.attrs["spacing"] = np.asarray(spacing, float)
+                if channel_names is not None:
+                    d.attrs["channel_names"] = np.array([str(n) for n in channel_names], dtype=object)
         elif suf in _NPY:
             with open(tmp, "wb") as fh:
                 np.save(fh, data)

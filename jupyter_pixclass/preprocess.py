@@ -93,7 +93,7 @@ def crops(image, size=500, out_dir=None, n=None, seed=0):
         Side length in pixels (smaller images give one crop of the whole image).
     out_dir : str, optional
         If given, each crop is written there as ``{name}_y{Y}_x{X}.h5`` (dataset ``"data"``,
-        axes recorded), and the paths are returned alongside.
+        axes and channel names recorded), and the paths are returned alongside.
     n : int, optional
         Number of random crops instead of a tiling.
     seed : int
@@ -128,7 +128,8 @@ def crops(image, size=500, out_dir=None, n=None, seed=0):
 
             os.makedirs(out_dir, exist_ok=True)
             p = os.path.join(out_dir, crop.name + ".h5")
-            write_array(p, crop.data, crop.axes, spacing=crop.spacing, dataset="data")
+            write_array(p, crop.data, crop.axes, spacing=crop.spacing, dataset="data",
+                        channel_names=crop.channel_names)  # read back by load_image
             crop.path = p
             out.append((crop, (y, x), p))
         else:

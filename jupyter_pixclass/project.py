@@ -146,8 +146,13 @@ class Project:
 
     # ----- images and labels -----------------------------------------------------------
     def add_image(self, image_or_path, **load_kwargs):
-        """Add an image (Image, channel-last array or path); returns its index."""
+        """Add an image (Image, channel-last array or path); returns its index.
+
+        A time series adds one image per time point, in order, and returns their indices.
+        """
         img = as_image(image_or_path, **load_kwargs)
+        if img.n_timepoints > 1:
+            return [self.add_image(f) for f in img.frames()]
         if self.images and img.n_channels != self.images[0].n_channels:
             raise ValueError(
                 f"image {img.name!r} has {img.n_channels} channels but the project's images have "
@@ -323,6 +328,8 @@ class Project:
         """Class probabilities ``float32 (..., K)`` of image ``x`` (index, Image, array or path)."""
         self._check_trained()
         img = self._resolve(x)
+        if img.n_timepoints > 1:  # a time series: every frame, stacked along T
+            return np.stack([self.predict(f) for f in img.frames()])
         n_ch = self._trained[1]
         if img.n_channels != n_ch:
             raise ValueError(
@@ -442,6 +449,19 @@ class Project:
         from .persist import save_project
 
         return save_project(self, path, images=images)
+
+    @classmethod
+    def from_ilastik(cls, path, image_root=None):
+        """An untrained Project from an ilastik Pixel Classification ``.ilp`` file.
+
+        Classes, colours, images (stored in the project or found on disk; ``image_root`` says
+        where external files are now), labels and the feature selection; lanes with a time axis
+        become one image per time point. Retrain with :meth:`train`. Executes no code from the
+        file (pickled entries are skipped). See :mod:`jupyter_pixclass.ilastik`.
+        """
+        from .ilastik import read_ilastik
+
+        return read_ilastik(path, image_root=image_root)
 
     @classmethod
     def load(cls, path):

@@ -151,6 +151,9 @@ class PixelClassifierApp(T.HasTraits):
         # image / slice / channels
         self.w_image = W.Dropdown(description="Image")
         self.w_z = W.IntSlider(description="z", min=0, max=0, continuous_update=True)
+        # time: the frames of one series are images of the project; the slider moves between them
+        self.w_t = W.IntSlider(description="t", min=0, max=0, continuous_update=False)
+        self.w_t.observe(lambda c: self._go_to_time(c["new"]), "value")
         self.w_channel = W.Dropdown(description="Show", options=[("Composite", "composite")])
         self.w_channels = W.VBox()
         W.link((self, "z"), (self.w_z, "value"))
@@ -191,7 +194,7 @@ class PixelClassifierApp(T.HasTraits):
         self.w_save_btn.on_click(lambda _: self._save_clicked())
 
         acc = W.Accordion(children=[
-            W.VBox([self.w_image, self.w_z, self.w_channel, self.w_channels]),
+            W.VBox([self.w_image, self.w_t, self.w_z, self.w_channel, self.w_channels]),
             W.VBox([self.w_overlay, self.w_opacity, W.HBox([self.w_show_labels]), self.w_labels_opacity]),
             self.w_features,
             W.VBox([self.w_exp_source, self.w_exp_dtype, self.w_exp_renorm, self.w_exp_path, self.w_exp_btn,
@@ -342,11 +345,27 @@ class PixelClassifierApp(T.HasTraits):
         self._build_channel_controls()
         self.w_z.max = nz - 1
         self.w_z.layout.display = None if nz > 1 else "none"
+        series = getattr(img, "series", None)
+        with self.w_t.hold_trait_notifications():
+            self.w_t.max = series[2] - 1 if series else 0
+            self.w_t.value = series[1] if series else 0
+        self.w_t.layout.display = None if series else "none"
         self.z = nz // 2
         self._vprob = None
         self._ready = True
         self._draw_labels()
         self._draw()
+
+    def _go_to_time(self, t):
+        """Show frame ``t`` of the series the current image belongs to."""
+        series = getattr(self.image, "series", None)
+        if not series or series[1] == t:
+            return
+        for j, im in enumerate(self.project.images):
+            s = getattr(im, "series", None)
+            if s and s[0] == series[0] and s[2] == series[2] and s[1] == t:
+                self.image_index = j
+                return
 
     def _build_channel_controls(self):
         i, img = self.image_index, self.image

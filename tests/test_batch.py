@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import h5py
+import tifffile
 import numpy as np
 import pytest
 
@@ -143,3 +144,22 @@ def test_normalized_features_blockwise_and_dask_equal_whole(files):
     np.testing.assert_allclose(predict_blockwise(p, files[1], block=(40, 48)), whole, atol=1e-5)
     lazy = predict_dask(p, da.from_array(img.data, chunks=(48, 56, -1))).compute(scheduler="threads")
     np.testing.assert_allclose(lazy, whole, atol=1e-5)
+
+
+def test_batch_and_export_of_a_movie_keep_the_t_axis(trained, tmp_path):
+    img = trained.images[0]
+    movie = np.stack([np.moveaxis(img.data, -1, 0), np.moveaxis(img.data[::-1], -1, 0)])  # T C Y X
+    tifffile.imwrite(tmp_path / "movie.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    outs = pc.batch_predict(trained, tmp_path / "movie.tif", tmp_path / "out", progress=False,
+                            source="simple_segmentation")
+    back = pc.load_image(outs[0])
+    assert back.axes == "TYXC" and back.n_timepoints == 2
+    np.testing.assert_array_equal(back.data[0, ..., 0], trained.segment(0))
+    np.testing.assert_array_equal(back.data[1, ..., 0], trained.segment(img.data[::-1]))
+    m = pc.load_image(tmp_path / "movie.tif")
+    trained.export(m, tmp_path / "p.h5", source="probabilities")
+    p = pc.load_image(tmp_path / "p.h5")
+    assert p.axes == "TYXC" and p.data.shape == (2,) + img.shape_spatial + (2,)
+    np.testing.assert_allclose(p.data[1], trained.predict(img.data[::-1]), atol=1e-6)
+    q = pc.Project(trained.classes, features=trained.features)
+    assert q.add_image(m) == [0, 1] and q.add_image(img) == 2  # one image per time point

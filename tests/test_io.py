@@ -136,13 +136,59 @@ def test_axes_do_not_fit(tmp_path, arr):
         pc.load_image(tmp_path / "a.npy", axes="CYX")
 
 
-def test_more_than_one_time_point(tmp_path, arr):
+def test_time_series_keep_their_t_axis(tmp_path, arr):
     np.save(tmp_path / "t.npy", arr)
-    with pytest.raises(ValueError, match=r"t.npy.*\(3, 5, 24, 32\) has 3 time points"):
-        pc.load_image(tmp_path / "t.npy", axes="TCYX")
+    m = pc.load_image(tmp_path / "t.npy", axes="TCYX")
+    assert m.axes == "TYXC" and m.n_timepoints == 3 and m.shape_spatial == (24, 32) and m.ndim_spatial == 2
+    frames = m.frames()
+    assert len(frames) == 3 and frames[2].series == ("t", 2, 3) and frames[2].axes == "YXC"
+    np.testing.assert_array_equal(frames[1].data, np.moveaxis(arr[1], 0, -1))
     np.save(tmp_path / "t1.npy", arr[:1])
-    assert pc.load_image(tmp_path / "t1.npy", axes="TCYX").axes == "YXC"
+    assert pc.load_image(tmp_path / "t1.npy", axes="TCYX").axes == "YXC"  # one time point: a plain image
+    with pytest.raises(ValueError, match=r"time series of 3 frames.*\(3, 24, 32, 5\)"):
+        pc.compute_features(m)
 
+
+@pytest.mark.parametrize("axes,shape", [("TYX", (4, 20, 22)), ("TZCYX", (3, 5, 2, 20, 22))])
+def test_time_series_round_trips_through_files(tmp_path, axes, shape):
+    data = np.random.default_rng(0).integers(0, 1000, shape).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "m.tif", data, imagej=True, metadata={"axes": axes})
+    m = pc.load_image(tmp_path / "m.tif")
+    assert m.axes == ("TZYXC" if "Z" in axes else "TYXC") and m.n_timepoints == shape[0]
+    src = axes if "C" in axes else axes + "C"
+    ref = data if "C" in axes else data[..., None]
+    np.testing.assert_array_equal(m.data, np.transpose(ref, [src.index(a) for a in m.axes]))
+    pc.io.write_array(tmp_path / "m.h5", m.data, m.axes)
+    back = pc.load_image(tmp_path / "m.h5")
+    assert back.axes == m.axes
+    np.testing.assert_array_equal(back.data, m.data)
+
+
+def test_steinbock_channel_names_beside_the_stack(tmp_path):
+    names = ["Histone H3", "CD45", "E-Cadherin", "panCK"]
+    data = np.arange(4 * 8 * 9, dtype=np.uint16).reshape(4, 8, 9)
+    (tmp_path / "img").mkdir()
+    tifffile.imwrite(tmp_path / "img" / "a.tiff", data)
+    (tmp_path / "panel.csv").write_text("channel,name,keep,ilastik\n" + "".join(
+        f"Ch{i},{n},1,{int(i != 1)}\n" for i, n in enumerate(names)) + "Ch9,,0,0\n")
+    assert pc.load_image(tmp_path / "img" / "a.tiff", axes="CYX").channel_names == names  # the kept rows
+    with h5py.File(tmp_path / "img" / "a_s2.h5", "w") as f:
+        f["stacks/default"] = data  # an ilastik stack: mean + the ilastik channels
+    assert pc.load_image(tmp_path / "img" / "a_s2.h5", axes="CYX").channel_names == [
+        "mean", "Histone H3", "E-Cadherin", "panCK"]
+    (tmp_path / "img" / "a_s2_ilastik.csv").write_text("channel,name\nm,M\na,A\nb,B\nc,C\n")
+    assert pc.load_image(tmp_path / "img" / "a_s2.h5", axes="CYX").channel_names == ["M", "A", "B", "C"]
+    (tmp_path / "x" / "y").mkdir(parents=True)
+    tifffile.imwrite(tmp_path / "x" / "y" / "o.tif", data[:2])  # no CSV near: default names
+    assert pc.load_image(tmp_path / "x" / "y" / "o.tif", axes="CYX").channel_names == ["ch 1", "ch 2"]
+
+
+def test_crops_keep_channel_names(tmp_path):
+    img, _ = pc.datasets.imc((50, 60), n_channels=5)
+    out = pc.preprocess.crops(pc.preprocess.add_mean_channel(img), size=40, out_dir=tmp_path)
+    back = pc.load_image(out[0][2])
+    assert back.channel_names == ["mean"] + img.channel_names
+    np.testing.assert_array_equal(back.data, out[0][0].data)
 
 def test_empty_and_nonfinite(tmp_path):
     np.save(tmp_path / "e.npy", np.zeros((0, 5)))

@@ -302,3 +302,22 @@ def test_preview_forest_first_then_the_whole_forest(scene):
         np.testing.assert_array_equal(reference.train().predict(0), p.predict(0))  # the same forest
     finally:
         app.close()
+
+
+def test_time_slider_moves_between_frames_of_a_series(scene):
+    img, _ = scene
+    movie = pc.Image(np.stack([img.data, img.data[::-1], img.data[:, ::-1]]), axes="TYXC", name="movie")
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    p.add_image(img)
+    assert p.add_image(movie) == [1, 2, 3]
+    app = pc.PixelClassifierApp(p, canvas_size=(120, 120))
+    try:
+        assert app.w_t.layout.display == "none"  # a single image: no time slider
+        app.image_index = 2
+        assert app.w_t.layout.display is None and app.w_t.max == 2 and app.w_t.value == 1
+        app.w_t.value = 2
+        assert app.image_index == 3 and app.image.series == ("movie", 2, 3)
+        app.stroke([(5, 5)], 1)
+        assert (p.labels(3) == 1).any() and not (p.labels(2) == 1).any()
+    finally:
+        app.close()

@@ -1,0 +1,187 @@
+"""ilastik .ilp projects, built here with h5py in ilastik's layout, opened as Projects."""
+import json
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.cli import main
+
+
+def axistags(axes):
+    flags = {"c": 1, "t": 8}
+    return json.dumps({"axes": [{"key": a, "typeFlags": flags.get(a, 2), "resolution": 0, "description": ""}
+                                for a in axes]}).encode()
+
+
+def write_ilp(path, lanes, names=(b"Nucleus", b"Background"), colors=((255, 0, 0), (0, 0, 255)),
+              features=None, workflow=b"PixelClassificationWorkflow"):
+    """lanes: list of dicts with data (internal) or file (external path), axes, blocks [(slice str, array)]."""
+    with h5py.File(path, "w") as f:
+        f["workflowName"] = workflow
+        f["ilastikVersion"] = b"1.4.0"
+        f["Input Data/StorageVersion"] = b"0.2"
+        pcg = f.create_group("PixelClassification")
+        pcg["LabelNames"] = np.array(names, dtype=object).astype("S")
+        pcg["LabelColors"] = np.array(colors, np.int64)
+        pcg["ClassifierFactory"] = np.void(pickle.dumps({"never": "unpickled"}))  # ilastik pickles this
+        f.create_group("PixelClassification/LabelSets")
+        for n, lane in enumerate(lanes):
+            rd = f.create_group(f"Input Data/infos/lane{n:04d}/Raw Data")
+            if "data" in lane:
+                rd["location"] = b"ProjectInternal"
+                did = f"id-{n}".encode()
+                rd["datasetId"] = did
+                f[f"Input Data/local_data/{did.decode()}"] = lane["data"]
+            else:
+                rd["location"] = b"FileSystem"
+                rd["filePath"] = lane["file"].encode()
+            if lane.get("axisorder"):
+                rd["axisorder"] = lane["axes"].encode()
+            else:
+                rd["axistags"] = axistags(lane["axes"])
+            rd["nickname"] = f"lane {n}".encode()
+            ls = f.create_group(f"PixelClassification/LabelSets/labels{n:03d}")
+            for b, (sl, arr) in enumerate(lane.get("blocks", [])):
+                ds = ls.create_dataset(f"block{b:04d}", data=arr)
+                ds.attrs["blockSlice"] = sl.encode()
+        if features is not None:
+            ids, scales, sel, in2d = features
+            g = f.create_group("FeatureSelections")
+            g["FeatureIds"] = np.array(ids, dtype="S")
+            g["Scales"] = np.array(scales, float)
+            g["SelectionMatrix"] = np.array(sel, bool)
+            if in2d is not None:
+                g["ComputeIn2d"] = np.array(in2d, bool)
+
+
+FEATS = (["GaussianSmoothing", "LaplacianOfGaussian", "GaussianGradientMagnitude", "DifferenceOfGaussians",
+          "StructureTensorEigenvalues", "HessianOfGaussianEigenvalues"], [0.3, 1.0, 3.5],
+         [[1, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0], [0, 1, 0], [0, 0, 1]], [True, True, True])
+
+
+@pytest.fixture
+def scene2d():
+    img, truth = pc.datasets.nuclei((60, 70), seed=5)
+    return img, truth
+
+
+def test_2d_internal_and_external_lanes(tmp_path, scene2d):
+    img, truth = scene2d
+    yxc = img.data  # ilastik keeps raw data as yxc
+    b1 = np.full((5, 8, 1), 1, np.uint8)
+    b2 = np.zeros((4, 6, 1), np.uint8)
+    b2[1:3, 2:5] = 2
+    # second lane: an external HDF5 file, stored c-first, path relative to the project
+    (tmp_path / "data").mkdir()
+    with h5py.File(tmp_path / "data" / "raw.h5", "w") as f:
+        f["volume/data"] = np.moveaxis(yxc, -1, 0)
+    write_ilp(tmp_path / "p.ilp", [
+        {"data": yxc, "axes": "yxc", "blocks": [("[10:15,20:28,0:1]", b1), ("[30:34,40:46,0:1]", b2)]},
+        {"file": "data/raw.h5/volume/data", "axes": "cyx", "blocks": [("[0:1,3:5,4:6]", np.full((1, 2, 2), 2, np.uint8))]},
+    ], features=FEATS)
+    p = pc.Project.from_ilastik(tmp_path / "p.ilp")
+    assert p.classes == ["Nucleus", "Background"] and p.colors == ["#ff0000", "#0000ff"]
+    assert len(p.images) == 2 and p.forest is None
+    np.testing.assert_array_equal(p.images[0].data, yxc)
+    np.testing.assert_array_equal(p.images[1].data, yxc)  # cyx on disk, channel-last here
+    lab = p.labels(0)
+    assert (lab[10:15, 20:28] == 1).all() and (lab == 1).sum() == 40
+    assert (lab[31:33, 42:45] == 2).all() and (lab == 2).sum() == 6  # zeros inside a block stay unlabeled
+    assert (p.labels(1)[3:5, 4:6] == 2).all() and (p.labels(1) > 0).sum() == 4
+    assert set(p.features.pairs) == {("gaussian", 0.3), ("gaussian", 1.0), ("log", 1.0),
+                                     ("gradient_magnitude", 3.5), ("structure_tensor_eigenvalues", 1.0),
+                                     ("hessian_eigenvalues", 3.5)}
+    assert p.train().predict(0).shape == (60, 70, 2)  # retrained on the imported labels
+
+
+def test_3d_axisorder_and_2d_features(tmp_path):
+    vol, truth = pc.datasets.nuclei((8, 40, 44), seed=2)
+    zyxc = vol.data
+    xyzc = np.transpose(zyxc, (2, 1, 0, 3))  # an older project with axisorder 'xyzc'
+    block = np.ones((3, 2, 1, 1), np.uint8)  # x 3, y 2, z 1
+    write_ilp(tmp_path / "v.ilp", [{"data": xyzc, "axes": "xyzc", "axisorder": True,
+                                    "blocks": [("[10:13,5:7,4:5,0:1]", block)]}],
+              features=(["GaussianSmoothing"], [1.0, 2.0], [[1, 1]], [True, True]))
+    p = pc.Project.from_ilastik(tmp_path / "v.ilp")
+    assert p.images[0].axes == "ZYXC" and p.images[0].shape_spatial == (8, 40, 44)
+    np.testing.assert_array_equal(p.images[0].data, zyxc)
+    lab = p.labels(0)
+    assert (lab[4, 5:7, 10:13] == 1).all() and (lab > 0).sum() == 6
+    assert p.features.mode == "2d"  # every selected scale computed in 2D in ilastik
+
+
+def test_time_lanes_become_frames(tmp_path, scene2d):
+    img, _ = scene2d
+    movie = np.stack([img.data, img.data[::-1], img.data[:, ::-1]])  # t y x c
+    txyc = np.transpose(movie, (0, 2, 1, 3))
+    blocks = [("[1:2,5:9,6:8,0:1]", np.ones((1, 4, 2, 1), np.uint8)),
+              ("[2:3,0:2,0:3,0:1]", np.full((1, 2, 3, 1), 2, np.uint8))]
+    write_ilp(tmp_path / "t.ilp", [{"data": txyc, "axes": "txyc", "blocks": blocks},
+                                   {"data": img.data, "axes": "yxc"}])
+    p = pc.Project.from_ilastik(tmp_path / "t.ilp")
+    assert len(p.images) == 4 and p.images[1].series == ("lane 0", 1, 3)
+    for t in range(3):
+        np.testing.assert_array_equal(p.images[t].data, movie[t])
+    assert (p.labels(0) == 0).all()
+    assert (p.labels(1)[6:8, 5:9] == 1).all() and (p.labels(1) > 0).sum() == 8
+    assert (p.labels(2)[0:3, 0:2] == 2).all()
+    assert p.features == pc.FeatureSet.default()  # no selection stored: ilastik's default grid
+
+
+def test_missing_data_lists_every_path_and_image_root(tmp_path, scene2d):
+    img, _ = scene2d
+    write_ilp(tmp_path / "m.ilp", [{"file": "/old/place/a.tif", "axes": "yxc"},
+                                   {"file": "rel/b.h5/raw", "axes": "yxc"},
+                                   {"data": img.data, "axes": "yxc"}])
+    with pytest.raises(FileNotFoundError) as e:
+        pc.Project.from_ilastik(tmp_path / "m.ilp")
+    msg = str(e.value)
+    assert "/old/place/a.tif" in msg and "rel/b.h5/raw" in msg and "image_root" in msg and "2 lane(s)" in msg
+    # the files moved: image_root finds them by name
+    (tmp_path / "moved").mkdir()
+    tifffile.imwrite(tmp_path / "moved" / "a.tif", img.data)
+    with h5py.File(tmp_path / "moved" / "b.h5", "w") as f:
+        f["raw"] = img.data
+    p = pc.Project.from_ilastik(tmp_path / "m.ilp", image_root=tmp_path / "moved")
+    assert len(p.images) == 3 and p.images[0].n_channels == 2
+
+
+def test_not_pixel_classification_and_broken_layouts(tmp_path, scene2d):
+    img, _ = scene2d
+    write_ilp(tmp_path / "o.ilp", [{"data": img.data, "axes": "yxc"}], workflow=b"ObjectClassificationWorkflow")
+    with pytest.raises(ValueError, match=r"o.ilp.*not an ilastik Pixel Classification project.*ObjectClassification"):
+        pc.Project.from_ilastik(tmp_path / "o.ilp")
+    (tmp_path / "x.ilp").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match=r"x.ilp.*not an HDF5 file"):
+        pc.Project.from_ilastik(tmp_path / "x.ilp")
+    with h5py.File(tmp_path / "e.ilp", "w") as f:
+        f["workflowName"] = b"PixelClassificationWorkflow"
+        f.create_group("PixelClassification")
+    with pytest.raises(ValueError, match=r"e.ilp.*'Input Data/infos' is missing"):
+        pc.Project.from_ilastik(tmp_path / "e.ilp")
+    write_ilp(tmp_path / "b.ilp", [{"data": img.data, "axes": "yxc", "blocks": [("[0:5,0:5]", np.ones((5, 5, 1), np.uint8))]}])
+    with pytest.raises(ValueError, match=r"b.ilp.*block0000.*does not fit its blockSlice"):
+        pc.Project.from_ilastik(tmp_path / "b.ilp")
+    write_ilp(tmp_path / "f.ilp", [{"data": img.data, "axes": "yxc"}],
+              features=(["GaussianSmoothing", "Sobel"], [1.0], [[1], [1]], None))
+    with pytest.raises(ValueError, match=r"unknown features \['Sobel'\]"):
+        pc.Project.from_ilastik(tmp_path / "f.ilp")
+    with pytest.raises(FileNotFoundError, match="no such ilastik project"):
+        pc.Project.from_ilastik(tmp_path / "none.ilp")
+
+
+def test_command_line_import(tmp_path, scene2d, capsys):
+    img, truth = scene2d
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=4, mapping={1: 1, 2: 2, 3: 2})
+    blocks = [("[0:60,0:70,0:1]", lab[..., None])]
+    write_ilp(tmp_path / "s.ilp", [{"data": img.data, "axes": "yxc", "blocks": blocks}], features=FEATS)
+    assert main(["import-ilastik", str(tmp_path / "s.ilp"), "-o", str(tmp_path / "s.h5")]) == 0
+    assert "2 classes" in capsys.readouterr().out
+    q = pc.Project.load(tmp_path / "s.h5")
+    assert q.forest is not None and (q.labels(0) == lab).all()
+    assert main(["import-ilastik", str(tmp_path / "none.ilp"), "-o", str(tmp_path / "n.h5")]) == 2
+    assert "no such ilastik project" in capsys.readouterr().err
