@@ -58,14 +58,12 @@ def bin_edges(X, n_bins=N_BINS, sample=16_384, seed=0, n_gaps=64):
 
 
 @njit(nogil=True, cache=True)
-def _apply_bins(lo, hi, XT, edges, n_edges, out, low):  # pragma: no cover - compiled
-    # out[f, i] = number of edges < XT[f, i]: x <= edges[f, b]  <=>  bin <= b;
-    # low[f, b] = the smallest value that falls in bin b
+def _apply_bins(lo, hi, XT, edges, out):  # pragma: no cover - compiled
+    # out[f, i] = number of edges < XT[f, i]: x <= edges[f, b]  <=>  bin <= b
     for f in range(lo, hi):
         e = edges[f]
         row = XT[f]
         o = out[f]
-        lw = low[f]
         for i in range(row.size):  # branch-free: edges are padded with +inf to 255 entries
             x = row[i]
             a = 0
@@ -74,37 +72,22 @@ def _apply_bins(lo, hi, XT, edges, n_edges, out, low):  # pragma: no cover - com
                 a += step if e[a + step - 1] < x else 0
                 step >>= 1
             o[i] = a
-            if x < lw[a]:
-                lw[a] = x
 
 
-def apply_bins(X, edges, n_edges):
-    """Bins ``(F, N)`` uint8 of samples ``X`` (N, F), and the smallest value in each bin ``(F, 256)``."""
+def apply_bins(X, edges):
+    """Bins ``(F, N)`` uint8 of samples ``X`` (N, F), and ``X`` feature-major ``(F, N)``."""
     XT = np.ascontiguousarray(np.asarray(X, np.float32).T)
     out = np.empty(XT.shape, np.uint8)
-    low = np.full((XT.shape[0], N_BINS), np.inf, np.float32)
-    run_rows(_apply_bins, XT.shape[0], XT, edges, n_edges, out, low)
-    return out, low
+    run_rows(_apply_bins, XT.shape[0], XT, edges, out)
+    return out, XT
 
 
-def split_threshold(edges, low, f, b, nb):
-    """Float32 thresholds halfway between bin ``b``'s edge and the lowest value of bin ``nb``.
-
-    A split "bin <= b" of feature ``f`` separates a node's pixels anywhere between the largest
-    value at or below ``edges[f, b]`` and the smallest of the next bin the node has pixels in
-    (``nb``); new images are tested with ``x <= threshold``, so the threshold goes in the middle
-    of that gap, as scikit-learn puts it between neighbouring values. A threshold hugging one
-    class misclassifies images slightly brighter or dimmer than the training ones.
-    """
-    f, b, nb = (np.asarray(a, np.int64) for a in (f, b, nb))
-    b = np.clip(b, 0, edges.shape[1] - 1)
-    e = edges[f, b]
-    hi = low[f, np.clip(nb, 0, low.shape[1] - 1)]
-    ok = np.isfinite(e) & np.isfinite(hi) & (hi > e)
-    t = np.where(ok, (e.astype(np.float64) + np.where(ok, hi, 0)) / 2, e).astype(np.float32)
-    # float32 rounding must keep the next bin's values on the right
-    t = np.where(ok & (t >= hi), np.nextafter(hi, np.float32(-np.inf)), t)
-    return np.maximum(t, e).astype(np.float32)
+def _floor32(t):
+    """Largest float32 values not above ``t`` (float64): ``x <= t32`` iff ``x <= t`` for float32 x."""
+    t32 = t.astype(np.float32)
+    up = t32.astype(np.float64) > t
+    t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
+    return t32
 
 
 @njit(nogil=True, cache=True)
@@ -123,7 +106,8 @@ def _randint(state, n):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def _grow(Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, thr, nxt, left, right, value, imp):
+def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, thr, tval, left, right, value,
+          imp):
     # pragma: no cover - compiled
     # One tree on samples ``sample`` (indices into the columns of Xb, with repeats), depth first.
     # Nodes are numbered in creation order, so children come after their parent. Returns the
@@ -171,7 +155,6 @@ def _grow(Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, thr,
         best_score = parent_score + 1e-12
         best_f = -1
         best_b = -1
-        best_next = -1
         # candidate features in random order; like scikit-learn, look past mtry until a split exists
         tried = 0
         for j in range(F):
@@ -217,17 +200,6 @@ def _grow(Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, thr,
                     best_score = score
                     best_f = f
                     best_b = b
-                    # the next bin holding samples of this node: the threshold goes halfway
-                    # between, like scikit-learn's midpoint between neighbouring values
-                    bn = b + 1
-                    while bn < bmax:
-                        any_ = 0.0
-                        for k in range(K):
-                            any_ += hist[bn, k]
-                        if any_ > 0:
-                            break
-                        bn += 1
-                    best_next = bn
             for b in range(bmin, bmax + 1):
                 for k in range(K):
                     hist[b, k] = 0.0
@@ -244,7 +216,21 @@ def _grow(Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, thr,
                 e -= 1
         feat[node] = best_f
         thr[node] = best_b
-        nxt[node] = best_next
+        # the threshold goes halfway between the node's neighbouring values on either side, as
+        # scikit-learn puts it: a threshold hugging one class misclassifies images a little
+        # brighter or dimmer than the training ones
+        xf = XT[best_f]
+        lmax = -np.inf
+        for j in range(lo, i):
+            v = xf[idx[j]]
+            if v > lmax:
+                lmax = v
+        rmin = np.inf
+        for j in range(i, hi):
+            v = xf[idx[j]]
+            if v < rmin:
+                rmin = v
+        tval[node] = 0.5 * (np.float64(lmax) + np.float64(rmin))
         imp[best_f] += best_score - parent_score  # m * (Gini(parent) - weighted Gini(children))
         left[node] = n_nodes
         right[node] = n_nodes + 1
@@ -273,13 +259,13 @@ def _bootstrap(state, by_class, starts, counts, draws):  # pragma: no cover - co
 
 @njit(nogil=True, cache=True)
 def _grow_trees(lo, hi, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry, max_depth, min_leaf, seeds,
-                feat, thr, nxt, left, right, value, imp, n_nodes):  # pragma: no cover - compiled
+                feat, thr, tval, left, right, value, imp, n_nodes, XT):  # pragma: no cover - compiled
     for t in range(lo, hi):
         state = np.empty(1, np.uint64)
         state[0] = seeds[t]
         sample = _bootstrap(state, by_class, starts, counts, draws)
-        n_nodes[t] = _grow(Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, _rand(state),
-                           feat[t], thr[t], nxt[t], left[t], right[t], value[t], imp[t])
+        n_nodes[t] = _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, _rand(state),
+                           feat[t], thr[t], tval[t], left[t], right[t], value[t], imp[t])
 
 
 def class_draws(counts, max_samples, min_class_share):
@@ -299,7 +285,7 @@ def class_draws(counts, max_samples, min_class_share):
 
 
 def _tree_arrays(T, cap, K, F):
-    return (np.zeros((T, cap), np.int32), np.zeros((T, cap), np.int64), np.zeros((T, cap), np.int64),
+    return (np.zeros((T, cap), np.int32), np.zeros((T, cap), np.int64), np.zeros((T, cap), np.float64),
             np.full((T, cap), -1, np.int32),
             np.full((T, cap), -1, np.int32), np.zeros((T, cap, K), np.float32), np.zeros((T, F), np.float64),
             np.zeros(T, np.int64))
@@ -323,7 +309,7 @@ class Binned:
         self.K = int(self.y.max()) + 1
         self.random_state = int(random_state or 0)
         self.edges, self.n_edges = bin_edges(X, seed=self.random_state)
-        self.Xb, self.low = apply_bins(X, self.edges, self.n_edges)
+        self.Xb, self.XT = apply_bins(X, self.edges)
         self.by_class = np.argsort(self.y, kind="stable").astype(np.int64)
         self.counts = np.bincount(self.y, minlength=self.K).astype(np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
@@ -354,13 +340,13 @@ def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, 
     # room for 1024 nodes a tree (stroke trees have a few hundred); a tree that needs more is
     # grown again with room for every possible node
     arrays = _tree_arrays(T, min(2 * m + 1, 1024), K, F)
-    run_rows(_grow_trees, T, *args, seeds, *arrays)
-    feat, thr, nxt, left, right, value, imp, n_nodes = arrays
+    run_rows(_grow_trees, T, *args, seeds, *arrays, b.XT)
+    feat, thr, tval, left, right, value, imp, n_nodes = arrays
     big = np.flatnonzero(n_nodes < 0)
     if big.size:
         more = _tree_arrays(big.size, 2 * m + 1, K, F)
-        run_rows(_grow_trees, big.size, *args, seeds[big], *more)
-        feat, thr, nxt, left, right, value = [_widen(a, c, big) for a, c in zip(arrays[:6], more[:6])]
+        run_rows(_grow_trees, big.size, *args, seeds[big], *more, b.XT)
+        feat, thr, tval, left, right, value = [_widen(a, c, big) for a, c in zip(arrays[:6], more[:6])]
         imp[big] = more[6]
         n_nodes[big] = more[7]
     roots = np.concatenate([[0], np.cumsum(n_nodes)[:-1]]).astype(np.int64)
@@ -369,7 +355,7 @@ def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, 
         k = n_nodes[t]
         leaf = left[t, :k] < 0
         fs.append(np.where(leaf, 0, feat[t, :k]))
-        ts.append(np.where(leaf, 0, split_threshold(b.edges, b.low, feat[t, :k], thr[t, :k], nxt[t, :k])))
+        ts.append(np.where(leaf, 0, _floor32(tval[t, :k])))
         ls.append(np.where(leaf, -1, left[t, :k] + roots[t]))
         rs.append(np.where(leaf, -1, right[t, :k] + roots[t]))
         vs.append(value[t, :k])

@@ -4,7 +4,7 @@ import pytest
 
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import Forest, train_forest
-from jupyter_pixclass.forest_train import apply_bins, bin_edges, class_draws, split_threshold
+from jupyter_pixclass.forest_train import apply_bins, bin_edges, class_draws
 
 
 def blobs(n, rng, shift=2.5, F=12):
@@ -71,23 +71,23 @@ def test_rare_class_keeps_a_share():
     assert pf[:, 2].mean() > pg[:, 2].mean() + 0.1
 
 
-def test_bins_follow_thresholds():
+def test_bins_follow_edges_and_thresholds_split_gaps_in_the_middle():
     rng = np.random.default_rng(4)
     X = rng.standard_normal((5000, 3)).astype(np.float32)
     X[:, 2] = np.round(X[:, 2])  # few distinct values
     edges, n = bin_edges(X)
     assert n[2] <= 8 and 240 <= n[0] <= 255
-    b, low = apply_bins(X, edges, n)
+    b, XT = apply_bins(X, edges)
+    np.testing.assert_array_equal(XT, X.T)
     for f in range(3):
         for k in (0, n[f] // 2, n[f] - 1):
             np.testing.assert_array_equal(b[f] <= k, X[:, f] <= edges[f, k])
-            for nb in (k + 1, min(k + 5, n[f])):  # the next bin a node has pixels in
-                t = split_threshold(edges, low, [f], [k], [nb])[0]
-                m = (b[f] <= k) | (b[f] >= nb)  # a node with pixels only outside the gap
-                np.testing.assert_array_equal(X[m, f] <= t, b[f][m] <= k)
-                assert edges[f, k] <= t < low[f, nb]
-    # the threshold sits in the middle of the gap between two values
-    assert split_threshold(edges, low, [2], [0], [1])[0] == np.float32((edges[2, 0] + low[2, 1]) / 2)
+    # two classes on either side of an empty stretch: the split goes in its middle, as scikit-learn's
+    a = np.concatenate([rng.uniform(0, 1, 300), rng.uniform(3, 4, 300)]).astype(np.float32)
+    y = np.repeat([1, 2], 300)
+    f, _ = train_forest(np.column_stack([a, a]), y, 5, random_state=0)
+    t = f.threshold[f.roots]  # each tree's root splits its bootstrap sample between the two clusters
+    assert (t > a[:300].max()).all() and (t < a[300:].min()).all() and np.abs(t - 2).max() < 0.1
 
 
 def test_large_trees_grow_again_with_room():
