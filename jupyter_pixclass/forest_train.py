@@ -24,6 +24,7 @@ from .threads import run_rows
 __all__ = ["fit_binned_forest", "bin_edges", "apply_bins"]
 
 N_BINS = 256
+EXACT_BELOW = 64  # nodes this small are split at exact values (a sort is cheaper than the bins there)
 
 
 def bin_edges(X, n_bins=N_BINS, sample=16_384, seed=0, n_gaps=64):
@@ -122,6 +123,7 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
     stack_node = np.empty(n + 1, np.int64)
     stack_depth = np.empty(n + 1, np.int64)
     hist = np.zeros((N_BINS, K), np.float64)
+    vals = np.empty(EXACT_BELOW, np.float32)
     tot = np.zeros(K, np.float64)
     lcount = np.zeros(K, np.float64)
     order = np.arange(F)
@@ -155,6 +157,8 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
         best_score = parent_score + 1e-12
         best_f = -1
         best_b = -1
+        best_cut = np.float32(0.0)
+        exact = m <= EXACT_BELOW  # small nodes: every distinct value is a candidate, as in scikit-learn
         # candidate features in random order; like scikit-learn, look past mtry until a split exists
         tried = 0
         for j in range(F):
@@ -166,6 +170,33 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
             tried += 1
             nb = n_edges[f] + 1
             if nb < 2:
+                continue
+            if exact:
+                xf = XT[f]
+                for q in range(m):
+                    vals[q] = xf[idx[lo + q]]
+                srt = np.argsort(vals[:m], kind="mergesort")
+                lcount[:] = 0.0
+                for q in range(m - 1):
+                    a = idx[lo + srt[q]]
+                    lcount[y[a]] += 1.0
+                    v0 = vals[srt[q]]
+                    if v0 == vals[srt[q + 1]]:
+                        continue
+                    nl = q + 1.0
+                    if nl < min_leaf or m - nl < min_leaf:
+                        continue
+                    sl = 0.0
+                    sr = 0.0
+                    for k in range(K):
+                        sl += lcount[k] * lcount[k]
+                        rk = tot[k] - lcount[k]
+                        sr += rk * rk
+                    score = sl / nl + sr / (m - nl)
+                    if score > best_score:
+                        best_score = score
+                        best_f = f
+                        best_cut = v0
                 continue
             row = Xb[f]
             bmin = N_BINS
@@ -205,11 +236,12 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
                     hist[b, k] = 0.0
         if best_f < 0:
             continue
-        # partition idx[lo:hi] by bin <= best_b
+        # partition idx[lo:hi] by bin <= best_b, or in an exact split by value <= best_cut
         row = Xb[best_f]
+        xr = XT[best_f]
         i, e = lo, hi - 1
         while i <= e:
-            if row[idx[i]] <= best_b:
+            if (row[idx[i]] <= best_b) if not exact else (xr[idx[i]] <= best_cut):
                 i += 1
             else:
                 idx[i], idx[e] = idx[e], idx[i]
