@@ -87,6 +87,8 @@ class PixelClassifierApp(T.HasTraits):
         self.project = project
         self.canvas_size = tuple(int(s) for s in canvas_size)
         self._undo = []
+        self._redo = []
+        self.suggestions = []  # the last suggest() result
         self._cv = threading.Condition()
         self._gen = 0
         self._pending = False
@@ -274,6 +276,7 @@ class PixelClassifierApp(T.HasTraits):
         """Delete a class and its labels (the forest is retrained on the rest)."""
         self.project.remove_class(k)
         self._undo.clear()
+        self._redo.clear()
         self.current_class = min(self.current_class, max(1, len(self.project.classes)))
         self._vprob = None
         self._refresh_classes()
@@ -637,23 +640,31 @@ class PixelClassifierApp(T.HasTraits):
         if before is not None:
             self._undo.append((self.image_index, self.z if self.image.ndim_spatial == 3 else None, before))
             del self._undo[:-50]
+            self._redo.clear()  # a new stroke ends the redo history, as in every editor
             self._stroke_before = None
         self._stroke_t = time.perf_counter()
         if self.live_update:
             self.request_update()
 
     def undo(self):
-        """Undo the last stroke."""
-        if not self._undo:
-            self.status = "nothing to undo"
+        """Undo the last stroke (returns False when there is none)."""
+        return self._swap(self._undo, self._redo, "undo")
+
+    def redo(self):
+        """Redo the last undone stroke (returns False when there is none)."""
+        return self._swap(self._redo, self._undo, "redo")
+
+    def _swap(self, src, dst, verb):
+        """Restore the label plane saved on ``src``; save what it replaces on ``dst``."""
+        if not src:
+            self.status = f"nothing to {verb}"
             return False
-        i, z, before = self._undo.pop()
+        i, z, saved = src.pop()
         lab = self.project.labels(i)
         with self.project._lock:
-            if z is None:
-                lab[...] = before
-            else:
-                lab[z] = before
+            plane = lab if z is None else lab[z]
+            dst.append((i, z, plane.copy()))
+            plane[...] = saved
             changed = None if z is None else (slice(z, z + 1),) + (slice(None),) * (lab.ndim - 1)
             self.project.labels_changed(i, changed)
         if i == self.image_index:
@@ -662,6 +673,60 @@ class PixelClassifierApp(T.HasTraits):
         if self.live_update:
             self.request_update()
         return True
+
+    def suggest(self, n=3, box=None):
+        """Where a new stroke would teach the forest most: ``[(image, z or None, (y0, x0, y1, x1)), ...]``.
+
+        Boxes of about ``box`` pixels (default an eighth of the image side, 32-128) where the
+        forest is most uncertain on average (ilastik's uncertainty), away from existing labels,
+        spread over the images (no two boxes overlap), best first. Predicts a sampled grid of
+        each image (at most ~256x256 points) through the tile engine, so it costs about as
+        much as a zoomed-out view.
+        """
+        from scipy import ndimage as ndi
+
+        from .project import uncertainty_from
+        from .view_features import ViewFeatures
+
+        p = self.project
+        if p.forest is None:
+            p.train()
+        cands = []
+        for i, img in enumerate(p.images):
+            H, Wd = img.shape_spatial[-2:]
+            b = int(box or min(128, max(32, min(H, Wd) // 8)))
+            step = max(1, int(np.ceil(max(H, Wd) / 256)))
+            rows, cols = np.arange(0, H, step), np.arange(0, Wd, step)
+            z = (self.z if i == self.image_index else img.shape_spatial[0] // 2) if img.ndim_spatial == 3 else None
+            vf = ViewFeatures(p.engine, img, p.features, rows, cols, z=z)
+            unc = np.zeros((rows.size, cols.size), np.float32)
+            for k in range(len(vf)):
+                _, ry, rx = vf.pieces[k]
+                unc[ry, rx] = uncertainty_from(vf.predict(p.forest, k))
+            lab = p.labels(i) if z is None else p.labels(i)[z]
+            labeled = lab[np.ix_(rows, cols)] > 0
+            cells = max(1, b // step)
+            score = ndi.uniform_filter(unc, cells, mode="nearest")
+            # away from what is labeled already: a labeled pixel within a box's reach rules it out
+            near = ndi.maximum_filter(labeled.astype(np.uint8), 2 * cells + 1) > 0
+            score[near] = -1.0
+            cands.append((i, z, b, step, score))
+        out = []
+        while len(out) < n:
+            best = max(((s.max(), i, z, b, st, s) for i, z, b, st, s in cands), key=lambda c: c[0], default=None)
+            if best is None or best[0] < 0:
+                break
+            _, i, z, b, st, s = best
+            r, c = np.unravel_index(int(np.argmax(s)), s.shape)
+            H, Wd = p.images[i].shape_spatial[-2:]
+            y0 = int(np.clip(r * st - b // 2, 0, max(H - b, 0)))
+            x0 = int(np.clip(c * st - b // 2, 0, max(Wd - b, 0)))
+            out.append((i, z, (y0, x0, min(y0 + b, H), min(x0 + b, Wd))))
+            # no other box overlapping this one
+            cells = max(1, b // st)
+            s[max(0, r - 2 * cells):r + 2 * cells + 1, max(0, c - 2 * cells):c + 2 * cells + 1] = -1.0
+        self.suggestions = out
+        return out
 
     # ------------------------------------------------------------------ mouse
     def _on_event(self, ev):

@@ -321,3 +321,54 @@ def test_time_slider_moves_between_frames_of_a_series(scene):
         assert (p.labels(3) == 1).any() and not (p.labels(2) == 1).any()
     finally:
         app.close()
+
+
+def test_redo_after_undo_and_a_new_stroke_ends_it(app, scene):
+    _, truth = scene
+    nuc, nuc2, bg = nucleus_and_background_points(truth)
+    lab = app.project.labels(0)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    after = lab.copy()
+    assert app.undo() and app.undo() and not lab.any()
+    assert app.redo() and (lab == 1).sum() > 0 and not (lab == 2).any()
+    assert app.redo()
+    np.testing.assert_array_equal(lab, after)
+    assert not app.redo() and app.status == "nothing to redo"
+    assert app.undo()
+    app.stroke(nuc2, 1)  # a new stroke: what was undone cannot come back
+    assert not app.redo()
+    # the labeled-feature store follows undo and redo
+    app.undo()
+    assert app.project.store().n_labeled() == int((lab > 0).sum())
+    app.redo()
+    assert app.project.store().n_labeled() == int((lab > 0).sum())
+
+
+def test_suggest_uncertain_places_away_from_labels(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)
+    p.add_image(img)
+    p.add_image(pc.datasets.nuclei((120, 140), seed=9)[0])
+    lab = np.zeros(img.shape_spatial, np.uint8)
+    lab[10:14, 10:40] = 2
+    nuc = np.argwhere(truth["classes"] == 1)[0]
+    lab[nuc[0], nuc[1]] = 1
+    p.set_labels(0, lab)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    try:
+        out = app.suggest(n=3, box=32)
+        assert len(out) == 3 and app.suggestions == out
+        unc = {i: p.uncertainty(i) for i in range(2)}
+        for i, z, (y0, x0, y1, x1) in out:
+            H, W = p.images[i].shape_spatial
+            assert z is None and 0 <= y0 < y1 <= H and 0 <= x0 < x1 <= W and (y1 - y0, x1 - x0) == (32, 32)
+            assert not (p.labels(i)[y0:y1, x0:x1] > 0).any()  # away from existing labels
+            assert unc[i][y0:y1, x0:x1].mean() > np.median(unc[i])  # where the forest is unsure
+        boxes = [(i, b) for i, _, b in out]
+        for a in range(3):  # spread: no two boxes overlap
+            for c in range(a + 1, 3):
+                (ia, (ya, xa, _, _)), (ic, (yc, xc, _, _)) = boxes[a], boxes[c]
+                assert ia != ic or abs(ya - yc) >= 32 or abs(xa - xc) >= 32
+    finally:
+        app.close()
