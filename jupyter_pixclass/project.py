@@ -9,7 +9,7 @@ import numpy as np
 from .features import FeatureSet, compute_features
 from .forest import train_forest
 from .image import as_image
-from .label_store import LabelStore, spatial_groups
+from .label_store import LabelStore
 from .pipeline import predict_array
 from .tiles import TileEngine
 

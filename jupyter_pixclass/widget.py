@@ -501,7 +501,7 @@ class PixelClassifierApp(T.HasTraits):
 
     def _view_probabilities(self):
         """Probabilities at the displayed pixels ``(h, w, K)`` and where they are ready, or None."""
-        vp, vf, p = self._vprob, self._vf, self.project
+        vp, vf = self._vprob, self._vf
         if vp is None or vf is None or vp[0] != (self._view_key(), self._shown_forest):
             return None
         _, _, iny, inx = self.view.indices()
