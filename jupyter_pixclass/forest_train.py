@@ -107,6 +107,19 @@ def _randint(state, n):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
+def _split_score(lcount, tot, nl, m):  # pragma: no cover - compiled
+    # sum_k left_k^2 / n_left + sum_k right_k^2 / n_right: the larger, the lower the children's
+    # weighted Gini impurity
+    sl = 0.0
+    sr = 0.0
+    for k in range(tot.size):
+        sl += lcount[k] * lcount[k]
+        rk = tot[k] - lcount[k]
+        sr += rk * rk
+    return sl / nl + sr / (m - nl)
+
+
+@njit(nogil=True, cache=True)
 def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, thr, tval, left, right, value,
           imp):
     # pragma: no cover - compiled
@@ -186,13 +199,7 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
                     nl = q + 1.0
                     if nl < min_leaf or m - nl < min_leaf:
                         continue
-                    sl = 0.0
-                    sr = 0.0
-                    for k in range(K):
-                        sl += lcount[k] * lcount[k]
-                        rk = tot[k] - lcount[k]
-                        sr += rk * rk
-                    score = sl / nl + sr / (m - nl)
+                    score = _split_score(lcount, tot, nl, m)
                     if score > best_score:
                         best_score = score
                         best_f = f
@@ -220,13 +227,7 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
                     nl += hist[b, k]
                 if nl < min_leaf or m - nl < min_leaf:
                     continue
-                sl = 0.0
-                sr = 0.0
-                for k in range(K):
-                    sl += lcount[k] * lcount[k]
-                    rk = tot[k] - lcount[k]
-                    sr += rk * rk
-                score = sl / nl + sr / (m - nl)
+                score = _split_score(lcount, tot, nl, m)
                 if score > best_score:
                     best_score = score
                     best_f = f

@@ -28,7 +28,7 @@ import numpy as np
 
 from .features import FeatureSet
 from .image import Image, guess_axes
-from .io import _split_inner
+from .io import _split_inner, open_hdf5_file
 
 __all__ = ["read_ilastik", "FEATURE_IDS"]
 
@@ -219,18 +219,10 @@ def read_ilastik(path, image_root=None):
         Not an HDF5 file, not a Pixel Classification project, or a layout we do not understand;
         the message names the file and what is missing.
     """
-    import h5py
-
     from .project import Project
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such ilastik project: {path!r}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{path!r} is not an ilastik project (not an HDF5 file: {e})") from None
-    with f:
+    with open_hdf5_file(path, "ilastik project") as f:
         wf = _text(f["workflowName"]) if "workflowName" in f else None
         if "PixelClassification" not in f or (wf is not None and "PixelClassification" not in wf):
             raise ValueError(f"{path!r} is not an ilastik Pixel Classification project "

@@ -150,6 +150,19 @@ def _tiff_spacing(tf, series):
     return None
 
 
+def open_hdf5_file(path, what):
+    """Open the HDF5 file ``path`` for reading; errors name it and say it is not ``what``."""
+    import h5py
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such {what}: {path!r}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path!r} is not a readable {what} (not an HDF5 file, or truncated): {e}") from None
+
+
 def _open_h5(path, dataset):
     import h5py
 

@@ -52,19 +52,11 @@ def save_project(project, path, images="inline"):
 
 
 def load_project(path):
-    import h5py
-
-    from .io import load_image
+    from .io import load_image, open_hdf5_file
     from .project import FORMAT, FORMAT_VERSION, Project
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such project file: {path!r}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{path!r} is not a readable project file (not HDF5, or truncated): {e}") from e
-    with f:
+    with open_hdf5_file(path, "project file") as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"{path!r} is an HDF5 file but not a jupyter-pixclass project")
         ver = int(f.attrs.get("format_version", -1))

@@ -211,8 +211,11 @@ class Project:
         labeled-feature store; otherwise the bounding box of ``index`` is used.
         """
         i = self._img_index(i)
+        k = int(k)
+        if not 0 <= k <= len(self.classes):
+            raise ValueError(f"class {k} does not exist (0 erases, 1..{len(self.classes)} are classes)")
         with self._lock:
-            self._labels[i][index] = int(k)
+            self._labels[i][index] = k
             if region is None:
                 region = tuple(slice(int(np.min(c)), int(np.max(c)) + 1) if np.size(c) else slice(0, 0)
                                for c in index)

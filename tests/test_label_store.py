@@ -60,6 +60,8 @@ def test_store_follows_paint_erase_undo_and_class_removal(proj):
     fresh = int((p.labels(0)[[100, 100, 101], [5, 6, 5]] == 0).sum())
     p.paint_pixels(0, (np.array([100, 100, 101]), np.array([5, 6, 5])), 1)
     same_rows(p)
+    with pytest.raises(ValueError, match="class 9 does not exist"):
+        p.paint_pixels(0, (np.array([1]), np.array([1])), 9)
     fresh += int((p.labels(1)[50:52, 50:52] == 0).sum())
     p.labels(1)[50:52, 50:52] = 3
     p.labels_changed(1, (slice(50, 52), slice(50, 52)))
