@@ -82,7 +82,7 @@ def large(side):
     app.fit()
     app.wait_idle(600)
     fit = time.perf_counter() - t
-    n_pieces = len(app._vf)
+    n_pieces = len(app.prediction.vf)
     peak = peak_rss_mb()
     med = {k: statistics.median(d[k] for d in parts) for k in parts[0]}
     print(f"{side}x{side}x2 uint16, default features (98), canvas 600x600, 1:1 view:")

@@ -18,7 +18,7 @@ __all__ = ["Image", "load_image", "FeatureSet", "compute_features", "Project", "
 def __getattr__(name):
     # the widget pulls in ipywidgets/ipycanvas: load it only when asked for
     if name == "PixelClassifierApp":
-        from .widget import PixelClassifierApp
+        from .app import PixelClassifierApp
 
         return PixelClassifierApp
     raise AttributeError(f"module 'jupyter_pixclass' has no attribute {name!r}")

@@ -171,3 +171,37 @@ def encode_png(rgba, level=1):
     f = io.BytesIO()
     PILImage.fromarray(rgba).save(f, "PNG", compress_level=level)
     return f.getvalue()
+
+
+def histogram(x, bins=64, max_samples=2**20):
+    """Counts of ``x`` in ``bins`` equal bins over its range: ``(counts, lo, hi)``; strided sample when large."""
+    x = np.asarray(x)
+    if x.size > max_samples:
+        x = x.ravel()[:: x.size // max_samples + 1]
+    lo, hi = float(x.min()), float(x.max())
+    hi = hi if hi > lo else lo + 1
+    counts, _ = np.histogram(x, bins=bins, range=(lo, hi))
+    return counts, lo, hi
+
+
+def histogram_rgb(counts, data_range, window, color="#ffffff", size=(24, 120)):
+    """A small uint8 RGB picture of a histogram (log counts) with the display ``window`` drawn on it.
+
+    The window (lo, hi) is a lighter band with lines at its ends in the channel's ``color``;
+    ``data_range`` (lo, hi) is what the x axis spans.
+    """
+    h, w = size
+    out = np.full((h, w, 3), 40, np.uint8)
+    d0, d1 = data_range
+    xs = lambda v: int(np.clip(round((v - d0) / max(d1 - d0, 1e-12) * (w - 1)), 0, w - 1))  # noqa: E731
+    a, b = xs(window[0]), xs(window[1])
+    out[:, a : b + 1] = 70
+    levels = np.log1p(counts.astype(np.float64))
+    levels = levels / levels.max() if levels.max() > 0 else levels
+    heights = np.round(np.interp(np.linspace(0, len(counts) - 1, w), np.arange(len(counts)), levels) * (h - 2))
+    bars = np.arange(h)[::-1, None] < heights[None, :]
+    out[bars] = 190
+    col = (hex_to_rgb(color) * 255).astype(np.uint8)
+    out[:, a] = col
+    out[:, b] = col
+    return out

@@ -72,8 +72,8 @@ def test_newer_stroke_cancels_stale_work(app, scene):
     app.wait_idle(60)
     # six requests, but stale ones are dropped: far fewer overlays than requests
     assert 1 <= app.overlay_frames < 6
-    gen = app._gen
-    assert app.project.forest is not None and gen == app._gen
+    gen = app.live.gen
+    assert app.project.forest is not None and gen == app.live.gen
 
 
 def test_overlay_kinds_and_opacity(app, scene):
@@ -98,17 +98,17 @@ def test_overlay_kinds_and_opacity(app, scene):
 
 def test_classes_add_rename_recolor_delete(app):
     k = app.add_class("Cytoplasm")
-    assert k == 3 and app.current_class == 3 and len(app.w_classes.children) == 3
-    row = app.w_classes.children[2]
-    row.children[1].value = "Cyto"  # editing the name renames the class
+    assert k == 3 and app.current_class == 3 and len(app.palette.rows.children) == 3
+    row = app.palette.rows.children[2]
+    row.edit.value = "Cyto"  # editing the name renames the class
     assert app.project.classes[2] == "Cyto"
-    app.w_classes.children[0].children[2].value = "#123456"
+    app.palette.rows.children[0].color.value = "#123456"
     assert app.project.colors[0] == "#123456"
-    app.w_classes.children[0].children[1].value = "Cyto"  # duplicate: refused, told
+    app.palette.rows.children[0].edit.value = "Cyto"  # duplicate: refused, told
     assert app.project.classes[0] == "Nucleus" and "rename failed" in app.status
-    app.w_classes.children[2].children[3].click()  # trash
+    app.palette.rows.children[2].trash.click()  # trash
     assert app.project.classes == ["Nucleus", "Background"] and app.current_class == 2
-    assert any("probability:2" == v for _, v in app.w_overlay.options)
+    assert any("probability:2" == v for _, v in app.overlays.kind.options)
 
 
 def test_contrast_channels_zoom_pan(app):
@@ -135,34 +135,34 @@ def test_contrast_channels_zoom_pan(app):
     # window/level by dragging with the contrast tool
     app.tool = "contrast"
     lim = app.contrast(0)
-    app._on_event({"type": "mousedown", "relativeX": 100, "relativeY": 100, "button": 0})
-    app._on_event({"type": "mousemove", "relativeX": 160, "relativeY": 80, "button": 0})
-    app._on_event({"type": "mouseup", "relativeX": 160, "relativeY": 80, "button": 0})
+    app.mouse.on_event({"type": "mousedown", "relativeX": 100, "relativeY": 100, "button": 0})
+    app.mouse.on_event({"type": "mousemove", "relativeX": 160, "relativeY": 80, "button": 0})
+    app.mouse.on_event({"type": "mouseup", "relativeX": 160, "relativeY": 80, "button": 0})
     assert app.contrast(0) != lim
 
 
 def test_mouse_events_paint_and_wheel_zoom(app):
     s = app.view.scale
-    app._on_event({"type": "mousedown", "relativeX": 20, "relativeY": 20, "button": 0})
-    app._on_event({"type": "mousemove", "relativeX": 60, "relativeY": 20, "button": 0})
-    app._on_event({"type": "mouseup", "relativeX": 60, "relativeY": 20, "button": 0})
+    app.mouse.on_event({"type": "mousedown", "relativeX": 20, "relativeY": 20, "button": 0})
+    app.mouse.on_event({"type": "mousemove", "relativeX": 60, "relativeY": 20, "button": 0})
+    app.mouse.on_event({"type": "mouseup", "relativeX": 60, "relativeY": 20, "button": 0})
     lab = app.project.labels(0)
     y = int(20 / s)
     assert (lab[y, int(20 / s) : int(60 / s)] == 1).all()
-    app._on_event({"type": "wheel", "relativeX": 0, "relativeY": 0, "deltaY": -100})
+    app.mouse.on_event({"type": "wheel", "relativeX": 0, "relativeY": 0, "deltaY": -100})
     assert app.view.scale > s
-    app._on_event({"type": "mousedown", "relativeX": 50, "relativeY": 50, "button": 2})  # right-drag pans
-    app._on_event({"type": "mousemove", "relativeX": 40, "relativeY": 40, "button": 2})
-    app._on_event({"type": "mouseup", "relativeX": 40, "relativeY": 40, "button": 2})
+    app.mouse.on_event({"type": "mousedown", "relativeX": 50, "relativeY": 50, "button": 2})  # right-drag pans
+    app.mouse.on_event({"type": "mousemove", "relativeX": 40, "relativeY": 40, "button": 2})
+    app.mouse.on_event({"type": "mouseup", "relativeX": 40, "relativeY": 40, "button": 2})
     assert (lab == 1).sum() > 0 and app.view.origin != (0.0, 0.0)
 
 
 def test_feature_grid_updates_project(app):
-    for key, cb in app._fcheck.items():
+    for key, cb in app.feature_grid.checks.items():
         cb.value = key in {("gaussian", 1.0), ("hessian_eigenvalues", 5.0)}
     app.apply_feature_grid()
     assert app.project.features.pairs == [("gaussian", 1.0), ("hessian_eigenvalues", 5.0)]
-    assert "6 features" in app.w_feat_info.value
+    assert "6 features" in app.feature_grid.info.value
 
 
 def test_export_and_save_buttons(app, scene, tmp_path):
@@ -170,23 +170,23 @@ def test_export_and_save_buttons(app, scene, tmp_path):
     nuc, _, bg = nucleus_and_background_points(truth)
     app.stroke(nuc, 1)
     app.stroke(bg, 2)
-    app.w_exp_path.value = str(tmp_path / "p.tif")
-    app.w_exp_dtype.value = "uint16"
-    app.w_exp_renorm.value = True
-    app.w_exp_btn.click()
+    app.export_panel.path.value = str(tmp_path / "p.tif")
+    app.export_panel.dtype.value = "uint16"
+    app.export_panel.renormalize.value = True
+    app.export_panel.export.click()
     assert "exported" in app.status
     assert pc.load_image(tmp_path / "p.tif").data.dtype == np.uint16
-    app.w_save_path.value = str(tmp_path / "proj.h5")
-    app.w_save_btn.click()
+    app.export_panel.project_path.value = str(tmp_path / "proj.h5")
+    app.export_panel.save.click()
     assert "saved" in app.status and pc.Project.load(tmp_path / "proj.h5").classes == ["Nucleus", "Background"]
-    app.w_exp_path.value = str(tmp_path / "missing" / "x.tif")
-    app.w_exp_btn.click()
+    app.export_panel.path.value = str(tmp_path / "missing" / "x.tif")
+    app.export_panel.export.click()
     assert "export failed" in app.status and "does not exist" in app.status
-    app.w_save_path.value = "  "
-    app.w_save_btn.click()
+    app.export_panel.project_path.value = "  "
+    app.export_panel.save.click()
     assert app.status.startswith("save: type a project path")
-    app.w_save_path.value = str(tmp_path / "missing" / "p.h5")
-    app.w_save_btn.click()
+    app.export_panel.project_path.value = str(tmp_path / "missing" / "p.h5")
+    app.export_panel.save.click()
     assert "save failed" in app.status and "missing" in app.status
     assert pc.Project.load(tmp_path / "proj.h5").classes == ["Nucleus", "Background"]  # the saved one is intact
 
@@ -198,11 +198,11 @@ def test_3d_volume_and_several_images():
     p.add_image(pc.datasets.nuclei((12, 48, 48), seed=5)[0])
     app = pc.PixelClassifierApp(p, canvas_size=(200, 200))
     try:
-        assert app.w_z.max == 11 and app.z == 6
+        assert app.navigation.z.max == 11 and app.z == 6
         app.stroke([(10, 10), (20, 10)], 1, z=3)
         assert (p.labels(0)[3] == 1).any() and not (p.labels(0)[4] == 1).any()
         app.image_index = 1
-        assert app.view.image_shape == (48, 48) and app.w_z.max == 11
+        assert app.view.image_shape == (48, 48) and app.navigation.z.max == 11
         app.stroke([(5, 5)], 2, radius=1)
         assert (p.labels(1) == 2).any()
         assert app.undo() and not (p.labels(1) == 2).any()
@@ -239,17 +239,17 @@ def test_view_fills_progressively_and_stale_pieces_are_dropped(scene, monkeypatc
     app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
     try:
         app.wait_idle(60)
-        first = app._vf
+        first = app.prediction.vf
         assert first.n_ready() == len(first) == 100 and app.view_progress == (100, 100)
         app.zoom(2.0)  # new view: fills in the background...
         time.sleep(0.05)
-        moving = app._vf
+        moving = app.prediction.vf
         app.pan(-40, -40)  # ...and moves again before it is done
         app.wait_idle(60)
-        assert app._vf is not moving and moving is not first
+        assert app.prediction.vf is not moving and moving is not first
         assert moving is None or moving.n_ready() < len(moving)  # the stale view was abandoned
-        assert app._vf.n_ready() == len(app._vf)  # wait_idle waits for the whole current view
-        prob, valid = app._view_probabilities()
+        assert app.prediction.vf.n_ready() == len(app.prediction.vf)  # wait_idle waits for the whole current view
+        prob, valid = app.prediction.probabilities()
         assert valid[app.view.inside()].all()
         np.testing.assert_allclose(prob.sum(-1)[valid], 1, atol=1e-5)
         # the view's probabilities are the project's prediction at the shown pixels
@@ -268,7 +268,7 @@ def test_status_reports_view_progress_and_features_ready_before_forest(scene):
     try:
         app.live_update = True
         app.wait_idle(60)
-        assert "waiting" in app.status and app._vf.n_ready() == len(app._vf)  # features ready, no forest yet
+        assert "waiting" in app.status and app.prediction.vf.n_ready() == len(app.prediction.vf)  # features ready, no forest yet
         nuc, _, bg = nucleus_and_background_points(truth)
         app.stroke(nuc, 1)
         app.stroke(bg, 2)
@@ -291,7 +291,7 @@ def test_preview_forest_first_then_the_whole_forest(scene):
         app.stroke(bg, 2)
         app.live_update = True
         app.wait_idle(60)
-        app._last_train_s = 1.0  # as if training were slow: preview first
+        app.live.last_train_s = 1.0  # as if training were slow: preview first
         app.stroke(nuc2, 1)
         app.wait_idle(60)
         assert any("preview of 20 trees" in s for s in statuses)
@@ -312,10 +312,10 @@ def test_time_slider_moves_between_frames_of_a_series(scene):
     assert p.add_image(movie) == [1, 2, 3]
     app = pc.PixelClassifierApp(p, canvas_size=(120, 120))
     try:
-        assert app.w_t.layout.display == "none"  # a single image: no time slider
+        assert app.navigation.t.layout.display == "none"  # a single image: no time slider
         app.image_index = 2
-        assert app.w_t.layout.display is None and app.w_t.max == 2 and app.w_t.value == 1
-        app.w_t.value = 2
+        assert app.navigation.t.layout.display is None and app.navigation.t.max == 2 and app.navigation.t.value == 1
+        app.navigation.t.value = 2
         assert app.image_index == 3 and app.image.series == ("movie", 2, 3)
         app.stroke([(5, 5)], 1)
         assert (p.labels(3) == 1).any() and not (p.labels(2) == 1).any()

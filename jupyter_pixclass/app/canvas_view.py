@@ -1,0 +1,152 @@
+"""The canvas: image composite with the overlay, painted labels, suggestion boxes, brush cursor."""
+from __future__ import annotations
+
+import threading
+
+import ipywidgets as W
+import numpy as np
+from ipycanvas import MultiCanvas
+
+from .. import render
+from ..project import uncertainty_from
+
+IMAGE, LABELS, MARKS, CURSOR = range(4)  # canvas layers, bottom to top
+
+
+def put_encoded(canvas, data, x=0, y=0, fmt="jpeg", quality=85):
+    """Send pixels with our own encoding: ipycanvas's default PNG costs ~430 ms at 1024x1024."""
+    try:
+        from ipycanvas.canvas import COMMANDS
+
+        buf = render.encode_jpeg(data, quality) if fmt == "jpeg" else render.encode_png(data, 1)
+        canvas._canvas_manager.send_draw_command(canvas, COMMANDS["putImageData"], [x, y], [buf])
+        return len(buf)
+    except (ImportError, AttributeError, KeyError):  # ipycanvas internals moved: fall back to its encoder
+        canvas.put_image_data(data if data.dtype == np.uint8 else render.to_uint8(data), x, y)
+        return 0
+
+
+class CanvasView:
+    """Draws ``app``'s state on a four-layer MultiCanvas; all drawing goes through one lock."""
+
+    def __init__(self, app):
+        self.app = app
+        h, w = app.canvas_size
+        self.canvas = MultiCanvas(4, width=w, height=h, layout=W.Layout(width=f"{w}px", height=f"{h}px"))
+        self.canvas.add_class("pixclass-canvas")
+        self.lock = threading.RLock()
+        self.ready = False  # no drawing while the view is half set up
+        self.frames_sent = 0
+
+    def frame(self, with_overlay=True):
+        """The RGB float frame the image layer shows (image composite + overlay)."""
+        a = self.app
+        plane = a.plane(a.image.data)
+        chans = a.channels.active()
+        ys, xs, _, _ = a.view.indices()
+        data = plane[np.ix_(ys, xs, chans)]  # only the shown channels (IMC stacks have 25+)
+        limits = [a.channels.limits[a.image_index][c] for c in chans]
+        colors = [a.channels.colors[a.image_index][c] for c in chans]
+        if len(chans) == 1 and a.display_channel.startswith("ch:"):
+            colors = ["#ffffff"]  # a single channel is shown in grey
+        rgb = render.composite(data, limits, colors)
+        ov = a.overlay
+        pv = a.prediction.probabilities() if with_overlay and ov != "none" else None
+        if pv is not None:
+            rgb = np.where(pv[1][..., None], self._overlaid(rgb, pv[0], ov), rgb)  # unpredicted parts: the image
+        return rgb * a.view.inside()[..., None]
+
+    def _overlaid(self, rgb, prob, ov):
+        a = self.app
+        cols, alpha = a.project.colors, a.overlay_opacity
+        if ov == "probabilities":
+            return render.blend(rgb, render.probability_rgb(prob, cols), alpha)
+        if ov.startswith("probability:"):
+            k = int(ov.split(":")[1]) - 1
+            if k < prob.shape[-1]:
+                over = np.broadcast_to(render.hex_to_rgb(cols[k]), rgb.shape)
+                return render.blend(rgb, over, prob[..., k] * alpha)
+        if ov == "segmentation":
+            return render.blend(rgb, render.segmentation_rgb(np.argmax(prob, -1) + 1, cols), alpha)
+        if ov == "uncertainty":
+            return render.blend(rgb, render.uncertainty_rgb(uncertainty_from(prob)), alpha)
+        return rgb
+
+    def draw(self, with_overlay=True):
+        if not self.ready:
+            return
+        with self.lock:
+            put_encoded(self.canvas[IMAGE], self.frame(with_overlay), fmt="jpeg")
+            self.frames_sent += 1
+
+    def draw_labels(self):
+        if not self.ready:
+            return
+        a = self.app
+        with self.lock:
+            layer = self.canvas[LABELS]
+            layer.clear()
+            if not a.show_labels:
+                return
+            lab = a.view.sample(a.plane(a.project.labels(a.image_index)))
+            lab = np.where(a.view.inside(), lab, 0)
+            if lab.any():
+                put_encoded(layer, render.labels_rgba(lab, a.project.colors, a.labels_opacity), fmt="png")
+
+    def draw_segment(self, pts, k, radius):
+        """Immediate feedback for a brush segment ``pts`` [(y, x)] in image pixels (0 = eraser: redraw)."""
+        a = self.app
+        if not a.show_labels:
+            return
+        if k == 0:
+            self.draw_labels()
+            return
+        layer, s = self.canvas[LABELS], a.view.scale
+        disp = [a.view.to_display(y, x) for y, x in pts]
+        with self.lock:
+            layer.global_alpha = a.labels_opacity
+            layer.stroke_style = layer.fill_style = a.project.colors[k - 1]
+            layer.line_width = max(1.0, (2 * radius + 1) * s)
+            layer.line_cap = layer.line_join = "round"
+            if len(disp) == 1:
+                layer.fill_circle(disp[0][1], disp[0][0], max(0.5, (radius + 0.5) * s))
+            else:
+                layer.stroke_lines([(x, y) for y, x in disp])
+            layer.global_alpha = 1.0
+
+    def draw_marks(self):
+        """Suggestion boxes on the shown image/slice, numbered; an "updating…" tag on a stale overlay."""
+        if not self.ready:
+            return
+        a = self.app
+        with self.lock:
+            layer = self.canvas[MARKS]
+            layer.clear()
+            layer.line_width = 2
+            layer.font = "bold 14px sans-serif"
+            for n, (i, z, (y0, x0, y1, x1)) in enumerate(a.suggestions, start=1):
+                if i != a.image_index or (z is not None and z != a.z):
+                    continue
+                (dy0, dx0), (dy1, dx1) = a.view.to_display(y0, x0), a.view.to_display(y1, x1)
+                layer.stroke_style = layer.fill_style = "#ffd400"
+                layer.stroke_rect(dx0, dy0, dx1 - dx0, dy1 - dy0)
+                layer.fill_text(str(n), dx0 + 4, dy0 + 16)
+            if a.overlay_stale and a.overlay != "none":
+                layer.fill_style = "rgba(0, 0, 0, 0.6)"
+                layer.fill_rect(4, 4, 92, 22)
+                layer.fill_style = "#ffb74d"
+                layer.fill_text("updating…", 10, 20)
+
+    def draw_cursor(self, y, x):
+        a = self.app
+        with self.lock:
+            layer = self.canvas[CURSOR]
+            layer.clear()
+            if a.tool in ("brush", "eraser"):
+                layer.stroke_style = "#ffffff" if a.tool == "brush" else "#ff4040"
+                layer.line_width = 1
+                layer.stroke_circle(x, y, max(2.0, (a.brush_size + 0.5) * a.view.scale))
+
+    def clear_cursor(self):
+        with self.lock:
+            self.canvas[CURSOR].clear()

@@ -1,0 +1,91 @@
+"""Channel display: which channels, their colours, and a display window over a small histogram."""
+from __future__ import annotations
+
+import ipywidgets as W
+
+from .. import render
+
+
+def _fmt(v):
+    """Compact numbers for the window readout (integers when large, never scientific below 1e6)."""
+    return f"{v:.0f}" if 100 <= abs(v) < 1e6 else f"{v:.3g}"
+
+
+class ChannelRow(W.VBox):
+    """One channel: visible, colour, name, histogram with the window; window slider and readout."""
+
+    def __init__(self, controls, c, name, color, visible, window, data_range, counts):
+        self.counts, self.data_range = counts, data_range
+        self.visible = W.Checkbox(value=visible, indent=False, layout=W.Layout(width="22px"),
+                                  tooltip=f"show {name} in the composite")
+        self.color = W.ColorPicker(value=color, concise=True, layout=W.Layout(width="36px"),
+                                   tooltip=f"colour of {name}")
+        self.name = W.Label(name, tooltip=name, layout=W.Layout(width="80px"))
+        self.hist = W.Image(format="png", width=120, height=24, layout=W.Layout(width="120px", height="24px"),
+                            tooltip=f"{name}: histogram (log counts), display window marked")
+        self.auto = W.Button(icon="magic", tooltip="auto window: 0.5-99.5th percentile", layout=W.Layout(width="36px"))
+        self.reset = W.Button(icon="arrows-h", tooltip="full data range", layout=W.Layout(width="36px"))
+        lo, hi = data_range
+        self.range = W.FloatRangeSlider(value=window, min=lo, max=hi, step=max((hi - lo) / 1000, 1e-6),
+                                        continuous_update=False, readout=False, layout=W.Layout(width="230px"),
+                                        tooltip=f"display window of {name}")
+        self.readout = W.Label(layout=W.Layout(width="auto"))
+        super().__init__([W.HBox([self.visible, self.color, self.name, self.hist, self.auto, self.reset]),
+                          W.HBox([self.range, self.readout])])
+        self.visible.observe(lambda ch: controls.set_visible(c, ch["new"]), "value")
+        self.color.observe(lambda ch: controls.set_color(c, ch["new"]), "value")
+        self.range.observe(lambda ch: controls.app.set_contrast(c, *ch["new"]), "value")
+        self.auto.on_click(lambda _: controls.app.auto_contrast(c))
+        self.reset.on_click(lambda _: controls.app.reset_contrast(c))
+        self.show_window(window)
+
+    def show_window(self, window):
+        lo, hi = window
+        self.readout.value = f"{_fmt(lo)} – {_fmt(hi)}"
+        rgb = render.histogram_rgb(self.counts, self.data_range, window, self.color.value)
+        self.hist.value = render.encode_png(rgb)
+        if tuple(self.range.value) != (lo, hi):
+            with self.range.hold_trait_notifications():
+                self.range.value = (max(lo, self.range.min), min(hi, self.range.max))
+
+
+class ChannelControls(W.VBox):
+    """Per-image channel display state (windows, colours, visibility) and its rows."""
+
+    def __init__(self, app):
+        self.app = app
+        self.limits, self.colors, self.visible = {}, {}, {}  # image index -> one entry per channel
+        self._hist = {}  # image index -> [(counts, lo, hi)] per channel
+        super().__init__(layout=W.Layout(max_height="420px", overflow_y="auto"))
+
+    def set_image(self, i):
+        img = self.app.project.images[i]
+        if i not in self.limits:
+            self.limits[i] = [render.auto_contrast(img.data[..., c]) for c in range(img.n_channels)]
+            cols = render.CHANNEL_COLORS
+            self.colors[i] = ["#ffffff"] if img.n_channels == 1 else [cols[c % len(cols)] for c in range(img.n_channels)]
+            self.visible[i] = [c < 3 for c in range(img.n_channels)]
+            self._hist[i] = [render.histogram(img.data[..., c]) for c in range(img.n_channels)]
+        self.children = [ChannelRow(self, c, name, self.colors[i][c], self.visible[i][c], self.limits[i][c],
+                                    h[1:], h[0]) for c, (name, h) in enumerate(zip(img.channel_names, self._hist[i]))]
+
+    def active(self):
+        """The channels the canvas shows."""
+        a = self.app
+        if a.display_channel.startswith("ch:"):
+            return [int(a.display_channel[3:])]
+        return [c for c, v in enumerate(self.visible[a.image_index]) if v]
+
+    def set_visible(self, c, v):
+        self.visible[self.app.image_index][c] = v
+        self.app.canvas_view.draw()
+
+    def set_color(self, c, color):
+        self.colors[self.app.image_index][c] = color
+        self.children[c].show_window(self.limits[self.app.image_index][c])
+        self.app.canvas_view.draw()
+
+    def set_window(self, c, lo, hi):
+        self.limits[self.app.image_index][c] = (lo, hi)
+        self.children[c].show_window((lo, hi))
+        self.app.canvas_view.draw()

@@ -1,0 +1,57 @@
+"""ilastik's feature selection grid: filter families by scales (σ)."""
+from __future__ import annotations
+
+import ipywidgets as W
+
+from ..features import DEFAULT_SIGMAS, FAMILIES, FAMILY_TITLES, FeatureSet
+
+SHORT_TITLES = {  # the full titles are the tooltips
+    "gaussian": "Gaussian", "log": "Laplacian (LoG)", "gradient_magnitude": "Gradient magn.",
+    "dog": "Diff. of Gauss.", "structure_tensor_eigenvalues": "Struct. tensor EV",
+    "hessian_eigenvalues": "Hessian EV",
+}
+
+
+class FeatureGrid(W.VBox):
+    """Check boxes per (family, σ); "Apply features" sets the project's FeatureSet and retrains."""
+
+    def __init__(self, app):
+        self.app = app
+        fs = app.project.features
+        sigmas = sorted(set(DEFAULT_SIGMAS) | set(fs.sigmas))
+        self.checks = {}
+        cells = [W.Label("")] + [W.Label(f"σ{s:g}", tooltip=f"scale σ = {s:g} pixels") for s in sigmas]
+        for f in FAMILIES:
+            cells.append(W.Label(SHORT_TITLES.get(f, f), tooltip=FAMILY_TITLES[f], layout=W.Layout(width="112px")))
+            for s in sigmas:
+                cb = W.Checkbox(value=(f, round(s, 6)) in fs.pairs, indent=False, layout=W.Layout(width="28px"),
+                                tooltip=f"{FAMILY_TITLES[f]}, σ = {s:g}")
+                self.checks[(f, s)] = cb
+                cells.append(cb)
+        grid = W.GridBox(cells, layout=W.Layout(grid_template_columns=f"112px repeat({len(sigmas)}, 32px)"))
+        self.normalize = W.Checkbox(value=fs.normalize == "percentile", indent=False,
+                                    description="normalize each image (1–99.8 %)",
+                                    tooltip="scale each image by its 1st and 99.8th percentiles before filtering")
+        self.apply = W.Button(description="Apply features", icon="check", layout=W.Layout(width="150px"),
+                               tooltip="use the checked features and retrain")
+        self.info = W.Label(layout=W.Layout(width="auto"))
+        self.apply.on_click(lambda _: app.apply_feature_grid())
+        super().__init__([grid, self.normalize, W.HBox([self.apply]), self.info])
+        self.update_info()
+
+    def selected(self):
+        return [k for k, cb in self.checks.items() if cb.value]
+
+    def feature_set(self):
+        """The FeatureSet the boxes describe (None when nothing is checked)."""
+        pairs = self.selected()
+        if not pairs:
+            return None
+        return FeatureSet(pairs=pairs, mode=self.app.project.features.mode,
+                          normalize="percentile" if self.normalize.value else None)
+
+    def update_info(self):
+        img = self.app.project.images[0]
+        fs = self.app.project.features
+        n = fs.n_features(img.n_channels, fs.spatial_ndim(img.ndim_spatial))
+        self.info.value = f"{n} features ({len(fs.pairs)} filters x {img.n_channels} channels)"

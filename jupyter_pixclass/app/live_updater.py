@@ -1,0 +1,218 @@
+"""Live Update: a worker thread that trains on the labels and predicts the view, newest request first.
+
+A newer stroke or view change bumps a generation counter; work for an older generation
+stops at its next check and nothing stale is drawn.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+PREVIEW_TREES = 20  # drawn first when training is slow
+PREVIEW_AFTER_S = 0.06  # training slower than this last time: show a preview first
+DRAW_EVERY_S = 0.25  # a large view fills in on the canvas at this pace
+
+
+class LiveUpdater:
+    """Runs ``app``'s updates on a daemon thread and reports timings, status and progress."""
+
+    def __init__(self, app):
+        self.app = app
+        self.cv = threading.Condition()
+        self.gen = 0
+        self.pending = self.busy = self.closed = self.force = False
+        self.stroke_t = time.perf_counter()
+        self.trained_version = None  # project.version the forest was trained at
+        self.last_train_s = 0.0
+        self.thread = threading.Thread(target=self._loop, name="pixclass-live-update", daemon=True)
+        self.thread.start()
+
+    # ----------------------------------------------------------------- requests
+    def request(self, force=False):
+        """Retrain and repredict (skipped while Live Update is off unless ``force``)."""
+        if not (self.app.live_update or force):
+            return
+        with self.cv:
+            self.force = self.force or force
+            self._bump()
+
+    def request_view(self):
+        """Fill the new view in the background (nothing to do without a forest or Live Update)."""
+        if self.app.project.forest is not None or self.app.live_update:
+            with self.cv:
+                self._bump()
+
+    def _bump(self):
+        self.gen += 1
+        self.pending = True
+        self.app.overlay_stale = self.app.project.forest is not None or self.app.live_update
+        self.cv.notify_all()
+
+    def labels_edited(self):
+        self.stroke_t = time.perf_counter()
+        self.request()
+
+    def wait_idle(self, timeout=30):
+        with self.cv:
+            ok = self.cv.wait_for(lambda: not self.pending and not self.busy, timeout)
+        if not ok:
+            raise TimeoutError(f"live update still running after {timeout} s")
+
+    def close(self):
+        with self.cv:
+            self.closed = True
+            self.cv.notify_all()
+
+    def current(self, gen):
+        return gen == self.gen and not self.closed
+
+    # ----------------------------------------------------------------- worker
+    def _warm_up(self):
+        """Load the compiled kernels (numba's disk cache) before the first stroke needs them."""
+        from ..features import compute_features
+        from ..forest import train_forest
+
+        img = self.app.project.images[0]
+        tiny = np.zeros((8,) * (img.ndim_spatial - 1) + (24, 24, img.n_channels), np.float32)
+        try:
+            compute_features(tiny, self.app.project.features)
+            X = np.random.default_rng(0).random((64, 4), np.float32)
+            forest, _ = train_forest(X, np.arange(64) % 2 + 1, 2)
+            forest.predict_proba_fm(np.ascontiguousarray(X.T), np.arange(8))
+            forest.predict_proba_fm(np.ascontiguousarray(X.T))
+        except Exception:  # only a warm-up: the real call reports any problem
+            pass
+
+    def _loop(self):
+        self._warm_up()
+        while True:
+            with self.cv:
+                self.cv.wait_for(lambda: self.pending or self.closed)
+                if self.closed:
+                    return
+                self.pending = False
+                self.busy = True
+                gen = self.gen
+            try:
+                self._update(gen)
+            except ValueError as e:  # e.g. only one class labeled yet: tell the user, keep running
+                self._report(f"waiting: {e}", "waiting for labels", 0.0)
+            except Exception as e:  # never let the worker die silently
+                self._report(f"update failed: {type(e).__name__}: {e}", "update failed", 0.0)
+            finally:
+                with self.cv:
+                    self.busy = False
+                    if not self.pending:
+                        self.app.overlay_stale = False
+                    self.cv.notify_all()
+
+    def _report(self, status, stage, fraction):
+        self.app.status = status
+        self.app.progress_panel.show(stage, fraction)
+
+    def _update(self, gen):
+        """One update: labeled features, training (a preview first when slow), then the view piece by piece."""
+        a, p = self.app, self.app.project
+        t0 = self.stroke_t
+        tm = {"features": 0.0, "train": 0.0, "predict": 0.0, "render": 0.0}
+        version = p.version
+        retrain = (a.live_update or self.force) and (p.forest is None or version != self.trained_version)
+        shown = []
+        if retrain:
+            self._report("features of the labeled pixels…", "features of the labels", 0.05)
+            t = time.perf_counter()
+            p.store()
+            tm["features"] += time.perf_counter() - t
+            if not self.current(gen):
+                return
+
+            def on_preview(forest):
+                if not self.current(gen):
+                    return False
+                tm["train"] = time.perf_counter() - t
+                if self._fill_view(gen, tm, forest):
+                    self._finish(tm, t0, forest, f"preview of {forest.n_trees} trees; growing the other "
+                                                 f"{p.n_estimators - forest.n_trees}…")
+                    shown.append(dict(a.timings))
+                    self._report(a.status, "training the other trees", 0.5)
+                return self.current(gen)
+
+            preview = self.last_train_s > PREVIEW_AFTER_S and p.n_estimators > 2 * PREVIEW_TREES
+            try:
+                self._report("training…", "training", 0.15)
+                t = time.perf_counter()
+                p.train(preview=PREVIEW_TREES if preview else 0, on_preview=on_preview if preview else None)
+                if not self.current(gen):
+                    return
+                self.trained_version = version
+                self.force = False
+                self.last_train_s = time.perf_counter() - t
+                tm = {"features": tm["features"], "train": self.last_train_s, "predict": 0.0, "render": 0.0}
+            except ValueError:
+                if a.live_update and p.forest is None:  # no forest yet: have the view's features ready
+                    self._fill_view(gen, tm)
+                raise
+        if p.forest is None or not self.current(gen) or not self._fill_view(gen, tm):
+            return
+        self._finish(tm, t0, p.forest, "done")
+        a.progress_panel.show("done", 1.0)
+        a.overlay_frames += 1
+        a.n_updates += 1
+        a.timings_full = dict(a.timings)
+        if shown:  # what the person waited for is the preview's overlay
+            a.timings = shown[0]
+
+    def _finish(self, tm, t0, forest, what):
+        """Draw the view's overlay and report the timings."""
+        a = self.app
+        t = time.perf_counter()
+        a.canvas_view.draw()
+        tm["render"] = time.perf_counter() - t
+        tm["total"] = time.perf_counter() - t0
+        a.timings = dict(tm)
+        n_lab = a.project.store().n_labeled()
+        a.status = (f"update #{a.n_updates + 1} {what}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in tm.items())
+                    + f" | {forest.n_trees} trees on {n_lab} labeled px")
+
+    def _fill_view(self, gen, tm, forest=None):
+        """Predict the view's pieces from the centre out, drawing as they finish (False when stale)."""
+        a = self.app
+        pred = a.prediction
+        vf = pred.features()
+        if vf is None or vf.key != pred.key():
+            return False
+        if forest is None and a.project.forest is None:  # features only, ready for the first forest
+            for k in range(len(vf)):
+                if not self.current(gen) or pred.vf is not vf:
+                    return False
+                self._report(f"features of the view: {k}/{len(vf)} tiles", "features of the view", k / len(vf))
+                vf.features(k)
+            return True
+        state = pred.start(vf, forest or a.project.forest)
+        last_draw = time.perf_counter()
+        for k in range(len(vf)):
+            if state[2][k]:
+                continue
+            if not self.current(gen) or pred.vf is not vf:
+                return False
+            t = time.perf_counter()
+            vf.features(k)
+            t1 = time.perf_counter()
+            _, ry, rx = vf.pieces[k]
+            state[1][ry, rx] = vf.predict(pred.shown_forest, k)
+            state[2][k] = True
+            t2 = time.perf_counter()
+            tm["features"] += t1 - t
+            tm["predict"] += t2 - t1
+            done = int(state[2].sum())
+            a.view_progress = (done, len(vf))
+            if done < len(vf):
+                self._report(f"predicting the view: {done}/{len(vf)} tiles", "predicting the view",
+                             0.3 + 0.7 * done / len(vf))
+                if t2 - last_draw > DRAW_EVERY_S:
+                    a.canvas_view.draw()
+                    last_draw = time.perf_counter()
+        a.view_progress = (len(vf), len(vf))
+        return True

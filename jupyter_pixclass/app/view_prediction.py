@@ -1,0 +1,78 @@
+"""The prediction of what the canvas shows: the view's features and probabilities, piece by piece."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..view_features import ViewFeatures
+
+
+class ViewPrediction:
+    """Features and probabilities at the displayed pixels of ``app``'s current view.
+
+    ``vf`` is the :class:`ViewFeatures` of the view (made anew when the view moves);
+    ``grid``/``done`` hold the probabilities of the pieces predicted so far by ``forest``.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.vf = None
+        self.state = None  # [(view key, forest), probability grid, pieces done]
+        self.shown_forest = None  # whose overlay the canvas shows (a preview or the project's)
+
+    def key(self):
+        a = self.app
+        return (a.image_index, a.z if a.image.ndim_spatial == 3 else None, a.view.origin,
+                a.view.scale, a.view.size, a.project.features.key())
+
+    def reset(self):
+        """Forget the probabilities (classes or features changed)."""
+        self.state = None
+
+    def features(self):
+        """The ViewFeatures of the current view (made anew when the view moved)."""
+        key = self.key()
+        vf = self.vf
+        if vf is None or vf.key != key:
+            ys, xs, iny, inx = self.app.view.indices()
+            if key != self.key():  # moved meanwhile: the next update takes the new view
+                return vf
+            a = self.app
+            vf = ViewFeatures(a.project.engine, a.image, a.project.features, ys[iny], xs[inx], z=key[1])
+            vf.key = key
+            self.vf = vf
+        return vf
+
+    def start(self, vf, forest):
+        """The probability grid of ``forest`` on ``vf`` (kept when it is the one already filling)."""
+        key = (vf.key, forest)
+        self.shown_forest = forest
+        if self.state is None or self.state[0] != key:
+            self.state = [key, np.zeros((vf.rows.size, vf.cols.size, forest.n_classes), np.float32),
+                          np.zeros(len(vf), bool)]
+        return self.state
+
+    def complete(self):
+        """Whether the current view's overlay is fully predicted by the project's forest."""
+        s = self.state
+        return (s is not None and self.vf is not None and s[0] == (self.key(), self.app.project.forest)
+                and bool(s[2].all()))
+
+    def probabilities(self):
+        """Probabilities at the displayed pixels ``(h, w, K)`` and where they are ready, or None."""
+        s, vf = self.state, self.vf
+        if s is None or vf is None or s[0] != (self.key(), self.shown_forest):
+            return None
+        view = self.app.view
+        _, _, iny, inx = view.indices()
+        grid, done = s[1], s[2]
+        ready = np.zeros(grid.shape[:2], bool)
+        for k in np.flatnonzero(done):
+            _, ry, rx = vf.pieces[k]
+            ready[ry, rx] = True
+        h, w = view.size
+        prob = np.zeros((h, w, grid.shape[-1]), np.float32)
+        valid = np.zeros((h, w), bool)
+        sub = np.ix_(np.flatnonzero(iny), np.flatnonzero(inx))
+        prob[sub] = grid[np.ix_(vf.row_of, vf.col_of)]
+        valid[sub] = ready[np.ix_(vf.row_of, vf.col_of)]
+        return prob, valid

@@ -1,0 +1,85 @@
+"""Where to label next: boxes where the forest is unsure, away from labels, spread out.
+
+Plain functions over a Project, used by the app's Suggest button and by scripts.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .project import uncertainty_from
+from .view_features import ViewFeatures
+
+__all__ = ["suggest_boxes", "uncertainty_grid"]
+
+GRID_POINTS = 256  # points per side of the sampled grid each image is scored on
+
+
+def uncertainty_grid(project, i, z=None, points=GRID_POINTS):
+    """ilastik's uncertainty on a sampled grid of image ``i``: ``(grid, step)``.
+
+    Predicts at most ``points`` x ``points`` pixels through the tile engine (only their
+    rows' features), so it costs about as much as a zoomed-out view.
+    """
+    img = project.images[i]
+    H, W = img.shape_spatial[-2:]
+    step = max(1, int(np.ceil(max(H, W) / points)))
+    rows, cols = np.arange(0, H, step), np.arange(0, W, step)
+    vf = ViewFeatures(project.engine, img, project.features, rows, cols, z=z)
+    unc = np.zeros((rows.size, cols.size), np.float32)
+    for k in range(len(vf)):
+        _, ry, rx = vf.pieces[k]
+        unc[ry, rx] = uncertainty_from(vf.predict(project.forest, k))
+    return unc, step
+
+
+def suggest_boxes(project, n=3, box=None, z_of=None):
+    """The ``n`` places where a new stroke would teach the forest most.
+
+    Parameters
+    ----------
+    project : Project
+        A project with labels (trained first if it has no forest).
+    n : int
+        How many boxes.
+    box : int, optional
+        Box side in image pixels; default an eighth of the image's shorter side, 32-128.
+    z_of : callable, optional
+        ``z_of(i)`` gives the slice to score for a 3D image ``i`` (default its middle).
+
+    Returns
+    -------
+    list of (image_index, z_or_None, (y0, x0, y1, x1))
+        Best first. Boxes maximise the mean uncertainty (1 - (p1 - p2)) inside, hold no
+        labeled pixel within a box's reach, and never overlap each other.
+    """
+    if project.forest is None:
+        project.train()
+    cands = []
+    for i, img in enumerate(project.images):
+        H, W = img.shape_spatial[-2:]
+        b = int(box or min(128, max(32, min(H, W) // 8)))
+        z = None
+        if img.ndim_spatial == 3:
+            z = int(z_of(i)) if z_of is not None else img.shape_spatial[0] // 2
+        unc, step = uncertainty_grid(project, i, z)
+        lab = project.labels(i) if z is None else project.labels(i)[z]
+        labeled = lab[::step, ::step] > 0
+        cells = max(1, b // step)
+        score = ndi.uniform_filter(unc, cells, mode="nearest")
+        # a labeled pixel within a box's reach rules the place out: that was taught already
+        score[ndi.maximum_filter(labeled.astype(np.uint8), 2 * cells + 1) > 0] = -1.0
+        cands.append((i, z, b, step, score))
+    out = []
+    while len(out) < n and cands:
+        best, i, z, b, st, s = max(((s.max(), i, z, b, st, s) for i, z, b, st, s in cands), key=lambda c: c[0])
+        if best < 0:
+            break
+        r, c = np.unravel_index(int(np.argmax(s)), s.shape)
+        H, W = project.images[i].shape_spatial[-2:]
+        y0 = int(np.clip(r * st - b // 2, 0, max(H - b, 0)))
+        x0 = int(np.clip(c * st - b // 2, 0, max(W - b, 0)))
+        out.append((i, z, (y0, x0, min(y0 + b, H), min(x0 + b, W))))
+        cells = max(1, b // st)  # no other box overlapping this one
+        s[max(0, r - 2 * cells):r + 2 * cells + 1, max(0, c - 2 * cells):c + 2 * cells + 1] = -1.0
+    return out

@@ -1,0 +1,232 @@
+"""The app's components: class palette, keys, histograms, progress, suggestions (no browser)."""
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.app.keyboard import SHORTCUTS, help_html
+
+from test_widget import nucleus_and_background_points
+
+
+@pytest.fixture
+def app(scene):
+    img, _ = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)
+    p.add_image(img)
+    a = pc.PixelClassifierApp(p, canvas_size=(320, 320))
+    yield a
+    a.close()
+
+
+def key(app, k, **mods):
+    return app.keyboard.on_key({"type": "keydown", "key": k, **mods})
+
+
+def test_clicking_a_class_name_selects_and_highlights_it(app, scene):
+    rows = app.palette.rows.children
+    assert app.current_class == 1 and "pixclass-row-selected" in rows[0]._dom_classes
+    rows[1].name.click()
+    assert app.current_class == 2
+    assert "pixclass-row-selected" in rows[1]._dom_classes and "pixclass-row-selected" not in rows[0]._dom_classes
+    assert rows[1].name.icon == "paint-brush" and rows[0].name.icon == ""
+    _, truth = scene
+    _, _, bg = nucleus_and_background_points(truth)
+    app.stroke(bg, app.current_class)
+    assert app.project.labels(0)[bg[0][1], bg[0][0]] == 2  # what was clicked is what gets painted
+
+
+def test_rename_by_pencil_or_double_click(app):
+    row = app.palette.rows.children[0]
+    assert row.edit.layout.display == "none"
+    row.pencil.click()
+    assert row.edit.layout.display is None and row.name.layout.display == "none"
+    row.edit.value = "Nuclei"
+    assert app.project.classes[0] == "Nuclei"
+    row = app.palette.rows.children[0]  # rows are rebuilt with the new name
+    assert row.name.description == "Nuclei" and row.edit.layout.display == "none"
+    row._dbl._handle_mouse_msg(None, {"event": "dom_event", "type": "dblclick"}, None)  # as the browser sends it
+    assert row.edit.layout.display is None
+
+
+@pytest.mark.parametrize("k,tool", [("b", "brush"), ("E", "eraser"), ("p", "pan"), ("c", "contrast")])
+def test_tool_keys(app, k, tool):
+    app.tool = "pan" if tool != "pan" else "brush"
+    assert key(app, k) and app.tool == tool
+
+
+def test_brush_size_class_and_view_keys(app):
+    app.brush_size = 8
+    key(app, "]")
+    assert app.brush_size == 10
+    key(app, "[")
+    key(app, "[")
+    assert app.brush_size == 6
+    app.brush_size = 1
+    key(app, "[")
+    assert app.brush_size == 1
+    key(app, "2")
+    assert app.current_class == 2
+    key(app, "7")  # no such class: nothing changes
+    assert app.current_class == 2
+    key(app, "1")
+    assert app.current_class == 1
+    s = app.view.scale
+    key(app, "+")
+    assert app.view.scale == pytest.approx(1.5 * s)
+    key(app, "-")
+    key(app, "-")
+    assert app.view.scale < s
+    key(app, "0")
+    assert app.view.scale == s and app.view.origin == (0.0, 0.0)
+    assert not key(app, "x")  # not a shortcut: left alone
+
+
+def test_overlay_and_label_keys(app):
+    assert app.overlay == "probabilities"
+    seen = []
+    for _ in range(4):
+        key(app, "o")
+        seen.append(app.overlay)
+    assert seen == ["segmentation", "uncertainty", "none", "probabilities"]
+    key(app, "u")
+    assert app.overlay == "uncertainty"
+    key(app, "U")
+    assert app.overlay == "probabilities"
+    key(app, "l")
+    assert not app.show_labels
+    key(app, "l")
+    assert app.show_labels
+
+
+def test_undo_redo_keys(app, scene):
+    _, truth = scene
+    nuc, _, bg = nucleus_and_background_points(truth)
+    lab = app.project.labels(0)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    key(app, "z", ctrlKey=True)
+    assert not (lab == 2).any() and (lab == 1).any()
+    key(app, "Z", ctrlKey=True, shiftKey=True)
+    assert (lab == 2).any()
+    key(app, "z", metaKey=True)  # Cmd on a Mac
+    assert not (lab == 2).any()
+    key(app, "y", ctrlKey=True)
+    assert (lab == 2).any()
+
+
+def test_help_lists_every_shortcut(app):
+    text = help_html()
+    for keys, what in SHORTCUTS:
+        assert what in text
+    assert app.toolbar.help_panel.layout.display == "none"
+    app.toolbar.help.value = True
+    assert app.toolbar.help_panel.layout.display is None
+
+
+def test_every_icon_button_has_a_tooltip(app):
+    import ipywidgets as W
+
+    def walk(w):
+        yield w
+        for c in getattr(w, "children", ()):
+            yield from walk(c)
+
+    icons = [w for w in walk(app.widget) if isinstance(w, (W.Button, W.ToggleButton)) and w.icon]
+    assert len(icons) > 10
+    assert all(w.tooltip for w in icons), [w.icon for w in icons if not w.tooltip]
+    assert all(app.toolbar.tool.tooltips)
+
+
+def test_channel_histogram_shows_the_window(app):
+    from PIL import Image
+    import io
+
+    row = app.channels.children[1]
+    before = np.asarray(Image.open(io.BytesIO(row.hist.value)))
+    assert before.shape == (24, 120, 3)  # drawn at the size it is shown
+    lo, hi = app.contrast(1)
+    app.set_contrast(1, lo, lo + (hi - lo) / 4)
+    after = np.asarray(Image.open(io.BytesIO(row.hist.value)))
+    assert not np.array_equal(before, after)
+    assert row.readout.value.startswith(f"{lo:.3g}"[:3]) and "–" in row.readout.value
+    assert row.range.value[1] == pytest.approx(lo + (hi - lo) / 4)
+
+
+def test_histogram_picture_marks_the_window():
+    from jupyter_pixclass import render
+
+    counts, lo, hi = render.histogram(np.arange(1000.0), bins=10)
+    assert counts.sum() == 1000 and (lo, hi) == (0.0, 999.0)
+    pic = render.histogram_rgb(counts, (lo, hi), (250, 750), "#ff0000", size=(20, 101))
+    assert (pic[:, 25] == [255, 0, 0]).all() and (pic[:, 75] == [255, 0, 0]).all()
+    assert pic[0, 50, 0] > pic[0, 10, 0]  # the window is lighter than outside it
+
+
+def test_progress_and_stale_marker_follow_the_update(app, scene):
+    _, truth = scene
+    nuc, nuc2, bg = nucleus_and_background_points(truth)
+    stages, stale = [], []
+    app.progress_panel.stage.observe(lambda c: stages.append(c["new"]), "value")
+    app.observe(lambda c: stale.append(c["new"]), "overlay_stale")
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.live_update = True
+    app.wait_idle(60)
+    assert {"training", "done"} <= set(stages) and app.progress_panel.bar.value == 1.0
+    assert stale[0] is True and app.overlay_stale is False and "up to date" in app.progress_panel.marker.value
+    app.live.request()
+    assert app.overlay_stale and "updating" in app.progress_panel.marker.value
+    app.wait_idle(60)
+    assert not app.overlay_stale
+
+
+def test_export_from_the_panel_shows_progress(app, scene, tmp_path):
+    _, truth = scene
+    nuc, _, bg = nucleus_and_background_points(truth)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    stages = []
+    app.progress_panel.stage.observe(lambda c: stages.append(c["new"]), "value")
+    app.export_panel.source.value = "simple_segmentation"
+    app.export_panel.path.value = str(tmp_path / "seg.h5")
+    app.export_panel.export.click()
+    assert stages[:3] == ["export: training…", "export: computing simple_segmentation…", "done"]
+    seg = pc.load_image(tmp_path / "seg.h5").data
+    assert set(np.unique(seg)) <= {1, 2}
+
+
+def test_suggest_button_draws_boxes_and_going_there_moves_the_view(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)
+    p.add_image(img)
+    p.add_image(pc.datasets.nuclei((120, 140), seed=9)[0])
+    p.set_labels(0, pc.datasets.scribbles(truth["classes"], n_strokes=2, mapping={1: 1, 2: 2, 3: 2}))
+    app = pc.PixelClassifierApp(p, canvas_size=(200, 200))
+    try:
+        app.suggest_panel.button.click()
+        assert len(app.suggestions) == 3 and "3 suggestions" in app.status
+        buttons = app.suggest_panel.list.children
+        assert len(buttons) == 3 and all(b.tooltip.startswith("image ") for b in buttons)
+        for j, (i, z, (y0, x0, y1, x1)) in enumerate(app.suggestions):
+            buttons[j].click()
+            assert app.image_index == i
+            (dy0, dx0), (dy1, dx1) = app.view.to_display(y0, x0), app.view.to_display(y1, x1)
+            assert -1 <= dy0 < dy1 <= 201 and -1 <= dx0 < dx1 <= 201  # the whole box is on the canvas
+            assert app.view.scale > app.view.fit_scale() and dy1 - dy0 >= 80  # zoomed in on it
+    finally:
+        app.close()
+
+
+def test_suggest_boxes_in_3d_use_the_shown_slice():
+    from jupyter_pixclass.suggest import suggest_boxes
+
+    v, t = pc.datasets.nuclei((10, 64, 64), seed=4)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.add_image(v)
+    p.set_labels(0, pc.datasets.scribbles(t["classes"], n_strokes=2, mapping={1: 1, 2: 2, 3: 2}))
+    out = suggest_boxes(p, n=2, box=16, z_of=lambda i: 7)
+    assert [z for _, z, _ in out] == [7, 7] and all(b[2] - b[0] == 16 for _, _, b in out)
+    empty = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    empty.add_image(v)
+    with pytest.raises(ValueError, match="label"):  # nothing labeled: nothing to be unsure about yet
+        suggest_boxes(empty, n=1)
