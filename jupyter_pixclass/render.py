@@ -184,7 +184,7 @@ def histogram(x, bins=64, max_samples=2**20):
     return counts, lo, hi
 
 
-def histogram_rgb(counts, data_range, window, color="#ffffff", size=(24, 120)):
+def histogram_rgb(counts, data_range, window, color="#ffffff", size=(24, 100)):
     """A small uint8 RGB picture of a histogram (log counts) with the display ``window`` drawn on it.
 
     The window (lo, hi) is a lighter band with lines at its ends in the channel's ``color``;

@@ -143,7 +143,7 @@ def test_channel_histogram_shows_the_window(app):
 
     row = app.channels.children[1]
     before = np.asarray(Image.open(io.BytesIO(row.hist.value)))
-    assert before.shape == (24, 120, 3)  # drawn at the size it is shown
+    assert before.shape == (24, 100, 3)  # drawn at the size it is shown
     lo, hi = app.contrast(1)
     app.set_contrast(1, lo, lo + (hi - lo) / 4)
     after = np.asarray(Image.open(io.BytesIO(row.hist.value)))
@@ -204,7 +204,7 @@ def test_suggest_button_draws_boxes_and_going_there_moves_the_view(scene):
     app = pc.PixelClassifierApp(p, canvas_size=(200, 200))
     try:
         app.suggest_panel.button.click()
-        assert len(app.suggestions) == 3 and "3 suggestions" in app.status
+        assert len(app.suggestions) == 3 and "3 places in yellow" in app.suggest_panel.info.value
         buttons = app.suggest_panel.list.children
         assert len(buttons) == 3 and all(b.tooltip.startswith("image ") for b in buttons)
         for j, (i, z, (y0, x0, y1, x1)) in enumerate(app.suggestions):

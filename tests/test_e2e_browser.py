@@ -115,13 +115,45 @@ def _wait_for(fn, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def _drag(page, box, pts, scale):
+BUTTON_FOR_KEY = {  # what a Notebook 7 user clicks instead (there its command mode also sees keys)
+    "1": ".pixclass-class-1 .pixclass-class-name", "2": ".pixclass-class-2 .pixclass-class-name",
+    "e": "button[title='erase labels (E)']", "b": "button[title='paint the selected class (B)']",
+    "c": "button[title^='drag: horizontal window']", "Control+z": "button[title^='undo the last stroke']",
+    "Control+Shift+z": "button[title^='redo']", "+": "button[title='zoom in (+)']", "0": "button[title='fit the image (0)']",
+}
+
+
+def _press(page, ui, key):
+    """Press ``key`` with the pointer over the image (JupyterLab), or click its button (Notebook 7)."""
+    if ui == "lab" or key not in BUTTON_FOR_KEY:
+        _at(page, 20, 20)
+        page.keyboard.press(key)
+    else:
+        page.locator(".pixclass-app " + BUTTON_FOR_KEY[key]).first.click()
+
+
+def _canvas_box(page):
+    """The canvas's box on screen now (clicks on the side panel may have scrolled the page)."""
+    canvas = page.locator("canvas.pixclass-canvas").first
+    canvas.scroll_into_view_if_needed()
+    return canvas.bounding_box()
+
+
+def _at(page, x, y):
+    """Move the mouse to canvas pixel (x, y)."""
+    box = _canvas_box(page)
+    page.mouse.move(box["x"] + x, box["y"] + y)
+
+
+def _drag(page, pts, scale, button="left", steps=8):
+    """A mouse drag through image points ``pts`` [(x, y)] shown at ``scale`` canvas pixels per pixel."""
+    box = _canvas_box(page)
     x0, y0 = box["x"], box["y"]
     page.mouse.move(x0 + pts[0][0] * scale, y0 + pts[0][1] * scale)
-    page.mouse.down()
+    page.mouse.down(button=button)
     for x, y in pts[1:]:
-        page.mouse.move(x0 + x * scale, y0 + y * scale, steps=8)
-    page.mouse.up()
+        page.mouse.move(x0 + x * scale, y0 + y * scale, steps=steps)
+    page.mouse.up(button=button)
 
 
 def _stroke_points(truth):
@@ -145,9 +177,89 @@ def _stroke_points(truth):
     return strokes
 
 
+def _pixel(page, x, y):
+    """RGB of the app canvas at canvas pixel (x, y)."""
+    return page.evaluate(
+        """([x, y]) => Array.from(document.querySelector('canvas.pixclass-canvas')
+            .getContext('2d').getImageData(x, y, 1, 1).data.slice(0, 3))""", [int(x), int(y)])
+
+
+def _yellow_pixels(page):
+    """How many canvas pixels are the suggestion boxes' yellow (#ffd400)."""
+    return page.evaluate(
+        """() => { const c = document.querySelector('canvas.pixclass-canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 240 && d[i + 1] > 190 && d[i + 1] < 230 && d[i + 2] < 40) n++;
+        return n; }""")
+
+
+CUT_OFF = """() => {
+    const out = [];
+    for (const el of document.querySelectorAll('.pixclass-app *')) {
+        if (el.offsetParent === null || el.clientWidth === 0) continue;  // hidden
+        const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+        // text inputs scroll what is typed into them, as every text field does: not counted
+        if (!own && !['BUTTON', 'SELECT', 'LABEL'].includes(el.tagName)) continue;
+        if (el.scrollWidth > el.clientWidth) out.push((el.innerText || el.value || el.title || el.tagName).slice(0, 40));
+    }
+    return out;
+}"""
+
+
+def _no_text_cut_off(page, where):
+    cut = page.evaluate(CUT_OFF)
+    assert not cut, f"text cut off ({where}): {cut}"
+
+
+def _selected_class(page):
+    return page.evaluate("""() => { const r = document.querySelector('.pixclass-app .pixclass-row-selected');
+        return r ? Array.from(r.classList).find(c => /^pixclass-class-\\d+$/.test(c)) : null; }""")
+
+
+def _readout(page, label):
+    """The readout text of the slider described by ``label`` in the app."""
+    return page.evaluate("""(label) => { for (const s of document.querySelectorAll('.pixclass-app .widget-slider')) {
+        const l = s.querySelector('.widget-label'); if (l && l.innerText.trim() === label)
+            return s.querySelector('.widget-readout').innerText; } return null; }""", label)
+
+
+def _open_section(page, title):
+    header = page.locator(".pixclass-app [class*='Collapse-header']").filter(has_text=title).first
+    if "Collapse-open" not in (header.locator("xpath=..").get_attribute("class") or ""):
+        header.click()
+    time.sleep(0.5)
+
+
+def _launch(pw):
+    return pw.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+              "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"],
+    )
+
+
+def open_app(page, url, token, ui, notebook="e2e.ipynb"):
+    """Open ``notebook`` in JupyterLab or Notebook 7, run its first cell, wait for the image; the canvas box."""
+    path = f"lab/tree/{notebook}" if ui == "lab" else f"notebooks/{notebook}"
+    page.goto(f"{url}/{path}?token={token}", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    page.wait_for_selector(".jp-Cell .cm-content", timeout=120_000)
+    time.sleep(2)  # execution requests queue until the kernel is connected
+    page.locator(".jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_selector("canvas.pixclass-canvas", timeout=180_000)
+    _wait_for(lambda: (_layer_stats(page) or [0])[0] > 0 or (_layer_stats(page) or [0, 0, 0])[2] > 0, 60,
+              "the image to be drawn")
+    try:  # JupyterLab's "get notified about news?" toast would cover part of the page
+        page.get_by_role("button", name="No", exact=True).click(timeout=3000)
+    except Exception:
+        pass
+    return _canvas_box(page)
+
+
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
-def test_paint_live_update_in_real_browser(lab, tmp_path, ui):
-    """JupyterLab 4 and Notebook 7 serve the same notebook; the app must work in both."""
+def test_a_person_uses_the_app_in_a_real_browser(lab, tmp_path, ui):
+    """JupyterLab 4 and Notebook 7 serve the same notebook; every control is used as a person would."""
     from playwright.sync_api import sync_playwright
 
     import jupyter_pixclass as pc
@@ -155,57 +267,160 @@ def test_paint_live_update_in_real_browser(lab, tmp_path, ui):
     url, token, d = lab
     _, truth = pc.datasets.nuclei((256, 256), seed=1)
     nuc1, nuc2, bg = _stroke_points(truth)
-    shot = (os.path.join(ROOT, "docs", "app_screenshot.png")
-            if os.environ.get("PIXCLASS_UPDATE_SCREENSHOT") and ui == "lab" else str(tmp_path / "app.png"))
+    docs = os.path.join(ROOT, "docs") if os.environ.get("PIXCLASS_UPDATE_SCREENSHOT") and ui == "lab" else None
+    shots = docs or str(tmp_path)
+    export_path = d / f"exported_{ui}.tif"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser = _launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
-            path = "lab/tree/e2e.ipynb" if ui == "lab" else "notebooks/e2e.ipynb"
-            page.goto(f"{url}/{path}?token={token}", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            page.wait_for_selector(".jp-Cell .cm-content", timeout=120_000)
-            time.sleep(2)  # execution requests queue until the kernel is connected
-            page.locator(".jp-Cell .cm-content").first.click()
-            page.keyboard.press("Shift+Enter")
-            page.wait_for_selector("canvas.pixclass-canvas", timeout=180_000)
-            _wait_for(lambda: (_layer_stats(page) or [0])[0] > 0 or (_layer_stats(page) or [0, 0, 0])[2] > 0, 60,
-                      "the image to be drawn")
-            canvas = page.locator("canvas.pixclass-canvas").first
-            canvas.scroll_into_view_if_needed()
-            box = canvas.bounding_box()
+            open_app(page, url, token, ui)
             scale = 512 / 256
-            _drag(page, box, nuc1, scale)  # Nucleus is the selected class at start
-            page.locator(".pixclass-class-2 button").first.click()  # select Background
-            _drag(page, box, bg, scale)
+            app_text = lambda: page.locator(".pixclass-app").inner_text()  # noqa: E731
+            if ui == "lab":  # command mode, where B would add a cell (see the Notebook 7 note below)
+                page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
+            n_cells = page.locator(".jp-Notebook .jp-Cell").count()
+            _no_text_cut_off(page, "at start")
+
+            # classes are chosen by clicking their names; the chosen row is highlighted
+            page.locator(".pixclass-class-2 .pixclass-class-name").click()
+            _wait_for(lambda: _selected_class(page) == "pixclass-class-2", 10, "class 2 selected")
+            page.locator(".pixclass-class-1 .pixclass-class-name").click()
+            _wait_for(lambda: _selected_class(page) == "pixclass-class-1", 10, "class 1 selected")
+            _drag(page, nuc1, scale)
+            page.locator(".pixclass-class-2 .pixclass-class-name").click()
+            _wait_for(lambda: _selected_class(page) == "pixclass-class-2", 10, "class 2 selected")
+            _drag(page, bg, scale)
+            (bx, by), (bx2, _) = bg[0], bg[1]
             time.sleep(1.0)
+            red = _pixel(page, nuc1[0][0] * scale + 6, nuc1[0][1] * scale)
+            blue = _pixel(page, bx * scale + 2, by * scale)
+            assert red[0] > red[2] and blue[2] > blue[0], (red, blue)  # Nucleus red, Background blue
+
+            # keys over the image: classes, eraser, brush, brush size (and JupyterLab's own keys stay quiet)
+            _press(page, ui, "1")
+            _wait_for(lambda: _selected_class(page) == "pixclass-class-1", 10, "class 1 selected")
+            _press(page, ui, "2")
+            _wait_for(lambda: _selected_class(page) == "pixclass-class-2", 10, "class 2 selected")
+            _press(page, ui, "1")
+            _press(page, ui, "e")
+            _drag(page, [(bx - 3, by), (bx2 + 3, by)], scale)  # erase the background stroke
+            time.sleep(1.0)
+            erased = _pixel(page, bx * scale + 2, by * scale)
+            assert erased[2] < blue[2] - 40, (blue, erased)
+            _press(page, ui, "b")
+            size = _readout(page, "Size")
+            _press(page, ui, "]")
+            _wait_for(lambda: _readout(page, "Size") != size, 10, "a larger brush")
+            _press(page, ui, "Control+z")  # the erased stroke comes back
+            bluer = lambda: _pixel(page, bx * scale + 2, by * scale)[2] > erased[2] + 30  # noqa: E731
+            _wait_for(bluer, 10, "undo")
+            _press(page, ui, "Control+Shift+z")  # and goes again
+            _wait_for(lambda: not bluer(), 10, "redo")
+            _press(page, ui, "Control+z")
+            _wait_for(bluer, 10, "undo again")
+            # JupyterLab hands keys over the image to the app only: B did not insert a cell. Notebook 7
+            # also runs its own command-mode shortcuts on them (it listens before widgets): a known gap.
+            assert ui != "lab" or page.locator(".jp-Notebook .jp-Cell").count() == n_cells
+            page.locator(".pixclass-class-1 .pixclass-class-name").click()
+            _wait_for(lambda: _selected_class(page) == "pixclass-class-1", 10, "class 1 selected")
+
+            # Live Update: the overlay appears, and a new stroke changes it away from the stroke
             before = _layer_stats(page)
             page.get_by_role("button", name="Live Update").click()
-            text = lambda: page.locator(".pixclass-app").inner_text()  # noqa: E731
-            _wait_for(lambda: "update #1 done" in text(), 120, "the first live update")
+            _wait_for(lambda: "update #1 done" in app_text(), 120, "the first live update")
+            _wait_for(lambda: "up to date" in app_text(), 30, "the overlay marked up to date")
             time.sleep(0.5)
             after = _layer_stats(page)
-            assert np.abs(np.subtract(after, before)).sum() > 3, (before, after)  # the overlay appeared
+            assert np.abs(np.subtract(after, before)).sum() > 3, (before, after)
             xs, ys = [p[0] * scale for p in nuc2], [p[1] * scale for p in nuc2]
             around = [min(xs) - 30, min(ys) - 30, max(xs) + 30, max(ys) + 30]
             after_ex = _layer_stats(page, around)
-            page.locator(".pixclass-class-1 button").first.click()
-            _drag(page, box, nuc2, scale)
-            _wait_for(lambda: "update #2 done" in text(), 120, "the update after the third stroke")
+            _drag(page, nuc2, scale)
+            _wait_for(lambda: "update #2 done" in app_text(), 120, "the update after the third stroke")
             time.sleep(0.5)
-            changed = _layer_stats(page, around)  # away from the new stroke: only the overlay can differ
+            changed = _layer_stats(page, around)
             assert np.abs(np.subtract(changed, after_ex)).sum() > 0.05, (after_ex, changed)
-            assert "total" in text()
-            os.makedirs(os.path.dirname(shot), exist_ok=True)
-            page.locator(".pixclass-app").screenshot(path=shot)
+            page.locator(".pixclass-app").screenshot(path=os.path.join(shots, "app_live_update.png"))
+
+            # overlays by key and by the dropdown
+            fitted = _layer_stats(page)
+            overlay = page.locator(".pixclass-app select").filter(has_text="Segmentation").first
+            if ui == "lab":  # O: next overlay, U: uncertainty
+                _press(page, ui, "o")
+            else:
+                _open_section(page, "Overlays")
+                overlay.select_option("Segmentation")
+            _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), fitted)).sum() > 1, 20, "the segmentation overlay")
+            seg = _layer_stats(page)
+            if ui == "lab":
+                _press(page, ui, "u")
+            else:
+                overlay.select_option("Uncertainty")
+            _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), seg)).sum() > 1, 20, "the uncertainty overlay")
+            page.locator(".pixclass-app").screenshot(path=os.path.join(shots, "app_uncertainty.png"))
+            _open_section(page, "Overlays")
+            overlay.select_option("Probabilities")
+            _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), fitted)).sum() < 0.5, 20, "probabilities again")
+            _no_text_cut_off(page, "overlays open")
+
+            # zoom with the wheel and +, pan with a right drag, back with 0
+            _at(page, 256, 256)
+            page.mouse.wheel(0, -200)
+            _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), fitted)).sum() > 0.5, 20, "wheel zoom")
+            zoomed = _layer_stats(page)
+            _press(page, ui, "+")
+            _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), zoomed)).sum() > 0.3, 20, "+ zoom")
+            zoomed = _layer_stats(page)
+            _drag(page, [(300, 300), (200, 220)], 1, button="right", steps=6)
+            _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), zoomed)).sum() > 0.3, 20, "a pan")
+            _press(page, ui, "0")
+            _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), fitted)).sum() < 0.5, 30, "fit again")
+
+            # window/level: the contrast tool dragged to the right widens the window, the image darkens
+            _open_section(page, "View")
+            window = page.locator(".pixclass-app .widget-label").filter(has_text="–").first.inner_text()
+            plain = _layer_stats(page)
+            labeled = lambda: int(app_text().split(" trees on ")[1].split()[0])  # noqa: E731
+            n_labeled = labeled()
+            _at(page, 200, 200)  # keys act while the pointer is over the image
+            _press(page, ui, "c")
+            _drag(page, [(200, 200), (330, 200)], 1, steps=6)
+            _wait_for(lambda: sum(_layer_stats(page)) < sum(plain) - 1, 20, "a wider window")
+            assert page.locator(".pixclass-app .widget-label").filter(has_text="–").first.inner_text() != window
+            time.sleep(1.0)
+            assert labeled() == n_labeled  # the contrast drag painted nothing
+            _press(page, ui, "b")
+            _no_text_cut_off(page, "view section open")
+
+
+            # Suggest: yellow boxes on the canvas; following one zooms there
+            page.get_by_role("button", name="Suggest").click()
+            _wait_for(lambda: "3 places in yellow" in app_text(), 120, "suggestions")
+            _wait_for(lambda: _yellow_pixels(page) > 200, 20, "the boxes drawn")
+            page.locator(".pixclass-app").screenshot(path=os.path.join(shots, "app_suggestions.png"))
+            boxed = _layer_stats(page)
+            page.locator(".pixclass-suggestion-1").click()
+            _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), boxed)).sum() > 0.5, 30, "the view to move")
+            _wait_for(lambda: _yellow_pixels(page) > 400, 20, "the followed box, larger")
+
+            # export from the panel, then load the file
+            _open_section(page, "Export & save")
+            page.locator(".pixclass-app input[placeholder='out/probabilities.tif']").fill(str(export_path))
+            page.locator(".pixclass-app input[placeholder='out/probabilities.tif']").press("Enter")
+            page.locator(".pixclass-app button[title=\"export the shown image's result\"]").click()
+            _wait_for(lambda: "exported probabilities" in app_text(), 120, "the export")
+            _no_text_cut_off(page, "export section open")
+            page.locator(".pixclass-app button[title='keyboard shortcuts']").click()
+            _wait_for(lambda: "Ctrl+Shift+Z" in app_text(), 10, "the help")
+            _no_text_cut_off(page, "help open")
+            assert ui != "lab" or page.locator(".jp-Notebook .jp-Cell").count() == n_cells
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
+            print("app text:", page.locator(".pixclass-app").inner_text()[-600:])
             print("lab log:", (d / "lab.log").read_text()[-3000:])
             raise
         finally:
             browser.close()
-    assert os.path.getsize(shot) > 10_000
+    prob = pc.load_image(export_path).data
+    assert prob.shape == (256, 256, 2) and np.allclose(prob.sum(-1), 1, atol=1e-3)

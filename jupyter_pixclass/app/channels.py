@@ -20,9 +20,9 @@ class ChannelRow(W.VBox):
                                   tooltip=f"show {name} in the composite")
         self.color = W.ColorPicker(value=color, concise=True, layout=W.Layout(width="36px"),
                                    tooltip=f"colour of {name}")
-        self.name = W.Label(name, tooltip=name, layout=W.Layout(width="80px"))
-        self.hist = W.Image(format="png", width=120, height=24, layout=W.Layout(width="120px", height="24px"),
-                            tooltip=f"{name}: histogram (log counts), display window marked")
+        self.name = W.Label(name, tooltip=f"{name}: histogram of log counts, display window marked",
+                            layout=W.Layout(width="72px"))
+        self.hist = W.Image(format="png", layout=W.Layout(width="100px", height="24px", flex="0 0 100px"))
         self.auto = W.Button(icon="magic", tooltip="auto window: 0.5-99.5th percentile", layout=W.Layout(width="36px"))
         self.reset = W.Button(icon="arrows-h", tooltip="full data range", layout=W.Layout(width="36px"))
         lo, hi = data_range

@@ -2,6 +2,8 @@
 
 ipyevents listens on the document only while the pointer is over the canvas and stops the
 event there, so JupyterLab's command-mode keys (B: new cell, 1-6: headings...) do not fire.
+Jupyter Notebook 7 listens for keys before any widget (capturing on the document, where
+JupyterLab listens while bubbling), so there its command mode also sees them; the help says so.
 """
 from __future__ import annotations
 
@@ -25,7 +27,10 @@ SHORTCUTS = [
 
 def help_html():
     rows = "".join(f"<tr><td><kbd>{html.escape(k)}</kbd></td><td>{html.escape(v)}</td></tr>" for k, v in SHORTCUTS)
-    return f"<div class='pixclass-help'><b>Keys (pointer over the image)</b><table>{rows}</table></div>"
+    note = ("In Jupyter Notebook 7 the notebook also sees these keys while a cell is in command mode "
+            "(B would add a cell): click into a cell's code first, or use JupyterLab.")
+    return (f"<div class='pixclass-help'><b>Keys (pointer over the image)</b><table>{rows}</table>"
+            f"<small>{note}</small></div>")
 
 
 class Keyboard:

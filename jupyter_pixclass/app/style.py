@@ -8,6 +8,7 @@ CSS = """
 .pixclass-app .pixclass-row-selected button.pixclass-class-name { font-weight: bold; }
 .pixclass-app .pixclass-class-name { text-align: left; justify-content: flex-start; }
 .pixclass-app .pixclass-wrap { flex-wrap: wrap; }
+.pixclass-app .widget-hbox > .widget-button, .pixclass-app .widget-hbox > .widget-colorpicker { flex-shrink: 0; }
 .pixclass-app .pixclass-status code, .pixclass-app .pixclass-help { white-space: normal; word-break: break-word; }
 .pixclass-app .pixclass-stale { color: #b45f00; font-weight: bold; }
 .pixclass-app .pixclass-fresh { color: #2e7d32; }

@@ -14,7 +14,9 @@ class SuggestionPanel(W.VBox):
                                layout=W.Layout(width="110px"))
         self.button.on_click(lambda _: self.suggest_clicked())
         self.list = W.HBox(layout=W.Layout(flex_flow="row wrap"))
-        super().__init__([self.button, self.list])
+        self.info = W.HTML(layout=W.Layout(width="auto"))
+        self.info.add_class("pixclass-help")
+        super().__init__([W.HBox([self.button, self.info]), self.list])
 
     def suggest_clicked(self):
         a = self.app
@@ -26,7 +28,8 @@ class SuggestionPanel(W.VBox):
             a.status = f"suggest: {e}"
             a.progress_panel.show("idle", 0.0)
             return
-        a.status = f"{len(boxes)} suggestions: paint the class you see inside a yellow box"
+        self.info.value = (f"{len(boxes)} places in yellow: paint what you see there" if boxes
+                           else "nothing to suggest: every unsure place is labeled already")
 
     def show(self, boxes):
         """One button per box; clicking it moves the view there."""
