@@ -23,3 +23,14 @@ def trained(scene):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def app(scene):
+    """The app on the small scene, two classes, closed after the test."""
+    img, _ = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)
+    p.add_image(img)
+    a = pc.PixelClassifierApp(p, canvas_size=(320, 320))
+    yield a
+    a.close()

@@ -8,16 +8,6 @@ from jupyter_pixclass.app.keyboard import SHORTCUTS, help_html
 from test_widget import nucleus_and_background_points
 
 
-@pytest.fixture
-def app(scene):
-    img, _ = scene
-    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)
-    p.add_image(img)
-    a = pc.PixelClassifierApp(p, canvas_size=(320, 320))
-    yield a
-    a.close()
-
-
 def key(app, k, **mods):
     return app.keyboard.on_key({"type": "keydown", "key": k, **mods})
 

@@ -132,6 +132,15 @@ def _press(page, ui, key):
         page.locator(".pixclass-app " + BUTTON_FOR_KEY[key]).first.click()
 
 
+def _shot(page, path):
+    """Screenshot the whole app (the page made tall enough for it, then put back to 1280x900)."""
+    page.set_viewport_size({"width": 1280, "height": 2000})
+    time.sleep(0.5)
+    page.locator(".pixclass-app").screenshot(path=path)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    time.sleep(0.5)
+
+
 def _canvas_box(page):
     """The canvas's box on screen now (clicks on the side panel may have scrolled the page)."""
     canvas = page.locator("canvas.pixclass-canvas").first
@@ -341,7 +350,7 @@ def test_a_person_uses_the_app_in_a_real_browser(lab, tmp_path, ui):
             time.sleep(0.5)
             changed = _layer_stats(page, around)
             assert np.abs(np.subtract(changed, after_ex)).sum() > 0.05, (after_ex, changed)
-            page.locator(".pixclass-app").screenshot(path=os.path.join(shots, "app_live_update.png"))
+            _shot(page, os.path.join(shots, "app_live_update.png"))
 
             # overlays by key and by the dropdown
             fitted = _layer_stats(page)
@@ -358,7 +367,7 @@ def test_a_person_uses_the_app_in_a_real_browser(lab, tmp_path, ui):
             else:
                 overlay.select_option("Uncertainty")
             _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), seg)).sum() > 1, 20, "the uncertainty overlay")
-            page.locator(".pixclass-app").screenshot(path=os.path.join(shots, "app_uncertainty.png"))
+            _shot(page, os.path.join(shots, "app_uncertainty.png"))
             _open_section(page, "Overlays")
             overlay.select_option("Probabilities")
             _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), fitted)).sum() < 0.5, 20, "probabilities again")
@@ -398,7 +407,7 @@ def test_a_person_uses_the_app_in_a_real_browser(lab, tmp_path, ui):
             page.get_by_role("button", name="Suggest").click()
             _wait_for(lambda: "3 places in yellow" in app_text(), 120, "suggestions")
             _wait_for(lambda: _yellow_pixels(page) > 200, 20, "the boxes drawn")
-            page.locator(".pixclass-app").screenshot(path=os.path.join(shots, "app_suggestions.png"))
+            _shot(page, os.path.join(shots, "app_suggestions.png"))
             boxed = _layer_stats(page)
             page.locator(".pixclass-suggestion-1").click()
             _wait_for(lambda: np.abs(np.subtract(_layer_stats(page), boxed)).sum() > 0.5, 30, "the view to move")

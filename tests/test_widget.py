@@ -5,16 +5,6 @@ import pytest
 import jupyter_pixclass as pc
 
 
-@pytest.fixture
-def app(scene):
-    img, truth = scene
-    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)
-    p.add_image(img)
-    a = pc.PixelClassifierApp(p, canvas_size=(320, 320))
-    yield a
-    a.close()
-
-
 def nucleus_and_background_points(truth):
     from scipy import ndimage as ndi
 
