@@ -53,6 +53,10 @@ def suggest_boxes(project, n=3, box=None, z_of=None):
         Best first. Boxes maximise the mean uncertainty (1 - (p1 - p2)) inside, hold no
         labeled pixel within a box's reach, and never overlap each other.
     """
+    if int(n) < 0:
+        raise ValueError(f"n={n}: the number of boxes cannot be negative")
+    if box is not None and int(box) < 1:
+        raise ValueError(f"box={box}: the box side must be at least 1 pixel")
     if project.forest is None:
         project.train()
     cands = []

@@ -218,5 +218,9 @@ def test_suggest_boxes_in_3d_use_the_shown_slice():
     assert [z for _, z, _ in out] == [7, 7] and all(b[2] - b[0] == 16 for _, _, b in out)
     empty = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
     empty.add_image(v)
+    with pytest.raises(ValueError, match="box=0"):
+        suggest_boxes(p, n=1, box=0)
+    with pytest.raises(ValueError, match="n=-1"):
+        suggest_boxes(p, n=-1)
     with pytest.raises(ValueError, match="label"):  # nothing labeled: nothing to be unsure about yet
         suggest_boxes(empty, n=1)
