@@ -2,7 +2,7 @@
 
 >>> import jupyter_pixclass as pc
 """
-from . import datasets, postprocess, preprocess
+from . import datasets, postprocess, preprocess, simulate, suggest
 from .batch import batch_predict
 from .features import FeatureSet, compute_features
 from .image import Image

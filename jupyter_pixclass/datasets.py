@@ -13,6 +13,8 @@ from .image import Image
 
 __all__ = ["nuclei", "imc", "scribbles", "strokes", "annotate_box"]
 
+from .simulate import annotate_box  # noqa: E402  (the simulated annotator lives there)
+
 
 def _smooth_noise(rng, shape, sigma):
     n = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
@@ -360,43 +362,3 @@ def strokes(classes, n_strokes=4, length=25, radius=2, seed=0, mapping=None, z=N
             if line:
                 out.append((line[:: max(1, len(line) // 4)] + [line[-1]], int(c)))
     return out
-
-
-def annotate_box(project, i, box, classes, at="mistake", length=15, radius=1, z=None):
-    """What a person paints inside ``box`` (y0, x0, y1, x1) of image ``i``: one short stroke.
-
-    A simulated annotator for scripts comparing where to label (for example the app's
-    suggestions against random places). ``at="mistake"``: like a person fixing what the overlay
-    shows wrong there, through a pixel the project's forest misclassifies according to the true
-    ``classes`` (0 = unknown), or its most uncertain pixel when none is wrong; ``at="centre"``:
-    through the box's centre. The stroke is a horizontal run of up to ``length`` pixels of the
-    true class there, ``radius`` thick, never crossing into another true class. Returns the
-    class painted (0 when nothing known was there).
-    """
-    from .project import uncertainty_from
-
-    y0, x0, y1, x1 = box
-    truth = classes if z is None else classes[z]
-    y, x = (y0 + y1) // 2, (x0 + x1) // 2
-    if at == "mistake":
-        prob = project.predict(i)
-        prob = (prob if z is None else prob[z])[y0:y1, x0:x1]
-        known = truth[y0:y1, x0:x1] > 0
-        wrong = known & (np.argmax(prob, -1) + 1 != truth[y0:y1, x0:x1])
-        score = np.where(wrong, 2.0, 0.0) + np.where(known, uncertainty_from(prob), -3.0)
-        dy, dx = np.unravel_index(int(np.argmax(score)), score.shape)
-        y, x = y0 + int(dy), x0 + int(dx)
-    elif at != "centre":
-        raise ValueError(f"at={at!r}: use 'mistake' or 'centre'")
-    k = int(truth[y, x])
-    if k == 0:
-        return 0
-    xs_run = np.arange(max(0, x - length // 2), min(truth.shape[1], x + length // 2 + 1))
-    yy, xx = np.meshgrid(np.arange(y - radius, y + radius + 1), xs_run, indexing="ij")
-    keep = (yy >= 0) & (yy < truth.shape[0])
-    yy, xx = yy[keep], xx[keep]
-    same = truth[yy, xx] == k
-    yy, xx = yy[same], xx[same]
-    index = (yy, xx) if z is None else (np.full(yy.size, z), yy, xx)
-    project.paint_pixels(i, index, k)
-    return k

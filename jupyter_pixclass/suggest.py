@@ -10,13 +10,13 @@ from scipy import ndimage as ndi
 from .project import uncertainty_from
 from .view_features import ViewFeatures
 
-__all__ = ["suggest_boxes", "uncertainty_grid"]
+__all__ = ["suggest_boxes", "probability_grid", "uncertainty_grid", "default_box"]
 
 GRID_POINTS = 256  # points per side of the sampled grid each image is scored on
 
 
-def uncertainty_grid(project, i, z=None, points=GRID_POINTS):
-    """ilastik's uncertainty on a sampled grid of image ``i``: ``(grid, step)``.
+def probability_grid(project, i, z=None, points=GRID_POINTS):
+    """Class probabilities on a sampled grid of image ``i``: ``(grid (rows, cols, K), step)``.
 
     Predicts at most ``points`` x ``points`` pixels through the tile engine (only their
     rows' features), so it costs about as much as a zoomed-out view.
@@ -26,11 +26,29 @@ def uncertainty_grid(project, i, z=None, points=GRID_POINTS):
     step = max(1, int(np.ceil(max(H, W) / points)))
     rows, cols = np.arange(0, H, step), np.arange(0, W, step)
     vf = ViewFeatures(project.engine, img, project.features, rows, cols, z=z)
-    unc = np.zeros((rows.size, cols.size), np.float32)
+    prob = np.zeros((rows.size, cols.size, project.forest.n_classes), np.float32)
     for k in range(len(vf)):
         _, ry, rx = vf.pieces[k]
-        unc[ry, rx] = uncertainty_from(vf.predict(project.forest, k))
-    return unc, step
+        prob[ry, rx] = vf.predict(project.forest, k)
+    return prob, step
+
+
+def uncertainty_grid(project, i, z=None, points=GRID_POINTS):
+    """ilastik's uncertainty on a sampled grid of image ``i``: ``(grid, step)`` (see :func:`probability_grid`)."""
+    prob, step = probability_grid(project, i, z, points)
+    return uncertainty_from(prob), step
+
+
+def default_box(features, shape):
+    """Box side for suggestions: five times the largest feature scale, 32-128 pixels.
+
+    The largest sigma is the scale of the objects the features were chosen for, so a box holds
+    a few of them: small enough to point at one mistake. Boxes much larger than that leave
+    little to suggest: a person looking at random places of that size found as much to fix
+    (benchmarks/RESULTS.md, "Where to label next").
+    """
+    sigma = max((s for _, s in features.pairs), default=1.0)
+    return int(min(128, max(32, round(5 * sigma)), min(shape[-2:])))
 
 
 def suggest_boxes(project, n=3, box=None, z_of=None):
@@ -43,15 +61,16 @@ def suggest_boxes(project, n=3, box=None, z_of=None):
     n : int
         How many boxes.
     box : int, optional
-        Box side in image pixels; default an eighth of the image's shorter side, 32-128.
+        Box side in image pixels; default :func:`default_box` of the project's features.
     z_of : callable, optional
         ``z_of(i)`` gives the slice to score for a 3D image ``i`` (default its middle).
 
     Returns
     -------
     list of (image_index, z_or_None, (y0, x0, y1, x1))
-        Best first. Boxes maximise the mean uncertainty (1 - (p1 - p2)) inside, hold no
-        labeled pixel within a box's reach, and never overlap each other.
+        Best first. Boxes maximise the expected share of wrongly classified pixels inside
+        (the mean of 1 - the top probability), hold no labeled pixel within a box's reach, and
+        never overlap each other.
     """
     if int(n) < 0:
         raise ValueError(f"n={n}: the number of boxes cannot be negative")
@@ -62,15 +81,16 @@ def suggest_boxes(project, n=3, box=None, z_of=None):
     cands = []
     for i, img in enumerate(project.images):
         H, W = img.shape_spatial[-2:]
-        b = int(box or min(128, max(32, min(H, W) // 8)))
+        b = int(box or default_box(project.features, (H, W)))
         z = None
         if img.ndim_spatial == 3:
             z = int(z_of(i)) if z_of is not None else img.shape_spatial[0] // 2
-        unc, step = uncertainty_grid(project, i, z)
+        prob, step = probability_grid(project, i, z)
+        err = 1.0 - prob.max(-1)  # the chance the shown class is wrong
         lab = project.labels(i) if z is None else project.labels(i)[z]
         labeled = lab[::step, ::step] > 0
         cells = max(1, b // step)
-        score = ndi.uniform_filter(unc, cells, mode="nearest")
+        score = ndi.uniform_filter(err, cells, mode="nearest")
         # a labeled pixel within a box's reach rules the place out: that was taught already
         score[ndi.maximum_filter(labeled.astype(np.uint8), 2 * cells + 1) > 0] = -1.0
         cands.append((i, z, b, step, score))
@@ -87,3 +107,4 @@ def suggest_boxes(project, n=3, box=None, z_of=None):
         cells = max(1, b // st)  # no other box overlapping this one
         s[max(0, r - 2 * cells):r + 2 * cells + 1, max(0, c - 2 * cells):c + 2 * cells + 1] = -1.0
     return out
+

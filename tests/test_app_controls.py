@@ -113,6 +113,15 @@ def test_help_lists_every_shortcut(app):
     assert app.toolbar.help_panel.layout.display is None
 
 
+def test_key_guard_marks_the_canvas_inside_this_app(app):
+    """The invisible guard finds this app's canvas by class (the browser side is tested end to end)."""
+    guard = app.keyboard.guard
+    assert guard in app.widget.children and guard.layout.display == "none"
+    assert guard.selector == ".pixclass-canvas" and "pixclass-canvas" in app.canvas_view.canvas._dom_classes
+    assert guard.root == ".pixclass-app" and "pixclass-app" in app.widget._dom_classes
+    assert "data-lm-suppress-shortcuts" in guard._esm
+
+
 def test_every_icon_button_has_a_tooltip(app):
     import ipywidgets as W
 

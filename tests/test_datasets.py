@@ -57,27 +57,3 @@ def test_imc_at_steinbock_size():
     # nuclei never overlap heavily: each instance keeps most of its own pixels
     sizes = np.bincount(truth["nuclei"].ravel())[1:]
     assert (sizes > 0).mean() > 0.95
-
-
-def test_annotate_box_paints_a_mistake_or_the_centre_with_the_true_class(trained, scene):
-    import jupyter_pixclass as pc
-
-    _, truth = scene
-    cls = np.where(truth["classes"] == 1, 1, 2)
-    p = trained
-    before = p.labels(0).copy()
-    seg = p.segment(0)
-    wrong = np.argwhere(seg != cls)
-    y, x = wrong[len(wrong) // 2]
-    box = (max(0, y - 8), max(0, x - 8), y + 8, x + 8)
-    k = pc.datasets.annotate_box(p, 0, box, cls, at="mistake")
-    new = (p.labels(0) != before)
-    assert new.any() and (p.labels(0)[new] == k).all() and (cls[new] == k).all()  # only true-class pixels
-    ys, xs = np.nonzero(new)
-    assert (seg[ys, xs] != k).any()  # through a pixel the forest had wrong
-    p.set_labels(0, before)
-    k = pc.datasets.annotate_box(p, 0, (40, 40, 60, 60), cls, at="centre")
-    assert k == cls[50, 50] and p.labels(0)[50, 50] == k
-    p.set_labels(0, before)
-    with pytest.raises(ValueError, match="at='middle'"):
-        pc.datasets.annotate_box(p, 0, (0, 0, 8, 8), cls, at="middle")

@@ -1,9 +1,8 @@
 """Keyboard shortcuts while the pointer is over the image, and the help that lists them.
 
-ipyevents listens on the document only while the pointer is over the canvas and stops the
-event there, so JupyterLab's command-mode keys (B: new cell, 1-6: headings...) do not fire.
-Jupyter Notebook 7 listens for keys before any widget (capturing on the document, where
-JupyterLab listens while bubbling), so there its command mode also sees them; the help says so.
+ipyevents listens on the document only while the pointer is over the canvas (focusing it) and
+stops the event there; :class:`KeyGuard` marks the canvas so that the notebook's command-mode
+keys (B: new cell, O: hide output...) stay quiet in Jupyter Notebook 7 as well as JupyterLab.
 """
 from __future__ import annotations
 
@@ -11,6 +10,8 @@ import html
 
 import ipywidgets as W
 from ipyevents import Event
+
+from .key_guard import KeyGuard
 
 OVERLAY_CYCLE = ("probabilities", "segmentation", "uncertainty", "none")
 
@@ -27,8 +28,7 @@ SHORTCUTS = [
 
 def help_html():
     rows = "".join(f"<tr><td><kbd>{html.escape(k)}</kbd></td><td>{html.escape(v)}</td></tr>" for k, v in SHORTCUTS)
-    note = ("In Jupyter Notebook 7 the notebook also sees these keys while a cell is in command mode "
-            "(B would add a cell): click into a cell's code first, or use JupyterLab.")
+    note = "The notebook's own shortcuts (B: new cell ...) are off while the pointer is over the image."
     return (f"<div class='pixclass-help'><b>Keys (pointer over the image)</b><table>{rows}</table>"
             f"<small>{note}</small></div>")
 
@@ -41,6 +41,7 @@ class Keyboard:
         self.events = Event(source=app.canvas_view.canvas, watched_events=["keydown"],
                             prevent_default_action=True, ignore_modifier_key_events=True)
         self.events.on_dom_event(self.on_key)
+        self.guard = KeyGuard(selector=".pixclass-canvas", root=".pixclass-app")
 
     def on_key(self, ev):
         """Handle one ``keydown`` event dict (``key``, ``ctrlKey``, ``metaKey``, ``shiftKey``); True if used."""

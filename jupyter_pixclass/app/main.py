@@ -118,7 +118,7 @@ class PixelClassifierApp(T.HasTraits):
         main = W.HBox([W.VBox([self.canvas_view.canvas, self.w_status], layout=W.Layout(width=f"{self.canvas_size[1]}px")),
                        side])
         main.add_class("pixclass-wrap")
-        self.widget = W.VBox([style_widget(), self.toolbar, self.toolbar.help_panel, main])
+        self.widget = W.VBox([style_widget(), self.keyboard.guard, self.toolbar, self.toolbar.help_panel, main])
         self.widget.add_class("pixclass-app")
 
     def _ipython_display_(self):

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.simulate import annotate_box, label_rounds, mean_iou
+from jupyter_pixclass.suggest import default_box
+
+
+def test_annotate_box_paints_a_mistake_or_the_centre_with_the_true_class(trained, scene):
+    _, truth = scene
+    cls = np.where(truth["classes"] == 1, 1, 2)
+    p = trained
+    before = p.labels(0).copy()
+    seg = p.segment(0)
+    wrong = np.argwhere(seg != cls)
+    y, x = wrong[len(wrong) // 2]
+    box = (max(0, y - 8), max(0, x - 8), y + 8, x + 8)
+    k = pc.datasets.annotate_box(p, 0, box, cls, at="mistake")
+    new = (p.labels(0) != before)
+    assert new.any() and (p.labels(0)[new] == k).all() and (cls[new] == k).all()  # only true-class pixels
+    ys, xs = np.nonzero(new)
+    assert (seg[ys, xs] != k).any()  # through a pixel the forest had wrong
+    p.set_labels(0, before)
+    k = pc.datasets.annotate_box(p, 0, (40, 40, 60, 60), cls, at="centre")
+    assert k == cls[50, 50] and p.labels(0)[50, 50] == k
+    p.set_labels(0, before)
+    with pytest.raises(ValueError, match="at='middle'"):
+        pc.datasets.annotate_box(p, 0, (0, 0, 8, 8), cls, at="middle")
+
+
+def test_annotate_box_paints_through_the_middle_of_what_is_wrong(trained, scene):
+    _, truth = scene
+    cls = np.where(truth["classes"] == 1, 1, 2)
+    p = trained
+    before = p.labels(0).copy()
+    prob = p.predict(0)
+    wrong = np.argmax(prob, -1) + 1 != cls
+    box = (0, 0) + cls.shape
+    depth = ndi.distance_transform_edt(np.pad(wrong, 1))[1:-1, 1:-1]
+    deepest = np.unravel_index(np.argmax(depth), depth.shape)
+    k = annotate_box(p, 0, box, cls, prob=prob)
+    try:
+        assert depth.max() > 1 and p.labels(0)[deepest] == k == cls[deepest]
+    finally:
+        p.set_labels(0, before)
+
+
+def test_mean_iou_ignores_unknown_pixels():
+    truth = np.array([[1, 1, 2, 0]])
+    seg = np.array([[1, 2, 2, 1]])
+    assert mean_iou(seg, truth) == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert mean_iou(truth.clip(1), truth) == 1.0
+
+
+def _fresh(scene):
+    img, truth = scene
+    cls = np.where(truth["classes"] == 1, 1, 2).astype(np.uint8)
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20,
+                   random_state=0)
+    p.add_image(img)
+    p.set_labels(0, pc.datasets.scribbles(cls, n_strokes=1, seed=0))
+    return p, cls
+
+
+@pytest.mark.parametrize("places", ["suggested", "random"])
+def test_label_rounds_paints_one_stroke_a_round_and_scores_each(scene, places):
+    p, cls = _fresh(scene)
+    n0 = (p.labels(0) > 0).sum()
+    curve = label_rounds(p, 0, cls, rounds=3, places=places, seed=1)
+    assert len(curve) == 4 and all(0 < c <= 1 for c in curve)
+    assert (p.labels(0) > 0).sum() > n0
+    assert (p.labels(0)[p.labels(0) > 0] == cls[p.labels(0) > 0]).all()  # the annotator is always right
+    assert curve[-1] == pytest.approx(mean_iou(p.segment(0), cls))
+    q, _ = _fresh(scene)
+    assert label_rounds(q, 0, cls, rounds=3, places=places, seed=1) == curve  # deterministic
+
+
+def test_label_rounds_follows_the_suggestions_and_takes_a_score(scene):
+    p, cls = _fresh(scene)
+    p.train()
+    first = pc.suggest.suggest_boxes(p, 1, box=default_box(p.features, cls.shape))[0][2]
+    before = p.labels(0).copy()
+    seen = []
+    label_rounds(p, 0, cls, rounds=1, places="suggested", score=lambda seg: seen.append(seg.shape) or 0.5)
+    ys, xs = np.nonzero(p.labels(0) != before)
+    y0, x0, y1, x1 = first
+    assert ys.size and ((ys >= y0 - 1) & (ys < y1 + 1)).mean() == 1.0  # the stroke crosses the box (radius 1)
+    assert seen == [cls.shape, cls.shape]
+    with pytest.raises(ValueError, match="places='anywhere'"):
+        label_rounds(p, 0, cls, rounds=1, places="anywhere")
+
+
+def test_default_box_is_five_times_the_largest_sigma_within_32_to_128():
+    assert default_box(pc.FeatureSet(sigmas=[0.3, 1.0, 3.5, 5.0]), (512, 512)) == 32
+    assert default_box(pc.FeatureSet.default().select(min_sigma=1.0), (500, 500)) == 50  # sigma 10
+    assert default_box(pc.FeatureSet(sigmas=[1.0, 40.0]), (8192, 8192)) == 128
+    assert default_box(pc.FeatureSet(sigmas=[1.0, 10.0]), (20, 300)) == 20  # never beyond the image
