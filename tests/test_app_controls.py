@@ -179,6 +179,23 @@ def test_progress_and_stale_marker_follow_the_update(app, scene):
     assert not app.overlay_stale
 
 
+def test_a_view_only_update_is_timed_from_the_zoom_not_the_last_stroke(app, scene):
+    import time
+
+    _, truth = scene
+    nuc, _, bg = nucleus_and_background_points(truth)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.live_update = True
+    app.wait_idle(60)
+    time.sleep(1.0)  # a person looks before zooming
+    t = time.perf_counter()
+    app.zoom(2.0)
+    app.wait_idle(60)
+    assert app.timings["train"] == 0.0  # nothing retrained: the view alone
+    assert app.timings["total"] <= time.perf_counter() - t
+
+
 def test_export_from_the_panel_shows_progress(app, scene, tmp_path):
     _, truth = scene
     nuc, _, bg = nucleus_and_background_points(truth)

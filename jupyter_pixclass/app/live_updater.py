@@ -23,7 +23,7 @@ class LiveUpdater:
         self.cv = threading.Condition()
         self.gen = 0
         self.pending = self.busy = self.closed = self.force = False
-        self.stroke_t = time.perf_counter()
+        self.stroke_t = self.request_t = time.perf_counter()
         self.trained_version = None  # project.version the forest was trained at
         self.last_train_s = 0.0
         self.thread = threading.Thread(target=self._loop, name="pixclass-live-update", daemon=True)
@@ -46,6 +46,7 @@ class LiveUpdater:
 
     def _bump(self):
         self.gen += 1
+        self.request_t = time.perf_counter()
         self.pending = True
         self.app.overlay_stale = self.app.project.forest is not None or self.app.live_update
         self.cv.notify_all()
@@ -94,9 +95,9 @@ class LiveUpdater:
                     return
                 self.pending = False
                 self.busy = True
-                gen = self.gen
+                gen, t_req = self.gen, self.request_t
             try:
-                self._update(gen)
+                self._update(gen, t_req)
             except ValueError as e:  # e.g. only one class labeled yet: tell the user, keep running
                 self._report(f"waiting: {e}", "waiting for labels", 0.0)
             except Exception as e:  # never let the worker die silently
@@ -112,13 +113,13 @@ class LiveUpdater:
         self.app.status = status
         self.app.progress_panel.show(stage, fraction)
 
-    def _update(self, gen):
+    def _update(self, gen, t_req):
         """One update: labeled features, training (a preview first when slow), then the view piece by piece."""
         a, p = self.app, self.app.project
-        t0 = self.stroke_t
         tm = {"features": 0.0, "train": 0.0, "predict": 0.0, "render": 0.0}
         version = p.version
         retrain = (a.live_update or self.force) and (p.forest is None or version != self.trained_version)
+        t0 = self.stroke_t if retrain else t_req  # "total": from the stroke, or from the zoom / pan
         shown = []
         if retrain:
             self._report("features of the labeled pixels…", "features of the labels", 0.05)
