@@ -16,8 +16,9 @@ def annotate_box(project, i, box, classes, at="mistake", length=15, radius=1, z=
 
     A simulated annotator for scripts comparing where to label (for example the app's
     suggestions against random places). ``at="mistake"``: like a person fixing what the overlay
-    shows wrong there, through a pixel the project's forest misclassifies according to the true
-    ``classes`` (0 = unknown), or its most uncertain pixel when none is wrong; ``at="centre"``:
+    shows wrong there, through the middle of what the project's forest misclassifies according to
+    the true ``classes`` (0 = unknown; the wrong pixel farthest from a right one), or its most
+    uncertain pixel when none is wrong; ``at="centre"``:
     through the box's centre. The stroke is a horizontal run of up to ``length`` pixels of the
     true class there, ``radius`` thick, never crossing into another true class. ``prob``: the
     project's probabilities of image ``i`` when already at hand. Returns the class painted (0

@@ -51,7 +51,7 @@ def default_box(features, shape):
     return int(min(128, max(32, round(5 * sigma)), min(shape[-2:])))
 
 
-def suggest_boxes(project, n=3, box=None, z_of=None):
+def suggest_boxes(project, n=3, box=None, z_of=None, progress=None):
     """The ``n`` places where a new stroke would teach the forest most.
 
     Parameters
@@ -64,6 +64,8 @@ def suggest_boxes(project, n=3, box=None, z_of=None):
         Box side in image pixels; default :func:`default_box` of the project's features.
     z_of : callable, optional
         ``z_of(i)`` gives the slice to score for a 3D image ``i`` (default its middle).
+    progress : callable, optional
+        ``progress(k, n_images)`` before scoring the k-th image (0-based).
 
     Returns
     -------
@@ -80,6 +82,8 @@ def suggest_boxes(project, n=3, box=None, z_of=None):
         project.train()
     cands = []
     for i, img in enumerate(project.images):
+        if progress is not None:
+            progress(i, len(project.images))
         H, W = img.shape_spatial[-2:]
         b = int(box or default_box(project.features, (H, W)))
         z = None

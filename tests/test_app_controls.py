@@ -218,8 +218,13 @@ def test_suggest_button_draws_boxes_and_going_there_moves_the_view(scene):
     p.add_image(pc.datasets.nuclei((120, 140), seed=9)[0])
     p.set_labels(0, pc.datasets.scribbles(truth["classes"], n_strokes=2, mapping={1: 1, 2: 2, 3: 2}))
     app = pc.PixelClassifierApp(p, canvas_size=(200, 200))
+    stages = []
+    app.progress_panel.stage.observe(lambda c: stages.append(c["new"]), "value")
     try:
-        app.suggest_panel.button.click()
+        app.suggest_panel.button.click()  # runs on the live-update thread
+        app.wait_idle(60)
+        assert not app.suggest_panel.button.disabled
+        assert "suggest: scoring image 2 of 2…" in stages and stages[-1] == "done"
         assert len(app.suggestions) == 3 and "3 places in yellow" in app.suggest_panel.info.value
         buttons = app.suggest_panel.list.children
         assert len(buttons) == 3 and all(b.tooltip.startswith("image ") for b in buttons)
@@ -231,6 +236,13 @@ def test_suggest_button_draws_boxes_and_going_there_moves_the_view(scene):
             assert app.view.scale > app.view.fit_scale() and dy1 - dy0 >= 80  # zoomed in on it
     finally:
         app.close()
+
+
+def test_suggest_button_without_labels_says_why_and_stays_usable(app):
+    app.suggest_panel.button.click()
+    app.wait_idle(30)
+    assert app.status.startswith("suggest: ") and "label" in app.status
+    assert not app.suggest_panel.button.disabled and app.suggestions == []
 
 
 def test_suggest_boxes_in_3d_use_the_shown_slice():

@@ -1,7 +1,8 @@
 """Live Update: a worker thread that trains on the labels and predicts the view, newest request first.
 
 A newer stroke or view change bumps a generation counter; work for an older generation
-stops at its next check and nothing stale is drawn.
+stops at its next check and nothing stale is drawn. Longer jobs started from the panel (Suggest)
+run on the same thread between updates, so the kernel stays free and the engine has one user.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class LiveUpdater:
         self.cv = threading.Condition()
         self.gen = 0
         self.pending = self.busy = self.closed = self.force = False
+        self.jobs = []  # (job, on_error) run between updates
         self.stroke_t = self.request_t = time.perf_counter()
         self.trained_version = None  # project.version the forest was trained at
         self.last_train_s = 0.0
@@ -55,9 +57,15 @@ class LiveUpdater:
         self.stroke_t = time.perf_counter()
         self.request()
 
+    def run(self, job, on_error):
+        """Run ``job()`` on the worker after the current update; ``on_error(exc)`` if it raises."""
+        with self.cv:
+            self.jobs.append((job, on_error))
+            self.cv.notify_all()
+
     def wait_idle(self, timeout=30):
         with self.cv:
-            ok = self.cv.wait_for(lambda: not self.pending and not self.busy, timeout)
+            ok = self.cv.wait_for(lambda: not self.pending and not self.busy and not self.jobs, timeout)
         if not ok:
             raise TimeoutError(f"live update still running after {timeout} s")
 
@@ -90,14 +98,19 @@ class LiveUpdater:
         self._warm_up()
         while True:
             with self.cv:
-                self.cv.wait_for(lambda: self.pending or self.closed)
+                self.cv.wait_for(lambda: self.pending or self.jobs or self.closed)
                 if self.closed:
                     return
-                self.pending = False
                 self.busy = True
+                job = self.jobs.pop(0) if self.jobs and not self.pending else None  # strokes first
+                if job is None:
+                    self.pending = False
                 gen, t_req = self.gen, self.request_t
             try:
-                self._update(gen, t_req)
+                if job is not None:
+                    self._run_job(*job)
+                else:
+                    self._update(gen, t_req)
             except ValueError as e:  # e.g. only one class labeled yet: tell the user, keep running
                 self._report(f"waiting: {e}", "waiting for labels", 0.0)
             except Exception as e:  # never let the worker die silently
@@ -108,6 +121,12 @@ class LiveUpdater:
                     if not self.pending:
                         self.app.overlay_stale = False
                     self.cv.notify_all()
+
+    def _run_job(self, job, on_error):
+        try:
+            job()
+        except Exception as e:  # reported by the caller's handler; the worker lives on
+            on_error(e)
 
     def _report(self, status, stage, fraction):
         self.app.status = status

@@ -270,14 +270,15 @@ class PixelClassifierApp(T.HasTraits):
         return self.painter.redo()
 
     # ------------------------------------------------------------------ suggestions
-    def suggest(self, n=3, box=None):
+    def suggest(self, n=3, box=None, progress=None):
         """Where a new stroke would teach the forest most: ``[(image, z or None, (y0, x0, y1, x1)), ...]``.
 
         See :func:`jupyter_pixclass.suggest.suggest_boxes`; 3D images are scored on the shown
         slice (the current image) or their middle slice. The boxes are drawn on the canvas.
+        The Suggest button runs this on the live-update thread, with ``progress`` per image.
         """
         z_of = lambda i: self.z if i == self.image_index else self.project.images[i].shape_spatial[0] // 2  # noqa
-        self.suggestions = suggest_boxes(self.project, n=n, box=box, z_of=z_of)
+        self.suggestions = suggest_boxes(self.project, n=n, box=box, z_of=z_of, progress=progress)
         self.suggest_panel.show(self.suggestions)
         self.canvas_view.draw_marks()
         self.live.request_view()  # suggest may have trained the forest: show it

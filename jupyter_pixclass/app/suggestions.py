@@ -19,17 +19,30 @@ class SuggestionPanel(W.VBox):
         super().__init__([W.HBox([self.button, self.info]), self.list])
 
     def suggest_clicked(self):
+        """Score the images on the live-update thread (the kernel stays free), then show the boxes."""
         a = self.app
-        try:
-            a.progress_panel.show("suggest: scoring the images…", 0.3)
-            boxes = a.suggest()
-            a.progress_panel.show("done", 1.0)
-        except ValueError as e:  # e.g. nothing labeled yet
+        self.button.disabled = True
+        a.progress_panel.show("suggest: waiting for the update…", 0.05)
+
+        def progress(k, n):
+            a.progress_panel.show(f"suggest: scoring image {k + 1} of {n}…", 0.1 + 0.9 * k / max(n, 1))
+
+        def job():
+            try:
+                boxes = a.suggest(progress=progress)
+                a.progress_panel.show("done", 1.0)
+                self.info.value = (f"{len(boxes)} places in yellow: paint what you see there" if boxes
+                                   else "nothing to suggest: every unsure place is labeled already")
+            finally:
+                self.button.disabled = False
+
+        def failed(e):
+            if not isinstance(e, ValueError):  # ValueError: e.g. nothing labeled yet, said as is
+                e = f"{type(e).__name__}: {e}"
             a.status = f"suggest: {e}"
             a.progress_panel.show("idle", 0.0)
-            return
-        self.info.value = (f"{len(boxes)} places in yellow: paint what you see there" if boxes
-                           else "nothing to suggest: every unsure place is labeled already")
+
+        a.live.run(job, failed)
 
     def show(self, boxes):
         """One button per box; clicking it moves the view there."""
