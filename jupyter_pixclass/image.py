@@ -1,6 +1,7 @@
 """The in-memory image: channel-last data plus axes, name, path and voxel spacing."""
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 
@@ -125,6 +126,13 @@ class Image:
         self.channel_names = list(channel_names) if channel_names is not None else [
             f"ch {i + 1}" for i in range(self.n_channels)
         ]
+
+    def renewed(self):
+        """The same pixels (not copied) under a new identity, e.g. the same image added twice."""
+        twin = copy.copy(self)
+        twin.uid = next(_counter)
+        twin.channel_names = list(self.channel_names)
+        return twin
 
     @property
     def n_timepoints(self):

@@ -158,6 +158,8 @@ class Project:
                 f"image {img.name!r} has {img.n_channels} channels but the project's images have "
                 f"{self.images[0].n_channels}"
             )
+        if any(im.uid == img.uid for im in self.images):  # labels and caches are kept per image entry
+            img = img.renewed()
         with self._lock:
             self.images.append(img)
             self._labels.append(np.zeros(img.shape_spatial, np.uint8))

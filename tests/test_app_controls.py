@@ -245,6 +245,30 @@ def test_suggest_button_without_labels_says_why_and_stays_usable(app):
     assert not app.suggest_panel.button.disabled and app.suggestions == []
 
 
+def test_suggest_stops_for_a_new_stroke(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    for _ in range(3):
+        p.add_image(img)
+    p.set_labels(0, pc.datasets.scribbles(truth["classes"], n_strokes=2, mapping={1: 1, 2: 2, 3: 2}))
+    app = pc.PixelClassifierApp(p, canvas_size=(200, 200))
+    try:
+        app.wait_idle(30)
+        scored = []
+
+        def on_stage(c):
+            if c["new"].startswith("suggest: scoring image 1 "):
+                scored.append(c["new"])
+                app.live.request_view()  # what a zoom does while Suggest runs
+        app.progress_panel.stage.observe(on_stage, "value")
+        app.suggest_panel.button.click()
+        app.wait_idle(60)
+        assert scored and app.suggestions == [] and "press Suggest again" in app.suggest_panel.info.value
+        assert not app.suggest_panel.button.disabled
+    finally:
+        app.close()
+
+
 def test_suggest_boxes_in_3d_use_the_shown_slice():
     from jupyter_pixclass.suggest import suggest_boxes
 

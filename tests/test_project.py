@@ -270,3 +270,17 @@ def test_beats_otsu_and_matches_skimage_on_held_out_scene():
     sk = iou(predict_segmenter(fe(test_img.data.astype(float)), clf) == 1, t2["nuclei"] > 0)
     assert ours > otsu + 0.1
     assert ours >= sk - 0.02
+
+
+def test_the_same_image_added_twice_keeps_its_own_labels(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    a, b = p.add_image(img), p.add_image(img)
+    assert p.images[a].uid != p.images[b].uid and p.images[b].data is img.data  # no copy of the pixels
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=2, mapping={1: 1, 2: 2, 3: 2})
+    p.set_labels(a, lab)
+    X, y = p._training_data()
+    assert len(y) == (lab > 0).sum() and set(np.unique(y)) == {1, 2}  # the twin adds no unlabeled rows
+    p.train()
+    p.set_labels(b, lab)
+    assert len(p._training_data()[1]) == 2 * (lab > 0).sum()

@@ -25,6 +25,8 @@ class SuggestionPanel(W.VBox):
         a.progress_panel.show("suggest: waiting for the update…", 0.05)
 
         def progress(k, n):
+            if a.live.pending:  # a stroke or a new view waits: it goes first, the boxes would be stale
+                raise InterruptedError("stopped for your last change; press Suggest again")
             a.progress_panel.show(f"suggest: scoring image {k + 1} of {n}…", 0.1 + 0.9 * k / max(n, 1))
 
         def job():
@@ -37,9 +39,9 @@ class SuggestionPanel(W.VBox):
                 self.button.disabled = False
 
         def failed(e):
-            if not isinstance(e, ValueError):  # ValueError: e.g. nothing labeled yet, said as is
+            if not isinstance(e, (ValueError, InterruptedError)):  # e.g. nothing labeled yet: said as is
                 e = f"{type(e).__name__}: {e}"
-            a.status = f"suggest: {e}"
+            a.status = self.info.value = f"suggest: {e}"
             a.progress_panel.show("idle", 0.0)
 
         a.live.run(job, failed)
