@@ -46,10 +46,7 @@ class ChannelRow(W.VBox):
         self.hist.value = render.encode_png(rgb)
         if tuple(self.range.value) != (lo, hi):
             with self.range.hold_trait_notifications():
-                # a window beyond the data (a wide window/level drag) widens the slider, as napari
-                # does, so the slider and the readout always show the same window
-                self.range.min, self.range.max = min(lo, self.range.min), max(hi, self.range.max)
-                self.range.value = (lo, hi)
+                self.range.value = (max(lo, self.range.min), min(hi, self.range.max))
 
 
 class ChannelControls(W.VBox):
