@@ -11,6 +11,17 @@ from scipy import ndimage as ndi
 __all__ = ["annotate_box", "label_rounds", "mean_iou"]
 
 
+def _checked(project, i, classes):
+    """Image index ``i`` and the true ``classes`` as an array, or a clear error naming the mismatch."""
+    i = project._img_index(i)
+    classes = np.asarray(classes)
+    img = project.images[i]
+    if classes.shape != img.shape_spatial:
+        raise ValueError(f"classes of shape {classes.shape} do not match image {i} ({img.name!r}) "
+                         f"of shape {img.shape_spatial}")
+    return i, classes
+
+
 def annotate_box(project, i, box, classes, at="mistake", length=15, radius=1, z=None, prob=None):
     """What a person paints inside ``box`` (y0, x0, y1, x1) of image ``i``: one short stroke.
 
@@ -26,7 +37,11 @@ def annotate_box(project, i, box, classes, at="mistake", length=15, radius=1, z=
     """
     from .project import uncertainty_from
 
-    y0, x0, y1, x1 = box
+    i, classes = _checked(project, i, classes)
+    y0, x0, y1, x1 = (int(v) for v in box)
+    H, W = classes.shape[-2:]
+    if not (0 <= y0 < y1 and 0 <= x0 < x1 and y0 < H and x0 < W):
+        raise ValueError(f"box {tuple(box)} (y0, x0, y1, x1) holds no pixel of image {i} of {H} x {W} pixels")
     truth = classes if z is None else classes[z]
     y, x = (y0 + y1) // 2, (x0 + x1) // 2
     if at == "mistake":
@@ -101,6 +116,9 @@ def label_rounds(project, i, classes, rounds=8, places="suggested", box=None, se
 
     if places not in ("suggested", "random"):
         raise ValueError(f"places={places!r}: use 'suggested' or 'random'")
+    if int(rounds) < 0:
+        raise ValueError(f"rounds={rounds}: the number of strokes cannot be negative")
+    i, classes = _checked(project, i, classes)
     plane = (lambda a: a) if z is None else (lambda a: a[z])
     if score is None:
         def score(seg):

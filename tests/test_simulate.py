@@ -96,3 +96,19 @@ def test_default_box_is_five_times_the_largest_sigma_within_32_to_128():
     assert default_box(pc.FeatureSet.default().select(min_sigma=1.0), (500, 500)) == 50  # sigma 10
     assert default_box(pc.FeatureSet(sigmas=[1.0, 40.0]), (8192, 8192)) == 128
     assert default_box(pc.FeatureSet(sigmas=[1.0, 10.0]), (20, 300)) == 20  # never beyond the image
+
+
+def test_bad_inputs_are_named(scene):
+    p, cls = _fresh(scene)
+    before = p.labels(0).copy()
+    with pytest.raises(IndexError, match="image index 3 out of range"):
+        label_rounds(p, 3, cls)
+    with pytest.raises(ValueError, match=r"classes of shape \(50, 160\) do not match image 0"):
+        label_rounds(p, 0, cls[:50])
+    with pytest.raises(ValueError, match=r"classes of shape \(50, 160\)"):
+        annotate_box(p, 0, (0, 0, 8, 8), cls[:50])
+    with pytest.raises(ValueError, match=r"box \(20, 0, 10, 8\)"):
+        annotate_box(p, 0, (20, 0, 10, 8), cls)
+    with pytest.raises(ValueError, match="rounds=-1"):
+        label_rounds(p, 0, cls, rounds=-1)
+    assert np.array_equal(p.labels(0), before)  # nothing painted on the way
