@@ -8,6 +8,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .project import uncertainty_from
+from .suggest import default_box, suggest_boxes
+
 __all__ = ["annotate_box", "label_rounds", "mean_iou"]
 
 
@@ -35,8 +38,6 @@ def annotate_box(project, i, box, classes, at="mistake", length=15, radius=1, z=
     project's probabilities of image ``i`` when already at hand. Returns the class painted (0
     when nothing known was there).
     """
-    from .project import uncertainty_from
-
     i, classes = _checked(project, i, classes)
     y0, x0, y1, x1 = (int(v) for v in box)
     H, W = classes.shape[-2:]
@@ -112,8 +113,6 @@ def label_rounds(project, i, classes, rounds=8, places="suggested", box=None, se
     list of float
         The score before the first stroke and after each round.
     """
-    from .suggest import default_box, suggest_boxes
-
     if places not in ("suggested", "random"):
         raise ValueError(f"places={places!r}: use 'suggested' or 'random'")
     if int(rounds) < 0:
@@ -136,7 +135,7 @@ def label_rounds(project, i, classes, rounds=8, places="suggested", box=None, se
     out = [first]
     for _ in range(int(rounds)):
         if places == "suggested":
-            found = [s for s in suggest_boxes(project, 3, box=b, z_of=None if z is None else (lambda _: z)) if s[0] == i][:1]
+            found = suggest_boxes(project, 1, box=b, z_of=None if z is None else (lambda _: z), images=[i])
             if not found:  # no unlabeled place left
                 break
             place = found[0][2]

@@ -7,10 +7,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from .project import uncertainty_from
 from .view_features import ViewFeatures
 
-__all__ = ["suggest_boxes", "probability_grid", "uncertainty_grid", "default_box"]
+__all__ = ["suggest_boxes", "probability_grid", "default_box"]
 
 GRID_POINTS = 256  # points per side of the sampled grid each image is scored on
 
@@ -33,12 +32,6 @@ def probability_grid(project, i, z=None, points=GRID_POINTS):
     return prob, step
 
 
-def uncertainty_grid(project, i, z=None, points=GRID_POINTS):
-    """ilastik's uncertainty on a sampled grid of image ``i``: ``(grid, step)`` (see :func:`probability_grid`)."""
-    prob, step = probability_grid(project, i, z, points)
-    return uncertainty_from(prob), step
-
-
 def default_box(features, shape):
     """Box side for suggestions: five times the largest feature scale, 32-128 pixels.
 
@@ -51,7 +44,7 @@ def default_box(features, shape):
     return int(min(128, max(32, round(5 * sigma)), min(shape[-2:])))
 
 
-def suggest_boxes(project, n=3, box=None, z_of=None, progress=None):
+def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None):
     """The ``n`` places where a new stroke would teach the forest most.
 
     Parameters
@@ -66,6 +59,8 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None):
         ``z_of(i)`` gives the slice to score for a 3D image ``i`` (default its middle).
     progress : callable, optional
         ``progress(k, n_images)`` before scoring the k-th image (0-based).
+    images : list of int, optional
+        Score only these images (default all).
 
     Returns
     -------
@@ -81,9 +76,11 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None):
     if project.forest is None:
         project.train()
     cands = []
-    for i, img in enumerate(project.images):
+    which = range(len(project.images)) if images is None else [project._img_index(i) for i in images]
+    for k, i in enumerate(which):
         if progress is not None:
-            progress(i, len(project.images))
+            progress(k, len(which))
+        img = project.images[i]
         H, W = img.shape_spatial[-2:]
         b = int(box or default_box(project.features, (H, W)))
         z = None

@@ -286,3 +286,18 @@ def test_suggest_boxes_in_3d_use_the_shown_slice():
         suggest_boxes(p, n=-1)
     with pytest.raises(ValueError, match="label"):  # nothing labeled: nothing to be unsure about yet
         suggest_boxes(empty, n=1)
+
+
+def test_suggest_boxes_can_score_some_images_only(scene):
+    from jupyter_pixclass.suggest import suggest_boxes
+
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.add_image(img)
+    p.add_image(pc.datasets.nuclei((120, 140), seed=9)[0])
+    p.set_labels(0, pc.datasets.scribbles(truth["classes"], n_strokes=2, mapping={1: 1, 2: 2, 3: 2}))
+    seen = []
+    out = suggest_boxes(p, n=2, images=[1], progress=lambda k, n: seen.append((k, n)))
+    assert [i for i, _, _ in out] == [1, 1] and seen == [(0, 1)]
+    with pytest.raises(IndexError, match="image index 5"):
+        suggest_boxes(p, n=1, images=[5])
