@@ -9,9 +9,10 @@ from scipy import ndimage as ndi
 
 from .view_features import ViewFeatures
 
-__all__ = ["suggest_boxes", "probability_grid", "default_box"]
+__all__ = ["suggest_boxes", "probability_grid", "default_box", "boundary_free"]
 
 GRID_POINTS = 256  # points per side of the sampled grid each image is scored on
+BAND = 6  # image pixels: uncertain bands up to about this wide are class borders, not lessons
 
 
 def probability_grid(project, i, z=None, points=GRID_POINTS):
@@ -30,6 +31,18 @@ def probability_grid(project, i, z=None, points=GRID_POINTS):
         _, ry, rx = vf.pieces[k]
         prob[ry, rx] = vf.predict(project.forest, k)
     return prob, step
+
+
+def boundary_free(err, step, band=BAND):
+    """Expected error ``err`` (grid of spacing ``step`` pixels) without thin uncertain bands.
+
+    Every border between two classes is a band a few pixels wide where the forest is unsure
+    whatever it is taught; in crowded tissue those bands fill any box. A grey opening about
+    ``band`` pixels wide removes them and keeps regions the forest is unsure about as a whole,
+    where a stroke teaches something new (benchmarks/RESULTS.md, "Where to label next").
+    """
+    cells = int(round(band / step))
+    return ndi.grey_opening(err, size=cells) if cells > 1 else err
 
 
 def default_box(features, shape):
@@ -66,8 +79,9 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None)
     -------
     list of (image_index, z_or_None, (y0, x0, y1, x1))
         Best first. Boxes maximise the expected share of wrongly classified pixels inside
-        (the mean of 1 - the top probability), hold no labeled pixel within a box's reach, and
-        never overlap each other.
+        (the mean of 1 - the top probability, leaving out the thin uncertain bands along class
+        borders: :func:`boundary_free`), hold no labeled pixel within a box's reach, and never
+        overlap each other.
     """
     if int(n) < 0:
         raise ValueError(f"n={n}: the number of boxes cannot be negative")
@@ -87,7 +101,7 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None)
         if img.ndim_spatial == 3:
             z = int(z_of(i)) if z_of is not None else img.shape_spatial[0] // 2
         prob, step = probability_grid(project, i, z)
-        err = 1.0 - prob.max(-1)  # the chance the shown class is wrong
+        err = boundary_free(1.0 - prob.max(-1), step)  # the chance the shown class is wrong
         lab = project.labels(i) if z is None else project.labels(i)[z]
         labeled = lab[::step, ::step] > 0
         cells = max(1, b // step)
