@@ -40,6 +40,8 @@ def boundary_free(err, step, band=BAND):
     whatever it is taught; in crowded tissue those bands fill any box. A grey opening about
     ``band`` pixels wide removes them and keeps regions the forest is unsure about as a whole,
     where a stroke teaches something new (benchmarks/RESULTS.md, "Where to label next").
+    On a grid coarser than 4 pixels a cell (images over 1024 pixels a side at 256 grid points)
+    a band is thinner than a cell: it is sampled sparsely, as before, not removed.
     """
     cells = int(round(band / step))
     return ndi.grey_opening(err, size=cells) if cells > 1 else err
