@@ -13,6 +13,8 @@ __all__ = ["suggest_boxes", "probability_grid", "default_box", "boundary_free"]
 
 GRID_POINTS = 256  # points per side of the sampled grid each image is scored on
 BAND = 6  # image pixels: uncertain bands up to about this wide are class borders, not lessons
+DETAIL_STEP = 2  # pixels between points when a candidate box is scored again in detail
+REFINE = 4  # candidates per wanted box scored again in detail where the grid is too coarse for the bands
 
 
 def probability_grid(project, i, z=None, points=GRID_POINTS):
@@ -21,16 +23,49 @@ def probability_grid(project, i, z=None, points=GRID_POINTS):
     Predicts at most ``points`` x ``points`` pixels through the tile engine (only their
     rows' features), so it costs about as much as a zoomed-out view.
     """
-    img = project.images[i]
-    H, W = img.shape_spatial[-2:]
+    H, W = project.images[i].shape_spatial[-2:]
     step = max(1, int(np.ceil(max(H, W) / points)))
-    rows, cols = np.arange(0, H, step), np.arange(0, W, step)
-    vf = ViewFeatures(project.engine, img, project.features, rows, cols, z=z)
+    return _predicted(project, i, np.arange(0, H, step), np.arange(0, W, step), z), step
+
+
+def _predicted(project, i, rows, cols, z=None):
+    """Class probabilities ``(rows, cols, K)`` at the crossings of ``rows`` and ``cols`` of image ``i``."""
+    vf = ViewFeatures(project.engine, project.images[i], project.features, rows, cols, z=z)
     prob = np.zeros((rows.size, cols.size, project.forest.n_classes), np.float32)
     for k in range(len(vf)):
         _, ry, rx = vf.pieces[k]
         prob[ry, rx] = vf.predict(project.forest, k)
-    return prob, step
+    return prob
+
+
+def _detail_score(project, i, z, box):
+    """Mean expected error in ``box`` sampled every ``DETAIL_STEP`` pixels, thin bands left out."""
+    y0, x0, y1, x1 = box
+    prob = _predicted(project, i, np.arange(y0, y1, DETAIL_STEP), np.arange(x0, x1, DETAIL_STEP), z)
+    return float(boundary_free(1.0 - prob.max(-1), DETAIL_STEP).mean())
+
+
+def _any_per_cell(mask, step):
+    """Whether any pixel of each ``step`` x ``step`` cell of ``mask`` is set: a thin stroke between grid points counts."""
+    m = np.pad(mask, ((0, -mask.shape[0] % step), (0, -mask.shape[1] % step)))
+    return m.reshape(m.shape[0] // step, step, m.shape[1] // step, step).any(axis=(1, 3))
+
+
+def _best_boxes(score, n, b, step, shape):
+    """Up to ``n`` non-overlapping boxes of side ``b`` with the best ``score`` (grid of ``step``): [(score, box)]."""
+    H, W = shape
+    cells = max(1, b // step)
+    out = []
+    while len(out) < n:
+        best = float(score.max())
+        if best < 0:
+            break
+        r, c = np.unravel_index(int(np.argmax(score)), score.shape)
+        y0 = int(np.clip(r * step - b // 2, 0, max(H - b, 0)))
+        x0 = int(np.clip(c * step - b // 2, 0, max(W - b, 0)))
+        out.append((best, (y0, x0, min(y0 + b, H), min(x0 + b, W))))
+        score[max(0, r - 2 * cells):r + 2 * cells + 1, max(0, c - 2 * cells):c + 2 * cells + 1] = -1.0
+    return out
 
 
 def boundary_free(err, step, band=BAND):
@@ -41,7 +76,8 @@ def boundary_free(err, step, band=BAND):
     ``band`` pixels wide removes them and keeps regions the forest is unsure about as a whole,
     where a stroke teaches something new (benchmarks/RESULTS.md, "Where to label next").
     On a grid coarser than 4 pixels a cell (images over 1024 pixels a side at 256 grid points)
-    a band is thinner than a cell: it is sampled sparsely, as before, not removed.
+    a band is thinner than a cell and nothing is removed; :func:`suggest_boxes` then scores its
+    best candidates again in detail.
     """
     cells = int(round(band / step))
     return ndi.grey_opening(err, size=cells) if cells > 1 else err
@@ -83,7 +119,9 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None)
         Best first. Boxes maximise the expected share of wrongly classified pixels inside
         (the mean of 1 - the top probability, leaving out the thin uncertain bands along class
         borders: :func:`boundary_free`), hold no labeled pixel within a box's reach, and never
-        overlap each other.
+        overlap each other. Each image is scored on a grid of at most 256 x 256 points; where
+        that grid is too coarse to tell the border bands (over 1024 pixels a side), its best
+        ``4 n`` boxes are scored again from a point every 2 pixels.
     """
     if int(n) < 0:
         raise ValueError(f"n={n}: the number of boxes cannot be negative")
@@ -105,23 +143,14 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None)
         prob, step = probability_grid(project, i, z)
         err = boundary_free(1.0 - prob.max(-1), step)  # the chance the shown class is wrong
         lab = project.labels(i) if z is None else project.labels(i)[z]
-        labeled = lab[::step, ::step] > 0
         cells = max(1, b // step)
         score = ndi.uniform_filter(err, cells, mode="nearest")
         # a labeled pixel within a box's reach rules the place out: that was taught already
-        score[ndi.maximum_filter(labeled.astype(np.uint8), 2 * cells + 1) > 0] = -1.0
-        cands.append((i, z, b, step, score))
-    out = []
-    while len(out) < n and cands:
-        best, i, z, b, st, s = max(((s.max(), i, z, b, st, s) for i, z, b, st, s in cands), key=lambda c: c[0])
-        if best < 0:
-            break
-        r, c = np.unravel_index(int(np.argmax(s)), s.shape)
-        H, W = project.images[i].shape_spatial[-2:]
-        y0 = int(np.clip(r * st - b // 2, 0, max(H - b, 0)))
-        x0 = int(np.clip(c * st - b // 2, 0, max(W - b, 0)))
-        out.append((i, z, (y0, x0, min(y0 + b, H), min(x0 + b, W))))
-        cells = max(1, b // st)  # no other box overlapping this one
-        s[max(0, r - 2 * cells):r + 2 * cells + 1, max(0, c - 2 * cells):c + 2 * cells + 1] = -1.0
-    return out
-
+        score[ndi.maximum_filter(_any_per_cell(lab > 0, step).astype(np.uint8), 2 * cells + 1) > 0] = -1.0
+        coarse = round(BAND / step) <= 1  # the grid cannot tell the border bands: look closer at the best
+        found = _best_boxes(score, int(n) * (REFINE if coarse else 1), b, step, (H, W))
+        if coarse:
+            found = [(_detail_score(project, i, z, bx), bx) for _, bx in found]
+        cands += [(sc, i, z, bx) for sc, bx in found]
+    cands.sort(key=lambda c: -c[0])  # stable: equal scores keep the images' order
+    return [(i, z, bx) for _, i, z, bx in cands[:int(n)]]
