@@ -10,10 +10,9 @@ from numba import njit
 from scipy import ndimage as ndi
 
 from .image import Image
+from .simulate import annotate_box  # the simulated annotator lives there; importable here as before
 
 __all__ = ["nuclei", "imc", "scribbles", "strokes", "annotate_box"]
-
-from .simulate import annotate_box  # noqa: E402  (the simulated annotator lives there)
 
 
 def _smooth_noise(rng, shape, sigma):

@@ -79,6 +79,8 @@ def boundary_free(err, step, band=BAND):
     a band is thinner than a cell and nothing is removed; :func:`suggest_boxes` then scores its
     best candidates again in detail.
     """
+    if not step > 0 or not band >= 0:
+        raise ValueError(f"step={step}, band={band}: the grid step must be positive and the band not negative")
     cells = int(round(band / step))
     return ndi.grey_opening(err, size=cells) if cells > 1 else err
 

@@ -7,9 +7,14 @@ from jupyter_pixclass.simulate import annotate_box, label_rounds, mean_iou
 from jupyter_pixclass.suggest import default_box
 
 
-def test_annotate_box_paints_a_mistake_or_the_centre_with_the_true_class(trained, scene):
-    _, truth = scene
-    cls = np.where(truth["classes"] == 1, 1, 2)
+@pytest.fixture
+def classes(scene):
+    """The scene's truth as the project's classes: Nucleus = 1, Background = 2."""
+    return np.where(scene[1]["classes"] == 1, 1, 2)
+
+
+def test_annotate_box_paints_a_mistake_or_the_centre_with_the_true_class(trained, classes):
+    cls = classes
     p = trained
     before = p.labels(0).copy()
     seg = p.segment(0)
@@ -29,9 +34,8 @@ def test_annotate_box_paints_a_mistake_or_the_centre_with_the_true_class(trained
         pc.datasets.annotate_box(p, 0, (0, 0, 8, 8), cls, at="middle")
 
 
-def test_annotate_box_paints_through_the_middle_of_what_is_wrong(trained, scene):
-    _, truth = scene
-    cls = np.where(truth["classes"] == 1, 1, 2)
+def test_annotate_box_paints_through_the_middle_of_what_is_wrong(trained, classes):
+    cls = classes
     p = trained
     before = p.labels(0).copy()
     prob = p.predict(0)

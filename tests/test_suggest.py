@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 import jupyter_pixclass as pc
 from jupyter_pixclass import suggest
@@ -27,6 +28,8 @@ def test_boundary_free_removes_thin_bands_and_keeps_regions():
     np.testing.assert_array_equal(out[100:124, 180:204], err[100:124, 180:204])  # the region stays whole
     # on a coarse grid a band is narrower than one grid cell: nothing to open
     np.testing.assert_array_equal(boundary_free(err, step=16), err)
+    with pytest.raises(ValueError, match="step=0"):
+        boundary_free(err, step=0)
 
 
 def test_suggestions_go_to_what_the_forest_has_not_learned_not_to_borders(monkeypatch):
