@@ -28,9 +28,9 @@ import numpy as np
 
 from .features import FeatureSet
 from .image import Image, guess_axes
-from .io import _split_inner, open_hdf5_file
+from .io import axes_from_attrs, check_dtype, open_hdf5_file, split_inner
 
-__all__ = ["read_ilastik", "FEATURE_IDS"]
+__all__ = ["read_ilastik", "read_ilastik_state", "FEATURE_IDS"]
 
 FEATURE_IDS = {
     "GaussianSmoothing": "gaussian",
@@ -42,39 +42,95 @@ FEATURE_IDS = {
 }
 
 
-def _text(x):
-    x = x[()] if hasattr(x, "shape") else x
-    if isinstance(x, np.ndarray) and x.shape == ():
-        x = x.item()
-    return x.decode() if isinstance(x, bytes) else str(x)
+MAX_TEXT = 100_000  # characters of one string entry: more is damage, not a name or a path
 
 
-def _strings(ds):
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(ds[()]).ravel()]
+def _decode(v, path, where):
+    if isinstance(v, (bytes, np.bytes_)):
+        try:
+            return bytes(v).decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                return bytes(v).decode("latin-1")  # older ilastik wrote the platform's encoding
+            except UnicodeDecodeError as e:  # pragma: no cover - latin-1 decodes every byte
+                raise ValueError(f"{path!r}: {where} is not text ({e})") from None
+    if isinstance(v, (str, np.str_)):
+        return str(v)
+    raise ValueError(f"{path!r}: {where} should be text but is {type(v).__name__} {v!r:.60}")
+
+
+def _text(x, path="the project", where="an entry"):
+    """One string from a scalar dataset or attribute value, bounded in length."""
+    if hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (np.generic, np.ndarray)):  # a dataset
+        if x.shape not in ((), (1,)):
+            raise ValueError(f"{path!r}: {where} should be one string but has shape {x.shape}")
+        if x.dtype.kind not in "OSU":
+            raise ValueError(f"{path!r}: {where} should be text but has dtype {x.dtype}")
+        x = x[()]
+    if isinstance(x, np.ndarray):
+        if x.size != 1:
+            raise ValueError(f"{path!r}: {where} should be one string but has shape {x.shape}")
+        x = x.ravel()[0]
+    t = _decode(x, path, where)
+    if len(t) > MAX_TEXT:
+        raise ValueError(f"{path!r}: {where} is {len(t)} characters long (at most {MAX_TEXT})")
+    return t
+
+
+def _strings(ds, path, where, limit=255):
+    """A list of strings from a 1-D string dataset of at most ``limit`` entries."""
+    if not hasattr(ds, "shape") or ds.dtype.kind not in "OSU" or ds.ndim > 1:
+        raise ValueError(f"{path!r}: {where} should be a list of strings; got "
+                         f"{getattr(ds, 'dtype', type(ds).__name__)} of shape {getattr(ds, 'shape', None)}")
+    if ds.size > limit:
+        raise ValueError(f"{path!r}: {where} holds {ds.size} entries (at most {limit})")
+    return [_text(v, path, f"{where}[{i}]") for i, v in enumerate(np.asarray(ds[()]).ravel())]
 
 
 def _lane_axes(info, path, lane):
     if "axistags" in info:
         try:
-            tags = json.loads(_text(info["axistags"]))
-            return "".join(a["key"] for a in tags["axes"]).upper()
+            tags = json.loads(_text(info["axistags"], path, f"the axistags of {lane}"))
+            axes = "".join(a["key"] for a in tags["axes"]).upper()
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path!r}: the axistags of {lane} are not ilastik's JSON ({e})") from None
-    if "axisorder" in info:
-        return _text(info["axisorder"]).upper()
-    return None
+    elif "axisorder" in info:
+        axes = _text(info["axisorder"], path, f"the axisorder of {lane}").upper()
+    else:
+        return None
+    if not axes or len(set(axes)) != len(axes) or not set(axes) <= set("TZYXC"):
+        raise ValueError(f"{path!r}: {lane} has axes {axes[:20]!r}; expected distinct letters of 'tzyxc'")
+    return axes
 
 
-def _parse_block_slice(text, path, where):
-    pairs = re.findall(r"(\d+)\s*:\s*(\d+)", text)
-    if not pairs or not text.strip().startswith("["):
-        raise ValueError(f"{path!r}: blockSlice {text!r} of {where} is not like '[0:10,5:20,0:1]'")
-    return tuple(slice(int(a), int(b)) for a, b in pairs)
+_SLICE_PART = re.compile(r"\s*(\d{1,15})\s*:\s*(\d{1,15})\s*")
+
+
+def _parse_block_slice(text, path, where, ndim):
+    """``"[329:396,288:494,0:1]"`` -> slices; linear in the text, at most ``ndim`` parts."""
+    t = text.strip()
+    bad = ValueError(f"{path!r}: blockSlice {t[:80]!r}{'...' if len(t) > 80 else ''} of {where} is not like "
+                     f"'[0:10,5:20,0:1]' with {ndim} parts")
+    if len(t) > 40 * ndim + 2 or not (t.startswith("[") and t.endswith("]")):
+        raise bad
+    parts = t[1:-1].split(",")
+    if len(parts) != ndim:
+        raise bad
+    out = []
+    for p in parts:
+        m = _SLICE_PART.fullmatch(p)
+        if m is None:
+            raise bad
+        a, b = int(m.group(1)), int(m.group(2))
+        if b < a:
+            raise bad
+        out.append(slice(a, b))
+    return tuple(out)
 
 
 def _find_external(file_path, ilp_dir, image_root):
     """Where an external lane's file is: the candidates tried, and the first that exists."""
-    fpath, inner = _split_inner(file_path)
+    fpath, inner = split_inner(file_path)
     bases = [image_root] if image_root else []
     bases.append(ilp_dir)
     cands = []
@@ -94,29 +150,73 @@ def _find_external(file_path, ilp_dir, image_root):
     return None, seen
 
 
+_LOCATIONS = {  # ilastik's DatasetInfo classes (``__class__``, 1.3.3 on) -> where the pixels are
+    "ProjectInternalDatasetInfo": "ProjectInternal",
+    "FilesystemDatasetInfo": "FileSystem",
+    "RelativeFilesystemDatasetInfo": "FileSystem",
+}
+
+
+def _location(info, lane, path):
+    if "__class__" in info:
+        cls = _text(info["__class__"], path, f"the __class__ of {lane}")
+        if cls not in _LOCATIONS:
+            raise ValueError(f"{path!r}: {lane} is a {cls}, which we cannot open (we read "
+                             f"{', '.join(sorted(_LOCATIONS))})")
+        return _LOCATIONS[cls]
+    if "location" in info:
+        loc = _text(info["location"], path, f"the location of {lane}")
+        if loc not in ("ProjectInternal", "FileSystem"):
+            raise ValueError(f"{path!r}: {lane} has location {loc!r}; we read 'ProjectInternal' and 'FileSystem'")
+        return loc
+    return "FileSystem"
+
+
+def _budget_check(shape, dtype, what, path):
+    """Refuse to read what would not fit the memory this process may use (a damaged file declares it)."""
+    from .tiles import container_available_bytes, default_cache_bytes
+
+    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    box = container_available_bytes()
+    limit = max(4 * default_cache_bytes(), 2**30) if box is None else box // 2
+    if nbytes > limit:
+        raise ValueError(f"{path!r}: {what} of shape {tuple(shape)} ({nbytes / 2**30:.1f} GiB) is larger than "
+                         f"this process may read at once ({limit / 2**30:.1f} GiB)")
+
+
 def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
-    """The lane's image in ilastik's axis order (numpy array) and its axes letters."""
-    location = _text(info["location"]) if "location" in info else "FileSystem"
+    """The lane's image in ilastik's axis order (numpy array), its axes letters, name and source."""
+    location = _location(info, lane, path)
     axes = _lane_axes(info, path, lane)
-    name = _text(info["nickname"]) if "nickname" in info else lane
+    name = _text(info["nickname"], path, f"the nickname of {lane}") if "nickname" in info else lane
     if location == "ProjectInternal":
-        did = _text(info["datasetId"]) if "datasetId" in info else None
+        did = _text(info["datasetId"], path, f"the datasetId of {lane}") if "datasetId" in info else None
         key = f"Input Data/local_data/{did}"
         if did is None or key not in f:
             missing.append(f"{path}/{key} (data stored in the project)")
             return None
-        data = np.asarray(f[key][()])
+        ds = f[key]
+        if not hasattr(ds, "shape"):
+            raise ValueError(f"{path!r}: {key} should be a dataset but is a group")
+        check_dtype(ds.dtype, f"{path!r} dataset {key!r}")
+        _budget_check(ds.shape, ds.dtype, f"the image of {lane} ({key})", path)
+        data = np.asarray(ds[()])
         if axes is None:
-            axes = _axes_attr(f[key])
+            axes = _axes_attr(ds, path)
         return data, axes, name, None
     if "filePath" not in info:
         raise ValueError(f"{path!r}: {lane} has no 'filePath' and is not stored in the project")
-    file_path = _text(info["filePath"])
+    file_path = _text(info["filePath"], path, f"the filePath of {lane}")
+    if os.pathsep in file_path and not os.path.exists(file_path):
+        raise ValueError(f"{path!r}: {lane} is a stack of {file_path.count(os.pathsep) + 1} files "
+                         f"({file_path[:120]!r}); stacks are not read: save it as one file and add that")
     found, tried = _find_external(file_path, ilp_dir, image_root)
     if found is None:
         missing.append(f"{file_path} (looked for {', '.join(tried)})")
         return None
-    raw = _raw_array(found)
+    if os.path.samefile(split_inner(found)[0], path):
+        raise ValueError(f"{path!r}: {lane} points back at the project file itself ({file_path!r})")
+    raw = _raw_array(found, path)
     if axes is None or len(axes) != raw.ndim:
         axes = _axes_of_file(found)
     return raw, axes, name, found
@@ -130,55 +230,102 @@ def _axes_of_file(path):
     return axes
 
 
-def _axes_attr(ds):
-    from .io import _axes_from_attrs
-
-    return _axes_from_attrs(ds.attrs)
-
-
-def _raw_array(path):
-    """The file's array as stored (ilastik's axistags describe that order)."""
+def _raw_array(path, ilp):
+    """The file's array as stored (ilastik's axistags describe that order), size checked first."""
     from .io import open_array
 
     arr, _, _, close = open_array(path)
     try:
+        _budget_check(arr.shape, arr.dtype, f"the image {path!r}", ilp)
         return np.asarray(arr[...])
     finally:
         close()
 
 
-def _labels_of(f, lane_no, shape, axes, path):
-    """Label array of a lane in its own axis order (channel axis of length 1)."""
+def _labels_of(f, lane_no, shape, axes, path, n_classes):
+    """Label array of a lane in its own axis order (channel axis of length 1).
+
+    Every block's declared shape is checked against its blockSlice and the image before a
+    pixel is read; values beyond ``n_classes`` (when the project names its classes) are refused.
+    """
     key = f"PixelClassification/LabelSets/labels{lane_no:03d}"
     lab = np.zeros(tuple(1 if a == "C" else n for a, n in zip(axes, shape)), np.uint8)
     if key not in f:
         return lab
-    for bname, block in f[key].items():
+    group = f[key]
+    if hasattr(group, "shape"):
+        raise ValueError(f"{path!r}: {key} should be a group of label blocks but is a dataset")
+    top = n_classes if n_classes else 255
+    for bname in group:
         where = f"{key}/{bname}"
+        block = group[bname]
+        if not hasattr(block, "shape"):
+            raise ValueError(f"{path!r}: {where} should be a label block (a dataset) but is a group")
+        if block.dtype.kind not in "biu":
+            raise ValueError(f"{path!r}: {where} has dtype {block.dtype}; label blocks hold integers")
         if "blockSlice" not in block.attrs:
             raise ValueError(f"{path!r}: {where} has no blockSlice attribute")
-        sl = _parse_block_slice(_text(block.attrs["blockSlice"]), path, where)
+        text = _text(block.attrs["blockSlice"], path, f"the blockSlice of {where}")
+        b_axes = _block_axes(block, text, axes, path, where)
+        sl = _parse_block_slice(text, path, where, len(b_axes))
+        want = tuple(s.stop - s.start for s in sl)
+        if block.shape != want:
+            raise ValueError(f"{path!r}: {where} of shape {block.shape} does not fit its blockSlice "
+                             f"{text} in an image of axes {axes!r} and shape {shape}")
+        # the block's axes -> the lane's: an axis the lane lacks must be a single plane
+        for a, s_ in zip(b_axes, sl):
+            if a not in axes and not (s_.start == 0 and s_.stop == 1):
+                raise ValueError(f"{path!r}: {where} spans {s_.start}:{s_.stop} along {a.lower()}, an axis the "
+                                 f"image (axes {axes!r}) does not have")
+        sl = tuple(sl[b_axes.index(a)] for a in axes)
+        if any(s_.stop > n for s_, n in zip(sl, lab.shape)):
+            raise ValueError(f"{path!r}: {where} at {text} lies outside the image of shape {lab.shape} "
+                             f"(axes {axes!r})")
         data = np.asarray(block[()])
-        if len(sl) != lab.ndim or data.shape != tuple(s.stop - s.start for s in sl):
-            raise ValueError(f"{path!r}: {where} of shape {data.shape} does not fit its blockSlice "
-                             f"{_text(block.attrs['blockSlice'])} in an image of axes {axes!r} and shape {shape}")
-        if any(s.stop > n for s, n in zip(sl, lab.shape)):
-            raise ValueError(f"{path!r}: {where} at {_text(block.attrs['blockSlice'])} lies outside the image "
-                             f"of shape {lab.shape} (axes {axes!r})")
+        if data.size and (data.min() < 0 or data.max() > top):
+            raise ValueError(f"{path!r}: {where} holds label values {int(data.min())}..{int(data.max())}, but "
+                             + (f"the project has {n_classes} classes" if n_classes else "at most 255 exist"))
+        data = data.astype(np.uint8)
+        for a in [a for a in b_axes if a not in axes]:
+            data = np.take(data, 0, axis=b_axes.index(a))
+            b_axes = b_axes.replace(a, "")
+        data = np.transpose(data, [b_axes.index(a) for a in axes])
         lab[sl] = np.where(data > 0, data, lab[sl])  # 0 in a block is unlabeled, not an eraser
     return lab
 
 
+def _block_axes(block, text, lane_axes, path, where):
+    """The axis order of a label block: its own axistags, else the lane's, else ilastik 1.x's 'txyzc'."""
+    if "axistags" in block.attrs:
+        try:
+            tags = json.loads(_text(block.attrs["axistags"], path, f"the axistags of {where}"))
+            b = "".join(a["key"] for a in tags["axes"]).upper()
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path!r}: the axistags of {where} are not ilastik's JSON ({e})") from None
+    else:
+        parts = text.count(",") + 1
+        b = lane_axes if parts == len(lane_axes) else "TXYZC" if parts == 5 else lane_axes
+    if len(set(b)) != len(b) or not set(b) <= set("TZYXC") or not set(lane_axes) <= set(b):
+        raise ValueError(f"{path!r}: {where} has axes {b!r}, which do not cover the image's {lane_axes!r}")
+    return b
+
+
 def _feature_set(f, path, is_3d):
+    """The selected features, or None when the project selects none (the caller says so)."""
     g = f.get("FeatureSelections")
-    if g is None or "SelectionMatrix" not in g or "FeatureIds" not in g or "Scales" not in g:
+    if g is None or hasattr(g, "shape") or "SelectionMatrix" not in g or "FeatureIds" not in g or "Scales" not in g:
         return None
-    ids = _strings(g["FeatureIds"])
-    scales = np.asarray(g["Scales"][()], float).ravel()
-    sel = np.asarray(g["SelectionMatrix"][()], bool)
-    if sel.shape != (len(ids), len(scales)):
-        raise ValueError(f"{path!r}: SelectionMatrix of shape {sel.shape} does not fit {len(ids)} features "
-                         f"x {len(scales)} scales")
+    ids = _strings(g["FeatureIds"], path, "FeatureSelections/FeatureIds", limit=64)
+    sc, sm = g["Scales"], g["SelectionMatrix"]
+    if not hasattr(sc, "shape") or sc.dtype.kind not in "iuf" or sc.size > 64:
+        raise ValueError(f"{path!r}: FeatureSelections/Scales should be at most 64 numbers")
+    scales = np.asarray(sc[()], float).ravel()
+    if not np.isfinite(scales).all() or (scales <= 0).any() or (scales > 100).any():
+        raise ValueError(f"{path!r}: FeatureSelections/Scales {scales.tolist()} are not all in (0, 100]")
+    if not hasattr(sm, "shape") or sm.shape != (len(ids), len(scales)) or sm.dtype.kind not in "biu":
+        raise ValueError(f"{path!r}: SelectionMatrix of shape {getattr(sm, 'shape', None)} does not fit "
+                         f"{len(ids)} features x {len(scales)} scales")
+    sel = np.asarray(sm[()]).astype(bool)
     unknown = [i for i in ids if i not in FEATURE_IDS]
     if unknown:
         raise ValueError(f"{path!r}: unknown features {unknown} in FeatureSelections/FeatureIds; "
@@ -195,6 +342,124 @@ def _feature_set(f, path, is_3d):
     return FeatureSet(pairs=pairs, mode=mode)
 
 
+def _is_pixel_classification(f):
+    # ilastik writes "Pixel Classification" (with a space) from 1.2 on; "Object Classification (from
+    # pixel classification)" holds a pixel classification stage in the same groups
+    wf = _text(f["workflowName"], "", "workflowName") if "workflowName" in f else None
+    if "PixelClassification" not in f or hasattr(f["PixelClassification"], "shape"):
+        return False, wf
+    return wf is None or "pixelclassification" in wf.replace(" ", "").lower(), wf
+
+
+def _lane_infos(f, path):
+    """``[(lane name, lane number, the Raw Data info group)]`` in lane order."""
+    infos = f["Input Data/infos"]
+    if hasattr(infos, "shape"):
+        raise ValueError(f"{path!r}: 'Input Data/infos' should be a group of lanes")
+    out = []
+    for k in infos:
+        m = re.fullmatch(r"lane(\d{1,6})", k)
+        if m is None:
+            continue
+        g = infos[k]
+        if "Raw Data" in g:
+            info = g["Raw Data"]
+        elif "location" in g or "filePath" in g:  # before role names, the lane group was the info
+            info = g
+        else:
+            raise ValueError(f"{path!r}: Input Data/infos/{k} has no 'Raw Data' entry")
+        if hasattr(info, "shape"):
+            raise ValueError(f"{path!r}: Input Data/infos/{k}/Raw Data should be a group")
+        out.append((k, int(m.group(1)), info))
+    return sorted(out, key=lambda t: t[1])
+
+
+def read_ilastik_state(path, image_root=None):
+    """What an ilastik Pixel Classification project holds, as plain data (no Project built).
+
+    Returns
+    -------
+    dict
+        ``classes`` (names), ``colors`` (hex or None), ``features`` (FeatureSet or None when the
+        project selects none), ``images`` (list of ``(Image, labels)``; labels in our layout:
+        ``(T,) (Z,) Y, X``), ``workflow`` (the name ilastik wrote) and ``warnings``.
+    """
+    path = os.fspath(path)
+    with open_hdf5_file(path, "ilastik project") as f:
+        try:
+            return _read_state(f, path, image_root)
+        except FileNotFoundError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path!r} is damaged or not a layout we read: {type(e).__name__}: {e}") from None
+        except MemoryError:
+            raise ValueError(f"{path!r}: not enough memory to read what the project declares") from None
+
+
+def _read_state(f, path, image_root):
+    ok, wf = _is_pixel_classification(f)
+    if not ok:
+        raise ValueError(f"{path!r} is not an ilastik Pixel Classification project "
+                         f"(workflow {wf or 'not recorded'!r}"
+                         + ("" if "PixelClassification" in f else "; no 'PixelClassification' group") + ")")
+    warn = []
+    pc_group = f["PixelClassification"]
+    names = _strings(pc_group["LabelNames"], path, "PixelClassification/LabelNames") \
+        if "LabelNames" in pc_group else []
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path!r}: PixelClassification/LabelNames holds a name twice: {names}")
+    colors = None
+    if "LabelColors" in pc_group:
+        lc = pc_group["LabelColors"]
+        if not hasattr(lc, "shape") or lc.dtype.kind not in "iuf" or lc.size > 3 * 255 or lc.size % 3:
+            raise ValueError(f"{path!r}: PixelClassification/LabelColors should be rows of 3 numbers (RGB "
+                             f"0-255); got {getattr(lc, 'dtype', type(lc).__name__)} of shape "
+                             f"{getattr(lc, 'shape', None)}")
+        rgb = np.nan_to_num(np.asarray(lc[()], float).reshape(-1, 3)[:len(names)])
+        colors = ["#%02x%02x%02x" % tuple(int(np.clip(v, 0, 255)) for v in c) for c in rgb]
+        colors += [None] * (len(names) - len(colors))
+    lanes = _lane_infos(f, path) if "Input Data/infos" in f else []
+    if "Input Data/infos" not in f:
+        warn.append("the project lists no images ('Input Data/infos' is missing)")
+    ilp_dir = os.path.dirname(os.path.abspath(path))
+    missing, loaded = [], []
+    for lane, no, info in lanes:
+        if len(info) == 0:  # ilastik's way of writing a lane whose data was never set
+            warn.append(f"{lane} has no data set in ilastik; skipped")
+            continue
+        loaded.append((lane, no, _lane_image(f, info, lane, path, ilp_dir, image_root, missing)))
+    if missing:
+        where = f"image_root={image_root!r}" if image_root else "image_root (not given)"
+        raise FileNotFoundError(f"{path!r}: image data not found for {len(missing)} lane(s); pass "
+                                f"image_root= to say where the files are now ({where}):\n  "
+                                + "\n  ".join(missing))
+    images = []
+    for lane, no, (data, axes, name, src) in loaded:
+        axes = (axes or guess_axes(data.shape)).upper()  # the lane's own order, as blockSlice uses it
+        if len(axes) != data.ndim:
+            raise ValueError(f"{path!r}: {lane} has axes {axes!r} but its data has shape {data.shape}")
+        lab = _labels_of(f, no, data.shape, axes, path, len(names))
+        if "Z" in axes and data.shape[axes.index("Z")] == 1:  # ilastik 1.x stored 2D lanes as txyzc
+            z = axes.index("Z")
+            data, lab, axes = np.take(data, 0, axis=z), np.take(lab, 0, axis=z), axes.replace("Z", "")
+        try:
+            img = Image(data, axes=axes, name=name, path=src)
+        except ValueError as e:
+            raise ValueError(f"{path!r}: the image of {lane}: {e}") from None
+        images.append((img, _labels_to_ours(lab, axes)))
+    n_labels = max((int(lab.max()) for _, lab in images), default=0)
+    if len(names) < max(n_labels, 2):
+        extra = [f"Label {k}" for k in range(len(names) + 1, max(n_labels, 2) + 1)]
+        extra = [e if e not in names else f"{e} ({len(names) + i + 1})" for i, e in enumerate(extra)]
+        names = names + extra
+        colors = None if colors is None else colors + [None] * (len(names) - len(colors))
+    fs = _feature_set(f, path, any(img.ndim_spatial == 3 for img, _ in images))
+    if fs is None:
+        warn.append("the project selects no features yet; using the default grid (FeatureSet.default())")
+    return {"classes": names, "colors": colors, "features": fs, "images": images, "workflow": wf,
+            "warnings": warn}
+
+
 def read_ilastik(path, image_root=None):
     """An untrained :class:`Project` from an ilastik Pixel Classification project file.
 
@@ -209,71 +474,34 @@ def read_ilastik(path, image_root=None):
     -------
     Project
         Classes, colours, one image per lane (per time point for lanes with ``t``), labels and
-        the feature selection; call ``train()`` to retrain on the imported labels.
+        the feature selection (the default grid, with a warning, when none is selected); call
+        ``train()`` to retrain on the imported labels.
 
     Raises
     ------
     FileNotFoundError
         The project is missing, or image data is: one error lists every missing path.
     ValueError
-        Not an HDF5 file, not a Pixel Classification project, or a layout we do not understand;
-        the message names the file and what is missing.
+        Not an HDF5 file, not a Pixel Classification project, damaged, or a layout we do not
+        understand; the message names the file and what is wrong.
     """
+    import warnings
+
     from .project import Project
 
-    path = os.fspath(path)
-    with open_hdf5_file(path, "ilastik project") as f:
-        wf = _text(f["workflowName"]) if "workflowName" in f else None
-        if "PixelClassification" not in f or (wf is not None and "PixelClassification" not in wf):
-            raise ValueError(f"{path!r} is not an ilastik Pixel Classification project "
-                             f"(workflow {wf or 'not recorded'}; no 'PixelClassification' group)")
-        if "Input Data/infos" not in f:
-            raise ValueError(f"{path!r}: 'Input Data/infos' is missing, so the project lists no images "
-                             "(an ilastik layout we do not understand)")
-        pc_group = f["PixelClassification"]
-        ilp_dir = os.path.dirname(os.path.abspath(path))
-        lanes = sorted((k for k in f["Input Data/infos"] if re.fullmatch(r"lane\d+", k)), key=lambda k: int(k[4:]))
-        missing, loaded = [], []
-        for lane in lanes:
-            g = f["Input Data/infos"][lane]
-            if "Raw Data" not in g:
-                raise ValueError(f"{path!r}: Input Data/infos/{lane} has no 'Raw Data' entry")
-            loaded.append((lane, _lane_image(f, g["Raw Data"], lane, path, ilp_dir, image_root, missing)))
-        if missing:
-            where = f"image_root={image_root!r}" if image_root else "image_root (not given)"
-            raise FileNotFoundError(f"{path!r}: image data not found for {len(missing)} lane(s); pass "
-                                    f"image_root= to say where the files are now ({where}):\n  "
-                                    + "\n  ".join(missing))
-        if not loaded:
-            raise ValueError(f"{path!r}: the project lists no images (Input Data/infos has no lanes)")
-        names = _strings(pc_group["LabelNames"]) if "LabelNames" in pc_group else []
-        colors = None
-        if "LabelColors" in pc_group:
-            rgb = np.asarray(pc_group["LabelColors"][()]).reshape(-1, 3)[:len(names)]
-            colors = ["#%02x%02x%02x" % tuple(int(np.clip(v, 0, 255)) for v in c) for c in rgb]
-        images = []
-        for lane, (data, axes, name, src) in loaded:
-            axes = (axes or guess_axes(data.shape)).upper()  # the lane's own order, as blockSlice uses it
-            if len(axes) != data.ndim:
-                raise ValueError(f"{path!r}: {lane} has axes {axes!r} but its data has shape {data.shape}")
-            img = Image(data, axes=axes, name=name, path=src)
-            lab = _labels_of(f, int(lane[4:]), data.shape, axes, path)
-            images.append((img, _labels_to_ours(lab, axes)))
-        n_labels = max(int(lab.max()) for _, lab in images)
-        if len(names) < n_labels:
-            names += [f"Label {k}" for k in range(len(names) + 1, n_labels + 1)]
-            colors = None if colors is None else colors + [None] * (len(names) - len(colors))
-        if len(names) < 2:
-            names += [f"Label {k}" for k in range(len(names) + 1, 3)]
-            colors = None if colors is None else colors + [None] * (len(names) - len(colors))
-        fs = _feature_set(f, path, any(img.ndim_spatial == 3 for img, _ in images))
-    project = Project(names, features=fs, colors=colors)
-    for img, lab in images:
-        idx = project.add_image(img)
-        frames = idx if isinstance(idx, list) else [idx]
-        labs = lab if isinstance(idx, list) else [lab]
-        for i, lt in zip(frames, labs):
-            project.set_labels(i, lt)
+    state = read_ilastik_state(path, image_root=image_root)
+    for w in state["warnings"]:
+        warnings.warn(f"{os.fspath(path)!r}: {w}", stacklevel=2)
+    project = Project(state["classes"], features=state["features"], colors=state["colors"])
+    try:
+        for img, lab in state["images"]:
+            idx = project.add_image(img)
+            frames = idx if isinstance(idx, list) else [idx]
+            labs = lab if isinstance(idx, list) else [lab]
+            for i, lt in zip(frames, labs):
+                project.set_labels(i, lt)
+    except ValueError as e:
+        raise ValueError(f"{os.fspath(path)!r}: {e}") from None
     return project
 
 

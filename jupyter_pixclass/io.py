@@ -11,7 +11,7 @@ import numpy as np
 
 from .image import Image, guess_axes
 
-__all__ = ["load_image", "open_array", "atomic_write", "write_array", "SUFFIXES"]
+__all__ = ["load_image", "open_array", "atomic_write", "write_array", "check_dtype", "SUFFIXES"]
 
 _TIFF = (".tif", ".tiff")
 _H5 = (".h5", ".hdf5", ".hdf")
@@ -22,6 +22,19 @@ SUFFIXES = _TIFF + _H5 + _NPY + _PIL + _ZARR
 
 # tifffile names axes more finely than we do; map to TZCYX.
 _TIFF_AXES = {"S": "C", "E": "C", "L": "C", "H": "C", "I": "Z", "Q": "?", "R": "?", "V": "?", "A": "?"}
+
+
+def check_dtype(dtype, source):
+    """Refuse dtypes that are not plain numbers (object, structured, strings, dates) before any read.
+
+    Object arrays are how pickled payloads reach numpy, zarr and h5py; structured ones reach
+    compiled code with a layout nobody checked.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"{source} has dtype {dtype!s}, not plain numbers (bool, integer or float): refused "
+                         "before reading any pixel")
+    return dtype
 
 
 def _split_inner(path):
@@ -54,8 +67,16 @@ def _h5_datasets(f):
     return names
 
 
-def _axes_from_attrs(attrs):
+def _axes_from_attrs(attrs, source="the array"):
     """Axes from an ``axes`` attribute, ilastik/vigra ``axistags`` or OME-NGFF ``multiscales``."""
+    try:
+        return _axes_from_attrs_unchecked(attrs)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise ValueError(f"{source}: its axis metadata (axes / axistags / multiscales) is unreadable: "
+                         f"{type(e).__name__}: {e}") from None
+
+
+def _axes_from_attrs_unchecked(attrs):
     if "axes" in attrs:
         a = attrs["axes"]
         if isinstance(a, bytes):
@@ -90,9 +111,20 @@ def open_array(path, dataset=None):
             f"cannot read {path!r}: unknown suffix {suf or '(none)'!r}; supported: {', '.join(SUFFIXES)}"
         )
     if suf in _H5:
-        return _open_h5(path, dataset)
-    if suf in _ZARR:
-        return _open_zarr(path, dataset)
+        opened = _open_h5(path, dataset)
+    elif suf in _ZARR:
+        opened = _open_zarr(path, dataset)
+    else:
+        opened = _open_plain(path, suf)
+    try:
+        check_dtype(opened[0].dtype, f"{path!r}" + (f" (dataset {dataset!r})" if dataset else ""))
+    except ValueError:
+        opened[3]()
+        raise
+    return opened
+
+
+def _open_plain(path, suf):
     try:
         if suf in _TIFF:
             data, axes, spacing = _read_tiff(path)
@@ -183,7 +215,11 @@ def _open_h5(path, dataset):
         f.close()
         raise KeyError(f"no dataset {dataset!r} in {path!r}; datasets there: {names}")
     d = f[dataset]
-    axes = _axes_from_attrs(d.attrs)
+    try:
+        axes = _axes_from_attrs(d.attrs, f"{path!r} dataset {dataset!r}")
+    except ValueError:
+        f.close()
+        raise
     spacing = tuple(float(s) for s in d.attrs["spacing"]) if "spacing" in d.attrs else None
     return d, axes, spacing, f.close
 
@@ -196,7 +232,7 @@ def _open_zarr(path, dataset):
     except Exception as e:
         raise ValueError(f"could not read {path!r} as Zarr: {e}") from e
     if hasattr(z, "shape") and dataset is None:
-        return z, _axes_from_attrs(dict(z.attrs)), None, lambda: None
+        return z, _axes_from_attrs(dict(z.attrs), repr(path)), None, lambda: None
     names = []
     if not hasattr(z, "shape"):
         names = [k for k, _ in z.arrays()] if hasattr(z, "arrays") else list(z.array_keys())
@@ -209,7 +245,7 @@ def _open_zarr(path, dataset):
         arr.shape
     except Exception:
         raise KeyError(f"no array {dataset!r} in {path!r}; arrays there: {names}") from None
-    axes = _axes_from_attrs(dict(arr.attrs)) or _axes_from_attrs(dict(z.attrs))
+    axes = _axes_from_attrs(dict(arr.attrs), repr(path)) or _axes_from_attrs(dict(z.attrs), repr(path))
     return arr, axes, None, lambda: None
 
 
@@ -402,3 +438,8 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
             z[...] = data
             z.attrs["axes"] = axes
     return path
+
+
+# public names for the readers of other layers (the ilastik reader, batch)
+split_inner = _split_inner
+axes_from_attrs = _axes_from_attrs

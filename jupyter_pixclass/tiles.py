@@ -19,18 +19,57 @@ import numpy as np
 from .cache import FeatureCache
 from .features import ThreadWorkspaces, block_for_budget, channel_ranges, features_inner, image_sample
 
-__all__ = ["TileGrid", "TileEngine", "default_cache_bytes", "TILE_2D"]
+__all__ = ["TileGrid", "TileEngine", "default_cache_bytes", "container_available_bytes", "TILE_2D"]
 
 TILE_2D = 256  # 2D tile side: 25 MB of the default 98 features; the halo at sigma 10 doubles the reads
 TILE_3D_BYTES = 256 * 2**20  # budget for a 3D tile's features and scratch (block_for_budget)
 DENSE_FRACTION = 0.5  # compute (and keep) a whole tile when a request covers this share of its rows
 
 
+def _read_int(path):
+    try:
+        with open(path) as f:
+            txt = f.read().strip()
+    except OSError:
+        return None
+    if txt == "max":
+        return None
+    try:
+        v = int(txt)
+    except ValueError:
+        return None
+    return v if 0 < v < 2**60 else None  # cgroup v1 writes a huge number for "no limit"
+
+
+def container_available_bytes(cgroup_root="/sys/fs/cgroup"):
+    """Memory this process's container may still use (cgroup v2, then v1), or None without a limit.
+
+    ``/proc/meminfo`` shows the host's memory inside a container; Binder's 2 GB (server and kernel
+    together) is only visible here. ``PIXCLASS_MEMORY_LIMIT`` (bytes) stands in for a limit, so the
+    tests can run the notebooks as on Binder.
+    """
+    env = os.environ.get("PIXCLASS_MEMORY_LIMIT")
+    if env:
+        try:
+            return max(int(float(env)), 0)
+        except ValueError:
+            raise ValueError(f"PIXCLASS_MEMORY_LIMIT must be a number of bytes; got {env!r}") from None
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        limit = _read_int(os.path.join(cgroup_root, limit_file))
+        if limit is not None:
+            used = _read_int(os.path.join(cgroup_root, usage_file)) or 0
+            return max(limit - used, 0)
+    return None
+
+
 def default_cache_bytes():
     """A quarter of the memory available now, at most 1 GiB and at least 128 MiB.
 
-    Only the tiles on screen and under strokes need to stay, so a small budget costs little
-    (a view of 600x600 pixels at 1:1 covers about 400 MB of the default 98 features).
+    "Available" is the smaller of ``MemAvailable`` and what the container's cgroup limit leaves
+    (:func:`container_available_bytes`). Only the tiles on screen and under strokes need to stay,
+    so a small budget costs little (a view of 600x600 pixels at 1:1 covers about 400 MB of the
+    default 98 features).
     """
     avail = None
     try:
@@ -45,6 +84,9 @@ def default_cache_bytes():
             avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
             avail = 8 * 2**30
+    box = container_available_bytes()
+    if box is not None:
+        avail = min(avail, box)
     return int(min(2**30, max(128 * 2**20, avail // 4)))
 
 
