@@ -69,9 +69,9 @@ class Project:
                  n_estimators=100, cache_bytes=None):
         self.classes = []
         self.colors = []
-        self.features = features if features is not None else FeatureSet.default()
-        if not isinstance(self.features, FeatureSet):
-            raise TypeError(f"features must be a FeatureSet; got {type(self.features).__name__}")
+        self._features = features if features is not None else FeatureSet.default()
+        if not isinstance(self._features, FeatureSet):
+            raise TypeError(f"features must be a FeatureSet; got {type(self._features).__name__}")
         self.random_state = random_state
         self.n_estimators = int(n_estimators)
         self.images = []
@@ -236,16 +236,25 @@ class Project:
         self.forest = None
         self._trained = None
 
+    @property
+    def features(self):
+        """The FeatureSet; assigning one is :meth:`set_features` (store and forest follow)."""
+        return self._features
+
+    @features.setter
+    def features(self, fs):
+        self.set_features(fs)
+
     def set_features(self, fs):
-        """Use a new FeatureSet (the forest must be retrained)."""
+        """Use a new FeatureSet: the labeled-feature store follows and the forest is dropped."""
         if not isinstance(fs, FeatureSet):
             raise TypeError(f"expected a FeatureSet; got {type(fs).__name__}")
-        self.features = fs
         with self._lock:
+            self._features = fs
             self._store = LabelStore(self.engine, fs)
             for img in self.images:
                 self._store.mark(img)
-        self._changed()
+            self._changed()
 
     # ----- features, training, prediction ------------------------------------------------
     def feature_names(self):

@@ -301,3 +301,33 @@ def test_suggest_boxes_can_score_some_images_only(scene):
     assert [i for i, _, _ in out] == [1, 1] and seen == [(0, 1)]
     with pytest.raises(IndexError, match="image index 5"):
         suggest_boxes(p, n=1, images=[5])
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def _widgets(w):
+    yield w
+    for c in getattr(w, "children", ()):
+        yield from _widgets(c)
+
+
+def test_names_from_files_reach_the_page_as_text(scene):
+    # a class name from an .ilp or a saved project, and a rename that fails with it, never become markup
+    import ipywidgets as W
+
+    img, _ = scene
+    p = pc.Project([HOSTILE, "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    p.add_image(img)
+    a = pc.PixelClassifierApp(p, canvas_size=(200, 200))
+    try:
+        a.palette.rename(2, HOSTILE)  # fails: the name exists; the message quotes it
+        assert HOSTILE in a.status
+        a.suggest_panel.info.value = f"suggest: {HOSTILE}"
+        html_widgets = [w for w in _widgets(a.widget) if isinstance(w, (W.HTML, W.HTMLMath))]
+        assert html_widgets, "the walk found the status line"
+        for w in html_widgets:
+            assert "<img" not in w.value, f"raw markup in {type(w).__name__}: {w.value[:80]}"
+        assert any("&lt;img" in w.value for w in html_widgets)  # shown, escaped
+    finally:
+        a.close()

@@ -284,3 +284,22 @@ def test_the_same_image_added_twice_keeps_its_own_labels(scene):
     p.train()
     p.set_labels(b, lab)
     assert len(p._training_data()[1]) == 2 * (lab > 0).sum()
+
+
+def test_assigning_features_is_set_features(scene):
+    # what a scikit-image user writes: the store and the forest follow the new set
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[0.7, 1.6]), n_estimators=10)
+    i = p.add_image(img)
+    p.set_labels(i, pc.datasets.scribbles(truth["classes"], n_strokes=4, mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    v = p.version
+    fs = pc.FeatureSet(sigmas=[1.0, 3.5, 5.0])
+    p.features = fs
+    assert p.features is fs and p.forest is None and p.version > v
+    p.train()
+    n = fs.n_features(img.n_channels, 2)
+    assert p.forest.n_features == n != 2 * 13
+    assert p.predict(img).shape == img.shape_spatial + (2,)
+    with pytest.raises(TypeError, match="FeatureSet"):
+        p.features = [1.0, 2.0]

@@ -5,6 +5,8 @@ View state only (zoom, slice, channel display, brush, overlay) lives here as tra
 """
 from __future__ import annotations
 
+import html
+
 import ipywidgets as W
 import numpy as np
 import traitlets as T
@@ -104,7 +106,7 @@ class PixelClassifierApp(T.HasTraits):
         self.w_status.add_class("pixclass-status")
         W.link((self, "live_update"), (self.w_live, "value"))
         self.w_update.on_click(lambda _: self.request_update(force=True))
-        T.dlink((self, "status"), (self.w_status, "value"), lambda s: f"<code>{s}</code>")
+        T.dlink((self, "status"), (self.w_status, "value"), lambda s: f"<code>{html.escape(s)}</code>")  # names come from files: text only
 
         sections = [("View", self.navigation),
                     ("Overlays", self.overlays), ("Features", self.feature_grid),

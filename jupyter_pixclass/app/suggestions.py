@@ -14,7 +14,7 @@ class SuggestionPanel(W.VBox):
                                layout=W.Layout(width="110px"))
         self.button.on_click(lambda _: self.suggest_clicked())
         self.list = W.HBox(layout=W.Layout(flex_flow="row wrap"))
-        self.info = W.HTML(layout=W.Layout(width="auto"))
+        self.info = W.Label(layout=W.Layout(width="auto"))  # text: messages may hold names
         self.info.add_class("pixclass-help")
         super().__init__([W.HBox([self.button, self.info]), self.list])
 
