@@ -195,24 +195,52 @@ class Forest:
         self.importances = (
             np.zeros(self.n_features, np.float64) if importances is None else np.asarray(importances, np.float64)
         )
-        n = self.feature.size
-        if not (self.threshold.size == self.left.size == self.right.size == self.value.shape[0] == n):
-            raise ValueError("forest arrays disagree in length (corrupt project file?)")
-        if self.roots.size == 0 or self.roots[0] != 0 or (np.diff(self.roots) <= 0).any() or self.roots[-1] >= n:
-            raise ValueError("forest roots are not increasing node indices (corrupt project file?)")
-        inner = np.flatnonzero(self.left >= 0)
-        if inner.size:
-            # each tree's nodes are contiguous and children come after their parent: no cycles,
-            # and no pointer leaves its tree
-            tree_end = np.append(self.roots[1:], n)[np.searchsorted(self.roots, inner, side="right") - 1]
-            kids = (self.left[inner], self.right[inner])
-            if (
-                self.feature[inner].max() >= self.n_features
-                or self.feature[inner].min() < 0
-                or any(((k <= inner) | (k >= tree_end)).any() for k in kids)
-            ):
-                raise ValueError("forest arrays point outside the forest (corrupt project file?)")
+        self._validate()
         self._tables = None
+
+    def _validate(self):
+        """Check the whole forest before compiled code sees it: a file may hold anything.
+
+        Every node is reached from exactly one root (each tree's nodes are contiguous, children come
+        after their parent and every non-root node has exactly one parent: no cycles, no shared or
+        orphaned nodes), indices are in range, thresholds finite, leaves hold class distributions.
+        """
+        def bad(what):
+            raise ValueError(f"forest {what} (corrupt project file?)")
+
+        n = self.feature.size
+        if self.threshold.ndim != 1 or self.left.ndim != 1 or self.right.ndim != 1 or self.feature.ndim != 1:
+            bad("arrays are not one-dimensional")
+        if self._value.ndim != 2 or self._value.shape[1] < 1:
+            bad(f"values of shape {self._value.shape} are not (nodes, classes)")
+        if not (self.threshold.size == self.left.size == self.right.size == self._value.shape[0] == n) or n == 0:
+            bad("arrays disagree in length")
+        r = self.roots
+        if r.ndim != 1 or r.size == 0 or r[0] != 0 or (np.diff(r) <= 0).any() or r[-1] >= n:
+            bad("roots are not increasing node indices starting at 0")
+        if self.n_features < 1 or self.importances.shape != (self.n_features,) or \
+                not np.isfinite(self.importances).all():
+            bad(f"importances of shape {self.importances.shape} do not fit {self.n_features} features")
+        is_leaf = self.left < 0
+        if ((self.right < 0) != is_leaf).any() or (is_leaf & ((self.left != -1) | (self.right != -1))).any():
+            bad("nodes have one child, or children marked other than -1")
+        inner = np.flatnonzero(~is_leaf)
+        if inner.size:
+            tree_end = np.append(r[1:], n)[np.searchsorted(r, inner, side="right") - 1]
+            kids = (self.left[inner], self.right[inner])
+            if (self.feature[inner].max() >= self.n_features or self.feature[inner].min() < 0
+                    or any(((k <= inner) | (k >= tree_end)).any() for k in kids)):
+                bad("arrays point outside the forest or back to a parent")
+            if not np.isfinite(self.threshold[inner]).all():
+                bad("thresholds are not finite")
+        parents = np.bincount(np.concatenate([self.left[inner], self.right[inner]]), minlength=n)
+        is_root = np.zeros(n, bool)
+        is_root[r] = True
+        if (parents[is_root] != 0).any() or (parents[~is_root] != 1).any():
+            bad("nodes are shared by two parents or reached from no root")
+        leaf_v = self._value[is_leaf]
+        if not np.isfinite(leaf_v).all() or (leaf_v < 0).any() or (np.abs(leaf_v.sum(1) - 1) > 1e-3).any():
+            bad("leaves do not hold class distributions (non-negative, summing to 1)")
 
     @property
     def value(self):

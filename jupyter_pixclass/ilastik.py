@@ -28,7 +28,7 @@ import numpy as np
 
 from .features import FeatureSet
 from .image import Image, guess_axes
-from .io import axes_from_attrs, check_dtype, open_hdf5_file, split_inner
+from .io import axes_from_attrs, check_dtype, check_read_size, open_hdf5_file, split_inner
 
 __all__ = ["read_ilastik", "read_ilastik_state", "FEATURE_IDS"]
 
@@ -172,18 +172,6 @@ def _location(info, lane, path):
     return "FileSystem"
 
 
-def _budget_check(shape, dtype, what, path):
-    """Refuse to read what would not fit the memory this process may use (a damaged file declares it)."""
-    from .tiles import container_available_bytes, default_cache_bytes
-
-    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
-    box = container_available_bytes()
-    limit = max(4 * default_cache_bytes(), 2**30) if box is None else box // 2
-    if nbytes > limit:
-        raise ValueError(f"{path!r}: {what} of shape {tuple(shape)} ({nbytes / 2**30:.1f} GiB) is larger than "
-                         f"this process may read at once ({limit / 2**30:.1f} GiB)")
-
-
 def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
     """The lane's image in ilastik's axis order (numpy array), its axes letters, name and source."""
     location = _location(info, lane, path)
@@ -199,7 +187,7 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
         if not hasattr(ds, "shape"):
             raise ValueError(f"{path!r}: {key} should be a dataset but is a group")
         check_dtype(ds.dtype, f"{path!r} dataset {key!r}")
-        _budget_check(ds.shape, ds.dtype, f"the image of {lane} ({key})", path)
+        check_read_size(ds.shape, ds.dtype, f"the image of {lane} ({key})", path)
         data = np.asarray(ds[()])
         if axes is None:
             axes = _axes_attr(ds, path)
@@ -236,7 +224,7 @@ def _raw_array(path, ilp):
 
     arr, _, _, close = open_array(path)
     try:
-        _budget_check(arr.shape, arr.dtype, f"the image {path!r}", ilp)
+        check_read_size(arr.shape, arr.dtype, f"the image {path!r}", ilp)
         return np.asarray(arr[...])
     finally:
         close()

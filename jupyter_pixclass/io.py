@@ -11,7 +11,7 @@ import numpy as np
 
 from .image import Image, guess_axes
 
-__all__ = ["load_image", "open_array", "atomic_write", "write_array", "check_dtype", "SUFFIXES"]
+__all__ = ["load_image", "open_array", "atomic_write", "write_array", "check_dtype", "check_read_size", "SUFFIXES"]
 
 _TIFF = (".tif", ".tiff")
 _H5 = (".h5", ".hdf5", ".hdf")
@@ -438,6 +438,18 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
             z[...] = data
             z.attrs["axes"] = axes
     return path
+
+
+def check_read_size(shape, dtype, what, path):
+    """Refuse to read what would not fit the memory this process may use: a damaged file declares anything."""
+    from .tiles import container_available_bytes, default_cache_bytes
+
+    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    box = container_available_bytes()
+    limit = max(4 * default_cache_bytes(), 2**30) if box is None else box // 2
+    if nbytes > limit:
+        raise ValueError(f"{path!r}: {what} of shape {tuple(shape)} ({nbytes / 2**30:.1f} GiB) is larger than "
+                         f"this process may read at once ({limit / 2**30:.1f} GiB)")
 
 
 # public names for the readers of other layers (the ilastik reader, batch)

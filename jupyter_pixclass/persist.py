@@ -8,7 +8,7 @@ import os
 from .features import FeatureSet
 from .forest import Forest
 from .image import Image
-from .io import atomic_write
+from .io import atomic_write, check_dtype, check_read_size
 
 __all__ = ["save_project", "load_project"]
 
@@ -47,48 +47,145 @@ def save_project(project, path, images="inline"):
                     fg.create_dataset(k, data=v)
                 key, n_ch, n_cls, fnd = project._trained
                 fg.attrs["n_features"] = project.forest.n_features
-                fg.attrs["trained"] = json.dumps({"n_channels": n_ch, "n_classes": n_cls, "ndim": fnd})
+                fg.attrs["trained"] = json.dumps({"n_channels": n_ch, "n_classes": n_cls, "ndim": fnd,
+                                                  "features": project.features.to_dict()})
     return path
 
 
+def _array(g, key, path, kinds="biuf", shape=None):
+    """``g[key]`` read after its kind, dtype and (if given) shape are checked."""
+    if key not in g:
+        raise ValueError(f"{path!r}: {g.name}/{key} is missing")
+    ds = g[key]
+    if not hasattr(ds, "shape"):
+        raise ValueError(f"{path!r}: {ds.name} should be a dataset but is a group")
+    check_dtype(ds.dtype, f"{path!r} dataset {ds.name!r}")
+    if ds.dtype.kind not in kinds:
+        raise ValueError(f"{path!r}: {ds.name} has dtype {ds.dtype}; expected {kinds!r} kinds")
+    if shape is not None and tuple(ds.shape) != tuple(shape):
+        raise ValueError(f"{path!r}: {ds.name} of shape {ds.shape} does not fit the expected {tuple(shape)}")
+    return ds[...]
+
+
+def _json(attrs, key, path, where, kind=dict):
+    if key not in attrs:
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} is missing")
+    raw = attrs[key]
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} should be JSON text; got {type(raw).__name__}")
+    try:
+        v = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} is not JSON ({e})") from None
+    if not isinstance(v, kind):
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} should be a JSON {kind.__name__}")
+    return v
+
+
 def load_project(path):
+    """A Project from a file written by :func:`save_project`; every entry is checked first.
+
+    Nothing is executed (no pickle, no object arrays); shapes are checked against the image they
+    belong to before they are read; the forest is validated as a whole and must match the saved
+    classes, channels and feature set. Every error names the file.
+    """
+    try:
+        return _load_project(os.fspath(path))
+    except MemoryError:
+        raise ValueError(f"{os.fspath(path)!r}: not enough memory to read what the project declares") from None
+
+
+def _load_project(path):
     from .io import load_image, open_hdf5_file
     from .project import FORMAT, FORMAT_VERSION, Project
 
-    path = os.fspath(path)
     with open_hdf5_file(path, "project file") as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"{path!r} is an HDF5 file but not a jupyter-pixclass project")
-        ver = int(f.attrs.get("format_version", -1))
+        try:
+            ver = int(f.attrs.get("format_version", -1))
+        except (TypeError, ValueError):
+            raise ValueError(f"{path!r}: format_version {f.attrs.get('format_version')!r} is not a number") from None
         if ver > FORMAT_VERSION:
             raise ValueError(
                 f"{path!r} was saved in project format {ver}, newer than this version reads "
                 f"({FORMAT_VERSION}): upgrade jupyter-pixclass"
             )
         try:
-            meta = json.loads(f.attrs["meta"])
+            meta = _json(f.attrs, "meta", path, "the file")
             p = Project(meta["classes"], features=FeatureSet.from_dict(meta["features"]), colors=meta["colors"],
                         random_state=meta["random_state"], n_estimators=meta.get("n_estimators", 100))
-            for i in sorted(f["images"], key=int):
+            if "images" not in f or hasattr(f["images"], "shape"):
+                raise ValueError(f"{path!r}: the group 'images' is missing")
+            keys = list(f["images"])
+            if any(not k.isdigit() or len(k) > 6 for k in keys):
+                raise ValueError(f"{path!r}: images are named {keys[:5]}; expected 0, 1, 2, ...")
+            for i in sorted(keys, key=int):
                 gi = f["images"][i]
-                im = json.loads(gi.attrs["meta"])
+                im = _json(gi.attrs, "meta", path, f"images/{i}")
                 if "data" in gi:
-                    img = Image(gi["data"][...], axes=im["axes"], name=im["name"], spacing=im["spacing"],
+                    data = gi["data"]
+                    if not hasattr(data, "shape"):
+                        raise ValueError(f"{path!r}: images/{i}/data should be a dataset")
+                    check_dtype(data.dtype, f"{path!r} dataset images/{i}/data")
+                    check_read_size(data.shape, data.dtype, f"images/{i}/data", path)
+                    img = Image(data[...], axes=im["axes"], name=im["name"], spacing=im["spacing"],
                                 path=im["path"], channel_names=im["channel_names"])
                 else:
+                    if not isinstance(im.get("path"), str):
+                        raise ValueError(f"{path!r}: images/{i} holds neither pixels nor a path")
+                    if os.path.exists(im["path"]) and os.path.samefile(im["path"], path):
+                        raise ValueError(f"{path!r}: images/{i} points back at the project file itself")
                     img = load_image(im["path"], axes=None)
-                    img.name = im["name"]
-                p.add_image(img)
-                p.set_labels(p.images.index(img), gi["labels"][...])
+                    img.name = str(im["name"])
+                labels = _array(gi, "labels", path, "iu", shape=img.shape_spatial)
+                idx = p.add_image(img)
+                if isinstance(idx, list):
+                    raise ValueError(f"{path!r}: images/{i} is a time series; a project holds one image per frame")
+                p.set_labels(idx, labels)
             if "forest" in f:
-                fg = f["forest"]
-                arrays = {k: fg[k][...] for k in Forest.ARRAYS}
-                try:
-                    p.forest = Forest.from_arrays(arrays, int(fg.attrs["n_features"]))
-                except ValueError as e:
-                    raise ValueError(f"{path!r}: {e}") from e
-                tr = json.loads(fg.attrs["trained"])
-                p._trained = (p.features.key(), tr["n_channels"], tr["n_classes"], tr.get("ndim"))
-        except (KeyError, OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path!r} is damaged or incomplete: {e}") from e
+                _load_forest(f["forest"], p, path)
+        except (KeyError, OSError, TypeError, IndexError, AttributeError) as e:
+            raise ValueError(f"{path!r} is damaged or incomplete: {type(e).__name__}: {e}") from e
+        except ValueError as e:
+            if path in str(e):
+                raise
+            raise ValueError(f"{path!r} is damaged: {e}") from e
     return p
+
+
+def _load_forest(fg, p, path):
+    if hasattr(fg, "shape"):
+        raise ValueError(f"{path!r}: 'forest' should be a group")
+    tr = _json(fg.attrs, "trained", path, "forest")
+    try:
+        n_features = int(fg.attrs["n_features"])
+        n_ch, n_cls = int(tr["n_channels"]), int(tr["n_classes"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path!r}: forest attributes n_features / trained are missing or not numbers") from None
+    if not p.images:
+        raise ValueError(f"{path!r}: a forest is stored but no image")
+    if n_ch != p.images[0].n_channels:
+        raise ValueError(f"{path!r}: the forest was trained on {n_ch} channels; the images have "
+                         f"{p.images[0].n_channels}")
+    fnd = p.features.spatial_ndim(p.images[0].ndim_spatial)
+    want = p.features.n_features(n_ch, fnd)
+    if n_features != want:
+        raise ValueError(f"{path!r}: the forest expects {n_features} features, the saved feature set gives {want}")
+    if "features" in tr and FeatureSet.from_dict(tr["features"]) != p.features:
+        raise ValueError(f"{path!r}: the forest was trained on another feature set than the one saved "
+                         "(the file was edited after training)")
+    if n_cls != len(p.classes):
+        raise ValueError(f"{path!r}: the forest was trained for {n_cls} classes; the project has {len(p.classes)}")
+    arrays = {k: _array(fg, k, path, "iuf" if k in ("threshold", "value", "importances") else "iu")
+              for k in Forest.ARRAYS}
+    if arrays["value"].ndim != 2 or arrays["value"].shape[1] != len(p.classes):
+        raise ValueError(f"{path!r}: forest/value of shape {arrays['value'].shape} does not have one column per "
+                         f"class ({len(p.classes)})")
+    try:
+        p.forest = Forest.from_arrays(arrays, n_features)
+    except ValueError as e:
+        raise ValueError(f"{path!r}: {e}") from e
+    p._trained = (p.features.key(), n_ch, n_cls, tr.get("ndim"))

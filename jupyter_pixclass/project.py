@@ -82,6 +82,7 @@ class Project:
         self.cache = self.engine.cache
         self._store = LabelStore(self.engine, self.features)
         self.version = 0  # bumped on every label/class/feature change (the widget watches it)
+        self.schema = 0  # bumped when classes or features change: a forest trained before is stale
         self._lock = threading.RLock()
         colors = list(colors) if colors is not None else [None] * len(classes)
         if len(colors) != len(classes):
@@ -233,6 +234,7 @@ class Project:
 
     def _changed(self):
         self.version += 1
+        self.schema += 1
         self.forest = None
         self._trained = None
 
@@ -313,8 +315,11 @@ class Project:
         """
         if not self.images:
             raise ValueError("the project has no images: add_image(...) first")
-        X, y = self._training_data()
-        K = len(self.classes)
+        with self._lock:  # what the forest is trained for, read with the labels it is trained on
+            X, y = self._training_data()
+            K, schema = len(self.classes), self.schema
+            fnd = self.features.spatial_ndim(self.images[0].ndim_spatial)
+            trained = (self.features.key(), self.images[0].n_channels, K, fnd)
 
         def widen(forest, classes):  # forest columns follow the labeled classes; widen to all
             full = np.zeros((forest.value.shape[0], K), np.float32)
@@ -322,21 +327,31 @@ class Project:
             forest.value = full
             return forest
 
-        cb = None if on_preview is None else (lambda f, classes: on_preview(widen(f, classes)))
+        def preview_cb(f, classes):
+            if self.schema != schema:  # a class or the features changed while training: stop
+                return False
+            return on_preview(widen(f, classes))
+
+        cb = None if on_preview is None else preview_cb
         forest, classes = train_forest(X, y, n_estimators or self.n_estimators, self.random_state,
                                        preview=preview, on_preview=cb)
         if forest is None:
             return self
         forest = widen(forest, classes)
         with self._lock:
+            if self.schema != schema:  # trained for classes or features that are gone: never installed
+                return self
             self.forest = forest
-            fnd = self.features.spatial_ndim(self.images[0].ndim_spatial)
-            self._trained = (self.features.key(), self.images[0].n_channels, K, fnd)
+            self._trained = trained
         return self
 
     def _check_trained(self):
         if self.forest is None:
             raise ValueError("the classifier is not trained: call train() after labeling")
+        if self.forest.n_classes != len(self.classes) or self._trained[0] != self.features.key():
+            raise ValueError(f"the classifier was trained for {self.forest.n_classes} classes and other features "
+                             f"than the project's {len(self.classes)} classes and {len(self.features)} filters: "
+                             "call train() again")
 
     def predict(self, x, features=None):
         """Class probabilities ``float32 (..., K)`` of image ``x`` (index, Image, array or path)."""

@@ -303,3 +303,22 @@ def test_assigning_features_is_set_features(scene):
     assert p.predict(img).shape == img.shape_spatial + (2,)
     with pytest.raises(TypeError, match="FeatureSet"):
         p.features = [1.0, 2.0]
+
+
+def test_a_class_removed_while_training_leaves_no_stale_forest(scene):
+    # what a click on the bin during Live Update does: the change lands between two batches of trees
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Cytoplasm", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]),
+                   n_estimators=10)
+    i = p.add_image(img)
+    p.set_labels(i, pc.datasets.scribbles(truth["classes"], n_strokes=6))
+    p.train(preview=3, on_preview=lambda f: p.remove_class("Cytoplasm"))
+    assert p.classes == ["Nucleus", "Background"] and p.forest is None
+    with pytest.raises(ValueError, match="not trained"):
+        p.predict(i)
+    p.train(preview=3, on_preview=lambda f: p.set_features(pc.FeatureSet(sigmas=[2.0])))
+    assert p.forest is None
+    assert p.train().predict(i).shape == img.shape_spatial + (2,)
+    p.forest.value = np.hstack([p.forest.value, np.zeros((p.forest.value.shape[0], 1), np.float32)])
+    with pytest.raises(ValueError, match="trained for 3 classes.*2 classes"):
+        p.predict(i)  # a forest of other classes is never applied

@@ -52,7 +52,7 @@ class CanvasView:
         rgb = render.composite(data, limits, colors)
         ov = a.overlay
         pv = a.prediction.probabilities() if with_overlay and ov != "none" else None
-        if pv is not None:
+        if pv is not None and pv[0].shape[-1] == len(a.project.classes):  # else made before a class change
             rgb = np.where(pv[1][..., None], self._overlaid(rgb, pv[0], ov), rgb)  # unpredicted parts: the image
         return rgb * a.view.inside()[..., None]
 

@@ -210,7 +210,10 @@ class LiveUpdater:
                 self._report(f"features of the view: {k}/{len(vf)} tiles", "features of the view", k / len(vf))
                 vf.features(k)
             return True
-        state = pred.start(vf, forest or a.project.forest)
+        forest = forest or a.project.forest
+        if forest is None or forest.n_classes != len(a.project.classes):  # the classes changed meanwhile
+            return False
+        state = pred.start(vf, forest)
         last_draw = time.perf_counter()
         for k in range(len(vf)):
             if state[2][k]:
