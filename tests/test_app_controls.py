@@ -331,3 +331,18 @@ def test_names_from_files_reach_the_page_as_text(scene):
         assert any("&lt;img" in w.value for w in html_widgets)  # shown, escaped
     finally:
         a.close()
+
+
+def test_stroke_refuses_bad_values_and_stays_usable(app, scene):
+    _, truth = scene
+    _, nuc, _ = nucleus_and_background_points(truth)
+    for kw, msg in (({"image": 5}, "image 5 does not exist"), ({"radius": -2}, "radius -2.0 is outside 1..512"),
+                    ({"radius": 1e5}, "radius 100000.0 is outside"), ({"k": 7}, "class 7 does not exist")):
+        args = {"k": 1, **kw}
+        with pytest.raises(ValueError, match=msg):
+            app.stroke(nuc, **args)
+    with pytest.raises(ValueError, match=r"point \(x, y\) = \(500.0, 3.0\) lies outside"):
+        app.stroke([(3, 3), (500, 3)], 1)
+    assert app.image_index == 0 and not app.project.labels(0).any()
+    app.stroke(nuc, 1)  # still usable
+    assert app.project.labels(0).any()

@@ -254,7 +254,33 @@ class PixelClassifierApp(T.HasTraits):
 
     # ------------------------------------------------------------------ painting
     def stroke(self, points, k, radius=3, image=None, z=None):
-        """Paint class ``k`` (0 erases) along ``[(x, y), ...]`` in image pixels, like a brush drag."""
+        """Paint class ``k`` (0 erases) along ``[(x, y), ...]`` in image pixels, like a brush drag.
+
+        Raises ``ValueError`` naming the value for an image index, slice, class or radius out of
+        range (radius 1..512) or a point outside the image; nothing changes then.
+        """
+        n_img = len(self.project.images)
+        if image is not None and not (isinstance(image, (int, np.integer)) and 0 <= image < n_img):
+            raise ValueError(f"image {image!r} does not exist: the project has {n_img} images (0..{n_img - 1})")
+        img = self.project.images[self.image_index if image is None else int(image)]
+        try:
+            radius = float(radius)
+        except (TypeError, ValueError):
+            raise ValueError(f"radius {radius!r} is not a number") from None
+        if not 1 <= radius <= 512:
+            raise ValueError(f"radius {radius!r} is outside 1..512 pixels")
+        k = int(k)
+        if not 0 <= k <= len(self.project.classes):
+            raise ValueError(f"class {k} does not exist (0 erases, 1..{len(self.project.classes)} are classes)")
+        pts = np.asarray(points, float).reshape(-1, 2) if len(points) else np.zeros((0, 2))
+        h, w = img.shape_spatial[-2:]
+        if not np.isfinite(pts).all() or (pts < 0).any() or (pts[:, 0] > w - 1).any() or (pts[:, 1] > h - 1).any():
+            bad = next((tuple(float(c) for c in p) for p in pts if not (np.isfinite(p).all() and 0 <= p[0] <= w - 1
+                                                      and 0 <= p[1] <= h - 1)), None)
+            raise ValueError(f"point (x, y) = {bad} lies outside image {img.name!r} of {w} x {h} pixels")
+        if z is not None and img.ndim_spatial == 3 and not (
+                isinstance(z, (int, np.integer)) and 0 <= z < img.shape_spatial[0]):
+            raise ValueError(f"z {z!r} is outside 0..{img.shape_spatial[0] - 1} of image {img.name!r}")
         if image is not None and image != self.image_index:
             self.image_index = image
         if z is not None and z != self.z:
