@@ -11,7 +11,7 @@ from .export import arrange, check_export_args, convert
 from .features import (ThreadWorkspaces, block_for_budget, channel_ranges, compute_features, features_inner,
                        image_sample, iter_blocks, sample_slices)
 from .image import guess_axes
-from .io import _split_inner, atomic_write, open_array, write_array
+from .io import _split_inner, atomic_write, check_not_input, open_array, write_array
 from .pipeline import predict_block, source_from_prob
 
 __all__ = ["batch_predict", "predict_blockwise", "predict_dask", "BatchError"]
@@ -246,21 +246,18 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     os.makedirs(out_dir, exist_ok=True)
     paths, empty = expand_inputs(inputs)
     failed = {p: "no file matches this pattern" for p in empty}
+    outs = plan_outputs(paths, out_dir, source, format, name_template)
     written, skipped = [], 0
     client = _client(scheduler) if scheduler is not None else None
     bar = tqdm(paths, desc="pixclass batch", unit="file", disable=not progress)
-    for p in bar:
-        try:
-            out = _out_path(p, out_dir, source, format, name_template)
-            if os.path.exists(out) and not overwrite:
-                written.append(out)
-                skipped += 1
-                continue
-            _predict_file(project, p, out, source, dtype, renormalize, block, axes, class_name, dataset,
-                          max_voxels, client)
-            written.append(out)
-        except Exception as e:  # one bad file must not stop the rest
-            failed[p] = f"{type(e).__name__}: {e}"
+    try:
+        skipped = _run_files(project, bar, outs, failed, written, overwrite, source, dtype, renormalize, block, axes,
+                   class_name, dataset, max_voxels, client)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"pixclass batch: interrupted: {len(written)} of {len(paths)} outputs complete in {out_dir!r} "
+              "(nothing partial is left); run the same command again to do the rest", file=sys.stderr)
+        raise
     bar.close()
     if progress or failed:
         msg = f"pixclass batch: {len(written) - skipped} written, {skipped} already complete, {len(failed)} failed"
@@ -270,6 +267,44 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     if failed and raise_on_error:
         raise BatchError(failed, written)
     return written
+
+
+def plan_outputs(paths, out_dir, source, fmt, template):
+    """The output path of every input, checked before anything is written.
+
+    Two inputs that would write one output (the same stem in two folders, a template without
+    ``{stem}``), or an output that is one of the inputs, are refused naming both.
+    """
+    outs, seen = {}, {}
+    for p in paths:
+        out = _out_path(p, out_dir, source, fmt, template)
+        key = os.path.realpath(out)
+        if key in seen:
+            raise ValueError(f"inputs {seen[key]!r} and {p!r} would both be written to {out!r}: use a name_template "
+                             "that tells them apart (e.g. '{stem}_{source}.{ext}' with distinct stems) or "
+                             "separate runs")
+        seen[key] = p
+        outs[p] = check_not_input(out, paths, "output")
+    return outs
+
+
+def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, renormalize, block, axes,
+               class_name, dataset, max_voxels, client):
+    """Predict each input into its output; returns how many were complete already."""
+    skipped = 0
+    for p in bar:
+        try:
+            out = outs[p]
+            if os.path.exists(out) and not overwrite:
+                written.append(out)
+                skipped += 1
+                continue
+            _predict_file(project, p, out, source, dtype, renormalize, block, axes, class_name, dataset,
+                          max_voxels, client)
+            written.append(out)
+        except Exception as e:  # one bad file must not stop the rest
+            failed[p] = f"{type(e).__name__}: {e}"
+    return skipped
 
 
 class _ConvertingSink:

@@ -81,7 +81,11 @@ def import_ilastik(args):
     from .project import Project
 
     try:
+        from .io import check_not_input
+
+        check_not_input(args.out, [args.ilp], "output")
         project = Project.from_ilastik(args.ilp, image_root=args.image_root)
+        check_not_input(args.out, [im.path for im in project.images], "output")
         n_lab = sum(int((project.labels(i) > 0).sum()) for i in range(len(project.images)))
         trained = False
         if not args.no_train:
@@ -91,13 +95,26 @@ def import_ilastik(args):
             except ValueError as e:  # e.g. only one class labeled: save what there is
                 print(f"pixclass: not trained: {e}", file=sys.stderr)
         project.save(args.out)
-    except (ValueError, FileNotFoundError, KeyError, OSError) as e:
-        print(f"pixclass: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"pixclass: interrupted; {args.out!r} was not written (run the command again)", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"pixclass: error: not enough memory to import {args.ilp!r}", file=sys.stderr)
+        return 2
+    except Exception as e:  # one line for every bad input, never a traceback
+        print(f"pixclass: error: {_one_line(e)}", file=sys.stderr)
         return 2
     print(f"imported {args.ilp}: {len(project.classes)} classes {project.classes}, {len(project.images)} images, "
           f"{n_lab} labeled pixels, {len(project.features.pairs)} features"
           f"{', trained' if trained else ''} -> {args.out}")
     return 0
+
+
+def _one_line(e):
+    text = str(e) or type(e).__name__
+    if not isinstance(e, (ValueError, FileNotFoundError, KeyError)):
+        text = f"{type(e).__name__}: {text}"
+    return text.strip().strip("'\"") if isinstance(e, KeyError) else text
 
 
 def main(argv=None):
@@ -123,8 +140,13 @@ def main(argv=None):
             format=args.format, name_template=args.name_template, progress=not args.no_progress,
             overwrite=args.overwrite, axes=args.axes, class_name=args.class_name, scheduler=args.scheduler,
         )
-    except (ValueError, FileNotFoundError, KeyError, OSError) as e:
-        print(f"pixclass: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130  # batch_predict said what was written and how to resume
+    except MemoryError:
+        print("pixclass: error: not enough memory (lower --block or the image size)", file=sys.stderr)
+        return 2
+    except Exception as e:  # one line for every bad input, never a traceback
+        print(f"pixclass: error: {_one_line(e)}", file=sys.stderr)
         return 2
     n_fail = len(paths) + len(empty) - len(written)
     if n_fail:

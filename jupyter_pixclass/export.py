@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from .io import _suffix, write_array
+from .io import check_not_input, _suffix, write_array
 
 __all__ = ["SOURCES", "DTYPES", "export_result", "convert"]
 
@@ -93,6 +93,7 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
     """Compute ``source`` for image ``x`` of ``project`` and write it to ``path`` atomically."""
     check_export_args(source, dtype, path)
     img = project._resolve(x)  # load a path once
+    check_not_input(path, [img.path] + [im.path for im in project.images], "export path")
     if img.n_timepoints > 1 and source in ("labels", "features"):
         raise ValueError(f"source={source!r} is not available for the time series {img.name!r}; "
                          "add it to the project (one image per frame) and export frame by frame")

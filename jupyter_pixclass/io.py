@@ -11,7 +11,8 @@ import numpy as np
 
 from .image import Image, guess_axes
 
-__all__ = ["load_image", "open_array", "atomic_write", "write_array", "check_dtype", "check_read_size", "SUFFIXES"]
+__all__ = ["load_image", "open_array", "atomic_write", "write_array", "check_dtype", "check_read_size", "check_not_input",
+           "SUFFIXES"]
 
 _TIFF = (".tif", ".tiff")
 _H5 = (".h5", ".hdf5", ".hdf")
@@ -348,23 +349,93 @@ def channel_names_beside(path, n_channels):
     return None
 
 
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder, base):
+    """Temporaries of ``base`` left by a writer that was killed (its pid is in the name and gone)."""
+    prefix = "." + base + "."
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for n in names:
+        if not n.startswith(prefix) or ".part" not in n:
+            continue
+        pid = n[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            p = os.path.join(folder, n)
+            import shutil
+
+            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else _silent_remove(p)
+
+
+def _silent_remove(p):
+    try:
+        os.remove(p)
+    except OSError:
+        pass
+
+
+def _fsync(path):
+    """Flush a file, or every file of a folder (Zarr), and the folder itself, to disk."""
+    if os.path.isdir(path):
+        for root, _, files in os.walk(path):
+            for n in files:
+                _fsync_one(os.path.join(root, n))
+    _fsync_one(path)
+
+
+def _fsync_one(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_write(path, suffix=None):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     A failure (exception, interrupt) removes the temporary file, so ``path`` is either
-    the complete new file or untouched.
+    the complete new file or untouched. The file and its folder are fsynced around the rename;
+    temporaries of a writer that was killed are removed by the next write to the same path.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    base = os.path.basename(path)
+    _remove_stale_temporaries(folder, base)
     suffix = suffix if suffix is not None else _suffix(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part" + suffix, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".part" + suffix, dir=folder)
     os.close(fd)
     try:
         yield tmp
-        os.replace(tmp, path)
+        _fsync(tmp)
+        if os.path.isdir(tmp) and os.path.isdir(path):  # a Zarr folder: replace the old one
+            import shutil
+
+            old = tmp + ".old"
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+        _fsync_one(folder)
     except BaseException:
         if os.path.isdir(tmp):
             import shutil
@@ -373,6 +444,19 @@ def atomic_write(path, suffix=None):
         elif os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def check_not_input(out, inputs, what="output"):
+    """Refuse an ``out`` path that is one of ``inputs`` (files, ``file.h5/inner`` allowed): nothing is lost."""
+    o = os.path.realpath(_split_inner(os.fspath(out))[0])
+    for src in inputs:
+        if src is None:
+            continue
+        s = os.path.realpath(_split_inner(os.fspath(src))[0])
+        if o == s or (os.path.exists(o) and os.path.exists(s) and os.path.samefile(o, s)):
+            raise ValueError(f"{what} {os.fspath(out)!r} is an input ({os.fspath(src)!r}): refused, it would be "
+                             "overwritten; choose another path")
+    return out
 
 
 def _axistags(axes):

@@ -8,7 +8,7 @@ import os
 from .features import FeatureSet
 from .forest import Forest
 from .image import Image
-from .io import atomic_write, check_dtype, check_read_size
+from .io import atomic_write, check_dtype, check_not_input, check_read_size
 
 __all__ = ["save_project", "load_project"]
 
@@ -21,6 +21,7 @@ def save_project(project, path, images="inline"):
     from .project import FORMAT, FORMAT_VERSION
 
     path = os.fspath(path)
+    check_not_input(path, [im.path for im in project.images], "project path")
     with atomic_write(path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT

@@ -163,3 +163,85 @@ def test_batch_and_export_of_a_movie_keep_the_t_axis(trained, tmp_path):
     np.testing.assert_allclose(p.data[1], trained.predict(img.data[::-1]), atol=1e-6)
     q = pc.Project(trained.classes, features=trained.features)
     assert q.add_image(m) == [0, 1] and q.add_image(img) == 2  # one image per time point
+
+
+def test_nothing_is_lost_to_a_colliding_or_input_path(trained, scene, tmp_path):
+    img, _ = scene
+    for d in ("a", "b"):
+        os.makedirs(tmp_path / d)
+        np.save(tmp_path / d / "img.npy", img.data)
+    with pytest.raises(ValueError, match=r"inputs .*a/img.npy.* and .*b/img.npy.* would both be written"):
+        pc.batch_predict(trained, [str(tmp_path / "a/img.npy"), str(tmp_path / "b/img.npy")], tmp_path / "o",
+                         progress=False)
+    np.save(tmp_path / "a" / "other.npy", img.data)
+    with pytest.raises(ValueError, match="would both be written"):  # a template without {stem}
+        pc.batch_predict(trained, str(tmp_path / "a/*.npy"), tmp_path / "o", name_template="out.{ext}",
+                         progress=False)
+    assert not os.listdir(tmp_path / "o")  # refused before anything was written
+    with pytest.raises(ValueError, match=r"output .*img.npy.* is an input"):
+        pc.batch_predict(trained, str(tmp_path / "a/img.npy"), tmp_path / "a", name_template="{stem}.{ext}",
+                         format="npy", progress=False)
+    trained.add_image(str(tmp_path / "a/img.npy"))
+    try:
+        with pytest.raises(ValueError, match=r"export path .*img.npy.* is an input"):
+            trained.export(len(trained.images) - 1, tmp_path / "a/img.npy")
+        with pytest.raises(ValueError, match="project path .*img.npy.* is an input"):
+            trained.save(tmp_path / "a/img.npy", images="paths")
+    finally:
+        trained.images.pop()
+        trained._labels.pop()
+    np.testing.assert_array_equal(np.load(tmp_path / "a/img.npy"), img.data)
+
+
+def test_cli_refuses_overwriting_the_ilp_and_prints_one_line(tmp_path, capsys):
+    from jupyter_pixclass.cli import main
+
+    ilp = tmp_path / "x.ilp"
+    with h5py.File(ilp, "w") as f:
+        f["workflowName"] = b"Pixel Classification"
+        f.create_group("PixelClassification")
+    before = ilp.read_bytes()
+    assert main(["import-ilastik", str(ilp), "-o", str(ilp)]) == 2
+    err = capsys.readouterr().err
+    assert "is an input" in err and err.count("\n") == 1 and ilp.read_bytes() == before
+    bad = tmp_path / "p.h5"
+    with h5py.File(bad, "w") as f:
+        f.attrs["format"] = "jupyter-pixclass project"
+        f.attrs["meta"] = 7  # an integer where JSON belongs
+    assert main(["batch", str(bad), str(ilp), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "p.h5" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_ctrl_c_in_batch_says_what_was_written_and_exits_130(trained, scene, tmp_path, monkeypatch, capsys):
+    from jupyter_pixclass import batch
+    from jupyter_pixclass.cli import main
+
+    img, _ = scene
+    for n in range(3):
+        np.save(tmp_path / f"i{n}.npy", img.data)
+    trained.save(tmp_path / "p.h5")
+    calls = []
+    real = batch._predict_file
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(batch, "_predict_file", interrupted)
+    rc = main(["batch", str(tmp_path / "p.h5"), str(tmp_path / "i*.npy"), "-o", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 130 and "1 of 3 outputs complete" in err and "run the same command again" in err
+    assert "Traceback" not in err and len(os.listdir(tmp_path / "o")) == 1  # no partial file
+
+
+def test_killed_writers_leave_no_temporaries(tmp_path):
+    code = ("import os, numpy as np\nfrom jupyter_pixclass.io import atomic_write\n"
+            "with atomic_write(%r) as tmp:\n    open(tmp, 'wb').write(b'x' * 1000)\n    os._exit(9)\n")
+    for _ in range(3):
+        subprocess.run([sys.executable, "-c", code % str(tmp_path / "out.npy")])
+    assert len([n for n in os.listdir(tmp_path) if ".part" in n]) == 1  # each rerun removed the last one's
+    pc.io.write_array(tmp_path / "out.npy", np.zeros((2, 2)), "YX")
+    assert sorted(os.listdir(tmp_path)) == ["out.npy"]  # the next write of that path removes them
