@@ -16,7 +16,7 @@ from .pipeline import predict_block, source_from_prob
 
 __all__ = ["batch_predict", "predict_blockwise", "predict_dask", "BatchError"]
 
-_EXT = {"tiff": "tif", "tif": "tif", "hdf5": "h5", "h5": "h5", "npy": "npy", "zarr": "zarr"}
+_EXT = {"tiff": "tiff", "tif": "tif", "hdf5": "h5", "h5": "h5", "npy": "npy", "zarr": "zarr"}
 
 
 class BatchError(RuntimeError):

@@ -29,7 +29,7 @@ def test_batch_glob_template_skip_and_bad_file(trained, files, tmp_path, capsys)
     out_dir = tmp_path / "out"
     outs = pc.batch_predict(trained, [str(files[0].parent / "*_s2.h5")], out_dir, dtype="uint16", renormalize=True,
                             progress=False)
-    assert [os.path.basename(o) for o in outs] == [f"img{s}_s2_probabilities.tif" for s in range(3)]
+    assert [os.path.basename(o) for o in outs] == [f"img{s}_s2_probabilities.tiff" for s in range(3)]
     err = capsys.readouterr().err
     assert "broken_s2.h5" in err and "1 failed" in err
     got = pc.load_image(outs[1])
@@ -86,7 +86,7 @@ def test_cli_batch_and_errors(trained, files, tmp_path):
     r = subprocess.run(exe + ["batch", proj, str(files[0].parent / "*_s2.h5"), "-o", str(tmp_path / "cli"),
                               "--dtype", "uint16", "--renormalize", "--no-progress"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(tmp_path / "cli")) == [f"img{s}_s2_probabilities.tif" for s in range(3)]
+    assert sorted(os.listdir(tmp_path / "cli")) == [f"img{s}_s2_probabilities.tiff" for s in range(3)]
     r = subprocess.run(exe + ["batch", str(tmp_path / "none.h5"), "x.tif", "-o", str(tmp_path)], capture_output=True,
                        text=True)
     assert r.returncode == 2 and "no such project file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
