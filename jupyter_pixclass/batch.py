@@ -203,7 +203,7 @@ def _out_path(path, out_dir, source, fmt, template):
 def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float32", renormalize=False,
                   format="tiff", name_template="{stem}_{source}.{ext}", progress=True, overwrite=False,
                   block=None, axes=None, class_name=None, dataset=None, max_voxels=2**24, raise_on_error=False,
-                  scheduler=None):
+                  scheduler=None, output_axes=None):
     """Apply a trained project to many files.
 
     Parameters
@@ -231,6 +231,9 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
         Raise :class:`BatchError` at the end if any input failed (default: report and go on).
     scheduler : str or dask Client, optional
         A ``dask.distributed`` scheduler address or client: each file is predicted as a dask graph there.
+    output_axes : str, optional
+        Axis order of the outputs, a reordering of the default (TIFF ``CYX``/``ZCYX``, others
+        channel last); ``"YXC"`` writes what ilastik writes for steinbock (``--output_axis_order=yxc``).
 
     Returns
     -------
@@ -252,7 +255,7 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     bar = tqdm(paths, desc="pixclass batch", unit="file", disable=not progress)
     try:
         skipped = _run_files(project, bar, outs, failed, written, overwrite, source, dtype, renormalize, block, axes,
-                   class_name, dataset, max_voxels, client)
+                             class_name, dataset, max_voxels, client, output_axes)
     except KeyboardInterrupt:
         bar.close()
         print(f"pixclass batch: interrupted: {len(written)} of {len(paths)} outputs complete in {out_dir!r} "
@@ -289,7 +292,7 @@ def plan_outputs(paths, out_dir, source, fmt, template):
 
 
 def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, renormalize, block, axes,
-               class_name, dataset, max_voxels, client):
+               class_name, dataset, max_voxels, client, output_axes=None):
     """Predict each input into its output; returns how many were complete already."""
     skipped = 0
     for p in bar:
@@ -300,7 +303,7 @@ def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, re
                 skipped += 1
                 continue
             _predict_file(project, p, out, source, dtype, renormalize, block, axes, class_name, dataset,
-                          max_voxels, client)
+                          max_voxels, client, output_axes)
             written.append(out)
         except Exception as e:  # one bad file must not stop the rest
             failed[p] = f"{type(e).__name__}: {e}"
@@ -360,7 +363,7 @@ def _client(scheduler):
 
 
 def _predict_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, max_voxels,
-                  client):
+                  client, output_axes=None):
     arr, file_axes, spacing, close = open_array(path, dataset=dataset)
     try:
         ax = (axes or file_axes or guess_axes(arr.shape)).upper()
@@ -380,8 +383,8 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
         res = source_from_prob(project.predict(img), source, k)
         data = convert(res, source, dtype, renormalize)
         suffix = os.path.splitext(out)[1].lower()
-        data, out_axes = arrange(data, nsp, res.ndim == nsp + 2, None, ".tif" if suffix in (".tif", ".tiff") else suffix,
-                                 t=True)
+        data, out_axes = arrange(data, nsp, res.ndim == nsp + 2, output_axes,
+                                 ".tif" if suffix in (".tif", ".tiff") else suffix, t=True)
         write_array(out, np.ascontiguousarray(data), out_axes)
         return
     if client is not None:
@@ -393,7 +396,8 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
         chunk = (max(64, shape[0] // 2),) * nsp if nsp == 2 else (max(16, shape[0] // 2), 256, 256)
         x = da.from_array(img.data, chunks=chunk + (-1,))
         res = client.compute(predict_dask(project, x, source, img.spacing, class_name)).result()
-    elif int(np.prod(shape)) > max_voxels and os.path.splitext(out)[1].lower() in (".h5", ".hdf5", ".zarr"):
+    elif (int(np.prod(shape)) > max_voxels and os.path.splitext(out)[1].lower() in (".h5", ".hdf5", ".zarr")
+          and output_axes is None):
         # stream blocks into the output file: memory stays at one block's features
         _predict_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape)
         return
@@ -412,5 +416,5 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
     has_c = res.ndim == nsp + 1
     data = convert(res, source, dtype, renormalize)
     suffix = os.path.splitext(out)[1].lower()
-    data, out_axes = arrange(data, nsp, has_c, None, ".tif" if suffix in (".tif", ".tiff") else suffix)
+    data, out_axes = arrange(data, nsp, has_c, output_axes, ".tif" if suffix in (".tif", ".tiff") else suffix)
     write_array(out, np.ascontiguousarray(data), out_axes)

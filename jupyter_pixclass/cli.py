@@ -28,6 +28,8 @@ def _parser():
     b.add_argument("--format", default="tiff", choices=["tiff", "hdf5", "npy", "zarr"], help="output format (default tiff)")
     b.add_argument("--class-name", default=None, help="class for --source mask (default the first class)")
     b.add_argument("--axes", default=None, help="axes of the inputs if their files do not say, e.g. CYX or ZCYX")
+    b.add_argument("--output-axes", default=None,
+                   help="axis order of the outputs, e.g. YXC as ilastik writes for steinbock (default CYX for TIFF)")
     b.add_argument("--name-template", default="{stem}_{source}.{ext}", help="output name from {stem}, {source}, {ext}")
     b.add_argument("--overwrite", action="store_true", help="recompute outputs that already exist")
     b.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://10.0.0.5:8786)")
@@ -139,6 +141,7 @@ def main(argv=None):
             project, args.inputs, args.out, source=args.source, dtype=args.dtype, renormalize=args.renormalize,
             format=args.format, name_template=args.name_template, progress=not args.no_progress,
             overwrite=args.overwrite, axes=args.axes, class_name=args.class_name, scheduler=args.scheduler,
+            output_axes=args.output_axes,
         )
     except KeyboardInterrupt:
         return 130  # batch_predict said what was written and how to resume

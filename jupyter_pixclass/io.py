@@ -233,6 +233,7 @@ def _open_zarr(path, dataset):
     except Exception as e:
         raise ValueError(f"could not read {path!r} as Zarr: {e}") from e
     if hasattr(z, "shape") and dataset is None:
+        check_zarr_chunks(z, repr(path))
         return z, _axes_from_attrs(dict(z.attrs), repr(path)), None, lambda: None
     names = []
     if not hasattr(z, "shape"):
@@ -246,8 +247,42 @@ def _open_zarr(path, dataset):
         arr.shape
     except Exception:
         raise KeyError(f"no array {dataset!r} in {path!r}; arrays there: {names}") from None
+    check_zarr_chunks(arr, f"{path!r} (array {dataset!r})")
     axes = _axes_from_attrs(dict(arr.attrs), repr(path)) or _axes_from_attrs(dict(z.attrs), repr(path))
     return arr, axes, None, lambda: None
+
+
+def check_zarr_chunks(arr, what):
+    """Refuse a Zarr array with missing chunks whose contents it leaves undefined.
+
+    The Zarr specs define a missing chunk as the array's ``fill_value`` (zarr 3 leaves chunks
+    that hold only the fill value unwritten by default, so such files are valid). An array
+    whose ``fill_value`` is null (Zarr v2) leaves them undefined: zarr would read zeros, so a
+    deleted or never-written chunk there is damage and is refused, naming the chunk.
+    """
+    if arr.fill_value is not None:
+        return
+    try:
+        have, total = arr.nchunks_initialized, arr.nchunks
+    except Exception as e:
+        raise ValueError(f"could not list the chunks of {what}: {e}") from e
+    if have >= total:
+        return
+    import itertools
+
+    missing = None
+    root = getattr(arr.store, "root", None)
+    if root is not None:  # a local store: name the first missing chunk file
+        for coords in itertools.product(*(range(n) for n in arr.cdata_shape)):
+            key = arr.metadata.encode_chunk_key(coords)
+            if not os.path.exists(os.path.join(os.fspath(root), arr.path, key)):
+                missing = f"chunk {key!r} (chunk index {coords})"
+                break
+    raise ValueError(
+        f"{what} is missing {total - have} of its {total} chunks"
+        + (f", first {missing}" if missing else "")
+        + "; its fill_value is null, so their pixels are undefined (damaged or partly written array)"
+    )
 
 
 def load_image(path, axes=None, dataset=None):
@@ -359,9 +394,18 @@ def _pid_alive(pid):
     return True
 
 
+def _writer_tag():
+    """``host-pid`` of this process: a pid says nothing about a writer on another host (NFS)."""
+    import socket
+
+    host = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname().split(".")[0]) or "host"
+    return f"{host}-{os.getpid()}"
+
+
 def _remove_stale_temporaries(folder, base):
-    """Temporaries of ``base`` left by a writer that was killed (its pid is in the name and gone)."""
+    """Temporaries of ``base`` left by a killed writer of this host (its pid is in the name and gone)."""
     prefix = "." + base + "."
+    host = _writer_tag().rpartition("-")[0]
     try:
         names = os.listdir(folder)
     except OSError:
@@ -369,8 +413,8 @@ def _remove_stale_temporaries(folder, base):
     for n in names:
         if not n.startswith(prefix) or ".part" not in n:
             continue
-        pid = n[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        their_host, _, pid = n[len(prefix):].split(".", 1)[0].rpartition("-")
+        if their_host == host and pid.isdigit() and not _pid_alive(int(pid)):
             p = os.path.join(folder, n)
             import shutil
 
@@ -412,7 +456,8 @@ def atomic_write(path, suffix=None):
 
     A failure (exception, interrupt) removes the temporary file, so ``path`` is either
     the complete new file or untouched. The file and its folder are fsynced around the rename;
-    temporaries of a writer that was killed are removed by the next write to the same path.
+    temporaries of a writer that was killed are removed by the next write to the same path from the
+    same host (a temporary of another host on a shared folder may belong to a live writer there).
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -421,7 +466,7 @@ def atomic_write(path, suffix=None):
     base = os.path.basename(path)
     _remove_stale_temporaries(folder, base)
     suffix = suffix if suffix is not None else _suffix(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".part" + suffix, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{_writer_tag()}.", suffix=".part" + suffix, dir=folder)
     os.close(fd)
     try:
         yield tmp

@@ -51,8 +51,10 @@ class Project:
     n_estimators : int
         Trees in the forest (ilastik uses 100).
     cache_bytes : int, optional
-        Budget of the tile-feature cache shared by all images (default a quarter of the
-        available memory, at most 1 GiB: on Binder's 2 GB about 400 MB). Training, prediction
+        Budget of a tile-feature cache for this project's images alone. By default every
+        project of the process shares one cache (``tiles.shared_cache``) of a quarter of the
+        available memory, at most 1 GiB (the container's limit counts: on Binder's 2 GB,
+        512 MB; ``PIXCLASS_MEMORY_LIMIT=2GiB`` sets a limit where there is none). Training, prediction
         and the app hold at most this much of features plus their working set (the tiles on
         screen, one band of rows per thread, the labeled pixels' vectors).
 

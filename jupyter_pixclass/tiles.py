@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import threading
 
 import numpy as np
@@ -19,9 +20,10 @@ import numpy as np
 from .cache import FeatureCache
 from .features import ThreadWorkspaces, block_for_budget, channel_ranges, features_inner, image_sample
 
-__all__ = ["TileGrid", "TileEngine", "default_cache_bytes", "container_available_bytes", "TILE_2D"]
+__all__ = ["TileGrid", "TileEngine", "default_cache_bytes", "container_available_bytes", "shared_cache", "TILE_2D"]
 
 TILE_2D = 256  # 2D tile side: 25 MB of the default 98 features; the halo at sigma 10 doubles the reads
+TILE_2D_BYTES = 64 * 2**20  # at most this many bytes of features in a 2D tile (a 25-channel IMC crop has 1000)
 TILE_3D_BYTES = 256 * 2**20  # budget for a 3D tile's features and scratch (block_for_budget)
 DENSE_FRACTION = 0.5  # compute (and keep) a whole tile when a request covers this share of its rows
 
@@ -41,19 +43,29 @@ def _read_int(path):
     return v if 0 < v < 2**60 else None  # cgroup v1 writes a huge number for "no limit"
 
 
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 2**10, "m": 1e6, "mb": 1e6, "mib": 2**20,
+          "g": 1e9, "gb": 1e9, "gib": 2**30, "t": 1e12, "tb": 1e12, "tib": 2**40}
+
+
+def parse_bytes(text, what="a size"):
+    """Bytes from ``"2GiB"``, ``"1.5 GB"``, ``"500M"`` or ``"123456"``; a ValueError names ``what``."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _UNITS:
+        raise ValueError(f"{what} must be a number of bytes, optionally with a unit (e.g. 2GiB); got {text!r}")
+    return max(int(float(m.group(1)) * _UNITS[unit]), 0)
+
+
 def container_available_bytes(cgroup_root="/sys/fs/cgroup"):
     """Memory this process's container may still use (cgroup v2, then v1), or None without a limit.
 
     ``/proc/meminfo`` shows the host's memory inside a container; Binder's 2 GB (server and kernel
-    together) is only visible here. ``PIXCLASS_MEMORY_LIMIT`` (bytes) stands in for a limit, so the
-    tests can run the notebooks as on Binder.
+    together) is only visible here. ``PIXCLASS_MEMORY_LIMIT`` (bytes, or with a unit: ``2GiB``,
+    ``1.5G``, ``500MB``) stands in for a limit, so the tests can run the notebooks as on Binder.
     """
     env = os.environ.get("PIXCLASS_MEMORY_LIMIT")
     if env:
-        try:
-            return max(int(float(env)), 0)
-        except ValueError:
-            raise ValueError(f"PIXCLASS_MEMORY_LIMIT must be a number of bytes; got {env!r}") from None
+        return parse_bytes(env, "PIXCLASS_MEMORY_LIMIT")
     for limit_file, usage_file in (("memory.max", "memory.current"),
                                    ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
         limit = _read_int(os.path.join(cgroup_root, limit_file))
@@ -88,6 +100,22 @@ def default_cache_bytes():
     if box is not None:
         avail = min(avail, box)
     return int(min(2**30, max(128 * 2**20, avail // 4)))
+
+
+_SHARED = {"cache": None}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_cache():
+    """The tile cache every project made without ``cache_bytes`` shares, of :func:`default_cache_bytes`.
+
+    One budget for the process: a notebook that opens a second project (or ten, as a benchmark
+    loop does) stays within it instead of adding a budget per project.
+    """
+    with _SHARED_LOCK:
+        if _SHARED["cache"] is None:
+            _SHARED["cache"] = FeatureCache(default_cache_bytes())
+        return _SHARED["cache"]
 
 
 class TileGrid:
@@ -128,16 +156,18 @@ class TileEngine:
     Parameters
     ----------
     cache_bytes : int, optional
-        Budget of the tile cache (default :func:`default_cache_bytes`).
+        Budget of a tile cache of its own; by default the engine uses :func:`shared_cache`,
+        one budget for all projects of the process.
     tile : int
-        Side of 2D tiles.
+        Side of 2D tiles (smaller where a tile's features would pass ``TILE_2D_BYTES`` or a
+        quarter of ``cache_bytes``).
     tile_bytes_3d : int
         3D tiles are the blocks that waste least on halos within this many bytes of features
         and scratch (:func:`.features.block_for_budget`).
     """
 
     def __init__(self, cache_bytes=None, tile=TILE_2D, tile_bytes_3d=TILE_3D_BYTES):
-        self.cache = FeatureCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
+        self.cache = shared_cache() if cache_bytes is None else FeatureCache(cache_bytes)
         self.tile = int(tile)
         self.tile_bytes_3d = int(tile_bytes_3d)
         self._grids = {}
@@ -155,8 +185,14 @@ class TileEngine:
             shape = img.shape_spatial
             fnd = fs.spatial_ndim(len(shape))
             # an axis up to twice the tile side is one tile: a 500x500 crop is read once, not
-            # as four tiles that each recompute a halo
+            # as four tiles that each recompute a halo; but a tile's features stay within
+            # TILE_2D_BYTES and a quarter of the cache, or many channels make one tile of a
+            # crop bigger than the whole budget (680 MB for 17 channels)
+            F = fs.n_features(img.n_channels, fnd)
+            cap = min(TILE_2D_BYTES, max(self.cache.max_bytes // 4, 2**20))
+            limit = max(int(math.sqrt(cap / (4 * F))), 32)
             side = [s if s <= 2 * self.tile else self.tile for s in shape[-2:]]
+            side = [b if b <= limit else -(-s // -(-s // limit)) for b, s in zip(side, shape[-2:])]
             if len(shape) == 2:
                 tile = tuple(side)
             elif fnd == 2:  # plane by plane: no halo along Z, one plane a tile
@@ -202,7 +238,7 @@ class TileEngine:
     # ----- features -------------------------------------------------------------------
     def cached(self, img, fs, t):
         """Tile ``t``'s features ``(F, *tile shape)`` if kept, else None (nothing computed)."""
-        return self.cache.peek((img.uid, fs.key(), tuple(t)))
+        return self.cache.peek((img.uid, fs.key(), self.grid(img, fs).tile, tuple(t)))
 
     def tile_features(self, img, fs, t):
         """Tile ``t``'s features ``(F, *tile shape)``, computed whole and kept in the LRU."""
@@ -214,7 +250,8 @@ class TileEngine:
             data, inner = self._read(img, fs, g.slices(t))
             return features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get(), out=buf)
 
-        return self.cache.get((img.uid, fs.key(), tuple(t)), compute, nbytes=4 * F * math.prod(g.tile_shape(t)))
+        key = (img.uid, fs.key(), g.tile, tuple(t))  # the tile shape too: engines share one cache
+        return self.cache.get(key, compute, nbytes=4 * F * math.prod(g.tile_shape(t)))
 
     def row_features(self, img, fs, t, rows, cols=None):
         """Features ``(F, n_0, ..., width)`` of tile ``t`` at the given rows only.

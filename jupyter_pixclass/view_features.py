@@ -5,7 +5,9 @@ column (nearest neighbour), at most the canvas's size however large the image. T
 along tile borders into pieces, ordered from the view's centre outwards. A piece's features
 are a kept tile (zoomed in: the view's tiles are the ones strokes land in) or just the sampled
 rows of a tile (zoomed out: a fraction of the tile's cost); they stay while the view stays,
-so after a stroke re-predicting the view is the forest alone.
+so after a stroke re-predicting the view is the forest alone. What stays is bounded by the tile
+cache's budget: a view of many channels whose features pass it keeps the pieces nearest the
+centre and recomputes the rest each time.
 """
 from __future__ import annotations
 
@@ -58,49 +60,71 @@ class ViewFeatures:
         pieces.sort(key=lambda p: p[0])
         self.pieces = [p[1:] for p in pieces]
         self._feats = [None] * len(self.pieces)
+        self._held, self._tile_bytes, self.max_bytes = 0, 0, engine.cache.max_bytes
 
     def __len__(self):
         return len(self.pieces)
 
-    def has_features(self, k):
-        return self._feats[k] is not None
-
     def n_ready(self):
+        """How many pieces have their features ready (kept here or in the tile cache)."""
         return sum(f is not None for f in self._feats)
 
+    def full(self):
+        """Whether the view's features fill the budget (more would evict what it keeps)."""
+        return self._tile_bytes + self._held >= self.max_bytes
+
     def features(self, k):
-        """``(fm (F, M), idx or None)`` for piece ``k``: the forest reads columns ``idx`` of ``fm``."""
-        if self._feats[k] is None:
-            eng, img, fs = self.engine, self.img, self.fs
-            t, ry, rx = self.pieces[k]
-            ys, xs = self.rows[ry], self.cols[rx]
-            lead = [ys] if self.z is None else [np.array([self.z]), ys]
-            fm = None if self.sparse else eng.cached(img, fs, t)
-            if fm is None and not self.sparse and self._mostly_covers(t, ys, xs):
-                fm = eng.tile_features(img, fs, t)  # kept: strokes land here, panning back is free
+        """``(fm (F, M), idx or None)`` for piece ``k``: the forest reads columns ``idx`` of ``fm``.
+
+        A piece that is a kept tile is looked up in the tile cache each time (holding it here
+        too would keep it after the cache let it go: twice the budget); sampled rows are kept
+        here, within a quarter of the budget.
+        """
+        got = self._feats[k]
+        if got is not None and got[0] is None:  # a kept tile: its features live in the cache
+            fm = self.engine.cached(self.img, self.fs, self.pieces[k][0])
             if fm is not None:
-                o = eng.grid(img, fs).origin(t)
-                loc = [ys - o[-2], xs - o[-1]]
-                idx = (loc[0][:, None] * fm.shape[-1] + loc[1][None, :]).ravel()
-                if self.z is not None:
-                    idx = idx + (self.z - o[0]) * fm.shape[-1] * fm.shape[-2]
-                whole = idx.size == fm[0].size and (idx.size == 0 or (idx[0] == 0 and (np.diff(idx) == 1).all()))
-                self._feats[k] = (fm.reshape(fm.shape[0], -1), None if whole else idx)
-            else:
-                cols = slice(int(xs[0]), int(xs[-1]) + 1)
-                fr = eng.row_features(img, fs, t, lead, cols)  # (F, [1,] n rows, width)
-                fr = fr.reshape(fr.shape[0], ys.size, fr.shape[-1])[:, :, xs - xs[0]]
-                self._feats[k] = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
-        return self._feats[k]
+                return fm.reshape(fm.shape[0], -1), got[1]
+            self._feats[k] = got = None  # evicted meanwhile: computed again
+        if got is not None:
+            return got
+        eng, img, fs = self.engine, self.img, self.fs
+        t, ry, rx = self.pieces[k]
+        ys, xs = self.rows[ry], self.cols[rx]
+        lead = [ys] if self.z is None else [np.array([self.z]), ys]
+        fm = None if self.sparse else eng.cached(img, fs, t)
+        if fm is None and not self.sparse and self._mostly_covers(t, ys, xs):
+            fm = eng.tile_features(img, fs, t)  # kept: strokes land here, panning back is free
+        if fm is not None:
+            o = eng.grid(img, fs).origin(t)
+            loc = [ys - o[-2], xs - o[-1]]
+            idx = (loc[0][:, None] * fm.shape[-1] + loc[1][None, :]).ravel()
+            if self.z is not None:
+                idx = idx + (self.z - o[0]) * fm.shape[-1] * fm.shape[-2]
+            whole = idx.size == fm[0].size and (idx.size == 0 or (idx[0] == 0 and (np.diff(idx) == 1).all()))
+            got = (fm.reshape(fm.shape[0], -1), None if whole else idx)
+            if eng.cached(img, fs, t) is fm:
+                self._feats[k] = (None, got[1])
+                self._tile_bytes += fm.nbytes
+                return got
+        else:
+            cols = slice(int(xs[0]), int(xs[-1]) + 1)
+            fr = eng.row_features(img, fs, t, lead, cols)  # (F, [1,] n rows, width)
+            fr = fr.reshape(fr.shape[0], ys.size, fr.shape[-1])[:, :, xs - xs[0]]
+            got = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
+        if self._held + got[0].nbytes <= self.max_bytes // 4:
+            self._feats[k] = got
+            self._held += got[0].nbytes
+        return got
 
     def _mostly_covers(self, t, ys, xs):
         """Whether the piece shows at least half of tile ``t``'s rows and columns."""
         shape = self.engine.grid(self.img, self.fs).tile_shape(t)
         return ys.size >= 0.5 * shape[-2] and xs.size >= 0.5 * shape[-1] and (self.z is None or shape[0] == 1)
 
-    def predict(self, forest, k):
-        """Probabilities ``(n rows, n cols, K)`` of piece ``k``."""
-        fm, idx = self.features(k)
+    def predict(self, forest, k, features=None):
+        """Probabilities ``(n rows, n cols, K)`` of piece ``k`` (from ``features(k)`` when given)."""
+        fm, idx = features if features is not None else self.features(k)
         _, ry, rx = self.pieces[k]
         p = forest.predict_proba_fm(fm, idx)
         return p.reshape(ry.stop - ry.start, rx.stop - rx.start, -1)

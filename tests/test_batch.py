@@ -245,3 +245,25 @@ def test_killed_writers_leave_no_temporaries(tmp_path):
     assert len([n for n in os.listdir(tmp_path) if ".part" in n]) == 1  # each rerun removed the last one's
     pc.io.write_array(tmp_path / "out.npy", np.zeros((2, 2)), "YX")
     assert sorted(os.listdir(tmp_path)) == ["out.npy"]  # the next write of that path removes them
+
+
+def test_temporaries_of_another_host_are_left_alone(tmp_path):
+    # on a shared (NFS) folder a pid of another host may be a live writer there
+    other = tmp_path / ".out.npy.otherhost-1.abc.part.npy"
+    other.write_bytes(b"x")
+    pc.io.write_array(tmp_path / "out.npy", np.zeros((2, 2)), "YX")
+    assert other.exists()
+
+
+def test_cli_output_axes_channels_last_as_steinbock_asks_ilastik(trained, files, tmp_path):
+    from jupyter_pixclass.cli import main
+
+    proj = trained.save(tmp_path / "proj.h5")
+    assert main(["batch", proj, str(files[0]), "-o", str(tmp_path / "o"), "--dtype", "uint16", "--renormalize",
+                 "--name-template", "{stem}.{ext}", "--output-axes", "YXC", "--no-progress"]) == 0
+    with tifffile.TiffFile(tmp_path / "o" / "img0_s2.tiff") as tf:
+        assert tf.series[0].axes == "YXS" or tf.series[0].shape == (96, 112, 2)
+        got = tf.series[0].asarray()
+    want = np.rint(trained.predict(pc.load_image(files[0])).astype(np.float64) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(got, want)
+    assert main(["batch", proj, str(files[1]), "-o", str(tmp_path / "o"), "--output-axes", "YX", "--no-progress"]) != 0

@@ -204,6 +204,12 @@ CUT_OFF = """() => {
 }"""
 
 
+MARKUP = "<b>x</b><img src=x onerror=\"window.pixclassInjected=1\">"
+RENDERED_MARKUP = """() => (window.pixclassInjected ? 100 : 0)
+    + Array.from(document.querySelectorAll('.pixclass-app b, .pixclass-app img'))
+        .filter(e => e.tagName === 'IMG' || e.textContent === 'x').length"""
+
+
 def _no_text_cut_off(page, where):
     cut = page.evaluate(CUT_OFF)
     assert not cut, f"text cut off ({where}): {cut}"
@@ -407,6 +413,24 @@ def test_a_person_uses_the_app_in_a_real_browser(lab, tmp_path, ui):
             _no_text_cut_off(page, "help open")
             assert page.locator(".jp-Notebook .jp-Cell").count() == n_cells  # no key made a cell
             assert page.locator(".pixclass-app canvas").first.is_visible()  # nor hid the output (O)
+
+            # a name that looks like markup is shown as text: in the palette, and in the status line
+            # when a rename fails over it (a class name may come from an .ilp or a saved project)
+            page.get_by_role("button", name="Add class").click()
+            _wait_for(lambda: page.locator(".pixclass-class-3").count() == 1, 30, "a third class")
+            page.locator(".pixclass-class-3 button[title^='rename']").click()
+            edit = page.locator(".pixclass-class-3 input[type='text']")
+            edit.fill(MARKUP)
+            edit.press("Enter")
+            name3 = lambda: page.locator(".pixclass-class-3 .pixclass-class-name").inner_text().strip()  # noqa: E731
+            _wait_for(lambda: name3() == MARKUP, 30, "the literal name in the palette")
+            page.locator(".pixclass-class-1 button[title^='rename']").click()
+            edit = page.locator(".pixclass-class-1 input[type='text']")
+            edit.fill(MARKUP)
+            edit.press("Enter")
+            _wait_for(lambda: "rename failed" in app_text(), 30, "the failed rename in the status line")
+            assert app_text().count(MARKUP) >= 2, app_text()[-400:]
+            assert page.evaluate(RENDERED_MARKUP) == 0
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             print("app text:", page.locator(".pixclass-app").inner_text()[-600:])

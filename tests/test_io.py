@@ -211,3 +211,23 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
             raise RuntimeError("boom")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.tif"]
+
+
+def test_missing_zarr_chunk_without_fill_value_is_refused_naming_it(tmp_path):
+    # fill_value null (Zarr v2): a missing chunk has no defined pixels; zarr itself would read zeros
+    a = zarr.create_array(str(tmp_path / "v2.zarr"), shape=(64, 64), chunks=(32, 32), dtype="u2",
+                          zarr_format=2, fill_value=None)
+    a[:] = 7
+    assert pc.load_image(tmp_path / "v2.zarr").data.min() == 7
+    os.remove(tmp_path / "v2.zarr" / "0.1")
+    with pytest.raises(ValueError, match=r"v2\.zarr.*missing 1 of its 4 chunks.*'0\.1'"):
+        pc.load_image(tmp_path / "v2.zarr")
+
+
+def test_missing_zarr_chunk_with_fill_value_reads_as_fill_value(tmp_path):
+    # the spec's meaning of a missing chunk when the array declares a fill value (zarr 3 skips such chunks)
+    a = zarr.create_array(str(tmp_path / "v3.zarr"), shape=(64, 64), chunks=(32, 32), dtype="u2", fill_value=3)
+    a[:32] = 7
+    assert a.nchunks_initialized == 2
+    data = pc.load_image(tmp_path / "v3.zarr").data[..., 0]
+    assert (data[:32] == 7).all() and (data[32:] == 3).all()

@@ -43,15 +43,20 @@ def test_steinbock_project_labeled_trained_and_batch_applied(tmp_path, monkeypat
     p.features = pc.FeatureSet.default().select(min_sigma=1.0)
     p.n_estimators = 20
     p.train()
+    # as steinbock runs ilastik: uint16, renormalized, one {stem}.tiff per stack, axis order yxc
     out = pc.batch_predict(p, "ilastik/*.h5", "ilastik_probabilities", dtype="uint16", renormalize=True,
-                           name_template="{stem}.{ext}", progress=False)
+                           name_template="{stem}.{ext}", output_axes="YXC", progress=False)
     assert sorted(os.path.basename(o) for o in out) == ["img0_s2.tiff", "img1_s2.tiff", "img2_s2.tiff"]
     from steinbock import io as sb_io
 
     found = sb_io.list_image_files("ilastik_probabilities")  # how steinbock's segmentation finds them
     assert [f.name for f in found] == ["img0_s2.tiff", "img1_s2.tiff", "img2_s2.tiff"]
-    prob = sb_io.read_image(found[0], native_dtype=True)  # steinbock's reader: c, y, x
-    assert prob.dtype == np.uint16 and prob.shape == (3, 180, 180)
-    assert tifffile.imread(found[0]).shape == (3, 180, 180)
+    # steinbock's CellProfiler pipeline loads each as a "Color image" and splits it with ColorToGray:
+    # one page, three samples per pixel, as ilastik's --output_axis_order=yxc export
+    with tifffile.TiffFile(found[0]) as tf:
+        page = tf.pages[0]
+        assert len(tf.pages) == 1 and page.samplesperpixel == 3 and page.dtype == np.uint16
+        prob = np.moveaxis(page.asarray(), -1, 0)
+    assert prob.shape == (3, 180, 180)
     s = prob.astype(float).sum(0) / 65535
     assert np.abs(s - 1).max() < 0.01 and prob.max() > 60000  # renormalized probabilities of three classes

@@ -4,7 +4,7 @@ import pytest
 
 import jupyter_pixclass as pc
 from jupyter_pixclass.cache import FeatureCache
-from jupyter_pixclass.tiles import TileEngine, TileGrid, default_cache_bytes
+from jupyter_pixclass.tiles import TILE_2D_BYTES, TileEngine, TileGrid, default_cache_bytes
 from jupyter_pixclass.view_features import ViewFeatures
 
 
@@ -90,9 +90,19 @@ def test_default_budget_and_grid():
     assert g.counts == (2, 3) and g.tile_shape((1, 2)) == (44, 8)
     assert g.tiles_in((slice(250, 260), slice(0, 10))) == [(0, 0), (1, 0)]
     assert g.tiles_in((slice(0, 0), slice(0, 10))) == []
-    eng = TileEngine(2**20, tile=256)
+    eng = TileEngine(512 * 2**20, tile=256)
     crop = pc.Image(np.zeros((500, 500, 2), np.float32))
     assert eng.grid(crop, FS2).tile == (500, 500)  # up to twice the tile side: one tile
+
+
+def test_a_tile_of_many_channels_stays_within_its_byte_cap():
+    # a 17-channel IMC crop with every sigma >= 1 feature: one 500x500 tile would be 680 MB
+    fs = pc.FeatureSet.default().select(min_sigma=1.0)
+    imc = pc.Image(np.zeros((500, 500, 17), np.float32))
+    for budget, cap in [(512 * 2**20, TILE_2D_BYTES), (64 * 2**20, 16 * 2**20)]:
+        g = TileEngine(budget).grid(imc, fs)
+        assert 4 * fs.n_features(17, 2) * g.tile[0] * g.tile[1] <= cap
+        assert g.tile[0] == g.tile[1] and g.counts[0] * g.tile[0] - 500 < g.counts[0]  # near-even cuts, no slivers
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.2])
@@ -120,3 +130,31 @@ def test_view_pieces_cover_the_view_exactly(scale):
     centre = np.array([vf.rows.mean(), vf.cols.mean()])
     d = [np.hypot(*(np.array([vf.rows[ry].mean(), vf.cols[rx].mean()]) - centre)) for _, ry, rx in vf.pieces]
     assert d[0] == min(d)
+
+
+def test_projects_share_one_budget_unless_given_their_own():
+    from jupyter_pixclass.tiles import shared_cache
+
+    a, b = pc.Project(), pc.Project()
+    assert a.cache is b.cache is shared_cache()
+    c = pc.Project(cache_bytes=10**6)
+    assert c.cache is not a.cache and c.cache.max_bytes == 10**6
+
+
+def test_a_view_does_not_keep_tiles_the_cache_let_go():
+    import gc
+    import weakref
+
+    img, _ = pc.datasets.nuclei((256, 256), seed=3)
+    fs = pc.FeatureSet(sigmas=[1.0, 2.0])
+    eng = TileEngine(64 * 2**20, tile=64)
+    vf = ViewFeatures(eng, img, fs, np.arange(256), np.arange(256))
+    first = [vf.features(k) for k in range(len(vf))]
+    assert vf.n_ready() == len(vf) == 16 and len(eng.cache) == 16
+    alive = weakref.ref(first[0][0].base if first[0][0].base is not None else first[0][0])
+    del first
+    eng.cache.clear()  # the budget went to other work
+    gc.collect()
+    assert alive() is None  # the view held no second copy beyond the budget
+    again = vf.features(0)  # and computes the tile again when asked
+    np.testing.assert_allclose(again[0], eng.tile_features(img, fs, vf.pieces[0][0]).reshape(again[0].shape[0], -1))

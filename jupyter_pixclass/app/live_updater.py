@@ -207,6 +207,8 @@ class LiveUpdater:
             for k in range(len(vf)):
                 if not self.current(gen) or pred.vf is not vf:
                     return False
+                if vf.full():  # what is not kept would be computed again for the forest
+                    break
                 self._report(f"features of the view: {k}/{len(vf)} tiles", "features of the view", k / len(vf))
                 vf.features(k)
             return True
@@ -221,10 +223,10 @@ class LiveUpdater:
             if not self.current(gen) or pred.vf is not vf:
                 return False
             t = time.perf_counter()
-            vf.features(k)
+            feats = vf.features(k)
             t1 = time.perf_counter()
             _, ry, rx = vf.pieces[k]
-            state[1][ry, rx] = vf.predict(pred.shown_forest, k)
+            state[1][ry, rx] = vf.predict(pred.shown_forest, k, feats)
             state[2][k] = True
             t2 = time.perf_counter()
             tm["features"] += t1 - t
