@@ -14,6 +14,7 @@ import math
 import os
 import re
 import threading
+import weakref
 
 import numpy as np
 
@@ -103,6 +104,18 @@ def default_cache_bytes():
 
 
 _SHARED = {"cache": None}
+_ENGINES = itertools.count()
+
+
+class _KeyOf:
+    """Matches the cache keys of one engine (a plain callable: it must not hold the engine)."""
+
+    def __init__(self, token):
+        self.token = token
+
+    def __call__(self, key):
+        return key[0] == self.token
+
 _SHARED_LOCK = threading.Lock()
 
 
@@ -168,6 +181,10 @@ class TileEngine:
 
     def __init__(self, cache_bytes=None, tile=TILE_2D, tile_bytes_3d=TILE_3D_BYTES):
         self.cache = shared_cache() if cache_bytes is None else FeatureCache(cache_bytes)
+        # this engine's tiles leave the shared cache with it: a closed project's features do not
+        # sit in the budget until the LRU reaches them
+        self._token = next(_ENGINES)
+        weakref.finalize(self, self.cache.discard, _KeyOf(self._token))
         self.tile = int(tile)
         self.tile_bytes_3d = int(tile_bytes_3d)
         self._grids = {}
@@ -238,7 +255,7 @@ class TileEngine:
     # ----- features -------------------------------------------------------------------
     def cached(self, img, fs, t):
         """Tile ``t``'s features ``(F, *tile shape)`` if kept, else None (nothing computed)."""
-        return self.cache.peek((img.uid, fs.key(), self.grid(img, fs).tile, tuple(t)))
+        return self.cache.peek((self._token, img.uid, fs.key(), self.grid(img, fs).tile, tuple(t)))
 
     def tile_features(self, img, fs, t):
         """Tile ``t``'s features ``(F, *tile shape)``, computed whole and kept in the LRU."""
@@ -250,7 +267,7 @@ class TileEngine:
             data, inner = self._read(img, fs, g.slices(t))
             return features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get(), out=buf)
 
-        key = (img.uid, fs.key(), g.tile, tuple(t))  # the tile shape too: engines share one cache
+        key = (self._token, img.uid, fs.key(), g.tile, tuple(t))  # engines share one cache
         return self.cache.get(key, compute, nbytes=4 * F * math.prod(g.tile_shape(t)))
 
     def row_features(self, img, fs, t, rows, cols=None):

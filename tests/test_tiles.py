@@ -158,3 +158,18 @@ def test_a_view_does_not_keep_tiles_the_cache_let_go():
     assert alive() is None  # the view held no second copy beyond the budget
     again = vf.features(0)  # and computes the tile again when asked
     np.testing.assert_allclose(again[0], eng.tile_features(img, fs, vf.pieces[0][0]).reshape(again[0].shape[0], -1))
+
+
+def test_a_closed_projects_tiles_leave_the_shared_budget():
+    import gc
+
+    img, _ = pc.datasets.nuclei((128, 128), seed=4)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    p.add_image(img)
+    shared = p.cache
+    before = shared.nbytes
+    p.engine.tile_features(p.images[0], p.features, (0, 0))
+    assert shared.nbytes > before
+    del p
+    gc.collect()
+    assert shared.nbytes == before
