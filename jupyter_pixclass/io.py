@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -268,8 +269,6 @@ def check_zarr_chunks(arr, what):
         raise ValueError(f"could not list the chunks of {what}: {e}") from e
     if have >= total:
         return
-    import itertools
-
     missing = None
     root = getattr(arr.store, "root", None)
     if root is not None:  # a local store: name the first missing chunk file

@@ -9,6 +9,7 @@ rows of the tile and keeps nothing.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -104,19 +105,13 @@ def default_cache_bytes():
 
 
 _SHARED = {"cache": None}
+_SHARED_LOCK = threading.Lock()
 _ENGINES = itertools.count()
 
 
-class _KeyOf:
-    """Matches the cache keys of one engine (a plain callable: it must not hold the engine)."""
-
-    def __init__(self, token):
-        self.token = token
-
-    def __call__(self, key):
-        return key[0] == self.token
-
-_SHARED_LOCK = threading.Lock()
+def _of_engine(token, key):
+    """Whether a cache ``key`` is one of engine ``token``'s (keys start with the engine's token)."""
+    return key[0] == token
 
 
 def shared_cache():
@@ -184,7 +179,7 @@ class TileEngine:
         # this engine's tiles leave the shared cache with it: a closed project's features do not
         # sit in the budget until the LRU reaches them
         self._token = next(_ENGINES)
-        weakref.finalize(self, self.cache.discard, _KeyOf(self._token))
+        weakref.finalize(self, self.cache.discard, functools.partial(_of_engine, self._token))
         self.tile = int(tile)
         self.tile_bytes_3d = int(tile_bytes_3d)
         self._grids = {}
@@ -255,7 +250,7 @@ class TileEngine:
     # ----- features -------------------------------------------------------------------
     def cached(self, img, fs, t):
         """Tile ``t``'s features ``(F, *tile shape)`` if kept, else None (nothing computed)."""
-        return self.cache.peek((self._token, img.uid, fs.key(), self.grid(img, fs).tile, tuple(t)))
+        return self.cache.peek((self._token, img.uid, fs.key(), tuple(t)))
 
     def tile_features(self, img, fs, t):
         """Tile ``t``'s features ``(F, *tile shape)``, computed whole and kept in the LRU."""
@@ -267,7 +262,7 @@ class TileEngine:
             data, inner = self._read(img, fs, g.slices(t))
             return features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get(), out=buf)
 
-        key = (self._token, img.uid, fs.key(), g.tile, tuple(t))  # engines share one cache
+        key = (self._token, img.uid, fs.key(), tuple(t))  # the engine's token first: engines share one cache
         return self.cache.get(key, compute, nbytes=4 * F * math.prod(g.tile_shape(t)))
 
     def row_features(self, img, fs, t, rows, cols=None):
