@@ -39,23 +39,31 @@ def bin_edges(X, n_bins=N_BINS, sample=16_384, seed=0, n_gaps=64):
     X = np.asarray(X, np.float32)
     if X.shape[0] > sample:
         X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], sample, replace=False))]
-    srt = np.sort(X, axis=0)
-    n = srt.shape[0]
-    n_q = n_bins - 1 - n_gaps
-    q = srt[(np.arange(1, n_q + 1) * n) // (n_q + 1)].T  # (F, n_q), nondecreasing
-    gaps = np.diff(srt, axis=0)
-    k = min(n_gaps, max(gaps.shape[0], 0))
-    wide = np.argpartition(-gaps, k - 1, axis=0)[:k] if k else np.zeros((0, X.shape[1]), np.int64)
     edges = np.full((X.shape[1], n_bins - 1), np.inf, np.float32)
-    n_edges = np.zeros(X.shape[1], np.int64)
-    top = srt[-1]
-    for f in range(X.shape[1]):
-        g = srt[wide[:, f], f][gaps[wide[:, f], f] > 0]
-        u = np.unique(np.concatenate([q[f], g]))
-        u = u[u < top[f]]  # an edge at the maximum splits nothing
-        edges[f, :u.size] = u
-        n_edges[f] = u.size
-    return edges, n_edges
+    # feature-major rows: numpy sorts and partitions contiguous rows 2-3x faster than columns, and
+    # releases the GIL, so halves of the features go to two threads
+    run_rows(_edges_of_rows, X.shape[1], np.ascontiguousarray(X.T), n_gaps, edges)
+    return edges, np.isfinite(edges).sum(1).astype(np.int64)
+
+
+def _edges_of_rows(lo, hi, XT, n_gaps, edges):
+    """:func:`bin_edges` of features ``lo..hi-1`` (rows of ``XT``) into ``edges``."""
+    srt = np.sort(XT[lo:hi], axis=1)
+    n, n_q = srt.shape[1], edges.shape[1] - n_gaps
+    cand = [srt[:, (np.arange(1, n_q + 1) * n) // (n_q + 1)]]  # quantiles
+    gaps = np.diff(srt, axis=1)
+    k = min(n_gaps, gaps.shape[1])
+    if k:
+        wide = np.argpartition(-gaps, k - 1, axis=1)[:, :k]
+        lower = np.take_along_axis(srt, wide, axis=1)
+        cand.append(np.where(np.take_along_axis(gaps, wide, axis=1) > 0, lower, np.inf).astype(np.float32))
+    cand = np.sort(np.concatenate(cand, axis=1), axis=1)
+    # distinct values below each feature's maximum (an edge at the maximum splits nothing), packed left
+    drop = cand >= srt[:, -1:]
+    drop[:, 1:] |= cand[:, 1:] == cand[:, :-1]
+    cand[drop] = np.inf
+    cand.sort(axis=1)
+    edges[lo:hi, :cand.shape[1]] = cand[:, :edges.shape[1]]
 
 
 @njit(nogil=True, cache=True)
@@ -137,6 +145,9 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
     stack_depth = np.empty(n + 1, np.int64)
     hist = np.zeros((N_BINS, K), np.float64)
     vals = np.empty(EXACT_BELOW, np.float32)
+    srt = np.empty(EXACT_BELOW, np.int64)
+    nidx = np.empty(n, np.int64)
+    ny = np.empty(n, np.int64)
     tot = np.zeros(K, np.float64)
     lcount = np.zeros(K, np.float64)
     order = np.arange(F)
@@ -149,8 +160,11 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
         lo, hi, node, depth = stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp]
         m = hi - lo
         tot[:] = 0.0
-        for i in range(lo, hi):
-            tot[y[idx[i]]] += 1.0
+        for q in range(m):  # the node's samples and classes side by side: one gather, read by every feature
+            a = idx[lo + q]
+            nidx[q] = a
+            ny[q] = y[a]
+            tot[ny[q]] += 1.0
         for k in range(K):
             value[node, k] = tot[k] / m
         left[node] = -1
@@ -186,13 +200,18 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
                 continue
             if exact:
                 xf = XT[f]
+                # insertion sort of at most EXACT_BELOW values into srt (stable, no allocation)
                 for q in range(m):
-                    vals[q] = xf[idx[lo + q]]
-                srt = np.argsort(vals[:m], kind="mergesort")
+                    v = xf[nidx[q]]
+                    vals[q] = v
+                    r = q
+                    while r > 0 and vals[srt[r - 1]] > v:
+                        srt[r] = srt[r - 1]
+                        r -= 1
+                    srt[r] = q
                 lcount[:] = 0.0
                 for q in range(m - 1):
-                    a = idx[lo + srt[q]]
-                    lcount[y[a]] += 1.0
+                    lcount[ny[srt[q]]] += 1.0
                     v0 = vals[srt[q]]
                     if v0 == vals[srt[q + 1]]:
                         continue
@@ -208,9 +227,9 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
             row = Xb[f]
             bmin = N_BINS
             bmax = 0
-            for i in range(lo, hi):
-                b = row[idx[i]]
-                hist[b, y[idx[i]]] += 1.0
+            for q in range(m):
+                b = row[nidx[q]]
+                hist[b, ny[q]] += 1.0
                 if b < bmin:
                     bmin = b
                 if b > bmax:
@@ -222,9 +241,13 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
             lcount[:] = 0.0
             nl = 0.0
             for b in range(bmin, bmax):
+                added = 0.0
                 for k in range(K):
                     lcount[k] += hist[b, k]
-                    nl += hist[b, k]
+                    added += hist[b, k]
+                if added == 0.0:  # an empty bin splits as the one before it
+                    continue
+                nl += added
                 if nl < min_leaf or m - nl < min_leaf:
                     continue
                 score = _split_score(lcount, tot, nl, m)

@@ -37,6 +37,8 @@ class ViewFeatures:
         self.engine, self.img, self.fs, self.z = engine, img, fs, z
         self.rows, self.row_of = np.unique(np.asarray(rows, np.int64), return_inverse=True)
         self.cols, self.col_of = np.unique(np.asarray(cols, np.int64), return_inverse=True)
+        # every display row and column its own image row and column: the grid is the view as it is
+        self.identity = self.rows.size == self.row_of.size and self.cols.size == self.col_of.size
         g = engine.grid(img, fs)
         ty, tx = g.tile[-2], g.tile[-1]
         # zoomed far out, tiles are only sampled (rows computed, nothing kept): pieces of several

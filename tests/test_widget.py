@@ -1,4 +1,6 @@
 """The widget through its traits and scripted surface (no browser; see test_e2e_browser.py)."""
+import time
+
 import numpy as np
 import pytest
 
@@ -41,8 +43,9 @@ def test_live_update_trains_draws_and_times(app, scene):
     app.live_update = True
     app.wait_idle(60)
     assert app.project.forest is not None and app.overlay_frames == 1
-    assert set(app.timings) == {"features", "train", "predict", "render", "total"}
+    assert set(app.timings) == {"features", "train", "predict", "render", "total", "first"}
     assert all(v >= 0 for v in app.timings.values()) and "done" in app.status
+    assert app.timings["first"] == app.timings["total"]  # no preview: the first overlay is the whole forest's
     after = app.frame()
     assert np.abs(after - before).mean() > 0.01  # the overlay is on the image
     forest = app.project.forest
@@ -284,9 +287,19 @@ def test_preview_forest_first_then_the_whole_forest(scene):
         app.live.last_train_s = 1.0  # as if training were slow: preview first
         app.stroke(nuc2, 1)
         app.wait_idle(60)
+        t_stroke = app.live.stroke_t
         assert any("preview of 20 trees" in s for s in statuses)
-        assert "done" in app.status and p.forest.n_trees == 60
-        assert app.timings_full["total"] >= app.timings["total"]
+        assert "done, whole forest" in app.status and "20-tree preview was shown first" in app.status
+        assert p.forest.n_trees == 60
+        # "total" is the whole forest's overlay, "first" the preview's, drawn before it
+        assert 0 < app.timings["first"] < app.timings["total"] <= time.perf_counter() - t_stroke
+        # the overlay (the preview's 20 trees kept, the other 40 added) is the whole forest's prediction
+        vf = app.prediction.vf
+        shown = app.prediction.state[1]
+        for k in range(len(vf)):
+            _, ry, rx = vf.pieces[k]
+            np.testing.assert_allclose(shown[ry, rx], vf.predict(p.forest, k), atol=1e-6)
+        assert app.prediction.state[3] is not None  # the preview's pieces were a head start
         reference = pc.Project(["Nucleus", "Background"], features=p.features, n_estimators=60)
         reference.set_labels(reference.add_image(img), p.labels(0))
         np.testing.assert_array_equal(reference.train().predict(0), p.predict(0))  # the same forest

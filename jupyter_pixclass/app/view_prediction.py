@@ -16,7 +16,7 @@ class ViewPrediction:
     def __init__(self, app):
         self.app = app
         self.vf = None
-        self.state = None  # [(view key, forest), probability grid, pieces done]
+        self.state = None  # [(view key, forest), probability grid, pieces done, preview's head start]
         self.shown_forest = None  # whose overlay the canvas shows (a preview or the project's)
 
     def key(self):
@@ -43,13 +43,35 @@ class ViewPrediction:
         return vf
 
     def start(self, vf, forest):
-        """The probability grid of ``forest`` on ``vf`` (kept when it is the one already filling)."""
+        """The probability grid of ``forest`` on ``vf`` (kept when it is the one already filling).
+
+        When the grid filling so far is that of a preview of ``forest`` (its first trees), the
+        preview's pieces are kept as a head start: only the other trees are predicted there.
+        """
         key = (vf.key, forest)
         self.shown_forest = forest
         if self.state is None or self.state[0] != key:
+            head = None
+            s = self.state
+            if s is not None and s[0][0] == vf.key and s[2].any() and s[0][1] is not forest \
+                    and forest.starts_with(s[0][1]):
+                n = s[0][1].n_trees
+                head = (n, forest.subset(n, forest.n_trees), s[1], s[2].copy())
             self.state = [key, np.zeros((vf.rows.size, vf.cols.size, forest.n_classes), np.float32),
-                          np.zeros(len(vf), bool)]
+                          np.zeros(len(vf), bool), head]
         return self.state
+
+    def predict_piece(self, k, features=None):
+        """Probabilities of piece ``k`` by the forest being filled in (``features``: ``vf.features(k)``)."""
+        key, grid, done, head = self.state
+        vf, forest = self.vf, key[1]
+        _, ry, rx = vf.pieces[k]
+        if head is None or not head[3][k]:
+            grid[ry, rx] = vf.predict(forest, k, features)
+        else:  # the forest's mean is the preview's trees' and the others', weighed by their number
+            n, rest, before, _ = head
+            grid[ry, rx] = (before[ry, rx] * n + vf.predict(rest, k, features) * rest.n_trees) / forest.n_trees
+        done[k] = True
 
     def complete(self):
         """Whether the current view's overlay is fully predicted by the project's forest."""
@@ -65,11 +87,13 @@ class ViewPrediction:
         view = self.app.view
         _, _, iny, inx = view.indices()
         grid, done = s[1], s[2]
+        h, w = view.size
+        if done.all() and iny.all() and inx.all() and vf.identity:  # the usual frame: the grid as it is
+            return grid, np.ones((h, w), bool)
         ready = np.zeros(grid.shape[:2], bool)
         for k in np.flatnonzero(done):
             _, ry, rx = vf.pieces[k]
             ready[ry, rx] = True
-        h, w = view.size
         prob = np.zeros((h, w, grid.shape[-1]), np.float32)
         valid = np.zeros((h, w), bool)
         sub = np.ix_(np.flatnonzero(iny), np.flatnonzero(inx))
