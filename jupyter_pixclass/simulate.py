@@ -71,6 +71,17 @@ def annotate_box(project, i, box, classes, at="mistake", length=15, radius=1, z=
     return k
 
 
+def _random_unlabeled_box(rng, labels, b, tries=200):
+    """A random ``b``-pixel box holding no labeled pixel, as suggestions never do (any box if none is found)."""
+    H, W = labels.shape[-2:]
+    for _ in range(tries):
+        y, x = int(rng.integers(0, max(1, H - b + 1))), int(rng.integers(0, max(1, W - b + 1)))
+        box = (y, x, min(y + b, H), min(x + b, W))
+        if not labels[box[0]:box[2], box[1]:box[3]].any():
+            return box
+    return box
+
+
 def mean_iou(segmentation, classes):
     """Mean over the true classes of intersection over union, on pixels whose class is known (> 0)."""
     known = classes > 0
@@ -97,7 +108,7 @@ def label_rounds(project, i, classes, rounds=8, places="suggested", box=None, se
         Strokes to paint, one per round.
     places : {"suggested", "random"}
         The app's first suggestion (:func:`~jupyter_pixclass.suggest.suggest_boxes`), or a box of
-        the same size at a random place.
+        the same size at a random place holding no labeled pixel (suggestions never hold one either).
     box : int, optional
         Box side; default that of the suggestions.
     seed : int
@@ -140,8 +151,7 @@ def label_rounds(project, i, classes, rounds=8, places="suggested", box=None, se
                 break
             place = found[0][2]
         else:
-            y, x = int(rng.integers(0, max(1, H - b + 1))), int(rng.integers(0, max(1, W - b + 1)))
-            place = (y, x, min(y + b, H), min(x + b, W))
+            place = _random_unlabeled_box(rng, project.labels(i) if z is None else project.labels(i)[z], b)
         annotate_box(project, i, place, classes, at="mistake", z=z, prob=prob)
         project.train()
         prob, now = predicted()

@@ -116,3 +116,19 @@ def test_bad_inputs_are_named(scene):
     with pytest.raises(ValueError, match="rounds=-1"):
         label_rounds(p, 0, cls, rounds=-1)
     assert np.array_equal(p.labels(0), before)  # nothing painted on the way
+
+
+def test_random_places_avoid_labeled_pixels_as_suggestions_do(scene, monkeypatch):
+    import jupyter_pixclass.simulate as sim
+
+    p, cls = _fresh(scene)
+    p.set_labels(0, np.where(np.arange(cls.shape[1])[None, :] < cls.shape[1] // 2, cls, 0))  # left half labeled
+    boxes = []
+    real = sim.annotate_box
+    monkeypatch.setattr(sim, "annotate_box", lambda project, i, box, *a, **k: boxes.append(box) or real(
+        project, i, box, *a, **k))
+    label_rounds(p, 0, cls, rounds=4, places="random", seed=3)
+    labeled_before = np.arange(cls.shape[1]) < cls.shape[1] // 2
+    assert len(boxes) == 4
+    for y0, x0, y1, x1 in boxes:  # never a box over the labeled half
+        assert not labeled_before[x0:x1].any()
