@@ -1,4 +1,4 @@
-"""A random forest as flat arrays: trained by scikit-learn, stored without pickle, predicted by numba.
+"""A random forest as flat arrays: grown by :mod:`.forest_train` (or scikit-learn), stored without pickle, predicted by numba.
 
 scikit-learn's ``predict_proba`` needs samples x features rows (a 400 MB copy for a 1024x1024
 image with 98 features) and allocates per-tree outputs; this reads feature-major planes in place
