@@ -128,12 +128,12 @@ def _score_chunk(X, m0, m, q_feature, q_threshold, q_row, q_mask, q_base, leaf_v
 
 
 @njit(fastmath=True, cache=True, nogil=True)
-def _predict(lo, hi, X, idx, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
-             feature, threshold, left, right, value, big_roots, n_trees, used, q_feature_u, feature_u,
+def _predict(lo, hi, X, idx, q_threshold, q_row, q_mask, q_base, leaf_value_t,
+             threshold, left, right, value, big_roots, n_trees, used, q_feature_u, feature_u,
              out):  # pragma: no cover - compiled
     # X (F, N) feature-major; idx: the pixel columns to predict (what a viewport shows), or empty
-    # for all of them; out (M, K); chunks lo..hi-1 of _CHUNK pixels. With idx, only the features
-    # the trees test (used) are gathered, and q_feature_u / feature_u index into them.
+    # for all of them; out (M, K); chunks lo..hi-1 of _CHUNK pixels. Only the features the trees
+    # test (used) are gathered, and q_feature_u / feature_u index into them.
     F = used.size
     M = idx.size if idx.size else X.shape[1]
     K = value.shape[1]
@@ -324,8 +324,8 @@ class Forest:
             n_out = idx.size
         out = np.empty((n_out, self.n_classes), np.float32)
         if n_out:
-            qf, qt, qr, qm, qb, lv, big, used, qf_u, feat_u = self._bitvectors()
-            run_rows(_predict, (n_out + _CHUNK - 1) // _CHUNK, X_fm, idx, qf, qt, qr, qm, qb, lv, self.feature,
+            _, qt, qr, qm, qb, lv, big, used, qf_u, feat_u = self._bitvectors()
+            run_rows(_predict, (n_out + _CHUNK - 1) // _CHUNK, X_fm, idx, qt, qr, qm, qb, lv,
                      self.threshold, self.left, self.right, self.value, big, self.n_trees, used, qf_u, feat_u, out)
         return out
 

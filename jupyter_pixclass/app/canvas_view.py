@@ -63,7 +63,7 @@ class CanvasView:
         colors = [a.channels.colors[a.image_index][c] for c in chans]
         if len(chans) == 1 and a.display_channel.startswith("ch:"):
             colors = ["#ffffff"]  # a single channel is shown in grey
-        key = (id(a.image), a.image_index, a.z if a.image.ndim_spatial == 3 else None, a.view.origin, a.view.scale,
+        key = (a.image.uid, a.z if a.image.ndim_spatial == 3 else None, a.view.origin, a.view.scale,
                a.view.size, tuple(chans), tuple(limits), tuple(colors))
         if self._comp_key != key:
             plane = a.plane(a.image.data)
