@@ -11,7 +11,8 @@ from scipy import ndimage as ndi
 from .project import uncertainty_from
 from .suggest import default_box, suggest_boxes
 
-__all__ = ["annotate_box", "label_rounds", "mean_iou"]
+__all__ = ["annotate_box", "annotate_classes", "correction_strokes", "correct", "label_rounds", "mean_iou",
+           "random_unlabeled_box"]
 
 
 def _checked(project, i, classes):
@@ -60,18 +61,112 @@ def annotate_box(project, i, box, classes, at="mistake", length=15, radius=1, z=
     k = int(truth[y, x])
     if k == 0:
         return 0
-    xs_run = np.arange(max(0, x - length // 2), min(truth.shape[1], x + length // 2 + 1))
-    yy, xx = np.meshgrid(np.arange(y - radius, y + radius + 1), xs_run, indexing="ij")
-    keep = (yy >= 0) & (yy < truth.shape[0])
-    yy, xx = yy[keep], xx[keep]
-    same = truth[yy, xx] == k
-    yy, xx = yy[same], xx[same]
+    yy, xx = _stroke_at(truth, y, x, length, radius)
     index = (yy, xx) if z is None else (np.full(yy.size, z), yy, xx)
     project.paint_pixels(i, index, k)
     return k
 
 
-def _random_unlabeled_box(rng, labels, b, tries=200):
+def annotate_classes(project, i, box, classes, n_classes=2, length=15, radius=1, z=None):
+    """What a person who paints the main classes inside ``box`` does: one stroke through each.
+
+    A second simulated annotator (besides :func:`annotate_box`'s, who fixes a mistake): it
+    looks at the true classes, not at the overlay, and paints one stroke through the middle
+    (the pixel farthest from another class) of each of the ``n_classes`` classes covering most
+    of the box. Returns the classes painted, most frequent first.
+    """
+    i, classes = _checked(project, i, classes)
+    y0, x0, y1, x1 = (int(v) for v in box)
+    truth = classes if z is None else classes[z]
+    inside = truth[y0:y1, x0:x1]
+    if inside.size == 0:
+        raise ValueError(f"box {tuple(box)} (y0, x0, y1, x1) holds no pixel of image {i}")
+    counts = np.bincount(inside.ravel(), minlength=2)
+    counts[0] = 0
+    painted = []
+    for k in np.argsort(-counts, kind="stable")[:int(n_classes)]:
+        if counts[k] == 0:
+            break
+        depth = ndi.distance_transform_edt(np.pad(inside == k, 1))[1:-1, 1:-1]
+        dy, dx = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        yy, xx = _stroke_at(truth, y0 + int(dy), x0 + int(dx), length, radius)
+        project.paint_pixels(i, (yy, xx) if z is None else (np.full(yy.size, z), yy, xx), int(k))
+        painted.append(int(k))
+    return painted
+
+
+def _stroke_at(truth, y, x, length, radius):
+    """Pixels of a horizontal stroke through (y, x): up to ``length`` long, ``radius`` thick, within one true class."""
+    k = truth[y, x]
+    xs_run = np.arange(max(0, x - length // 2), min(truth.shape[1], x + length // 2 + 1))
+    yy, xx = np.meshgrid(np.arange(y - radius, y + radius + 1), xs_run, indexing="ij")
+    keep = (yy >= 0) & (yy < truth.shape[0])
+    yy, xx = yy[keep], xx[keep]
+    same = truth[yy, xx] == k
+    return yy[same], xx[same]
+
+
+def correction_strokes(prob, classes, n=5, length=15, radius=1, labels=None):
+    """Where a person corrects what a 2D overlay shows wrong: up to ``n`` strokes, largest mistake first.
+
+    A person looking at the whole overlay fixes the biggest wrong regions first, one stroke
+    each through its middle (the wrong pixel farthest from a right one).
+
+    Parameters
+    ----------
+    prob : ndarray (H, W, K)
+        Class probabilities of the image (class ``k`` in column ``k - 1``).
+    classes : ndarray of int (H, W)
+        True class per pixel, 0 = unknown (never painted, never counted wrong).
+    n, length, radius : int
+        Strokes, and each stroke's length and half thickness in pixels.
+    labels : ndarray of int (H, W), optional
+        Labels already painted: a wrong region that holds one is still painted (the forest has
+        not learned it), but the stroke starts on an unlabeled pixel where there is one.
+
+    Returns
+    -------
+    list of (rows, cols, k)
+        Each stroke's pixels and its true class ``k``, biggest mistake first.
+    """
+    classes = np.asarray(classes)
+    if prob.shape[:-1] != classes.shape or classes.ndim != 2:
+        raise ValueError(f"probabilities of shape {prob.shape} do not match classes of shape {classes.shape} (2D)")
+    wrong = (classes > 0) & (np.argmax(prob, -1) + 1 != classes)
+    regions, count = ndi.label(wrong)
+    if count == 0:
+        return []
+    sizes = np.bincount(regions.ravel())[1:]
+    depth = ndi.distance_transform_edt(np.pad(wrong, 1))[1:-1, 1:-1]
+    if labels is not None:  # an unlabeled start where there is one
+        depth = depth + np.where(np.asarray(labels) > 0, 0.0, 0.5)
+    boxes = ndi.find_objects(regions)
+    out = []
+    for r in np.argsort(-sizes, kind="stable")[:int(n)]:
+        sl = boxes[r]
+        d = np.where(regions[sl] == r + 1, depth[sl], -1.0)
+        dy, dx = np.unravel_index(int(np.argmax(d)), d.shape)
+        y, x = sl[0].start + int(dy), sl[1].start + int(dx)
+        yy, xx = _stroke_at(classes, y, x, length, radius)
+        out.append((yy, xx, int(classes[y, x])))
+    return out
+
+
+def correct(project, i, classes, n=5, length=15, radius=1, prob=None):
+    """Paint :func:`correction_strokes` on 2D image ``i`` of ``project``: a round of corrections.
+
+    ``prob``: the project's probabilities of image ``i`` when already at hand (else predicted).
+    Returns the number of strokes painted (0 when the overlay shows nothing wrong).
+    """
+    i, classes = _checked(project, i, classes)
+    prob = project.predict(i) if prob is None else prob
+    strokes = correction_strokes(prob, classes, n, length, radius, labels=project.labels(i))
+    for yy, xx, k in strokes:
+        project.paint_pixels(i, (yy, xx), k)
+    return len(strokes)
+
+
+def random_unlabeled_box(rng, labels, b, tries=200):
     """A random ``b``-pixel box holding no labeled pixel, as suggestions never do (any box if none is found)."""
     H, W = labels.shape[-2:]
     for _ in range(tries):
@@ -151,7 +246,7 @@ def label_rounds(project, i, classes, rounds=8, places="suggested", box=None, se
                 break
             place = found[0][2]
         else:
-            place = _random_unlabeled_box(rng, project.labels(i) if z is None else project.labels(i)[z], b)
+            place = random_unlabeled_box(rng, project.labels(i) if z is None else project.labels(i)[z], b)
         annotate_box(project, i, place, classes, at="mistake", z=z, prob=prob)
         project.train()
         prob, now = predicted()

@@ -91,11 +91,13 @@ def test_deterministic(scene):
     np.testing.assert_array_equal(probs[0], probs[1])
 
 
-@pytest.mark.parametrize("max_leaves", [0, 50, 64])
-def test_forest_matches_sklearn(max_leaves, monkeypatch):
+@pytest.mark.parametrize("max_leaves,word32", [(0, 32), (50, 32), (64, 32), (64, 20), (50, 0)])
+def test_forest_matches_sklearn(max_leaves, word32, monkeypatch):
+    """Every way of scoring a tree (32-bit and 64-bit bitvectors, walking) gives scikit-learn's answer."""
     from sklearn.ensemble import RandomForestClassifier
 
     monkeypatch.setattr(forest, "QS_MAX_LEAVES", max_leaves)
+    monkeypatch.setattr(forest, "WORD32_MAX_LEAVES", word32)
     rng = np.random.default_rng(0)
     X = rng.random((600, 7)).astype(np.float32)
     y = (X[:, 0] + X[:, 3] > 1).astype(int) + 2 * (X[:, 5] > 0.7)

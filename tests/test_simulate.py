@@ -132,3 +132,68 @@ def test_random_places_avoid_labeled_pixels_as_suggestions_do(scene, monkeypatch
     assert len(boxes) == 4
     for y0, x0, y1, x1 in boxes:  # never a box over the labeled half
         assert not labeled_before[x0:x1].any()
+
+
+def test_annotate_classes_paints_one_stroke_through_each_main_class(trained, classes):
+    from jupyter_pixclass.simulate import annotate_classes
+
+    p = trained
+    before = p.labels(0).copy()
+    cls = classes
+    ys, xs = np.nonzero(cls == 1)
+    y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+    box = (max(0, y - 20), max(0, x - 20), y + 20, x + 20)
+    try:
+        painted = annotate_classes(p, 0, box, cls)
+        new = p.labels(0) != before
+        assert sorted(painted) == [1, 2] and (p.labels(0)[new] == cls[new]).all()  # only true classes
+        assert set(np.unique(p.labels(0)[new])) == {1, 2}
+    finally:
+        p.set_labels(0, before)
+    with pytest.raises(ValueError, match="holds no pixel"):
+        annotate_classes(p, 0, (10, 10, 10, 20), cls)
+
+
+def test_correction_strokes_fix_the_largest_mistake_first():
+    from jupyter_pixclass.simulate import correction_strokes
+
+    truth = np.full((64, 64), 2)
+    truth[5:25, 5:25] = 1  # a big nucleus, shown as background
+    truth[40:44, 40:44] = 1  # a small one, shown as background too
+    prob = np.zeros((64, 64, 2), np.float32)
+    prob[..., 1] = 1
+    strokes = correction_strokes(prob, truth, n=5)
+    assert len(strokes) == 2  # two wrong regions, one stroke each
+    (yy, xx, k), (yy2, xx2, k2) = strokes
+    assert k == k2 == 1 and (truth[yy, xx] == 1).all() and (5 <= yy).all() and (yy < 25).all()
+    assert (40 <= yy2).all() and (yy2 < 44).all()  # the small one second
+    prob[..., 0], prob[..., 1] = (truth == 1), (truth == 2)
+    assert correction_strokes(prob, truth) == []  # nothing wrong, nothing painted
+    with pytest.raises(ValueError, match="do not match"):
+        correction_strokes(prob[:10], truth)
+
+
+def test_correct_paints_what_the_overlay_shows_wrong(trained, classes):
+    from jupyter_pixclass.simulate import correct
+
+    p = trained
+    before = p.labels(0).copy()
+    seg = p.segment(0)
+    try:
+        n = correct(p, 0, classes, n=3)
+        new = p.labels(0) != before
+        assert 1 <= n <= 3 and (p.labels(0)[new] == classes[new]).all()
+        assert (seg[new] != classes[new]).any()  # through pixels the forest had wrong
+    finally:
+        p.set_labels(0, before)
+
+
+def test_random_unlabeled_box_holds_no_label():
+    from jupyter_pixclass.simulate import random_unlabeled_box
+
+    labels = np.zeros((100, 100), np.uint8)
+    labels[:, :60] = 1
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y0, x0, y1, x1 = random_unlabeled_box(rng, labels, 20)
+        assert y1 - y0 == 20 and x1 - x0 == 20 and not labels[y0:y1, x0:x1].any()

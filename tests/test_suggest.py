@@ -32,21 +32,44 @@ def test_boundary_free_removes_thin_bands_and_keeps_regions():
         boundary_free(err, step=0)
 
 
-def test_suggestions_go_to_what_the_forest_has_not_learned_not_to_borders(monkeypatch):
-    img, truth = pc.datasets.nuclei((256, 256), seed=3)
-    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+def _two_unsure_regions(n=256):
+    """Three-class probabilities: region A split between two classes, region B spread over three.
+
+    A is what the uncertainty overlay shows brightest (1 - (0.5 - 0.5) = 1); by the expected
+    error 1 - max, B (0.6) would come before A (0.5)."""
+    prob = np.zeros((n, n, 3), np.float32)
+    prob[..., 0] = 1
+    prob[40:64, 40:64] = (0.5, 0.5, 0.0)
+    prob[160:184, 180:204] = (0.4, 0.3, 0.3)
+    return prob
+
+
+def _project(shape, lab_at=()):
+    img = np.zeros(shape, np.uint16)
+    p = pc.Project(["Nucleus", "Background", "Other"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=3)
     p.add_image(img)
-    lab = np.zeros(img.shape_spatial, np.uint8)
-    lab[250:253, 0:20] = 2
-    lab[tuple(np.argwhere(truth["classes"] == 1)[0])] = 1
+    lab = np.zeros(shape, np.uint8)
+    lab[shape[0] - 3, 0:3], lab[shape[0] - 3, 10:13], lab[shape[0] - 3, 20:23] = 1, 2, 3
+    for y, x in lab_at:
+        lab[y, x] = 1
     p.set_labels(0, lab)
-    err = _borders_and_a_blob()
-    assert err[:32, :32].mean() > err[96:128, 176:208].mean()  # by plain mean the net would win
-    prob = _probs(err)
+    return p
+
+
+def test_suggestions_are_the_uncertainty_overlays_brightest_windows(monkeypatch):
+    prob = _two_unsure_regions()
     monkeypatch.setattr(suggest, "probability_grid", lambda project, i, z=None: (prob, 1))
-    (i, z, (y0, x0, y1, x1)), = suggest_boxes(p, 1, box=32)
-    assert (i, z) == (0, None) and x0 >= 128  # the unsure region, not the net of borders
-    assert y0 <= 100 and y1 >= 124 and x0 <= 180 and x1 >= 204
+    (i, z, (y0, x0, y1, x1)), second = suggest_boxes(_project((256, 256)), 2, box=32)
+    assert (i, z) == (0, None) and y0 <= 40 and y1 >= 64 and x0 <= 40 and x1 >= 64  # A first
+    _, _, (y0, x0, y1, x1) = second
+    assert y0 <= 160 and y1 >= 184 and x0 <= 180 and x1 >= 204  # then B
+
+
+def test_a_window_holding_a_label_is_left_out(monkeypatch):
+    prob = _two_unsure_regions()
+    monkeypatch.setattr(suggest, "probability_grid", lambda project, i, z=None: (prob, 1))
+    (_, _, (y0, x0, y1, x1)), = suggest_boxes(_project((256, 256), [(52, 52)]), 1, box=32)
+    assert y0 <= 160 and y1 >= 184 and x0 <= 180 and x1 >= 204  # A holds a labeled pixel: B
 
 
 def _net_and_blob(n=1280):
@@ -57,22 +80,6 @@ def _net_and_blob(n=1280):
     net[:, ::3] = 0.6
     err[600:624, 900:924] = 0.4
     return err
-
-
-def test_large_images_score_their_best_candidates_again_in_detail(monkeypatch):
-    img = np.zeros((1280, 1280), np.uint16)  # over 1024 px: a grid cell (5 px) is as wide as a border band
-    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=3)
-    p.add_image(img)
-    lab = np.zeros(img.shape, np.uint8)
-    lab[1270, 0:3], lab[1270, 10:13] = 1, 2
-    p.set_labels(0, lab)
-    err = _net_and_blob()
-    monkeypatch.setattr(suggest, "_predicted", lambda project, i, rows, cols, z=None: _probs(err[np.ix_(rows, cols)]))
-    (_, _, (y0, x0, y1, x1)), = suggest_boxes(p, 1, box=32)
-    assert y0 <= 600 and y1 >= 624 and x0 <= 900 and x1 >= 924  # the unsure region
-    monkeypatch.setattr(suggest, "REFINE", 1)  # the coarse grid alone would send the person to the net
-    (_, _, (y0, x0, y1, x1)), = suggest_boxes(p, 1, box=32)
-    assert 200 - 32 <= y0 <= 280 and 200 - 32 <= x0 <= 280
 
 
 def test_a_thin_stroke_between_grid_points_keeps_boxes_away(monkeypatch):

