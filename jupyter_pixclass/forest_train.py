@@ -27,43 +27,155 @@ N_BINS = 256
 EXACT_BELOW = 64  # nodes this small are split at exact values (a sort is cheaper than the bins there)
 
 
-def bin_edges(X, n_bins=N_BINS, sample=16_384, seed=0, n_gaps=64):
+def bin_edges(X, n_bins=N_BINS, sample=16_384, seed=0, n_gaps=64, feature_major=False):
     """Per feature, up to ``n_bins - 1`` increasing float32 edges: quantiles and the widest gaps.
 
     Quantiles of at most ``sample`` rows (a fixed random subset) follow the distribution; the
-    lower ends of the ``n_gaps`` widest gaps between neighbouring values are edges too. Brush
-    strokes stay inside objects, so classes often sit on either side of an empty stretch of
-    feature values; a bin straddling it could not separate them, and the split would land
-    inside one class instead of in the middle of the gap where scikit-learn puts it.
+    lower ends of the ``n_gaps`` widest gaps between neighbouring values are edges too (of equal
+    gaps, the lower ones). Brush strokes stay inside objects, so classes often sit on either side
+    of an empty stretch of feature values; a bin straddling it could not separate them, and the
+    split would land inside one class instead of in the middle of the gap where scikit-learn
+    puts it. ``X`` is (N, F), or (F, N) with ``feature_major=True``.
     """
-    X = np.asarray(X, np.float32)
-    if X.shape[0] > sample:
-        X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], sample, replace=False))]
-    edges = np.full((X.shape[1], n_bins - 1), np.inf, np.float32)
-    # feature-major rows: numpy sorts and partitions contiguous rows 2-3x faster than columns, and
-    # releases the GIL, so halves of the features go to two threads
-    run_rows(_edges_of_rows, X.shape[1], np.ascontiguousarray(X.T), n_gaps, edges)
+    XT = np.ascontiguousarray(X, np.float32) if feature_major else transpose(X)
+    N = XT.shape[1]
+    rows = np.arange(N) if N <= sample else np.sort(np.random.default_rng(seed).choice(N, sample, replace=False))
+    edges = np.full((XT.shape[0], n_bins - 1), np.inf, np.float32)
+    if N:
+        run_rows(_edges_of_rows, XT.shape[0], XT, rows, min(n_gaps, n_bins - 1), edges)
     return edges, np.isfinite(edges).sum(1).astype(np.int64)
 
 
-def _edges_of_rows(lo, hi, XT, n_gaps, edges):
-    """:func:`bin_edges` of features ``lo..hi-1`` (rows of ``XT``) into ``edges``."""
-    srt = np.sort(XT[lo:hi], axis=1)
-    n, n_q = srt.shape[1], edges.shape[1] - n_gaps
-    cand = [srt[:, (np.arange(1, n_q + 1) * n) // (n_q + 1)]]  # quantiles
-    gaps = np.diff(srt, axis=1)
-    k = min(n_gaps, gaps.shape[1])
-    if k:
-        wide = np.argpartition(-gaps, k - 1, axis=1)[:, :k]
-        lower = np.take_along_axis(srt, wide, axis=1)
-        cand.append(np.where(np.take_along_axis(gaps, wide, axis=1) > 0, lower, np.inf).astype(np.float32))
-    cand = np.sort(np.concatenate(cand, axis=1), axis=1)
-    # distinct values below each feature's maximum (an edge at the maximum splits nothing), packed left
-    drop = cand >= srt[:, -1:]
-    drop[:, 1:] |= cand[:, 1:] == cand[:, :-1]
-    cand[drop] = np.inf
-    cand.sort(axis=1)
-    edges[lo:hi, :cand.shape[1]] = cand[:, :edges.shape[1]]
+@njit(nogil=True, cache=True)
+def _transpose(lo, hi, X, XT):  # pragma: no cover - compiled
+    # blocks lo..hi-1 of 256 rows of X (N, F) into XT (F, N), a block at a time (in cache)
+    N, F = X.shape
+    for blk in range(lo, hi):
+        r0 = blk * 256
+        r1 = min(r0 + 256, N)
+        for f in range(F):
+            xt = XT[f]
+            for i in range(r0, r1):
+                xt[i] = X[i, f]
+
+
+def transpose(X):
+    """``X`` (N, F) as a contiguous feature-major float32 array (F, N), on every thread."""
+    X = np.ascontiguousarray(X, np.float32)
+    XT = np.empty((X.shape[1], X.shape[0]), np.float32)
+    run_rows(_transpose, (X.shape[0] + 255) // 256, X, XT)
+    return XT
+
+
+@njit(nogil=True, cache=True)
+def _radix_sort(v, keys, tmp, out):  # pragma: no cover - compiled
+    # float32 values v sorted into out: an LSD radix sort of order-preserving uint32 keys, four
+    # byte-passes (passes where every key has the same byte are skipped). np.sort took 29 ms for
+    # 98 features of 16 384 values here, this 4 ms (benchmarks/RESULTS.md, "Training").
+    n = v.size
+    bits = v.view(np.uint32)
+    for i in range(n):
+        b = bits[i]
+        keys[i] = ~b if b >> np.uint32(31) else b | np.uint32(0x80000000)
+    counts = np.zeros(256, np.int64)
+    for shift in range(0, 32, 8):
+        counts[:] = 0
+        for i in range(n):
+            counts[(keys[i] >> np.uint32(shift)) & np.uint32(255)] += 1
+        if counts.max() == n:
+            continue
+        a = 0
+        for d in range(256):
+            c = counts[d]
+            counts[d] = a
+            a += c
+        for i in range(n):
+            k = keys[i]
+            d = (k >> np.uint32(shift)) & np.uint32(255)
+            tmp[counts[d]] = k
+            counts[d] += 1
+        keys, tmp = tmp, keys
+    ob = out.view(np.uint32)
+    for i in range(n):
+        k = keys[i]
+        ob[i] = k & np.uint32(0x7FFFFFFF) if k >> np.uint32(31) else ~k
+
+
+@njit(nogil=True, cache=True)
+def _kth_largest_gap(srt, k, heap):  # pragma: no cover - compiled
+    # the k-th largest difference between neighbours of sorted srt: a min-heap of the k largest
+    # so far (most gaps are small and rejected by one comparison; 6x faster than np.partition)
+    n = 0
+    for i in range(srt.size - 1):
+        x = srt[i + 1] - srt[i]
+        if n < k:
+            j = n
+            n += 1
+            heap[j] = x
+            while j > 0 and heap[(j - 1) >> 1] > heap[j]:
+                p = (j - 1) >> 1
+                heap[p], heap[j] = heap[j], heap[p]
+                j = p
+        elif x > heap[0]:
+            heap[0] = x
+            j = 0
+            while True:
+                c = 2 * j + 1
+                if c >= k:
+                    break
+                if c + 1 < k and heap[c + 1] < heap[c]:
+                    c += 1
+                if heap[c] >= heap[j]:
+                    break
+                heap[c], heap[j] = heap[j], heap[c]
+                j = c
+    return heap[0]
+
+
+@njit(nogil=True, cache=True)
+def _edges_of_rows(lo, hi, XT, rows, n_gaps, edges):  # pragma: no cover - compiled
+    # bin_edges of features lo..hi-1, from the sampled columns ``rows`` of XT (F, N)
+    n = rows.size
+    n_e = edges.shape[1]
+    n_q = n_e - n_gaps
+    v = np.empty(n, np.float32)
+    srt = np.empty(n, np.float32)
+    keys = np.empty(n, np.uint32)
+    tmp = np.empty(n, np.uint32)
+    heap = np.empty(max(n_gaps, 1), np.float32)
+    cand = np.empty(n_e, np.float32)
+    for f in range(lo, hi):
+        xf = XT[f]
+        for i in range(n):
+            v[i] = xf[rows[i]]
+        _radix_sort(v, keys, tmp, srt)
+        nc = 0
+        for i in range(1, n_q + 1):  # quantiles
+            cand[nc] = srt[(i * n) // (n_q + 1)]
+            nc += 1
+        k = min(n_gaps, n - 1)
+        if k > 0:  # the lower ends of the k widest gaps (> 0), the lower ones first among equals
+            kth = _kth_largest_gap(srt, k, heap)
+            n_equal = k
+            for i in range(n - 1):
+                if srt[i + 1] - srt[i] > kth:
+                    n_equal -= 1
+            for i in range(n - 1):
+                g = srt[i + 1] - srt[i]
+                if g > 0 and (g > kth or (g == kth and n_equal > 0)):
+                    if g == kth:
+                        n_equal -= 1
+                    cand[nc] = srt[i]
+                    nc += 1
+        c = np.sort(cand[:nc])
+        # distinct values below the feature's maximum (an edge at the maximum splits nothing)
+        top = srt[n - 1]
+        e = edges[f]
+        j = 0
+        for i in range(nc):
+            if c[i] < top and (j == 0 or c[i] != e[j - 1]) and j < n_e:
+                e[j] = c[i]
+                j += 1
 
 
 @njit(nogil=True, cache=True)
@@ -83,11 +195,11 @@ def _apply_bins(lo, hi, XT, edges, out):  # pragma: no cover - compiled
             o[i] = a
 
 
-def apply_bins(X, edges):
-    """Bins ``(F, N)`` uint8 of samples ``X`` (N, F), and ``X`` feature-major ``(F, N)``."""
-    XT = np.ascontiguousarray(np.asarray(X, np.float32).T)
+def apply_bins(X, edges, feature_major=False):
+    """Bins ``(F, N)`` uint8 of samples ``X`` (N, F) (or (F, N) with ``feature_major``), and ``X`` feature-major."""
+    XT = np.ascontiguousarray(X, np.float32) if feature_major else transpose(X)
     out = np.empty(XT.shape, np.uint8)
-    run_rows(_apply_bins, XT.shape[0], XT, edges, out)
+    run_rows(_apply_bins, XT.shape[0], XT, np.ascontiguousarray(edges, np.float32), out)
     return out, XT
 
 
@@ -128,30 +240,63 @@ def _split_score(lcount, tot, nl, m):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, thr, tval, left, right, value,
-          imp):
+def _best_bin(hist, K, tot, m, min_leaf, cum, score):  # pragma: no cover - compiled
+    # The bin b whose split "bin <= b" scores highest, and its score; hist (K * N_BINS) int32
+    # counts, class-major, cleared here. Prefix sums then scores of every bin in flat loops (they
+    # vectorize: 3x faster than scoring bin by bin); an empty bin scores as the one before it, so
+    # the first of equal scores, the lowest bin, wins as it did bin by bin.
+    nl = score  # reused: samples left of each bin
+    nl[:] = 0.0
+    for k in range(K):
+        a = 0.0
+        h = hist[k * N_BINS:(k + 1) * N_BINS]
+        c = cum[k]
+        for b in range(N_BINS):
+            a += h[b]
+            c[b] = a
+            h[b] = 0
+        for b in range(N_BINS):
+            nl[b] += c[b]
+    sc = np.empty(N_BINS, np.float64)
+    for b in range(N_BINS):
+        sl = 0.0
+        sr = 0.0
+        for k in range(K):
+            ck = cum[k, b]
+            rk = tot[k] - ck
+            sl += ck * ck
+            sr += rk * rk
+        nlb = nl[b]
+        ok = nlb >= min_leaf and m - nlb >= min_leaf
+        sc[b] = sl / nlb + sr / (m - nlb) if ok else -1.0
+    best = -1.0
+    best_b = -1
+    for b in range(N_BINS):
+        if sc[b] > best:
+            best = sc[b]
+            best_b = b
+    return best_b, best
+
+
+@njit(nogil=True, cache=True)
+def _grow(XT, Xb, n_edges, y, K, idx, mtry, max_depth, min_leaf, seed, feat, thr, tval, left, right, value,
+          imp, scratch):
     # pragma: no cover - compiled
-    # One tree on samples ``sample`` (indices into the columns of Xb, with repeats), depth first.
-    # Nodes are numbered in creation order, so children come after their parent. Returns the
-    # number of nodes.
+    # One tree on the samples in ``idx`` (indices into the columns of Xb, with repeats, in
+    # increasing order; reordered here), depth first. Nodes are numbered in creation order, so
+    # children come after their parent. Returns the number of nodes. ``scratch``: buffers of one
+    # thread (_scratch), reused tree after tree: fresh memory is slow to touch after a pause.
     F = Xb.shape[0]
-    n = sample.size
+    n = idx.size
     state = np.empty(1, np.uint64)
     state[0] = np.uint64(seed)
-    idx = sample.copy()
-    stack_lo = np.empty(n + 1, np.int64)
-    stack_hi = np.empty(n + 1, np.int64)
-    stack_node = np.empty(n + 1, np.int64)
-    stack_depth = np.empty(n + 1, np.int64)
-    hist = np.zeros((N_BINS, K), np.float64)
-    vals = np.empty(EXACT_BELOW, np.float32)
-    srt = np.empty(EXACT_BELOW, np.int64)
-    nidx = np.empty(n, np.int64)
-    ny = np.empty(n, np.int64)
+    nidx, ny, code, right_idx, stack, hist, cum, nl_bins, vals, srt, order = scratch
+    stack_lo, stack_hi, stack_node, stack_depth = stack[0], stack[1], stack[2], stack[3]
+    hist[:] = 0
+    for j in range(F):
+        order[j] = j
     tot = np.zeros(K, np.float64)
     lcount = np.zeros(K, np.float64)
-    order = np.arange(F)
-    sp = 0
     stack_lo[0], stack_hi[0], stack_node[0], stack_depth[0] = 0, n, 0, 0
     sp = 1
     n_nodes = 1
@@ -164,6 +309,7 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
             a = idx[lo + q]
             nidx[q] = a
             ny[q] = y[a]
+            code[q] = ny[q] * N_BINS  # a sample's class times N_BINS: its row of the histogram
             tot[ny[q]] += 1.0
         for k in range(K):
             value[node, k] = tot[k] / m
@@ -175,7 +321,7 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
                 pure = True
         if pure or m < 2 * min_leaf or depth >= max_depth:
             continue
-        if n_nodes + 2 > feat.size:  # out of room: the caller grows this tree again with more
+        if n_nodes + 2 > feat.size or sp + 2 > stack_lo.size:  # out of room: grown again with more
             return -1
         parent_score = 0.0
         for k in range(K):
@@ -225,67 +371,41 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
                         best_cut = v0
                 continue
             row = Xb[f]
-            bmin = N_BINS
-            bmax = 0
-            for q in range(m):
-                b = row[nidx[q]]
-                hist[b, ny[q]] += 1.0
-                if b < bmin:
-                    bmin = b
-                if b > bmax:
-                    bmax = b
-            if bmin == bmax:
-                for k in range(K):
-                    hist[bmin, k] = 0.0
-                continue
-            lcount[:] = 0.0
-            nl = 0.0
-            for b in range(bmin, bmax):
-                added = 0.0
-                for k in range(K):
-                    lcount[k] += hist[b, k]
-                    added += hist[b, k]
-                if added == 0.0:  # an empty bin splits as the one before it
-                    continue
-                nl += added
-                if nl < min_leaf or m - nl < min_leaf:
-                    continue
-                score = _split_score(lcount, tot, nl, m)
-                if score > best_score:
-                    best_score = score
-                    best_f = f
-                    best_b = b
-            for b in range(bmin, bmax + 1):
-                for k in range(K):
-                    hist[b, k] = 0.0
+            for q in range(m):  # the hot loop: integer counts, one flat index
+                hist[code[q] + np.int64(row[nidx[q]])] += 1
+            b, score = _best_bin(hist, K, tot, m, min_leaf, cum, nl_bins)
+            if b >= 0 and score > best_score:
+                best_score = score
+                best_f = f
+                best_b = b
         if best_f < 0:
             continue
-        # partition idx[lo:hi] by bin <= best_b, or in an exact split by value <= best_cut
+        # split idx[lo:hi] by bin <= best_b (or, in an exact split, value <= best_cut), keeping
+        # both sides in increasing order, without branches; the largest value going left and
+        # the smallest going right come with it
         row = Xb[best_f]
-        xr = XT[best_f]
-        i, e = lo, hi - 1
-        while i <= e:
-            if (row[idx[i]] <= best_b) if not exact else (xr[idx[i]] <= best_cut):
-                i += 1
-            else:
-                idx[i], idx[e] = idx[e], idx[i]
-                e -= 1
+        xf = XT[best_f]
+        i = lo
+        nr = 0
+        lmax = -np.inf
+        rmin = np.inf
+        for q in range(m):
+            a = nidx[q]
+            v = xf[a]
+            go_left = (row[a] <= best_b) if not exact else (v <= best_cut)
+            idx[i] = a
+            right_idx[nr] = a
+            i += 1 if go_left else 0
+            nr += 0 if go_left else 1
+            lmax = max(lmax, v) if go_left else lmax
+            rmin = rmin if go_left else min(rmin, v)
+        for q in range(nr):
+            idx[i + q] = right_idx[q]
         feat[node] = best_f
         thr[node] = best_b
         # the threshold goes halfway between the node's neighbouring values on either side, as
         # scikit-learn puts it: a threshold hugging one class misclassifies images a little
         # brighter or dimmer than the training ones
-        xf = XT[best_f]
-        lmax = -np.inf
-        for j in range(lo, i):
-            v = xf[idx[j]]
-            if v > lmax:
-                lmax = v
-        rmin = np.inf
-        for j in range(i, hi):
-            v = xf[idx[j]]
-            if v < rmin:
-                rmin = v
         tval[node] = 0.5 * (np.float64(lmax) + np.float64(rmin))
         imp[best_f] += best_score - parent_score  # m * (Gini(parent) - weighted Gini(children))
         left[node] = n_nodes
@@ -299,29 +419,47 @@ def _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, seed, feat, 
 
 
 @njit(nogil=True, cache=True)
-def _bootstrap(state, by_class, starts, counts, draws):  # pragma: no cover - compiled
-    # draws[c] samples with replacement from class c's pixels
-    total = 0
-    for c in range(counts.size):
-        total += draws[c]
-    out = np.empty(total, np.int64)
-    j = 0
+def _bootstrap(state, by_class, starts, counts, draws, times, out):  # pragma: no cover - compiled
+    # draws[c] samples with replacement from class c's pixels into out, in increasing pixel order
+    # (a counting sort over ``times``, zeros of one per pixel, left zero): a node then reads a
+    # feature's bins front to back
     for c in range(counts.size):
         for _ in range(draws[c]):
-            out[j] = by_class[starts[c] + _randint(state, counts[c])]
+            times[by_class[starts[c] + _randint(state, counts[c])]] += 1
+    j = 0
+    for s in range(times.size):
+        for _ in range(times[s]):
+            out[j] = s
             j += 1
-    return out
+        times[s] = 0
+
+
+@njit(nogil=True, cache=True)
+def _scratch(n, n_pixels, K, F, stack_size):  # pragma: no cover - compiled
+    # one thread's buffers for growing trees on n samples (see _grow)
+    return (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+            np.empty((4, stack_size), np.int64), np.zeros(K * N_BINS, np.int32), np.empty((K, N_BINS), np.float64),
+            np.empty(N_BINS, np.float64), np.empty(EXACT_BELOW, np.float32), np.empty(EXACT_BELOW, np.int64),
+            np.empty(F, np.int64))
 
 
 @njit(nogil=True, cache=True)
 def _grow_trees(lo, hi, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry, max_depth, min_leaf, seeds,
                 feat, thr, tval, left, right, value, imp, n_nodes, XT):  # pragma: no cover - compiled
+    n = 0
+    for c in range(draws.size):
+        n += draws[c]
+    # depth first, a node pushes two children and pops one: the stack holds at most one pending
+    # sibling per level
+    scratch = _scratch(n, by_class.size, K, Xb.shape[0], min(n + 1, 2 * max_depth + 4))
+    times = np.zeros(by_class.size, np.int32)
+    idx = np.empty(n, np.int64)
     for t in range(lo, hi):
         state = np.empty(1, np.uint64)
         state[0] = seeds[t]
-        sample = _bootstrap(state, by_class, starts, counts, draws)
-        n_nodes[t] = _grow(XT, Xb, n_edges, y, K, sample, mtry, max_depth, min_leaf, _rand(state),
-                           feat[t], thr[t], tval[t], left[t], right[t], value[t], imp[t])
+        _bootstrap(state, by_class, starts, counts, draws, times, idx)
+        n_nodes[t] = _grow(XT, Xb, n_edges, y, K, idx, mtry, max_depth, min_leaf, _rand(state),
+                           feat[t], thr[t], tval[t], left[t], right[t], value[t], imp[t], scratch)
 
 
 def class_draws(counts, max_samples, min_class_share):
@@ -341,10 +479,10 @@ def class_draws(counts, max_samples, min_class_share):
 
 
 def _tree_arrays(T, cap, K, F):
-    return (np.zeros((T, cap), np.int32), np.zeros((T, cap), np.int64), np.zeros((T, cap), np.float64),
-            np.full((T, cap), -1, np.int32),
-            np.full((T, cap), -1, np.int32), np.zeros((T, cap, K), np.float32), np.zeros((T, F), np.float64),
-            np.zeros(T, np.int64))
+    # uninitialised where _grow writes every node it makes: untouched pages cost nothing
+    return (np.empty((T, cap), np.int32), np.empty((T, cap), np.int64), np.empty((T, cap), np.float64),
+            np.empty((T, cap), np.int32), np.empty((T, cap), np.int32), np.empty((T, cap, K), np.float32),
+            np.zeros((T, F), np.float64), np.zeros(T, np.int64))
 
 
 def _widen(a, b, rows):
@@ -364,8 +502,9 @@ class Binned:
         self.F = X.shape[1]
         self.K = int(self.y.max()) + 1
         self.random_state = int(random_state or 0)
-        self.edges, self.n_edges = bin_edges(X, seed=self.random_state)
-        self.Xb, self.XT = apply_bins(X, self.edges)
+        XT = transpose(X)
+        self.edges, self.n_edges = bin_edges(XT, seed=self.random_state, feature_major=True)
+        self.Xb, self.XT = apply_bins(XT, self.edges, feature_major=True)
         self.by_class = np.argsort(self.y, kind="stable").astype(np.int64)
         self.counts = np.bincount(self.y, minlength=self.K).astype(np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
@@ -411,7 +550,7 @@ def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, 
         k = n_nodes[t]
         leaf = left[t, :k] < 0
         fs.append(np.where(leaf, 0, feat[t, :k]))
-        ts.append(np.where(leaf, 0, _floor32(tval[t, :k])))
+        ts.append(_floor32(np.where(leaf, 0.0, tval[t, :k])))  # leaves hold no threshold (unset memory)
         ls.append(np.where(leaf, -1, left[t, :k] + roots[t]))
         rs.append(np.where(leaf, -1, right[t, :k] + roots[t]))
         vs.append(value[t, :k])

@@ -90,6 +90,43 @@ def test_bins_follow_edges_and_thresholds_split_gaps_in_the_middle():
     assert (t > a[:300].max()).all() and (t < a[300:].min()).all() and np.abs(t - 2).max() < 0.1
 
 
+def reference_edges(X, n_bins=256, n_gaps=64):
+    """bin_edges' rule written with numpy sorts: quantiles and the lower ends of the widest gaps."""
+    edges = np.full((X.shape[1], n_bins - 1), np.inf, np.float32)
+    n_q = n_bins - 1 - n_gaps
+    for f in range(X.shape[1]):
+        s = np.sort(X[:, f])
+        n = s.size
+        cand = list(s[(np.arange(1, n_q + 1) * n) // (n_q + 1)])
+        g = np.diff(s)
+        widest = np.lexsort((np.arange(g.size), -g))[:n_gaps]  # widest first, the lower of equal ones
+        cand += [s[i] for i in widest if g[i] > 0]
+        c = np.unique(np.array(cand, np.float32))
+        c = c[c < s[-1]]
+        edges[f, :c.size] = c
+    return edges
+
+
+@pytest.mark.parametrize("kind", ["normal", "integers", "negative", "constant", "few"])
+def test_bin_edges_follow_their_rule(kind):
+    """The compiled edges (radix sort, a heap of the widest gaps) are exactly the rule's, ties included."""
+    rng = np.random.default_rng(6)
+    X = {"normal": lambda: rng.standard_normal((9000, 4)),
+         "integers": lambda: rng.integers(0, 200, (5000, 3)),  # more equal gaps than n_gaps
+         "negative": lambda: np.concatenate([-np.abs(rng.standard_normal((3000, 2))), np.zeros((5, 2)),
+                                             -np.zeros((5, 2))]),
+         "constant": lambda: np.full((500, 2), 3.0),
+         "few": lambda: rng.standard_normal((7, 3))}[kind]().astype(np.float32)
+    edges, n = bin_edges(X)
+    np.testing.assert_array_equal(edges, reference_edges(X))
+    np.testing.assert_array_equal(n, np.isfinite(edges).sum(1))
+    # more rows than the sample: the edges come from the sampled rows
+    if kind == "normal":
+        edges, _ = bin_edges(X, sample=2000, seed=3)
+        rows = np.sort(np.random.default_rng(3).choice(X.shape[0], 2000, replace=False))
+        np.testing.assert_array_equal(edges, reference_edges(X[rows]))
+
+
 def test_large_trees_grow_again_with_room():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((6000, 5)).astype(np.float32)

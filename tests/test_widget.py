@@ -284,7 +284,7 @@ def test_preview_forest_first_then_the_whole_forest(scene):
         app.stroke(bg, 2)
         app.live_update = True
         app.wait_idle(60)
-        app.live.last_train_s = 1.0  # as if training were slow: preview first
+        app.live.last_update_s = 1.0  # as if the last update were slow: preview first
         app.stroke(nuc2, 1)
         app.wait_idle(60)
         t_stroke = app.live.stroke_t
@@ -303,6 +303,30 @@ def test_preview_forest_first_then_the_whole_forest(scene):
         reference = pc.Project(["Nucleus", "Background"], features=p.features, n_estimators=60)
         reference.set_labels(reference.add_image(img), p.labels(0))
         np.testing.assert_array_equal(reference.train().predict(0), p.predict(0))  # the same forest
+    finally:
+        app.close()
+
+
+def test_no_preview_when_the_last_update_was_quick(scene):
+    """A preview only delays the whole forest when the whole update is quick: none is drawn then."""
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=60)
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    statuses = []
+    app.observe(lambda c: statuses.append(c["new"]), "status")
+    try:
+        nuc, nuc2, bg = nucleus_and_background_points(truth)
+        app.stroke(nuc, 1)
+        app.stroke(bg, 2)
+        app.live_update = True
+        app.wait_idle(60)
+        app.live.last_update_s = 0.05  # the last update was quick
+        app.stroke(nuc2, 1)
+        app.wait_idle(60)
+        assert not any("preview" in s for s in statuses)
+        assert app.timings["first"] == app.timings["total"]
+        assert 0 < app.live.last_update_s  # measured again for the next stroke
     finally:
         app.close()
 

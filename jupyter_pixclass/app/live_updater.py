@@ -11,8 +11,10 @@ import time
 
 import numpy as np
 
-PREVIEW_TREES = 20  # drawn first when training is slow
-PREVIEW_AFTER_S = 0.06  # training slower than this last time: show a preview first
+PREVIEW_TREES = 20  # drawn first when the whole update is slow
+# the last update, less any preview, took longer than this from stroke to complete overlay: show a
+# preview first (something on screen by ~0.2 s); below it a preview only delays the whole forest
+PREVIEW_AFTER_S = 0.2
 DRAW_EVERY_S = 0.25  # a large view fills in on the canvas at this pace
 
 
@@ -28,6 +30,7 @@ class LiveUpdater:
         self.stroke_t = self.request_t = time.perf_counter()
         self.trained_version = None  # project.version the forest was trained at
         self.last_train_s = 0.0
+        self.last_update_s = 0.0  # stroke -> complete overlay of the last retraining, less its preview
         self._t0, self._first = self.stroke_t, None
         self.thread = threading.Thread(target=self._loop, name="pixclass-live-update", daemon=True)
         self.thread.start()
@@ -153,15 +156,16 @@ class LiveUpdater:
             def on_preview(forest):
                 if not self.current(gen):
                     return False
-                tm["train"] = time.perf_counter() - t
+                t_p = time.perf_counter()
+                tm["train"] = t_p - t
                 if self._fill_view(gen, tm, forest):
                     self._finish(tm, t0, forest, f"preview of {forest.n_trees} trees; growing the other "
                                                  f"{p.n_estimators - forest.n_trees}…")
-                    shown.append({"trees": forest.n_trees})
+                    shown.append({"trees": forest.n_trees, "seconds": time.perf_counter() - t_p})
                     self._report(a.status, "training the other trees", 0.5)
                 return self.current(gen)
 
-            preview = self.last_train_s > PREVIEW_AFTER_S and p.n_estimators > 2 * PREVIEW_TREES
+            preview = self.last_update_s > PREVIEW_AFTER_S and p.n_estimators > 2 * PREVIEW_TREES
             try:
                 self._report("training…", "training", 0.15)
                 t = time.perf_counter()
@@ -182,6 +186,8 @@ class LiveUpdater:
         # "first" what appeared before it (a preview's overlay or the first pieces)
         self._finish(tm, t0, p.forest, "done, whole forest" + (
             f" (a {shown[0]['trees']}-tree preview was shown first)" if shown else ""))
+        if retrain:
+            self.last_update_s = tm["total"] - (shown[0]["seconds"] if shown else 0.0)
         a.progress_panel.show("done", 1.0)
         a.overlay_frames += 1
         a.n_updates += 1
