@@ -279,8 +279,8 @@ def _best_bin(hist, K, tot, m, min_leaf, cum, score):  # pragma: no cover - comp
 
 
 @njit(nogil=True, cache=True)
-def _grow(XT, Xb, n_edges, y, K, idx, mtry, max_depth, min_leaf, seed, feat, thr, tval, left, right, value,
-          imp, scratch):
+def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, feat, thr, tval, left, right,
+          value, imp, scratch):
     # pragma: no cover - compiled
     # One tree on the samples in ``idx`` (indices into the columns of Xb, with repeats, in
     # increasing order; reordered here), depth first. Nodes are numbered in creation order, so
@@ -311,8 +311,11 @@ def _grow(XT, Xb, n_edges, y, K, idx, mtry, max_depth, min_leaf, seed, feat, thr
             ny[q] = y[a]
             code[q] = ny[q] * N_BINS  # a sample's class times N_BINS: its row of the histogram
             tot[ny[q]] += 1.0
+        wsum = 0.0
         for k in range(K):
-            value[node, k] = tot[k] / m
+            wsum += weight[k] * tot[k]
+        for k in range(K):  # a class drawn more often than its share of the labels counts less
+            value[node, k] = weight[k] * tot[k] / wsum
         left[node] = -1
         right[node] = -1
         pure = False
@@ -444,8 +447,8 @@ def _scratch(n, n_pixels, K, F, stack_size):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def _grow_trees(lo, hi, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry, max_depth, min_leaf, seeds,
-                feat, thr, tval, left, right, value, imp, n_nodes, XT):  # pragma: no cover - compiled
+def _grow_trees(lo, hi, Xb, n_edges, y, K, by_class, starts, counts, draws, weight, mtry, max_depth, min_leaf,
+                seeds, feat, thr, tval, left, right, value, imp, n_nodes, XT):  # pragma: no cover - compiled
     n = 0
     for c in range(draws.size):
         n += draws[c]
@@ -458,7 +461,7 @@ def _grow_trees(lo, hi, Xb, n_edges, y, K, by_class, starts, counts, draws, mtry
         state = np.empty(1, np.uint64)
         state[0] = seeds[t]
         _bootstrap(state, by_class, starts, counts, draws, times, idx)
-        n_nodes[t] = _grow(XT, Xb, n_edges, y, K, idx, mtry, max_depth, min_leaf, _rand(state),
+        n_nodes[t] = _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, _rand(state),
                            feat[t], thr[t], tval[t], left[t], right[t], value[t], imp[t], scratch)
 
 
@@ -476,6 +479,24 @@ def class_draws(counts, max_samples, min_class_share):
     draws = np.maximum(draws, int(m * min_class_share))
     draws[counts == 0] = 0
     return draws
+
+
+def leaf_weights(counts, draws, max_samples):
+    """Per class, the weight of its draws in a leaf: 1, or less for a class drawn above its share.
+
+    A rare class drawn ``min_class_share`` of the time shapes the splits (its strokes are not
+    outvoted), but counted as drawn its leaves would claim it more often than the labels do; its
+    draws count ``(its share of the labels) / (its share of the draws)`` in the leaves, so the
+    probabilities follow the labels as scikit-learn's do.
+    """
+    counts = np.asarray(counts, np.float64)
+    n = counts.sum()
+    m = min(n, float(max_samples))
+    fair = np.round(m * counts / n)
+    w = np.ones(counts.size)
+    up = (np.asarray(draws) > fair) & (counts > 0)
+    w[up] = (m * counts[up] / n) / np.asarray(draws, np.float64)[up]
+    return w
 
 
 def _tree_arrays(T, cap, K, F):
@@ -509,6 +530,7 @@ class Binned:
         self.counts = np.bincount(self.y, minlength=self.K).astype(np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
         self.draws = class_draws(self.counts, max_samples, min_class_share)
+        self.leaf_weight = leaf_weights(self.counts, self.draws, max_samples)
 
     def seeds(self, n_estimators):
         """One seed per tree of an ``n_estimators`` forest; tree t's seed does not depend on the count."""
@@ -531,7 +553,8 @@ def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, 
     start, stop = trees if trees is not None else (0, int(n_estimators))
     seeds = b.seeds(n_estimators)[start:stop]
     T = seeds.size
-    args = (b.Xb, b.n_edges, b.y, K, b.by_class, b.starts, b.counts, b.draws, mtry, max_depth, int(min_samples_leaf))
+    args = (b.Xb, b.n_edges, b.y, K, b.by_class, b.starts, b.counts, b.draws, b.leaf_weight, mtry, max_depth,
+            int(min_samples_leaf))
     # room for 1024 nodes a tree (stroke trees have a few hundred); a tree that needs more is
     # grown again with room for every possible node
     arrays = _tree_arrays(T, min(2 * m + 1, 1024), K, F)

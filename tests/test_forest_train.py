@@ -212,3 +212,13 @@ def test_probabilities_stay_calibrated_when_background_outnumbers_nuclei(scene):
         scores[method] = (brier, log_loss)
     assert scores["binned"][0] <= scores["sklearn"][0] + 0.003
     assert scores["binned"][1] <= scores["sklearn"][1] + 0.003
+
+
+def test_leaves_do_not_inflate_a_class_drawn_above_its_share():
+    """A rare class drawn at min_class_share shapes the splits, but leaves count it at its share of the labels."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((6000, 4)).astype(np.float32)  # no signal: leaves hold mixed classes
+    y = np.where(rng.random(6000) < 0.04, 2, 1)
+    f, classes = train_forest(X, y, 30, random_state=0, min_samples_leaf=300, min_class_share=0.2)
+    p_rare = f.predict_proba(X)[:, 1].mean()
+    assert abs(p_rare - (y == 2).mean()) < 0.01  # drawn 20 % of the time, predicted at its 4 %

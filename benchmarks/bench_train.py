@@ -1,0 +1,108 @@
+"""Where training time goes as labels grow, and what our own compiled pieces buy over numpy's.
+
+The labels are bench_live.py's: strokes of radius 4-6 painted with the app's brush on a 1024x1024x2
+nuclei scene (seed 1), default features (98); snapshots after 10 and 60 strokes (~6.6k and ~27k
+labeled pixels). Each figure is the median of 7 calls with a 1 s pause before each (a person
+between strokes; fresh memory is slow here after a pause), on all cores:
+- bin edges: ``forest_train.bin_edges`` (a radix sort and a heap of the widest gaps, compiled)
+  against the same rule written with ``np.sort``/``np.argpartition`` (``numpy_edges`` below: what
+  the trainer used before), on the same rows;
+- binning (edges + bins of every labeled pixel), growing 100 trees, and ``train_forest`` whole;
+- scikit-learn's ``RandomForestClassifier`` (100 trees, all cores) on the same labels, once.
+
+Run: python benchmarks/bench_train.py
+"""
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.forest import train_forest
+from jupyter_pixclass.forest_train import Binned, bin_edges, fit_binned_forest
+from _common import machine
+
+PAUSE = 1.0
+
+
+def numpy_edges(X, n_bins=256, sample=16_384, seed=0, n_gaps=64):
+    """bin_edges' rule with numpy's sort and partition, row by row of the feature-major sample."""
+    if X.shape[0] > sample:
+        X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], sample, replace=False))]
+    srt = np.sort(np.ascontiguousarray(X.T), axis=1)
+    n, n_q = srt.shape[1], n_bins - 1 - n_gaps
+    cand = [srt[:, (np.arange(1, n_q + 1) * n) // (n_q + 1)]]
+    gaps = np.diff(srt, axis=1)
+    wide = np.argpartition(-gaps, n_gaps - 1, axis=1)[:, :n_gaps]
+    lower = np.take_along_axis(srt, wide, axis=1)
+    cand.append(np.where(np.take_along_axis(gaps, wide, axis=1) > 0, lower, np.inf).astype(np.float32))
+    cand = np.sort(np.concatenate(cand, axis=1), axis=1)
+    drop = cand >= srt[:, -1:]
+    drop[:, 1:] |= cand[:, 1:] == cand[:, :-1]
+    cand[drop] = np.inf
+    cand.sort(axis=1)
+    return cand[:, :n_bins - 1]
+
+
+def labels_as_painted():
+    """(X, y) after 10 and after 60 of bench_live's strokes."""
+    img, truth = pc.datasets.nuclei((1024, 1024), seed=1)
+    p = pc.Project()
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
+    strokes = pc.datasets.strokes(truth["classes"], n_strokes=40, length=90, radius=6,
+                                  mapping={1: 1, 2: 2, 3: 2}, seed=0)
+    nuc = [s for s in strokes if s[1] == 1]
+    bg = [s for s in strokes if s[1] == 2]
+    rng = np.random.default_rng(0)
+    order = [s for pair in zip(nuc, bg) for s in pair]
+    app.stroke(*order[0], radius=5)
+    app.stroke(*order[1], radius=5)
+    snaps = []
+    for i in range(60):
+        pts, k = order[2 + i % (len(order) - 2)]
+        shift = 0 if i < len(order) - 2 else 7
+        app.stroke([(x + shift, y) for x, y in pts], k, radius=int(rng.integers(4, 7)))
+        if i in (9, 59):
+            snaps.append(p._training_data())
+    app.close()
+    return snaps
+
+
+def median_ms(fn, repeat=7):
+    fn()
+    ts = []
+    for _ in range(repeat):
+        time.sleep(PAUSE)
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1000
+
+
+def main():
+    print(f"machine: {machine()}")
+    for X, y in labels_as_painted():
+        _, yi = np.unique(y, return_inverse=True)
+        ours, _ = bin_edges(X)
+        ref = numpy_edges(X)
+        same = np.array_equal(ours, np.where(np.isfinite(ref), ref, np.inf))
+        b = Binned(X, yi, 0)
+        t_np = median_ms(lambda: numpy_edges(X))
+        t_ours = median_ms(lambda: bin_edges(X))
+        t_bin = median_ms(lambda: Binned(X, yi, 0))
+        t_grow = median_ms(lambda: fit_binned_forest(X, yi, 100, 0, binned=b))
+        t_all = median_ms(lambda: train_forest(X, y, 100, 0))
+        time.sleep(PAUSE)
+        t = time.perf_counter()
+        train_forest(X, y, 100, 0, method="sklearn")
+        t_sk = (time.perf_counter() - t) * 1000
+        print(f"{len(y)} labeled pixels, {X.shape[1]} features:")
+        print(f"  bin edges: numpy sort {t_np:.0f} ms, ours {t_ours:.0f} ms ({t_np / t_ours:.1f}x), identical {same}")
+        print(f"  binning (edges + bins) {t_bin:.0f} ms, growing 100 trees {t_grow:.0f} ms, train_forest {t_all:.0f} ms; "
+              f"scikit-learn {t_sk:.0f} ms ({t_sk / t_all:.0f}x)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
