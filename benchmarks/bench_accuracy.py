@@ -110,7 +110,7 @@ def seed_table(projects, test, seeds=tuple(range(8))):
     print(f"\n| features | forest | nucleus pixel IoU, mean over forest seeds 0-{len(seeds) - 1} | per seed |")
     print("|---|---|---|---|")
     for name, proj in projects:
-        X, y = proj._training_data()
+        X, y = proj.training_data()
         feats = [(np.moveaxis(proj.features_of(im), -1, 0).reshape(X.shape[1], -1), (inst > 0).ravel())
                  for im, inst in test]
         for label_, method in (("ours (binned, default)", "binned"), ("scikit-learn RandomForest", "sklearn")):

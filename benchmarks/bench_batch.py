@@ -13,7 +13,7 @@ import numpy as np
 import tifffile
 
 import jupyter_pixclass as pc
-from jupyter_pixclass.features import block_for_budget
+from jupyter_pixclass.features.blocks import block_for_budget
 from _common import machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))

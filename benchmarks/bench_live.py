@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import jupyter_pixclass as pc
-from jupyter_pixclass import render
+from jupyter_pixclass.app import render
 from jupyter_pixclass.forest import train_forest
 from _common import machine, peak_rss_mb, timeit
 
@@ -78,7 +78,7 @@ def main():
     app.close()
 
     # accuracy on a held-out image, same labels and features
-    X, y = p._training_data()
+    X, y = p.training_data()
     gt = t2["classes"] == 1
     ft = np.moveaxis(pc.compute_features(test, p.features), -1, 0).reshape(X.shape[1], -1)
     rows = []

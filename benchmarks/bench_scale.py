@@ -92,7 +92,7 @@ def large(side):
           + ", ".join(f"{k} {v * 1000:.0f}" for k, v in med.items()))
     print(f"  fit the whole image: complete in {fit:.1f} s ({n_pieces} pieces); "
           f"labeled pixels {p.store().n_labeled()}; peak RSS {peak:.0f} MB (of which {base:.0f} MB before the app: "
-          f"the image, the scene's truth, imports); cache budget {p.cache.max_bytes / 2**20:.0f} MB")
+          f"the image, the scene's truth, imports); cache budget {p.engine.cache.max_bytes / 2**20:.0f} MB")
     app.close()
 
 
@@ -136,7 +136,7 @@ def imc():
     print("  slowest stroke: " + ", ".join(f"{k} {v * 1000:.0f}" if k != "crop" else f"crop {v}"
                                           for k, v in max(parts, key=lambda d: d["total"]).items()))
     print(f"  switching crops -> view complete: median {statistics.median(switches):.2f} s, max {max(switches):.2f} s")
-    print(f"  labeled pixels {p.store().n_labeled()}; peak RSS {peak:.0f} MB; cache budget {p.cache.max_bytes / 2**20:.0f} MB")
+    print(f"  labeled pixels {p.store().n_labeled()}; peak RSS {peak:.0f} MB; cache budget {p.engine.cache.max_bytes / 2**20:.0f} MB")
     app.close()
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import jupyter_pixclass as pc
 from scipy import ndimage as ndi
 
-from jupyter_pixclass.project import uncertainty_from
+from jupyter_pixclass.outputs.results import uncertainty_from
 from jupyter_pixclass.simulate import annotate_box, annotate_classes, mean_iou, random_unlabeled_box
 from jupyter_pixclass.suggest import default_box, suggest_boxes
 

@@ -20,7 +20,8 @@ import numpy as np
 
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import train_forest
-from jupyter_pixclass.forest_train import Binned, bin_edges, fit_binned_forest
+from jupyter_pixclass.forest.bins import bin_edges
+from jupyter_pixclass.forest.train import Binned, fit_binned_forest
 from _common import machine
 
 PAUSE = 1.0
@@ -65,7 +66,7 @@ def labels_as_painted():
         shift = 0 if i < len(order) - 2 else 7
         app.stroke([(x + shift, y) for x, y in pts], k, radius=int(rng.integers(4, 7)))
         if i in (9, 59):
-            snaps.append(p._training_data())
+            snaps.append(p.training_data())
     app.close()
     return snaps
 

@@ -2,17 +2,17 @@
 
 >>> import jupyter_pixclass as pc
 """
-from . import datasets, postprocess, preprocess, simulate, suggest
-from .batch import batch_predict
-from .features import FeatureSet, compute_features
-from .image import Image
-from .io import load_image
+from . import datasets, io, postprocess, preprocess, simulate, suggest
+from .features import FeatureSet
+from .features.compute import compute_features
+from .images import Image, load_image
+from .outputs.batch import batch_predict
 from .project import Project
 
 __version__ = "0.1.0"
 
 __all__ = ["Image", "load_image", "FeatureSet", "compute_features", "Project", "batch_predict",
-           "datasets", "preprocess", "postprocess", "PixelClassifierApp"]
+           "datasets", "preprocess", "postprocess", "simulate", "suggest", "io", "PixelClassifierApp"]
 
 
 def __getattr__(name):

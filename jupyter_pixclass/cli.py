@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from .export import DTYPES, SOURCES
+from .outputs.results import DTYPES, SOURCES
 
 
 def _parser():
@@ -60,6 +60,7 @@ def _find_notebooks():
 
 
 def demo(args):
+    """Open the first tutorial in JupyterLab (``pixclass demo``)."""
     folder = _find_notebooks()
     if folder is None:
         print("pixclass: error: no notebooks/ folder found here or beside the package (run from the repository)",
@@ -80,10 +81,11 @@ def demo(args):
 
 
 def import_ilastik(args):
+    """``pixclass import-ilastik``: an ilastik project saved as ours, retrained on its labels."""
     from .project import Project
 
     try:
-        from .io import check_not_input
+        from .images.atomic import check_not_input
 
         check_not_input(args.out, [args.ilp], "output")
         project = Project.from_ilastik(args.ilp, image_root=args.image_root)
@@ -120,19 +122,20 @@ def _one_line(e):
 
 
 def main(argv=None):
+    """The ``pixclass`` command: ``demo``, ``batch``, ``import-ilastik``; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.cmd == "demo":
         return demo(args)
     if args.cmd == "import-ilastik":
         return import_ilastik(args)
     try:
-        from .batch import batch_predict
+        from .outputs.batch import batch_predict
         from .project import Project
 
         project = Project.load(args.project)
         if project.forest is None:
             raise ValueError(f"project {args.project!r} has no trained classifier: train and save it first")
-        from .batch import expand_inputs
+        from .outputs.batch import expand_inputs
 
         paths, empty = expand_inputs(args.inputs)
         if not paths:

@@ -9,10 +9,9 @@ import numpy as np
 from numba import njit
 from scipy import ndimage as ndi
 
-from .image import Image
-from .simulate import annotate_box  # the simulated annotator lives there; importable here as before
+from .images.image import Image
 
-__all__ = ["nuclei", "imc", "scribbles", "strokes", "annotate_box"]
+__all__ = ["nuclei", "imc", "scribbles", "strokes"]
 
 
 def _smooth_noise(rng, shape, sigma):
@@ -261,6 +260,16 @@ def imc(shape=(250, 250), n_channels=16, seed=0):
     return image, {"nuclei": inst, "cells": cells, "classes": classes}
 
 
+def _mapped(classes, mapping):
+    """``classes`` with truth classes mapped to label values by ``mapping`` (unmapped ones become 0)."""
+    if mapping is None:
+        return classes
+    lut = np.zeros(int(classes.max()) + 1, np.uint8)
+    for a, b in mapping.items():
+        lut[a] = b
+    return lut[classes]
+
+
 def scribbles(classes, n_strokes=6, length=20, radius=2, seed=0, mapping=None):
     """Brush strokes drawn inside ground-truth regions, as a user would paint them.
 
@@ -285,11 +294,7 @@ def scribbles(classes, n_strokes=6, length=20, radius=2, seed=0, mapping=None):
     """
     rng = np.random.default_rng(seed)
     classes = np.asarray(classes)
-    if mapping is not None:
-        lut = np.zeros(int(classes.max()) + 1, np.uint8)
-        for a, b in mapping.items():
-            lut[a] = b
-        classes = lut[classes]
+    classes = _mapped(classes, mapping)
     out = np.zeros(classes.shape, np.uint8)
     nd = classes.ndim
     ball = ndi.generate_binary_structure(nd, 1)
@@ -337,11 +342,7 @@ def strokes(classes, n_strokes=4, length=25, radius=2, seed=0, mapping=None, z=N
     classes = np.asarray(classes)
     if classes.ndim == 3:
         classes = classes[classes.shape[0] // 2 if z is None else z]
-    if mapping is not None:
-        lut = np.zeros(int(classes.max()) + 1, np.uint8)
-        for a, b in mapping.items():
-            lut[a] = b
-        classes = lut[classes]
+    classes = _mapped(classes, mapping)
     out = []
     for c in np.unique(classes[classes > 0]):
         region = ndi.binary_erosion(classes == c, iterations=radius + 1)

@@ -99,7 +99,7 @@ def object_table(instances, image):
     """
     from skimage.measure import regionprops_table
 
-    from .image import as_image
+    from .images.read import as_image
 
     img = as_image(image)
     instances = np.asarray(instances)

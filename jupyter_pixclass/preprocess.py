@@ -5,7 +5,8 @@ import os
 
 import numpy as np
 
-from .image import Image, as_image
+from .images.image import Image
+from .images.read import as_image
 
 __all__ = ["add_mean_channel", "upscale", "crops"]
 
@@ -124,7 +125,7 @@ def crops(image, size=500, out_dir=None, n=None, seed=0):
         crop = Image(np.ascontiguousarray(data), axes=img.axes, name=f"{img.name}_y{y}_x{x}",
                      spacing=img.spacing, channel_names=img.channel_names)
         if out_dir is not None:
-            from .io import write_array
+            from .images.write import write_array
 
             os.makedirs(out_dir, exist_ok=True)
             p = os.path.join(out_dir, crop.name + ".h5")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from .project import uncertainty_from
+from .outputs.results import uncertainty_from
 from .suggest import default_box, suggest_boxes
 
 __all__ = ["annotate_box", "annotate_classes", "correction_strokes", "correct", "label_rounds", "mean_iou",
@@ -17,7 +17,7 @@ __all__ = ["annotate_box", "annotate_classes", "correction_strokes", "correct", 
 
 def _checked(project, i, classes):
     """Image index ``i`` and the true ``classes`` as an array, or a clear error naming the mismatch."""
-    i = project._img_index(i)
+    i = project.image_index(i)
     classes = np.asarray(classes)
     img = project.images[i]
     if classes.shape != img.shape_spatial:

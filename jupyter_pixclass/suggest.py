@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from .project import uncertainty_from
-from .view_features import ViewFeatures
+from .engine.view_features import ViewFeatures
+from .outputs.results import uncertainty_from
 
 __all__ = ["suggest_boxes", "probability_grid", "default_box", "boundary_free"]
 
@@ -125,7 +125,7 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None)
     if project.forest is None:
         project.train()
     cands = []
-    which = range(len(project.images)) if images is None else [project._img_index(i) for i in images]
+    which = range(len(project.images)) if images is None else [project.image_index(i) for i in images]
     for k, i in enumerate(which):
         if progress is not None:
             progress(k, len(which))

@@ -34,3 +34,16 @@ def app(scene):
     a = pc.PixelClassifierApp(p, canvas_size=(320, 320))
     yield a
     a.close()
+
+
+@pytest.fixture(scope="session")
+def stroke_points(scene):
+    """Brush points on the small scene, ``[(x, y), ...]``: two nucleus strokes and one of background."""
+    from scipy import ndimage as ndi
+
+    _, truth = scene
+    nuc = ndi.binary_erosion(truth["classes"] == 1, iterations=3)
+    bg = ndi.binary_erosion(truth["classes"] == 3, iterations=4)
+    (y0, x0), (y1, x1) = np.argwhere(nuc)[[0, -1]]
+    (by, bx) = np.argwhere(bg)[len(np.argwhere(bg)) // 2]
+    return [(x0, y0), (x0 + 1, y0)], [(x1, y1)], [(bx, by), (bx + 2, by)]

@@ -5,14 +5,13 @@ import pytest
 import jupyter_pixclass as pc
 from jupyter_pixclass.app.keyboard import SHORTCUTS, help_html
 
-from test_widget import nucleus_and_background_points
 
 
 def key(app, k, **mods):
     return app.keyboard.on_key({"type": "keydown", "key": k, **mods})
 
 
-def test_clicking_a_class_name_selects_and_highlights_it(app, scene):
+def test_clicking_a_class_name_selects_and_highlights_it(app, scene, stroke_points):
     rows = app.palette.rows.children
     assert app.current_class == 1 and "pixclass-row-selected" in rows[0]._dom_classes
     rows[1].name.click()
@@ -20,7 +19,7 @@ def test_clicking_a_class_name_selects_and_highlights_it(app, scene):
     assert "pixclass-row-selected" in rows[1]._dom_classes and "pixclass-row-selected" not in rows[0]._dom_classes
     assert rows[1].name.icon == "paint-brush" and rows[0].name.icon == ""
     _, truth = scene
-    _, _, bg = nucleus_and_background_points(truth)
+    _, _, bg = stroke_points
     app.stroke(bg, app.current_class)
     assert app.project.labels(0)[bg[0][1], bg[0][0]] == 2  # what was clicked is what gets painted
 
@@ -88,9 +87,9 @@ def test_overlay_and_label_keys(app):
     assert app.show_labels
 
 
-def test_undo_redo_keys(app, scene):
+def test_undo_redo_keys(app, scene, stroke_points):
     _, truth = scene
-    nuc, _, bg = nucleus_and_background_points(truth)
+    nuc, _, bg = stroke_points
     lab = app.project.labels(0)
     app.stroke(nuc, 1)
     app.stroke(bg, 2)
@@ -152,7 +151,7 @@ def test_channel_histogram_shows_the_window(app):
 
 
 def test_histogram_picture_marks_the_window():
-    from jupyter_pixclass import render
+    from jupyter_pixclass.app import render
 
     counts, lo, hi = render.histogram(np.arange(1000.0), bins=10)
     assert counts.sum() == 1000 and (lo, hi) == (0.0, 999.0)
@@ -161,9 +160,9 @@ def test_histogram_picture_marks_the_window():
     assert pic[0, 50, 0] > pic[0, 10, 0]  # the window is lighter than outside it
 
 
-def test_progress_and_stale_marker_follow_the_update(app, scene):
+def test_progress_and_stale_marker_follow_the_update(app, scene, stroke_points):
     _, truth = scene
-    nuc, nuc2, bg = nucleus_and_background_points(truth)
+    nuc, nuc2, bg = stroke_points
     stages, stale = [], []
     app.progress_panel.stage.observe(lambda c: stages.append(c["new"]), "value")
     app.observe(lambda c: stale.append(c["new"]), "overlay_stale")
@@ -179,11 +178,11 @@ def test_progress_and_stale_marker_follow_the_update(app, scene):
     assert not app.overlay_stale
 
 
-def test_a_view_only_update_is_timed_from_the_zoom_not_the_last_stroke(app, scene):
+def test_a_view_only_update_is_timed_from_the_zoom_not_the_last_stroke(app, scene, stroke_points):
     import time
 
     _, truth = scene
-    nuc, _, bg = nucleus_and_background_points(truth)
+    nuc, _, bg = stroke_points
     app.stroke(nuc, 1)
     app.stroke(bg, 2)
     app.live_update = True
@@ -196,9 +195,9 @@ def test_a_view_only_update_is_timed_from_the_zoom_not_the_last_stroke(app, scen
     assert app.timings["total"] <= time.perf_counter() - t
 
 
-def test_export_from_the_panel_shows_progress(app, scene, tmp_path):
+def test_export_from_the_panel_shows_progress(app, scene, tmp_path, stroke_points):
     _, truth = scene
-    nuc, _, bg = nucleus_and_background_points(truth)
+    nuc, _, bg = stroke_points
     app.stroke(nuc, 1)
     app.stroke(bg, 2)
     stages = []
@@ -333,9 +332,9 @@ def test_names_from_files_reach_the_page_as_text(scene):
         a.close()
 
 
-def test_stroke_refuses_bad_values_and_stays_usable(app, scene):
+def test_stroke_refuses_bad_values_and_stays_usable(app, scene, stroke_points):
     _, truth = scene
-    _, nuc, _ = nucleus_and_background_points(truth)
+    _, nuc, _ = stroke_points
     for kw, msg in (({"image": 5}, "image 5 does not exist"), ({"radius": -2}, "radius -2.0 is outside 1..512"),
                     ({"radius": 1e5}, "radius 100000.0 is outside"), ({"k": 7}, "class 7 does not exist")):
         args = {"k": 1, **kw}

@@ -5,7 +5,7 @@ from scipy import ndimage as ndi
 from skimage.feature import hessian_matrix_eigvals, structure_tensor_eigenvalues
 
 import jupyter_pixclass as pc
-from jupyter_pixclass.cache import FeatureCache
+from jupyter_pixclass.engine.cache import FeatureCache
 
 TOL = 2e-4  # relative to the reference's largest magnitude (float32 vs float64)
 
@@ -187,10 +187,10 @@ def test_project_cache_survives_label_changes(scene):
     p.paint(i, truth["classes"] == 1, 1)
     p.paint(i, truth["classes"] == 3, 2)
     p.train()
-    misses = p.cache.misses
+    misses = p.engine.cache.misses
     p.paint(i, truth["classes"] == 2, 2)
     p.train()
-    assert p.cache.misses == misses
+    assert p.engine.cache.misses == misses
 
 
 def test_percentile_normalization_is_per_image_and_blockwise_exact():
@@ -207,7 +207,7 @@ def test_percentile_normalization_is_per_image_and_blockwise_exact():
 
 
 def test_block_for_budget():
-    from jupyter_pixclass.features import block_for_budget
+    from jupyter_pixclass.features.blocks import block_for_budget
 
     fs = pc.FeatureSet.default()
     assert block_for_budget((1024, 1024), fs, 2) == (1024, 1024)  # 0.4 GB of features: one block
@@ -224,6 +224,6 @@ def test_block_for_budget():
 
 
 def test_block_for_budget_when_nothing_fits():
-    from jupyter_pixclass.features import block_for_budget
+    from jupyter_pixclass.features.blocks import block_for_budget
 
     assert block_for_budget((64, 300, 300), pc.FeatureSet.default(), 2, budget=1) == (16, 16, 16)

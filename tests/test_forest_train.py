@@ -4,7 +4,8 @@ import pytest
 
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import Forest, train_forest
-from jupyter_pixclass.forest_train import apply_bins, bin_edges, class_draws
+from jupyter_pixclass.forest.bins import apply_bins, bin_edges
+from jupyter_pixclass.forest.train import class_draws
 
 
 def blobs(n, rng, shift=2.5, F=12):

@@ -5,7 +5,7 @@ import tifffile
 from skimage.filters import threshold_otsu
 
 import jupyter_pixclass as pc
-from jupyter_pixclass import forest
+from jupyter_pixclass.forest import score
 from jupyter_pixclass.forest import Forest
 
 
@@ -96,8 +96,8 @@ def test_forest_matches_sklearn(max_leaves, word32, monkeypatch):
     """Every way of scoring a tree (32-bit and 64-bit bitvectors, walking) gives scikit-learn's answer."""
     from sklearn.ensemble import RandomForestClassifier
 
-    monkeypatch.setattr(forest, "QS_MAX_LEAVES", max_leaves)
-    monkeypatch.setattr(forest, "WORD32_MAX_LEAVES", word32)
+    monkeypatch.setattr(score, "QS_MAX_LEAVES", max_leaves)
+    monkeypatch.setattr(score, "WORD32_MAX_LEAVES", word32)
     rng = np.random.default_rng(0)
     X = rng.random((600, 7)).astype(np.float32)
     y = (X[:, 0] + X[:, 3] > 1).astype(int) + 2 * (X[:, 5] > 0.7)
@@ -239,7 +239,7 @@ def test_load_errors(tmp_path, trained):
 def test_save_is_atomic(trained, tmp_path, monkeypatch):
     path = trained.save(tmp_path / "p.h5")
     before = open(path, "rb").read()
-    import jupyter_pixclass.persist as persist
+    import jupyter_pixclass.project.format as persist
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
@@ -281,11 +281,11 @@ def test_the_same_image_added_twice_keeps_its_own_labels(scene):
     assert p.images[a].uid != p.images[b].uid and p.images[b].data is img.data  # no copy of the pixels
     lab = pc.datasets.scribbles(truth["classes"], n_strokes=2, mapping={1: 1, 2: 2, 3: 2})
     p.set_labels(a, lab)
-    X, y = p._training_data()
+    X, y = p.training_data()
     assert len(y) == (lab > 0).sum() and set(np.unique(y)) == {1, 2}  # the twin adds no unlabeled rows
     p.train()
     p.set_labels(b, lab)
-    assert len(p._training_data()[1]) == 2 * (lab > 0).sum()
+    assert len(p.training_data()[1]) == 2 * (lab > 0).sum()
 
 
 def test_assigning_features_is_set_features(scene):

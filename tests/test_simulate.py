@@ -21,17 +21,17 @@ def test_annotate_box_paints_a_mistake_or_the_centre_with_the_true_class(trained
     wrong = np.argwhere(seg != cls)
     y, x = wrong[len(wrong) // 2]
     box = (max(0, y - 8), max(0, x - 8), y + 8, x + 8)
-    k = pc.datasets.annotate_box(p, 0, box, cls, at="mistake")
+    k = pc.simulate.annotate_box(p, 0, box, cls, at="mistake")
     new = (p.labels(0) != before)
     assert new.any() and (p.labels(0)[new] == k).all() and (cls[new] == k).all()  # only true-class pixels
     ys, xs = np.nonzero(new)
     assert (seg[ys, xs] != k).any()  # through a pixel the forest had wrong
     p.set_labels(0, before)
-    k = pc.datasets.annotate_box(p, 0, (40, 40, 60, 60), cls, at="centre")
+    k = pc.simulate.annotate_box(p, 0, (40, 40, 60, 60), cls, at="centre")
     assert k == cls[50, 50] and p.labels(0)[50, 50] == k
     p.set_labels(0, before)
     with pytest.raises(ValueError, match="at='middle'"):
-        pc.datasets.annotate_box(p, 0, (0, 0, 8, 8), cls, at="middle")
+        pc.simulate.annotate_box(p, 0, (0, 0, 8, 8), cls, at="middle")
 
 
 def test_annotate_box_paints_through_the_middle_of_what_is_wrong(trained, classes):

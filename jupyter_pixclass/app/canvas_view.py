@@ -7,8 +7,8 @@ import ipywidgets as W
 import numpy as np
 from ipycanvas import MultiCanvas
 
-from .. import render
-from ..project import uncertainty_from
+from ..outputs.results import uncertainty_from
+from . import render
 
 IMAGE, LABELS, MARKS, CURSOR = range(4)  # canvas layers, bottom to top
 
@@ -91,6 +91,7 @@ class CanvasView:
         return rgb
 
     def draw(self, with_overlay=True):
+        """Draw the image and the overlay of the current view."""
         if not self.ready:
             return
         with self.lock:
@@ -98,6 +99,7 @@ class CanvasView:
             self.frames_sent += 1
 
     def draw_labels(self):
+        """Draw the labels layer of the current view."""
         if not self.ready:
             return
         a = self.app
@@ -156,6 +158,7 @@ class CanvasView:
                 layer.fill_text("updating…", 10, 20)
 
     def draw_cursor(self, y, x):
+        """Draw the brush outline at image position (``y``, ``x``)."""
         a = self.app
         with self.lock:
             layer = self.canvas[CURSOR]
@@ -166,5 +169,6 @@ class CanvasView:
                 layer.stroke_circle(x, y, max(2.0, (a.brush_size + 0.5) * a.view.scale))
 
     def clear_cursor(self):
+        """Remove the brush outline."""
         with self.lock:
             self.canvas[CURSOR].clear()

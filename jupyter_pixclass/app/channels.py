@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
-from .. import render
+from . import render
 
 
 def _fmt(v):
@@ -40,6 +40,7 @@ class ChannelRow(W.VBox):
         self.show_window(window)
 
     def show_window(self, window):
+        """Show the contrast ``window`` ``(lo, hi)`` on the slider and the histogram."""
         lo, hi = window
         self.readout.value = f"{_fmt(lo)} – {_fmt(hi)}"
         rgb = render.histogram_rgb(self.counts, self.data_range, window, self.color.value)
@@ -59,6 +60,7 @@ class ChannelControls(W.VBox):
         super().__init__(layout=W.Layout(max_height="420px", overflow_y="auto"))
 
     def set_image(self, i):
+        """One row per channel of the app's current image."""
         img = self.app.project.images[i]
         if i not in self.limits:
             self.limits[i] = [render.auto_contrast(img.data[..., c]) for c in range(img.n_channels)]
@@ -77,15 +79,18 @@ class ChannelControls(W.VBox):
         return [c for c, v in enumerate(self.visible[a.image_index]) if v]
 
     def set_visible(self, c, v):
+        """Show (``v`` true) or hide channel ``c`` in the composite."""
         self.visible[self.app.image_index][c] = v
         self.app.canvas_view.draw()
 
     def set_color(self, c, color):
+        """Draw channel ``c`` in ``color``."""
         self.colors[self.app.image_index][c] = color
         self.children[c].show_window(self.limits[self.app.image_index][c])
         self.app.canvas_view.draw()
 
     def set_window(self, c, lo, hi):
+        """Set channel ``c``'s contrast window to ``lo..hi``."""
         self.limits[self.app.image_index][c] = (lo, hi)
         self.children[c].show_window((lo, hi))
         self.app.canvas_view.draw()

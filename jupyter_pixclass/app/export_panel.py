@@ -43,6 +43,7 @@ class ExportPanel(W.VBox):
             a.progress_panel.show(f"{verb} failed", 0.0)
 
     def export_clicked(self):
+        """Export what the panel says, on the worker thread."""
         a = self.app
         source = self.source.value
 
@@ -58,6 +59,7 @@ class ExportPanel(W.VBox):
         self._run(self.path, "export: type a path ending in .tif, .h5 or .npy", "export", export)
 
     def save_clicked(self):
+        """Save the project to the path in the panel, on the worker thread."""
         def save(path):
             self.app.progress_panel.show("saving the project…", 0.3)
             return f"saved project to {os.path.abspath(self.app.project.save(path))}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
-from ..features import DEFAULT_SIGMAS, FAMILIES, FAMILY_TITLES, FeatureSet
+from ..features.spec import DEFAULT_SIGMAS, FAMILIES, FAMILY_TITLES, FeatureSet
 
 SHORT_TITLES = {  # the full titles are the tooltips
     "gaussian": "Gaussian", "log": "Laplacian (LoG)", "gradient_magnitude": "Gradient magn.",
@@ -40,6 +40,7 @@ class FeatureGrid(W.VBox):
         self.update_info()
 
     def selected(self):
+        """The FeatureSet the ticked boxes make."""
         return [k for k, cb in self.checks.items() if cb.value]
 
     def feature_set(self):
@@ -51,6 +52,7 @@ class FeatureGrid(W.VBox):
                           normalize="percentile" if self.normalize.value else None)
 
     def update_info(self):
+        """Say how many features the ticked boxes give."""
         img = self.app.project.images[0]
         fs = self.app.project.features
         n = fs.n_features(img.n_channels, fs.spatial_ndim(img.ndim_spatial))

@@ -27,6 +27,7 @@ SHORTCUTS = [
 
 
 def help_html():
+    """The keyboard shortcuts as an HTML table (our own text only)."""
     rows = "".join(f"<tr><td><kbd>{html.escape(k)}</kbd></td><td>{html.escape(v)}</td></tr>" for k, v in SHORTCUTS)
     note = "The notebook's own shortcuts (B: new cell ...) are off while the pointer is over the image."
     return (f"<div class='pixclass-help'><b>Keys (pointer over the image)</b><table>{rows}</table>"

@@ -58,6 +58,7 @@ class LiveUpdater:
         self.cv.notify_all()
 
     def labels_edited(self):
+        """A stroke changed the labels: retrain from now."""
         self.stroke_t = time.perf_counter()
         self.request()
 
@@ -68,24 +69,27 @@ class LiveUpdater:
             self.cv.notify_all()
 
     def wait_idle(self, timeout=30):
+        """Block until no update or job is pending or running (TimeoutError after ``timeout`` s)."""
         with self.cv:
             ok = self.cv.wait_for(lambda: not self.pending and not self.busy and not self.jobs, timeout)
         if not ok:
             raise TimeoutError(f"live update still running after {timeout} s")
 
     def close(self):
+        """Stop the worker thread after what it is doing."""
         with self.cv:
             self.closed = True
             self.cv.notify_all()
 
     def current(self, gen):
+        """Whether work of generation ``gen`` is still wanted."""
         return gen == self.gen and not self.closed
 
     # ----------------------------------------------------------------- worker
     def _warm_up(self):
         """Load the compiled kernels (numba's disk cache) before the first stroke needs them."""
-        from ..features import compute_features
-        from ..forest import train_forest
+        from ..features.compute import compute_features
+        from ..forest.train import train_forest
 
         img = self.app.project.images[0]
         tiny = np.zeros((8,) * (img.ndim_spatial - 1) + (24, 24, img.n_channels), np.float32)
@@ -235,7 +239,7 @@ class LiveUpdater:
         state = pred.start(vf, forest)
         last_draw = time.perf_counter()
         for k in range(len(vf)):
-            if state[2][k]:
+            if state.done[k]:
                 continue
             if not self.current(gen) or pred.vf is not vf:
                 return False
@@ -246,7 +250,7 @@ class LiveUpdater:
             t2 = time.perf_counter()
             tm["features"] += t1 - t
             tm["predict"] += t2 - t1
-            done = int(state[2].sum())
+            done = int(state.done.sum())
             a.view_progress = (done, len(vf))
             if done < len(vf):
                 self._report(f"predicting the view: {done}/{len(vf)} tiles", "predicting the view",

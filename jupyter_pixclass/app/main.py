@@ -11,8 +11,8 @@ import ipywidgets as W
 import numpy as np
 import traitlets as T
 
-from .. import render
 from ..suggest import suggest_boxes
+from . import render
 from .canvas_view import CanvasView
 from .channels import ChannelControls
 from .export_panel import ExportPanel
@@ -74,7 +74,7 @@ class PixelClassifierApp(T.HasTraits):
         self.project = project
         self.canvas_size = tuple(int(s) for s in canvas_size)
         self.suggestions = []  # the last suggest() result
-        self.timings_full = {}  # timings of the last whole-forest overlay (timings: the first overlay)
+        self.timings_full = {}  # the same as timings, for scripts written when timings held the preview's
         self.view_progress = (0, 0)  # pieces of the view predicted, of all
         self.overlay_frames = self.n_updates = 0
         self.view = render.View(project.images[0].shape_spatial[-2:], self.canvas_size)
@@ -131,6 +131,7 @@ class PixelClassifierApp(T.HasTraits):
     # ------------------------------------------------------------------ images, slices, time
     @property
     def image(self):
+        """The image shown."""
         return self.project.images[self.image_index]
 
     def plane(self, arr):

@@ -18,6 +18,7 @@ class Mouse:
         self.events.on_dom_event(self.on_event)
 
     def on_event(self, ev):
+        """Handle one ipyevents mouse event (paint, pan, contrast, zoom)."""
         t = ev.get("type")
         y, x = ev.get("relativeY", 0), ev.get("relativeX", 0)
         if t == "wheel":

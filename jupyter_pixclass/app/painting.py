@@ -38,6 +38,7 @@ class Painter:
         self._before = None
 
     def begin(self):
+        """Start a stroke: remember the plane for undo."""
         a = self.app
         self._before = a.plane(a.project.labels(a.image_index)).copy()
 
@@ -53,6 +54,7 @@ class Painter:
         a.canvas_view.draw_segment(pts, k, radius)  # immediate feedback in the browser
 
     def end(self):
+        """End a stroke: push it on the undo stack and retrain."""
         a = self.app
         if self._before is not None:
             self.undo_stack.append((a.image_index, a.z if a.image.ndim_spatial == 3 else None, self._before))
@@ -62,13 +64,16 @@ class Painter:
         a.live.labels_edited()
 
     def clear(self):
+        """Forget the undo and redo history."""
         self.undo_stack.clear()
         self.redo_stack.clear()
 
     def undo(self):
+        """Undo the last stroke; False when there is none."""
         return self._swap(self.undo_stack, self.redo_stack, "undo")
 
     def redo(self):
+        """Redo the last undone stroke; False when there is none."""
         return self._swap(self.redo_stack, self.undo_stack, "redo")
 
     def _swap(self, src, dst, verb):
@@ -78,13 +83,7 @@ class Painter:
             a.status = f"nothing to {verb}"
             return False
         i, z, saved = src.pop()
-        lab = a.project.labels(i)
-        with a.project._lock:
-            plane = lab if z is None else lab[z]
-            dst.append((i, z, plane.copy()))
-            plane[...] = saved
-            changed = None if z is None else (slice(z, z + 1),) + (slice(None),) * (lab.ndim - 1)
-            a.project.labels_changed(i, changed)
+        dst.append((i, z, a.project.replace_labels(i, saved, z)))
         if i == a.image_index:
             a.canvas_view.draw_labels()
         a.live.labels_edited()

@@ -29,10 +29,12 @@ class ClassRow(W.HBox):
         self.trash.on_click(lambda _: palette.app.remove_class(k))
 
     def start_edit(self):
+        """Show the name as an editable text box."""
         self.name.layout.display = "none"
         self.edit.layout.display = None
 
     def select(self, on):
+        """Mark this row as the class being painted (``on``), or not."""
         self.name.icon = "paint-brush" if on else ""
         (self.add_class if on else self.remove_class)("pixclass-row-selected")
 
@@ -51,16 +53,19 @@ class ClassPalette(W.VBox):
         self.refresh()
 
     def refresh(self):
+        """One row per class of the project."""
         p = self.app.project
         self.rows.children = [ClassRow(self, k, n, c) for k, (n, c) in enumerate(zip(p.classes, p.colors), start=1)]
         self.highlight()
         self.app.overlays.set_classes(p.classes)
 
     def highlight(self):
+        """Mark the class being painted."""
         for row in self.rows.children:
             row.select(row.k == self.app.current_class)
 
     def rename(self, k, name):
+        """Rename class ``k``; a refused name is said in the status line, as text."""
         try:
             self.app.project.rename_class(k, name)
         except ValueError as e:
@@ -68,6 +73,7 @@ class ClassPalette(W.VBox):
         self.refresh()
 
     def recolor(self, k, color):
+        """Give class ``k`` a new colour."""
         self.app.project.set_color(k, color)
         self.app.canvas_view.draw_labels()
         self.app.canvas_view.draw()

@@ -25,6 +25,7 @@ class ProgressPanel(W.VBox):
         self.stage.value = stage
 
     def show_marker(self):
+        """Say whether the overlay is up to date."""
         a = self.app
         if a.overlay == "none" or a.project.forest is None and not a.overlay_stale:
             self.marker.value = ""

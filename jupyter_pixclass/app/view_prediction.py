@@ -1,9 +1,36 @@
 """The prediction of what the canvas shows: the view's features and probabilities, piece by piece."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
 import numpy as np
 
-from ..view_features import ViewFeatures
+from ..engine.view_features import ViewFeatures
+
+
+class HeadStart(NamedTuple):
+    """A preview's pieces kept for the whole forest: its ``n`` trees' grid and pieces, the ``rest`` to add."""
+
+    n: int
+    rest: object
+    grid: np.ndarray
+    done: np.ndarray
+
+
+@dataclass
+class Filling:
+    """The probability grid of ``forest`` on the view ``view_key``, piece by piece."""
+
+    view_key: tuple
+    forest: object
+    grid: np.ndarray
+    done: np.ndarray
+    head: Optional[HeadStart] = None
+
+    def is_of(self, view_key, forest):
+        """Whether this is the grid of ``forest`` on the view ``view_key``."""
+        return self.view_key == view_key and self.forest is forest
 
 
 class ViewPrediction:
@@ -16,10 +43,11 @@ class ViewPrediction:
     def __init__(self, app):
         self.app = app
         self.vf = None
-        self.state = None  # [(view key, forest), probability grid, pieces done, preview's head start]
+        self.state = None  # the Filling of the view's grid
         self.shown_forest = None  # whose overlay the canvas shows (a preview or the project's)
 
     def key(self):
+        """What the view shows: image, plane, origin, scale, size and features."""
         a = self.app
         return (a.image_index, a.z if a.image.ndim_spatial == 3 else None, a.view.origin,
                 a.view.scale, a.view.size, a.project.features.key())
@@ -48,45 +76,43 @@ class ViewPrediction:
         When the grid filling so far is that of a preview of ``forest`` (its first trees), the
         preview's pieces are kept as a head start: only the other trees are predicted there.
         """
-        key = (vf.key, forest)
         self.shown_forest = forest
-        if self.state is None or self.state[0] != key:
+        s = self.state
+        if s is None or not s.is_of(vf.key, forest):
             head = None
-            s = self.state
-            if s is not None and s[0][0] == vf.key and s[2].any() and s[0][1] is not forest \
-                    and forest.starts_with(s[0][1]):
-                n = s[0][1].n_trees
-                head = (n, forest.subset(n, forest.n_trees), s[1], s[2].copy())
-            self.state = [key, np.zeros((vf.rows.size, vf.cols.size, forest.n_classes), np.float32),
-                          np.zeros(len(vf), bool), head]
+            if s is not None and s.view_key == vf.key and s.done.any() and s.forest is not forest \
+                    and forest.starts_with(s.forest):
+                n = s.forest.n_trees
+                head = HeadStart(n, forest.subset(n, forest.n_trees), s.grid, s.done.copy())
+            self.state = Filling(vf.key, forest, np.zeros((vf.rows.size, vf.cols.size, forest.n_classes), np.float32),
+                                 np.zeros(len(vf), bool), head)
         return self.state
 
     def predict_piece(self, k, features=None):
         """Probabilities of piece ``k`` by the forest being filled in (``features``: ``vf.features(k)``)."""
-        key, grid, done, head = self.state
-        vf, forest = self.vf, key[1]
+        s, vf = self.state, self.vf
         _, ry, rx = vf.pieces[k]
-        if head is None or not head[3][k]:
-            grid[ry, rx] = vf.predict(forest, k, features)
+        if s.head is None or not s.head.done[k]:
+            s.grid[ry, rx] = vf.predict(s.forest, k, features)
         else:  # the forest's mean is the preview's trees' and the others', weighed by their number
-            n, rest, before, _ = head
-            grid[ry, rx] = (before[ry, rx] * n + vf.predict(rest, k, features) * rest.n_trees) / forest.n_trees
-        done[k] = True
+            h = s.head
+            s.grid[ry, rx] = (h.grid[ry, rx] * h.n + vf.predict(h.rest, k, features) * h.rest.n_trees) / s.forest.n_trees
+        s.done[k] = True
 
     def complete(self):
         """Whether the current view's overlay is fully predicted by the project's forest."""
         s = self.state
-        return (s is not None and self.vf is not None and s[0] == (self.key(), self.app.project.forest)
-                and bool(s[2].all()))
+        return (s is not None and self.vf is not None and s.is_of(self.key(), self.app.project.forest)
+                and bool(s.done.all()))
 
     def probabilities(self):
         """Probabilities at the displayed pixels ``(h, w, K)`` and where they are ready, or None."""
         s, vf = self.state, self.vf
-        if s is None or vf is None or s[0] != (self.key(), self.shown_forest):
+        if s is None or vf is None or not s.is_of(self.key(), self.shown_forest):
             return None
         view = self.app.view
         _, _, iny, inx = view.indices()
-        grid, done = s[1], s[2]
+        grid, done = s.grid, s.done
         h, w = view.size
         if done.all() and iny.all() and inx.all() and vf.identity:  # the usual frame: the grid as it is
             return grid, np.ones((h, w), bool)

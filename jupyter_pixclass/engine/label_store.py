@@ -1,0 +1,136 @@
+"""The feature vectors of labeled pixels, kept per image tile in step with the labels.
+
+Training reads this store and never recomputes an image: when labels change in a region, the
+tiles of that region are rescanned, vectors of pixels that stay labeled are kept, and only
+newly labeled pixels get features (from a kept tile, or computed for their rows). The class a
+pixel belongs to is read from the labels at training time, so relabeling, class removal and
+undo cost no features. ilastik keeps a feature matrix per block for the same reason
+(``OpFeatureMatrixCache``).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+__all__ = ["LabelStore", "spatial_groups"]
+
+
+class LabelStore:
+    """Features of the labeled pixels of every image, for one feature set.
+
+    Parameters
+    ----------
+    engine : TileEngine
+        Where features come from.
+    fs : FeatureSet
+        The feature set the vectors belong to.
+    """
+
+    def __init__(self, engine, fs):
+        self.engine = engine
+        self.fs = fs
+        self._tiles = {}  # (image uid, tile) -> (flat pixel indices, sorted; (n, F) float32)
+        self._dirty = {}  # image uid -> list of regions (tuples of slices); None: the whole image
+        self._lock = threading.RLock()
+        self.computed = 0  # feature vectors computed so far (tests read it)
+
+    def mark(self, img, region=None):
+        """Note that labels of ``img`` changed inside ``region`` (slices; None: anywhere)."""
+        with self._lock:
+            if region is None:
+                self._dirty[img.uid] = None
+            elif self._dirty.get(img.uid, []) is not None:
+                self._dirty.setdefault(img.uid, []).append(tuple(region))
+
+    def sync(self, images, labels):
+        """Bring the vectors in line with ``labels`` (one array per image); returns new vectors."""
+        new = 0
+        with self._lock:
+            for img, lab in zip(images, labels):
+                if img.uid not in self._dirty:
+                    continue
+                regions = self._dirty.pop(img.uid)
+                g = self.engine.grid(img, self.fs)
+                tiles = g.all_tiles() if regions is None else sorted({t for r in regions for t in g.tiles_in(r)})
+                for t in tiles:
+                    new += self._sync_tile(img, lab, g, t)
+        self.computed += new
+        return new
+
+    def _sync_tile(self, img, lab, g, t):
+        sl = g.slices(t)
+        local = np.nonzero(lab[sl])
+        key = (img.uid, t)
+        if local[0].size == 0:
+            self._tiles.pop(key, None)
+            return 0
+        coords = tuple(c + s.start for c, s in zip(local, sl))
+        pos = np.ravel_multi_index(coords, lab.shape)  # sorted: C order within the tile
+        F = self.fs.n_features(img.n_channels, self.fs.spatial_ndim(lab.ndim))
+        old_pos, old_X = self._tiles.get(key, (np.zeros(0, np.int64), np.zeros((0, F), np.float32)))
+        X = np.empty((pos.size, F), np.float32)
+        j = np.clip(np.searchsorted(old_pos, pos), 0, max(old_pos.size - 1, 0))
+        have = (old_pos.size > 0) & (old_pos[j] == pos) if old_pos.size else np.zeros(pos.size, bool)
+        X[have] = old_X[j[have]]
+        miss = ~have
+        if miss.any():
+            X[miss] = self.engine.at_points(img, self.fs, tuple(c[miss] for c in coords))
+        self._tiles[key] = (pos, X)
+        return int(miss.sum())
+
+    def n_labeled(self):
+        """How many labeled pixels have features here."""
+        with self._lock:
+            return sum(p.size for p, _ in self._tiles.values())
+
+    @property
+    def nbytes(self):
+        """Bytes the stored features and positions take."""
+        with self._lock:
+            return sum(p.nbytes + x.nbytes for p, x in self._tiles.values())
+
+    def data(self, images, labels, with_groups=False):
+        """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``).
+
+        Rows come in a fixed order (image, tile, pixel), whatever order strokes came in, so the
+        same labels always give the same training set.
+        """
+        self.sync(images, labels)
+        Xs, ys, gs = [], [], []
+        gid = 0
+        with self._lock:
+            for img, lab in zip(images, labels):
+                keys = sorted(k for k in self._tiles if k[0] == img.uid)
+                if not keys:
+                    continue
+                flat = lab.reshape(-1)
+                if with_groups:
+                    groups = spatial_groups(lab).reshape(-1)
+                for k in keys:
+                    pos, X = self._tiles[k]
+                    Xs.append(X)
+                    ys.append(flat[pos])
+                    if with_groups:
+                        gs.append(groups[pos] + gid)
+                if with_groups:
+                    gid += int(groups.max()) + 1
+        if not Xs:
+            return None
+        X = np.concatenate(Xs)
+        y = np.concatenate(ys)
+        return (X, y, np.concatenate(gs)) if with_groups else (X, y)
+
+
+def spatial_groups(lab, tile=32):
+    """Group id per pixel: connected labeled regions, cut into ``tile``-sized tiles."""
+    from scipy import ndimage as ndi
+
+    comp, _ = ndi.label(lab > 0, structure=np.ones((3,) * lab.ndim))
+    grids = np.meshgrid(*[np.arange(s) // tile for s in lab.shape], indexing="ij")
+    tid = np.zeros(lab.shape, np.int64)
+    for g, s in zip(grids, lab.shape):
+        tid = tid * (s // tile + 1) + g
+    key = comp.astype(np.int64) * (tid.max() + 1) + tid
+    _, inv = np.unique(key, return_inverse=True)
+    return inv.reshape(lab.shape)

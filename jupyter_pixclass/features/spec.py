@@ -1,0 +1,174 @@
+"""Which features: ilastik's six filter families over a sigma grid (the spec alone, no compiled code)."""
+from __future__ import annotations
+
+import math
+
+from .kernels import kernel_radius
+
+__all__ = ["FeatureSet", "FAMILIES", "FAMILY_TITLES", "DEFAULT_SIGMAS", "n_components"]
+
+FAMILIES = (
+    "gaussian",
+    "log",
+    "gradient_magnitude",
+    "dog",
+    "structure_tensor_eigenvalues",
+    "hessian_eigenvalues",
+)
+FAMILY_TITLES = {
+    "gaussian": "Gaussian Smoothing",
+    "log": "Laplacian of Gaussian",
+    "gradient_magnitude": "Gaussian Gradient Magnitude",
+    "dog": "Difference of Gaussians",
+    "structure_tensor_eigenvalues": "Structure Tensor Eigenvalues",
+    "hessian_eigenvalues": "Hessian of Gaussian Eigenvalues",
+}
+DEFAULT_SIGMAS = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
+DOG_RATIO = 0.66  # ilastik: G(sigma) - G(0.66 sigma)
+ST_OUTER = 0.5  # ilastik: structure tensor outer scale = 0.5 sigma
+
+
+def n_components(family, ndim):
+    """Planes a family gives per channel in ``ndim`` dimensions (eigenvalues: one per axis)."""
+    return ndim if family in ("structure_tensor_eigenvalues", "hessian_eigenvalues") else 1
+
+
+class FeatureSet:
+    """A selection of (filter family, sigma) pairs, as in ilastik's feature grid.
+
+    Parameters
+    ----------
+    sigmas : sequence of float, optional
+        Scales in pixels (default ilastik's 0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0).
+    families : sequence of str, optional
+        Any of :data:`FAMILIES` (default all six).
+    mode : {"auto", "2d", "3d"}
+        ``"auto"`` filters volumes in 3D; ``"2d"`` filters each plane of a volume.
+    pairs : sequence of (family, sigma), optional
+        Exact pairs instead of the full ``families x sigmas`` grid.
+    normalize : {None, "percentile"}
+        ``"percentile"`` maps each channel of each image from its 1st..99.8th percentile onto
+        [0, 1] before filtering, so a classifier trained on dim images applies to bright ones
+        (ilastik uses raw intensities: the default, ``None``, does too).
+
+    Examples
+    --------
+    >>> fs = FeatureSet(sigmas=[1.0, 3.5], families=["gaussian", "log"])
+    >>> fs.names(n_channels=1, ndim=2)
+    ['Gaussian Smoothing σ=1.0 [ch 1]', 'Gaussian Smoothing σ=3.5 [ch 1]', \
+'Laplacian of Gaussian σ=1.0 [ch 1]', 'Laplacian of Gaussian σ=3.5 [ch 1]']
+    """
+
+    def __init__(self, sigmas=None, families=None, mode="auto", pairs=None, normalize=None):
+        if mode not in ("auto", "2d", "3d"):
+            raise ValueError(f"mode must be 'auto', '2d' or '3d'; got {mode!r}")
+        if normalize not in (None, "percentile"):
+            raise ValueError(f"normalize must be None or 'percentile'; got {normalize!r}")
+        self.mode = mode
+        self.normalize = normalize
+        if pairs is None:
+            sigmas = DEFAULT_SIGMAS if sigmas is None else sigmas
+            families = FAMILIES if families is None else families
+            pairs = [(f, s) for f in families for s in sigmas]
+        clean = set()
+        for f, s in pairs:
+            if f not in FAMILIES:
+                raise ValueError(f"unknown feature family {f!r}; choose from {FAMILIES}")
+            s = float(s)
+            if not (s > 0 and math.isfinite(s)):
+                raise ValueError(f"sigma must be a positive number; got {s} for {f!r}")
+            clean.add((f, round(s, 6)))
+        if not clean:
+            raise ValueError("a FeatureSet needs at least one (family, sigma) pair")
+        self.pairs = sorted(clean, key=lambda p: (FAMILIES.index(p[0]), p[1]))
+
+    @classmethod
+    def default(cls):
+        """ilastik's grid: all six families at every sigma, sigma 0.3 for smoothing only."""
+        pairs = [(f, s) for f in FAMILIES for s in DEFAULT_SIGMAS if s >= 0.5 or f == "gaussian"]
+        return cls(pairs=pairs)
+
+    @property
+    def sigmas(self):
+        """The distinct sigmas of the set, increasing."""
+        return sorted({s for _, s in self.pairs})
+
+    @property
+    def families(self):
+        """The families of the set, in :data:`FAMILIES` order."""
+        return [f for f in FAMILIES if any(p[0] == f for p in self.pairs)]
+
+    def select(self, min_sigma=None, max_sigma=None, families=None):
+        """A new set keeping pairs with ``min_sigma <= sigma <= max_sigma`` of ``families``."""
+        keep = [
+            (f, s)
+            for f, s in self.pairs
+            if (min_sigma is None or s >= min_sigma - 1e-9)
+            and (max_sigma is None or s <= max_sigma + 1e-9)
+            and (families is None or f in families)
+        ]
+        if not keep:
+            raise ValueError(
+                f"no features left after select(min_sigma={min_sigma}, max_sigma={max_sigma}, families={families})"
+            )
+        return FeatureSet(pairs=keep, mode=self.mode, normalize=self.normalize)
+
+    def spatial_ndim(self, image_ndim):
+        """Dimensionality the filters run in for an image of ``image_ndim`` spatial axes."""
+        if self.mode == "3d" and image_ndim != 3:
+            raise ValueError(f"mode='3d' needs a 3D image; this one has {image_ndim} spatial axes")
+        return 2 if (self.mode == "2d" or image_ndim == 2) else 3
+
+    def n_features(self, n_channels=1, ndim=2):
+        """Number of features for ``n_channels`` channels in ``ndim`` filter dimensions."""
+        return n_channels * sum(n_components(f, ndim) for f, _ in self.pairs)
+
+    def names(self, n_channels=1, ndim=2):
+        """Readable feature names in the order :func:`compute_features` returns them."""
+        out = []
+        for c in range(n_channels):
+            for f, s in self.pairs:
+                k = n_components(f, ndim)
+                for j in range(k):
+                    t = FAMILY_TITLES[f]
+                    if k > 1:
+                        t = t[:-1] + f" {j + 1}"  # "Eigenvalues" -> "Eigenvalue 1"
+                    out.append(f"{t} σ={s:g} [ch {c + 1}]")
+        return out
+
+    def halo(self, ndim=2):
+        """Pixels of context a block needs so blockwise results equal whole-image ones."""
+        h = 0
+        for f, s in self.pairs:
+            r = kernel_radius(s)
+            if f == "structure_tensor_eigenvalues":
+                r += kernel_radius(ST_OUTER * s)
+            h = max(h, r)
+        return h
+
+    def to_dict(self):
+        """The set as JSON-ready data (see :meth:`from_dict`)."""
+        return {"pairs": [[f, s] for f, s in self.pairs], "mode": self.mode, "normalize": self.normalize}
+
+    @classmethod
+    def from_dict(cls, d):
+        """The set :meth:`to_dict` wrote; pairs are checked as in the constructor."""
+        return cls(pairs=[tuple(p) for p in d["pairs"]], mode=d.get("mode", "auto"), normalize=d.get("normalize"))
+
+    def key(self):
+        """Hashable identity (for caches)."""
+        return (tuple(self.pairs), self.mode, self.normalize)
+
+    def __eq__(self, other):
+        return isinstance(other, FeatureSet) and self.key() == other.key()
+
+    def __hash__(self):
+        return hash(self.key())
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __repr__(self):
+        norm = f", normalize={self.normalize!r}" if self.normalize else ""
+        return (f"FeatureSet({len(self.pairs)} pairs, families={self.families}, sigmas={self.sigmas}, "
+                f"mode={self.mode!r}{norm})")

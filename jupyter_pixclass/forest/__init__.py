@@ -1,0 +1,6 @@
+"""The random forest: flat arrays (:mod:`.model`), their compiled scorer (:mod:`.score`), and the
+trainer (:mod:`.train`: binning in :mod:`.bins`, growing in :mod:`.grow`)."""
+from .model import Forest
+from .train import TrainedForest, train_forest
+
+__all__ = ["Forest", "train_forest", "TrainedForest"]

@@ -1,0 +1,299 @@
+"""Growing trees on binned features, compiled, one tree per task on our thread pool.
+
+Brush strokes give thousands of nearly identical pixels; scikit-learn sorts every one of them
+at every node of every tree, so its time grows with the labels (8.8 s for 42.5k labeled pixels
+and 100 trees here). This builder keeps the forest we promise (Breiman's: bootstrap samples,
+sqrt(F) candidate features per split, Gini, trees grown until pure, class distributions in the
+leaves) but
+- draws each tree's bootstrap sample of about ``max_samples`` pixels class by class, so a
+  tree's cost stops growing with the labels and a rare class keeps at least
+  ``min_class_share`` of the draws (drawn with replacement, it is weighed up);
+- splits on 8-bit histogram bins of each feature (edges at quantiles of the labeled pixels;
+  thresholds are feature values, so the scorer in :mod:`.score` reads raw features);
+- seeds every tree from ``random_state`` and its index alone, so the forest does not depend on
+  how trees were spread over threads.
+Measurements and what was tried and dropped: benchmarks/RESULTS.md ("Training").
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from .bins import N_BINS
+
+__all__ = ["grow_trees", "GrowPlan", "TreeArrays", "EXACT_BELOW"]
+
+EXACT_BELOW = 64  # nodes this small are split at exact values (a sort is cheaper than the bins there)
+
+
+@njit(nogil=True, cache=True)
+def _rand(state):  # pragma: no cover - compiled
+    # splitmix64: a tiny, good generator whose whole state is one uint64 per tree
+    state[0] += np.uint64(0x9E3779B97F4A7C15)
+    z = state[0]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(nogil=True, cache=True)
+def _randint(state, n):  # pragma: no cover - compiled
+    return np.int64(_rand(state) % np.uint64(n))
+
+
+@njit(nogil=True, cache=True)
+def _split_score(lcount, tot, nl, m):  # pragma: no cover - compiled
+    # sum_k left_k^2 / n_left + sum_k right_k^2 / n_right: the larger, the lower the children's
+    # weighted Gini impurity
+    sl = 0.0
+    sr = 0.0
+    for k in range(tot.size):
+        sl += lcount[k] * lcount[k]
+        rk = tot[k] - lcount[k]
+        sr += rk * rk
+    return sl / nl + sr / (m - nl)
+
+
+@njit(nogil=True, cache=True)
+def _best_bin(hist, K, tot, m, min_leaf, cum, score):  # pragma: no cover - compiled
+    # The bin b whose split "bin <= b" scores highest, and its score; hist (K * N_BINS) int32
+    # counts, class-major, cleared here. Prefix sums then scores of every bin in flat loops (they
+    # vectorize: 3x faster than scoring bin by bin); an empty bin scores as the one before it, so
+    # the first of equal scores, the lowest bin, wins as it did bin by bin.
+    nl = score  # reused: samples left of each bin
+    nl[:] = 0.0
+    for k in range(K):
+        a = 0.0
+        h = hist[k * N_BINS:(k + 1) * N_BINS]
+        c = cum[k]
+        for b in range(N_BINS):
+            a += h[b]
+            c[b] = a
+            h[b] = 0
+        for b in range(N_BINS):
+            nl[b] += c[b]
+    sc = np.empty(N_BINS, np.float64)
+    for b in range(N_BINS):
+        sl = 0.0
+        sr = 0.0
+        for k in range(K):
+            ck = cum[k, b]
+            rk = tot[k] - ck
+            sl += ck * ck
+            sr += rk * rk
+        nlb = nl[b]
+        ok = nlb >= min_leaf and m - nlb >= min_leaf
+        sc[b] = sl / nlb + sr / (m - nlb) if ok else -1.0
+    best = -1.0
+    best_b = -1
+    for b in range(N_BINS):
+        if sc[b] > best:
+            best = sc[b]
+            best_b = b
+    return best_b, best
+
+
+@njit(nogil=True, cache=True)
+def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, feat, thr, tval, left, right,
+          value, imp, scratch):
+    # pragma: no cover - compiled
+    # One tree on the samples in ``idx`` (indices into the columns of Xb, with repeats, in
+    # increasing order; reordered here), depth first. Nodes are numbered in creation order, so
+    # children come after their parent. Returns the number of nodes. ``scratch``: buffers of one
+    # thread (_scratch), reused tree after tree: fresh memory is slow to touch after a pause.
+    F = Xb.shape[0]
+    n = idx.size
+    state = np.empty(1, np.uint64)
+    state[0] = np.uint64(seed)
+    nidx, ny, code, right_idx, stack, hist, cum, nl_bins, vals, srt, order = scratch
+    stack_lo, stack_hi, stack_node, stack_depth = stack[0], stack[1], stack[2], stack[3]
+    hist[:] = 0
+    for j in range(F):
+        order[j] = j
+    tot = np.zeros(K, np.float64)
+    lcount = np.zeros(K, np.float64)
+    stack_lo[0], stack_hi[0], stack_node[0], stack_depth[0] = 0, n, 0, 0
+    sp = 1
+    n_nodes = 1
+    while sp > 0:
+        sp -= 1
+        lo, hi, node, depth = stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp]
+        m = hi - lo
+        tot[:] = 0.0
+        for q in range(m):  # the node's samples and classes side by side: one gather, read by every feature
+            a = idx[lo + q]
+            nidx[q] = a
+            ny[q] = y[a]
+            code[q] = ny[q] * N_BINS  # a sample's class times N_BINS: its row of the histogram
+            tot[ny[q]] += 1.0
+        wsum = 0.0
+        for k in range(K):
+            wsum += weight[k] * tot[k]
+        for k in range(K):  # a class drawn more often than its share of the labels counts less
+            value[node, k] = weight[k] * tot[k] / wsum
+        left[node] = -1
+        right[node] = -1
+        pure = False
+        for k in range(K):
+            if tot[k] == m:
+                pure = True
+        if pure or m < 2 * min_leaf or depth >= max_depth:
+            continue
+        if n_nodes + 2 > feat.size or sp + 2 > stack_lo.size:  # out of room: grown again with more
+            return -1
+        parent_score = 0.0
+        for k in range(K):
+            parent_score += tot[k] * tot[k]
+        parent_score /= m
+        best_score = parent_score + 1e-12
+        best_f = -1
+        best_b = -1
+        best_cut = np.float32(0.0)
+        exact = m <= EXACT_BELOW  # small nodes: every distinct value is a candidate, as in scikit-learn
+        # candidate features in random order; like scikit-learn, look past mtry until a split exists
+        tried = 0
+        for j in range(F):
+            r = j + _randint(state, F - j)
+            order[j], order[r] = order[r], order[j]
+            f = order[j]
+            if tried >= mtry and best_f >= 0:
+                break
+            tried += 1
+            nb = n_edges[f] + 1
+            if nb < 2:
+                continue
+            if exact:
+                xf = XT[f]
+                # insertion sort of at most EXACT_BELOW values into srt (stable, no allocation)
+                for q in range(m):
+                    v = xf[nidx[q]]
+                    vals[q] = v
+                    r = q
+                    while r > 0 and vals[srt[r - 1]] > v:
+                        srt[r] = srt[r - 1]
+                        r -= 1
+                    srt[r] = q
+                lcount[:] = 0.0
+                for q in range(m - 1):
+                    lcount[ny[srt[q]]] += 1.0
+                    v0 = vals[srt[q]]
+                    if v0 == vals[srt[q + 1]]:
+                        continue
+                    nl = q + 1.0
+                    if nl < min_leaf or m - nl < min_leaf:
+                        continue
+                    score = _split_score(lcount, tot, nl, m)
+                    if score > best_score:
+                        best_score = score
+                        best_f = f
+                        best_cut = v0
+                continue
+            row = Xb[f]
+            for q in range(m):  # the hot loop: integer counts, one flat index
+                hist[code[q] + np.int64(row[nidx[q]])] += 1
+            b, score = _best_bin(hist, K, tot, m, min_leaf, cum, nl_bins)
+            if b >= 0 and score > best_score:
+                best_score = score
+                best_f = f
+                best_b = b
+        if best_f < 0:
+            continue
+        # split idx[lo:hi] by bin <= best_b (or, in an exact split, value <= best_cut), keeping
+        # both sides in increasing order, without branches; the largest value going left and
+        # the smallest going right come with it
+        row = Xb[best_f]
+        xf = XT[best_f]
+        i = lo
+        nr = 0
+        lmax = -np.inf
+        rmin = np.inf
+        for q in range(m):
+            a = nidx[q]
+            v = xf[a]
+            go_left = (row[a] <= best_b) if not exact else (v <= best_cut)
+            idx[i] = a
+            right_idx[nr] = a
+            i += 1 if go_left else 0
+            nr += 0 if go_left else 1
+            lmax = max(lmax, v) if go_left else lmax
+            rmin = rmin if go_left else min(rmin, v)
+        for q in range(nr):
+            idx[i + q] = right_idx[q]
+        feat[node] = best_f
+        thr[node] = best_b
+        # the threshold goes halfway between the node's neighbouring values on either side, as
+        # scikit-learn puts it: a threshold hugging one class misclassifies images a little
+        # brighter or dimmer than the training ones
+        tval[node] = 0.5 * (np.float64(lmax) + np.float64(rmin))
+        imp[best_f] += best_score - parent_score  # m * (Gini(parent) - weighted Gini(children))
+        left[node] = n_nodes
+        right[node] = n_nodes + 1
+        stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp] = i, hi, n_nodes + 1, depth + 1
+        sp += 1
+        stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp] = lo, i, n_nodes, depth + 1
+        sp += 1
+        n_nodes += 2
+    return n_nodes
+
+
+@njit(nogil=True, cache=True)
+def _bootstrap(state, by_class, starts, counts, draws, times, out):  # pragma: no cover - compiled
+    # draws[c] samples with replacement from class c's pixels into out, in increasing pixel order
+    # (a counting sort over ``times``, zeros of one per pixel, left zero): a node then reads a
+    # feature's bins front to back
+    for c in range(counts.size):
+        for _ in range(draws[c]):
+            times[by_class[starts[c] + _randint(state, counts[c])]] += 1
+    j = 0
+    for s in range(times.size):
+        for _ in range(times[s]):
+            out[j] = s
+            j += 1
+        times[s] = 0
+
+
+@njit(nogil=True, cache=True)
+def _scratch(n, n_pixels, K, F, stack_size):  # pragma: no cover - compiled
+    # one thread's buffers for growing trees on n samples (see _grow)
+    return (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+            np.empty((4, stack_size), np.int64), np.zeros(K * N_BINS, np.int32), np.empty((K, N_BINS), np.float64),
+            np.empty(N_BINS, np.float64), np.empty(EXACT_BELOW, np.float32), np.empty(EXACT_BELOW, np.int64),
+            np.empty(F, np.int64))
+
+
+GrowPlan = namedtuple("GrowPlan", "Xb XT n_edges y K by_class starts counts draws weight mtry max_depth min_leaf")
+GrowPlan.__doc__ = """The binned labels and the rules every tree grows by (see :class:`.train.Binned`).
+
+``Xb`` (F, N) uint8 bins and ``XT`` (F, N) float32 values of the labeled pixels, ``n_edges`` bin
+edges per feature, ``y`` classes 0..K-1; ``by_class`` pixels sorted by class, with ``starts`` and
+``counts`` per class; ``draws`` bootstrap draws per class and ``weight`` their leaf weights;
+``mtry`` candidate features per split, ``max_depth``, ``min_leaf``."""
+
+TreeArrays = namedtuple("TreeArrays", "feature threshold_bin threshold left right value importances n_nodes")
+TreeArrays.__doc__ = """Per tree (rows), per node (columns): what :func:`grow_trees` writes.
+
+``n_nodes[t]`` is -1 when tree ``t`` needed more nodes than the arrays hold."""
+
+
+@njit(nogil=True, cache=True)
+def grow_trees(lo, hi, plan, seeds, out):  # pragma: no cover - compiled
+    """Grow trees ``lo..hi-1`` (seeded by ``seeds``) by ``plan`` (a :class:`GrowPlan`) into ``out``
+    (:class:`TreeArrays`); on our thread pool (:func:`..runtime.threads.run_rows`)."""
+    Xb, XT, n_edges, y, K, by_class, starts, counts, draws, weight, mtry, max_depth, min_leaf = plan
+    feat, thr, tval, left, right, value, imp, n_nodes = out
+    n = 0
+    for c in range(draws.size):
+        n += draws[c]
+    # depth first, a node pushes two children and pops one: the stack holds at most one pending
+    # sibling per level
+    scratch = _scratch(n, by_class.size, K, Xb.shape[0], min(n + 1, 2 * max_depth + 4))
+    times = np.zeros(by_class.size, np.int32)
+    idx = np.empty(n, np.int64)
+    for t in range(lo, hi):
+        state = np.empty(1, np.uint64)
+        state[0] = seeds[t]
+        _bootstrap(state, by_class, starts, counts, draws, times, idx)
+        n_nodes[t] = _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, _rand(state),
+                           feat[t], thr[t], tval[t], left[t], right[t], value[t], imp[t], scratch)

@@ -1,0 +1,194 @@
+"""Training a forest: class draws and leaf weights, the labeled pixels binned, trees grown; or scikit-learn's."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..runtime.threads import run_rows
+from .bins import apply_bins, bin_edges, transpose
+from .grow import GrowPlan, TreeArrays, grow_trees
+from .model import Forest, floor32
+
+__all__ = ["train_forest", "fit_binned_forest", "Binned", "GrownTrees", "TrainedForest", "class_draws",
+           "leaf_weights"]
+
+
+class GrownTrees(NamedTuple):
+    """The arrays of :class:`.Forest` (thresholds as float32 feature values) and the mean decrease in impurity."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    roots: np.ndarray
+    importances: np.ndarray
+
+    def forest(self, n_features):
+        """These trees as a :class:`.Forest` of ``n_features`` features."""
+        return Forest(self.feature, self.threshold, self.left, self.right, self.value, self.roots, n_features,
+                      self.importances)
+
+
+class TrainedForest(NamedTuple):
+    """What :func:`train_forest` returns: the forest, and the class label of each of its columns."""
+
+    forest: Forest
+    classes: np.ndarray
+
+
+def class_draws(counts, max_samples, min_class_share):
+    """Bootstrap draws per class: proportional to the class, each at least ``min_class_share``.
+
+    A class with few labeled pixels is drawn more often than it has pixels (with replacement),
+    which weighs it up as scikit-learn's ``class_weight`` would: a few strokes of a rare class
+    are not outvoted by thousands of background pixels.
+    """
+    counts = np.asarray(counts, np.int64)
+    n = int(counts.sum())
+    m = min(n, int(max_samples))
+    draws = np.round(m * counts / n).astype(np.int64)
+    draws = np.maximum(draws, int(m * min_class_share))
+    draws[counts == 0] = 0
+    return draws
+
+
+def leaf_weights(counts, draws, max_samples):
+    """Per class, the weight of its draws in a leaf: 1, or less for a class drawn above its share.
+
+    A rare class drawn ``min_class_share`` of the time shapes the splits (its strokes are not
+    outvoted), but counted as drawn its leaves would claim it more often than the labels do; its
+    draws count ``(its share of the labels) / (its share of the draws)`` in the leaves, so the
+    probabilities follow the labels as scikit-learn's do.
+    """
+    counts = np.asarray(counts, np.float64)
+    n = counts.sum()
+    m = min(n, float(max_samples))
+    fair = np.round(m * counts / n)
+    w = np.ones(counts.size)
+    up = (np.asarray(draws) > fair) & (counts > 0)
+    w[up] = (m * counts[up] / n) / np.asarray(draws, np.float64)[up]
+    return w
+
+
+def _tree_arrays(T, cap, K, F):
+    """:class:`.grow.TreeArrays` for ``T`` trees of at most ``cap`` nodes, ``K`` classes, ``F`` features."""
+    # uninitialised where _grow writes every node it makes: untouched pages cost nothing
+    return TreeArrays(np.empty((T, cap), np.int32), np.empty((T, cap), np.int64), np.empty((T, cap), np.float64),
+                      np.empty((T, cap), np.int32), np.empty((T, cap), np.int32), np.empty((T, cap, K), np.float32),
+                      np.zeros((T, F), np.float64), np.zeros(T, np.int64))
+
+
+def _widen(a, b, rows):
+    """``a`` with its ``rows`` replaced by the wider ``b``."""
+    out = np.zeros((a.shape[0], b.shape[1]) + a.shape[2:], a.dtype)
+    out[:, :a.shape[1]] = a
+    out[rows] = b
+    return out
+
+
+class Binned:
+    """Labeled pixels ready for growing trees: 8-bit bins, classes, draws per tree."""
+
+    def __init__(self, X, y, random_state=0, max_samples=6000, min_class_share=0.1):
+        X = np.asarray(X, np.float32)
+        self.y = np.ascontiguousarray(y, np.int64)
+        self.F = X.shape[1]
+        self.K = int(self.y.max()) + 1
+        self.random_state = int(random_state or 0)
+        XT = transpose(X)
+        self.edges, self.n_edges = bin_edges(XT, seed=self.random_state, feature_major=True)
+        self.Xb, self.XT = apply_bins(XT, self.edges, feature_major=True)
+        self.by_class = np.argsort(self.y, kind="stable").astype(np.int64)
+        self.counts = np.bincount(self.y, minlength=self.K).astype(np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        self.draws = class_draws(self.counts, max_samples, min_class_share)
+        self.leaf_weight = leaf_weights(self.counts, self.draws, max_samples)
+
+    def seeds(self, n_estimators):
+        """One seed per tree of an ``n_estimators`` forest; tree t's seed does not depend on the count."""
+        return np.random.default_rng(np.random.SeedSequence([self.random_state, 0x5EED])).integers(
+            0, 2**63, size=int(n_estimators), dtype=np.int64).astype(np.uint64)
+
+
+def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, min_class_share=0.1,
+                      max_depth=40, min_samples_leaf=1, max_features="sqrt", trees=None, binned=None):
+    """Grow a random forest on ``X`` (N, F) float32 and labels ``y`` (N,) in ``0..K-1``.
+
+    Returns :class:`GrownTrees`: the arrays of :class:`.Forest` (thresholds as float32 feature values)
+    and the mean decrease in impurity per feature. ``trees=(start, stop)`` grows only those trees of
+    the ``n_estimators`` forest (a preview, then the rest: together they are the whole forest);
+    ``binned`` (a :class:`Binned` of the same data) saves binning twice.
+    """
+    b = binned if binned is not None else Binned(X, y, random_state, max_samples, min_class_share)
+    F, K, m = b.F, b.K, int(b.draws.sum())
+    mtry = max(1, int(np.sqrt(F))) if max_features == "sqrt" else int(max_features)
+    start, stop = trees if trees is not None else (0, int(n_estimators))
+    seeds = b.seeds(n_estimators)[start:stop]
+    T = seeds.size
+    plan = GrowPlan(b.Xb, b.XT, b.n_edges, b.y, K, b.by_class, b.starts, b.counts, b.draws, b.leaf_weight, mtry,
+                    max_depth, int(min_samples_leaf))
+    # room for 1024 nodes a tree (stroke trees have a few hundred); a tree that needs more is
+    # grown again with room for every possible node
+    a = _tree_arrays(T, min(2 * m + 1, 1024), K, F)
+    run_rows(grow_trees, T, plan, seeds, a)
+    big = np.flatnonzero(a.n_nodes < 0)
+    if big.size:
+        more = _tree_arrays(big.size, 2 * m + 1, K, F)
+        run_rows(grow_trees, big.size, plan, seeds[big], more)
+        a = TreeArrays(*[_widen(x, y, big) for x, y in zip(a[:6], more[:6])], a.importances, a.n_nodes)
+        a.importances[big] = more.importances
+        a.n_nodes[big] = more.n_nodes
+    roots = np.concatenate([[0], np.cumsum(a.n_nodes)[:-1]]).astype(np.int64)
+    fs, ts, ls, rs, vs = [], [], [], [], []
+    for t in range(T):
+        k = a.n_nodes[t]
+        leaf = a.left[t, :k] < 0
+        fs.append(np.where(leaf, 0, a.feature[t, :k]))
+        ts.append(floor32(np.where(leaf, 0.0, a.threshold[t, :k])))  # leaves hold no threshold (unset memory)
+        ls.append(np.where(leaf, -1, a.left[t, :k] + roots[t]))
+        rs.append(np.where(leaf, -1, a.right[t, :k] + roots[t]))
+        vs.append(a.value[t, :k])
+    tree_imp = a.importances / np.maximum(a.importances.sum(1, keepdims=True), 1e-300)
+    return GrownTrees(np.concatenate(fs), np.concatenate(ts), np.concatenate(ls), np.concatenate(rs),
+                      np.concatenate(vs), roots, tree_imp.mean(0))
+
+
+def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs=-1, preview=0, on_preview=None,
+                 **kwargs):
+    """Fit a random forest on ``X`` (N, F), ``y`` (N,); a :class:`TrainedForest` ``(forest, classes)``.
+
+    ``method="binned"`` (default) grows the trees with :mod:`.grow` (bootstrap of at
+    most ``max_samples`` pixels per tree with a share for every class, 8-bit histogram splits):
+    its cost stops growing with the number of labels. ``method="sklearn"`` fits scikit-learn's
+    ``RandomForestClassifier`` (every labeled pixel in every tree), for comparison. Same ``X``,
+    ``y`` and ``random_state`` give the same forest either way.
+
+    With ``preview=n`` and ``on_preview(forest, classes)``, the first ``n`` trees are handed
+    over as soon as they exist (the app draws them); if it returns False the rest is not grown
+    and ``forest`` is None. The trees are the same as without a preview.
+    """
+    X = np.asarray(X, np.float32)
+    y = np.asarray(y)
+    classes, yi = np.unique(y, return_inverse=True)
+    if method == "sklearn":
+        from sklearn.ensemble import RandomForestClassifier
+
+        rf = RandomForestClassifier(n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs, **kwargs)
+        rf.fit(X, y)
+        return TrainedForest(Forest.from_sklearn(rf), rf.classes_)
+    if method != "binned":
+        raise ValueError(f"method must be 'binned' or 'sklearn'; got {method!r}")
+    F = X.shape[1]
+    if on_preview is not None and 0 < preview < n_estimators:
+        # the first trees first (shown while the rest grow); together they are the same forest
+        opts = {k: kwargs[k] for k in ("max_samples", "min_class_share") if k in kwargs}
+        b = Binned(X, yi, random_state, **opts)
+        first = fit_binned_forest(X, yi, n_estimators, random_state, trees=(0, preview), binned=b, **kwargs).forest(F)
+        if on_preview(first, classes) is False:
+            return TrainedForest(None, classes)
+        rest = fit_binned_forest(X, yi, n_estimators, random_state, trees=(preview, n_estimators), binned=b,
+                                 **kwargs).forest(F)
+        return TrainedForest(Forest.concat([first, rest]), classes)
+    return TrainedForest(fit_binned_forest(X, yi, n_estimators, random_state, **kwargs).forest(F), classes)

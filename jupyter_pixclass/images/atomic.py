@@ -1,0 +1,126 @@
+"""Writes that never leave a partial file and never overwrite an input."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+
+from .paths import split_inner, suffix_of
+
+__all__ = ["atomic_write", "check_not_input"]
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _writer_tag():
+    """``host-pid`` of this process: a pid says nothing about a writer on another host (NFS)."""
+    import socket
+
+    host = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname().split(".")[0]) or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def _remove_stale_temporaries(folder, base):
+    """Temporaries of ``base`` left by a killed writer of this host (its pid is in the name and gone)."""
+    prefix = "." + base + "."
+    host = _writer_tag().rpartition("-")[0]
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for n in names:
+        if not n.startswith(prefix) or ".part" not in n:
+            continue
+        their_host, _, pid = n[len(prefix):].split(".", 1)[0].rpartition("-")
+        if their_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            p = os.path.join(folder, n)
+            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else _silent_remove(p)
+
+
+def _silent_remove(p):
+    try:
+        os.remove(p)
+    except OSError:
+        pass
+
+
+def _fsync(path):
+    """Flush a file, or every file of a folder (Zarr), and the folder itself, to disk."""
+    if os.path.isdir(path):
+        for root, _, files in os.walk(path):
+            for n in files:
+                _fsync_one(os.path.join(root, n))
+    _fsync_one(path)
+
+
+def _fsync_one(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path, suffix=None):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A failure (exception, interrupt) removes the temporary file, so ``path`` is either
+    the complete new file or untouched. The file and its folder are fsynced around the rename;
+    temporaries of a writer that was killed are removed by the next write to the same path from the
+    same host (a temporary of another host on a shared folder may belong to a live writer there).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    base = os.path.basename(path)
+    _remove_stale_temporaries(folder, base)
+    suffix = suffix if suffix is not None else suffix_of(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{_writer_tag()}.", suffix=".part" + suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        _fsync(tmp)
+        if os.path.isdir(tmp) and os.path.isdir(path):  # a Zarr folder: replace the old one
+            old = tmp + ".old"
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+        _fsync_one(folder)
+    except BaseException:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def check_not_input(out, inputs, what="output"):
+    """Refuse an ``out`` path that is one of ``inputs`` (files, ``file.h5/inner`` allowed): nothing is lost."""
+    o = os.path.realpath(split_inner(os.fspath(out))[0])
+    for src in inputs:
+        if src is None:
+            continue
+        s = os.path.realpath(split_inner(os.fspath(src))[0])
+        if o == s or (os.path.exists(o) and os.path.exists(s) and os.path.samefile(o, s)):
+            raise ValueError(f"{what} {os.fspath(out)!r} is an input ({os.fspath(src)!r}): refused, it would be "
+                             "overwritten; choose another path")
+    return out

@@ -1,0 +1,96 @@
+"""Writing arrays to TIFF, HDF5 (ilastik's layout), NPY and Zarr, atomically."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import numpy as np
+
+from .atomic import atomic_write
+from .paths import H5, NPY, TIFF, ZARR, suffix_of
+
+__all__ = ["write_array", "create_array", "axistags"]
+
+
+def axistags(axes):
+    """ilastik's (vigra's) JSON ``axistags`` for axes letters."""
+    flags = {"C": 1, "T": 8}
+    return json.dumps(
+        {"axes": [{"key": a.lower(), "typeFlags": flags.get(a, 2), "resolution": 0, "description": ""} for a in axes]}
+    )
+
+
+def write_array(path, data, axes, spacing=None, dataset="exported_data", compression=True, channel_names=None):
+    """Write ``data`` (with axes letters ``axes``) atomically; format from the suffix.
+
+    TIFF is written as an ImageJ hyperstack when the axes order allows (``ZCYX``, ``CYX``,
+    ``YX`` ...), otherwise as a plain TIFF with the axes in its description. HDF5 writes
+    ``dataset`` with ilastik-style ``axistags`` and an ``axes`` attribute. NPY writes the array.
+    """
+    path = os.fspath(path)
+    suf = suffix_of(path)
+    if suf not in TIFF + H5 + NPY + ZARR:
+        raise ValueError(f"cannot write {path!r}: unknown suffix {suf!r}; use .tif, .h5 or .npy")
+    data = np.asarray(data)
+    if len(axes) != data.ndim:
+        raise ValueError(f"axes {axes!r} do not fit data of shape {data.shape} for {path!r}")
+    with atomic_write(path, suffix=suf) as tmp:
+        if suf in TIFF:
+            import tifffile
+
+            ij_ok = (
+                data.dtype in (np.uint8, np.uint16, np.float32)
+                and set(axes) <= set("TZCYX")
+                and list(axes) == sorted(axes, key="TZCYX".index)
+            )
+            kw = {}
+            if spacing is not None and len(spacing) >= 2:
+                kw["resolution"] = (1.0 / spacing[-1], 1.0 / spacing[-2])
+            if ij_ok:
+                md = {"axes": axes}
+                if spacing is not None and len(spacing) == 3:
+                    md["spacing"] = spacing[0]
+                tifffile.imwrite(tmp, data, imagej=True, metadata=md, **kw)
+            else:
+                tifffile.imwrite(tmp, data, metadata={"axes": axes}, **kw)
+        elif suf in NPY:
+            with open(tmp, "wb") as fh:
+                np.save(fh, data)
+        else:
+            with create_array(tmp, data.shape, data.dtype, axes, dataset, spacing=spacing,
+                              compression=compression, channel_names=channel_names) as target:
+                target[...] = data
+    return path
+
+
+@contextlib.contextmanager
+def create_array(tmp, shape, dtype, axes, dataset="exported_data", chunks=None, spacing=None, compression=True,
+                 channel_names=None):
+    """Yield a new HDF5 dataset or Zarr array at ``tmp`` (a temporary of :func:`atomic_write`) to fill.
+
+    What :func:`write_array` writes at once, written block by block (batch streams large outputs
+    this way): HDF5 gets ilastik's ``axistags`` and an ``axes`` attribute, Zarr an ``axes``
+    attribute. The file is closed when the block ends.
+    """
+    if suffix_of(tmp) in ZARR:
+        import zarr
+
+        if os.path.isfile(tmp):  # atomic_write made an empty file; Zarr writes a folder
+            os.remove(tmp)
+        z = zarr.open(tmp, mode="w", shape=shape, dtype=dtype, **({"chunks": chunks} if chunks else {}))
+        z.attrs["axes"] = axes
+        yield z
+        return
+    import h5py
+
+    with h5py.File(tmp, "w") as f:
+        comp = dict(compression="gzip", compression_opts=1) if compression else {}
+        d = f.create_dataset(dataset, shape=shape, dtype=dtype, chunks=chunks, **comp)
+        d.attrs["axistags"] = axistags(axes)
+        d.attrs["axes"] = axes
+        if spacing is not None:
+            d.attrs["spacing"] = np.asarray(spacing, float)
+        if channel_names is not None:
+            d.attrs["channel_names"] = np.array([str(n) for n in channel_names], dtype=object)
+        yield d

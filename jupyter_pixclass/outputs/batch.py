@@ -1,0 +1,230 @@
+"""Applying a trained project to many files: each by the route its size and format call for."""
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+import numpy as np
+
+from ..images.atomic import check_not_input
+from ..images.image import guess_axes
+from ..images.paths import split_inner, stem_of, suffix_of
+from ..images.read import load_image, open_array
+from ..images.write import write_array
+from .blockwise import predict_blockwise, stream_to_file
+from .export import arrange
+from .on_dask import client_of, predict_dask
+from .results import check_export_args, convert, source_from_prob
+
+__all__ = ["batch_predict", "expand_inputs", "plan_outputs", "choose_route", "BatchError"]
+
+_EXT = {"tiff": "tiff", "tif": "tif", "hdf5": "h5", "h5": "h5", "npy": "npy", "zarr": "zarr"}
+
+
+class BatchError(RuntimeError):
+    """Some inputs failed; ``.failed`` maps each to its reason, ``.written`` lists the outputs."""
+
+    def __init__(self, failed, written):
+        self.failed, self.written = failed, written
+        lines = "\n".join(f"  {p}: {r}" for p, r in failed.items())
+        super().__init__(f"{len(failed)} of {len(failed) + len(written)} inputs failed:\n{lines}")
+
+
+def expand_inputs(inputs):
+    """Paths and glob patterns -> (sorted unique existing paths, patterns that matched nothing)."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    paths, empty = [], []
+    for x in inputs:
+        x = os.fspath(x)
+        if any(ch in x for ch in "*?["):
+            hits = sorted(glob.glob(x))
+            if not hits:
+                empty.append(x)
+            paths += hits
+        else:
+            paths.append(x)
+    seen = set()
+    return [p for p in paths if not (p in seen or seen.add(p))], empty
+
+
+def _out_path(path, out_dir, source, fmt, template):
+    """Where ``path``'s output goes: ``template`` filled in, inside ``out_dir``."""
+    ext = _EXT.get(fmt.lower())
+    if ext is None:
+        raise ValueError(f"unknown format {fmt!r}; choose from {sorted(set(_EXT))}")
+    fpath, inner = split_inner(path)
+    base = os.path.basename(fpath.rstrip("/\\"))
+    stem = stem_of(fpath)
+    if inner:
+        stem += "_" + inner.replace("/", "_")
+    return os.path.join(out_dir, template.format(stem=stem, source=source, ext=ext, name=base))
+
+
+def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float32", renormalize=False,
+                  format="tiff", name_template="{stem}_{source}.{ext}", progress=True, overwrite=False,
+                  block=None, axes=None, class_name=None, dataset=None, max_voxels=2**24, raise_on_error=False,
+                  scheduler=None, output_axes=None):
+    """Apply a trained project to many files.
+
+    Parameters
+    ----------
+    project : Project
+        Trained project.
+    inputs : str or list of str
+        Paths or glob patterns (``"data/*_s2.h5"``).
+    out_dir : str
+        Output folder (created if missing).
+    source, dtype, renormalize : see :meth:`Project.export`.
+    format : {"tiff", "hdf5", "npy", "zarr"}
+        Output format.
+    name_template : str
+        Output name from ``{stem}``, ``{source}``, ``{ext}`` (and ``{name}``, the input's file name).
+    progress : bool
+        Show a tqdm progress bar.
+    overwrite : bool
+        Re-run also inputs whose output exists (outputs are written atomically, so an
+        existing output is complete).
+    block : tuple of int, optional
+        Block size for inputs larger than ``max_voxels`` spatial voxels, which are read lazily
+        and predicted block by block.
+    raise_on_error : bool
+        Raise :class:`BatchError` at the end if any input failed (default: report and go on).
+    scheduler : str or dask Client, optional
+        A ``dask.distributed`` scheduler address or client: each file is predicted as a dask graph there.
+    output_axes : str, optional
+        Axis order of the outputs, a reordering of the default (TIFF ``CYX``/``ZCYX``, others
+        channel last); ``"YXC"`` writes what ilastik writes for steinbock (``--output_axis_order=yxc``).
+
+    Returns
+    -------
+    list of str
+        Output paths, in input order (skipped-because-complete outputs included).
+    """
+    from tqdm.auto import tqdm
+
+    project.check_trained()
+    check_export_args(source, dtype)
+    if source == "labels":
+        raise ValueError("source='labels' belongs to project images; batch exports predictions")
+    os.makedirs(out_dir, exist_ok=True)
+    paths, empty = expand_inputs(inputs)
+    failed = {p: "no file matches this pattern" for p in empty}
+    outs = plan_outputs(paths, out_dir, source, format, name_template)
+    written, skipped = [], 0
+    client = client_of(scheduler) if scheduler is not None else None
+    bar = tqdm(paths, desc="pixclass batch", unit="file", disable=not progress)
+    try:
+        skipped = _run_files(project, bar, outs, failed, written, overwrite, source, dtype, renormalize, block, axes,
+                             class_name, dataset, max_voxels, client, output_axes)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"pixclass batch: interrupted: {len(written)} of {len(paths)} outputs complete in {out_dir!r} "
+              "(nothing partial is left); run the same command again to do the rest", file=sys.stderr)
+        raise
+    bar.close()
+    if progress or failed:
+        msg = f"pixclass batch: {len(written) - skipped} written, {skipped} already complete, {len(failed)} failed"
+        print(msg, file=sys.stderr)
+        for p, r in failed.items():
+            print(f"  failed: {p}: {r}", file=sys.stderr)
+    if failed and raise_on_error:
+        raise BatchError(failed, written)
+    return written
+
+
+def plan_outputs(paths, out_dir, source, fmt, template):
+    """The output path of every input, checked before anything is written.
+
+    Two inputs that would write one output (the same stem in two folders, a template without
+    ``{stem}``), or an output that is one of the inputs, are refused naming both.
+    """
+    outs, seen = {}, {}
+    for p in paths:
+        out = _out_path(p, out_dir, source, fmt, template)
+        key = os.path.realpath(out)
+        if key in seen:
+            raise ValueError(f"inputs {seen[key]!r} and {p!r} would both be written to {out!r}: use a name_template "
+                             "that tells them apart (e.g. '{stem}_{source}.{ext}' with distinct stems) or "
+                             "separate runs")
+        seen[key] = p
+        outs[p] = check_not_input(out, paths, "output")
+    return outs
+
+
+def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, renormalize, block, axes,
+               class_name, dataset, max_voxels, client, output_axes=None):
+    """Predict each input into its output; returns how many were complete already."""
+    skipped = 0
+    for p in bar:
+        try:
+            out = outs[p]
+            if os.path.exists(out) and not overwrite:
+                written.append(out)
+                skipped += 1
+                continue
+            _predict_file(project, p, out, source, dtype, renormalize, block, axes, class_name, dataset,
+                          max_voxels, client, output_axes)
+            written.append(out)
+        except Exception as e:  # one bad file must not stop the rest
+            failed[p] = f"{type(e).__name__}: {e}"
+    return skipped
+
+
+def choose_route(n_timepoints, n_voxels, out_suffix, source, client, output_axes, max_voxels):
+    """How one input is predicted.
+
+    ``"series"``: every frame of a time series through the fused path, written back with its T
+    axis; ``"dask"``: a graph on the client's cluster; ``"stream"``: a large input block by block
+    straight into an HDF5/Zarr output (memory stays at one block); ``"blockwise"``: a large input
+    (or features) block by block into memory, then written; ``"whole"``: the fused path.
+    """
+    if n_timepoints > 1:
+        return "series"
+    if client is not None:
+        return "dask"
+    large = n_voxels > max_voxels
+    if large and out_suffix in (".h5", ".hdf5", ".zarr") and output_axes is None:
+        return "stream"
+    if large or source == "features":
+        return "blockwise"
+    return "whole"
+
+
+def _predict_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, max_voxels,
+                  client, output_axes=None):
+    """Predict ``path`` into ``out`` by the route :func:`choose_route` picks."""
+    arr, file_axes, _, close = open_array(path, dataset=dataset)
+    try:
+        ax = (axes or file_axes or guess_axes(arr.shape)).upper()
+        shape = tuple(arr.shape[ax.index(a)] for a in "ZYX" if a in ax)
+        n_t = arr.shape[ax.index("T")] if "T" in ax and len(ax) == len(arr.shape) else 1
+    finally:
+        close()
+    route = choose_route(n_t, int(np.prod(shape)), suffix_of(out), source, client, output_axes, max_voxels)
+    if route == "stream":
+        stream_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape)
+        return
+    k = project.class_index(class_name or 1)
+    if route == "blockwise":
+        res = predict_blockwise(project, path, source=source, block=block, axes=axes, class_name=class_name,
+                                dataset=dataset)
+    else:
+        img = load_image(path, axes=axes, dataset=dataset)
+        if source == "features" and route == "series":
+            raise ValueError(f"source='features' of the time series {path!r} (shape {img.data.shape}): "
+                             "export features frame by frame")
+        if route == "dask":
+            import dask.array as da
+
+            nsp = len(shape)
+            chunk = (max(64, shape[0] // 2),) * nsp if nsp == 2 else (max(16, shape[0] // 2), 256, 256)
+            x = da.from_array(img.data, chunks=chunk + (-1,))
+            res = client.compute(predict_dask(project, x, source, img.spacing, class_name)).result()
+        else:  # the fused path: no feature stack of the image is held
+            res = source_from_prob(project.predict(img), source, k)
+    t = route == "series"
+    data = convert(res, source, dtype, renormalize)
+    data, out_axes = arrange(data, len(shape), res.ndim == len(shape) + 1 + t, output_axes, suffix_of(out), t=t)
+    write_array(out, np.ascontiguousarray(data), out_axes)

@@ -1,0 +1,69 @@
+"""Exporting a result of a project's image to a file: sources, dtypes, renormalization, axis order."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..images.atomic import check_not_input
+from ..images.paths import suffix_of
+from ..images.write import write_array
+from .results import check_export_args, convert
+
+__all__ = ["export_result", "arrange", "default_axes", "result_array"]
+
+
+def default_axes(ndim_spatial, has_channels, suffix, t=False):
+    """The axes an output gets unless asked otherwise: TIFF ``(T)(Z)CYX``, others channel last."""
+    sp = ("T" if t else "") + "ZYX"[-ndim_spatial:]
+    if not has_channels:
+        return sp
+    # ImageJ hyperstacks keep C before YX; the axis is recorded so load_image reads it back
+    if suffix in (".tif", ".tiff"):
+        return sp[:-2] + "C" + sp[-2:]
+    return sp + "C"
+
+
+def arrange(data, ndim_spatial, has_channels, axes, suffix, t=False):
+    """Reorder channel-last ``data`` (``T`` first with ``t``) to ``axes`` (default per format).
+
+    Returns ``(array, axes)``.
+    """
+    src = ("T" if t else "") + "ZYX"[-ndim_spatial:] + ("C" if has_channels else "")
+    axes = (axes or default_axes(ndim_spatial, has_channels, suffix, t)).upper()
+    if sorted(axes) != sorted(src):
+        raise ValueError(f"axes {axes!r} must be a reordering of {src!r} for this output of shape {data.shape}")
+    return np.transpose(data, [src.index(a) for a in axes]), axes
+
+
+def result_array(project, x, source, class_name=None):
+    """The channel-last (or spatial) array of ``source`` for image ``x``."""
+    if source == "probabilities":
+        return project.predict(x)
+    if source == "simple_segmentation":
+        return project.segment(x)
+    if source == "uncertainty":
+        return project.uncertainty(x)
+    if source == "mask":
+        k = project.class_index(class_name if class_name is not None else 1)
+        return (project.segment(x) == k).astype(np.uint8)
+    if source == "labels":
+        if not isinstance(x, (int, np.integer)):
+            raise ValueError("source='labels' needs the index of a project image")
+        return project.labels(x)
+    return project.features_of(x)
+
+
+def export_result(project, x, path, source="probabilities", dtype=None, renormalize=False, axes=None,
+                  class_name=None):
+    """Compute ``source`` for image ``x`` of ``project`` and write it to ``path`` atomically."""
+    check_export_args(source, dtype, path)
+    img = project.resolve_image(x)  # load a path once
+    check_not_input(path, [img.path] + [im.path for im in project.images], "export path")
+    if img.n_timepoints > 1 and source in ("labels", "features"):
+        raise ValueError(f"source={source!r} is not available for the time series {img.name!r}; "
+                         "add it to the project (one image per frame) and export frame by frame")
+    data = result_array(project, x if isinstance(x, (int, np.integer)) else img, source, class_name)
+    t = img.n_timepoints > 1
+    has_c = data.ndim == img.ndim_spatial + 1 + t
+    data = convert(data, source, dtype, renormalize)
+    data, axes = arrange(data, img.ndim_spatial, has_c, axes, suffix_of(path), t=t)
+    return write_array(path, np.ascontiguousarray(data), axes, spacing=img.spacing)

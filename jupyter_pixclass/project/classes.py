@@ -1,0 +1,82 @@
+"""The project's classes: names, colours, the label value of each."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["ClassList", "PALETTE", "check_color"]
+
+PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#ff7f00", "#984ea3", "#ffff33", "#a65628", "#f781bf", "#17becf"]
+
+
+def check_color(c):
+    """``c`` (a name like 'red' or a hex) as ``#rrggbb``; a ValueError for anything else."""
+    from matplotlib.colors import to_hex
+
+    try:
+        return to_hex(c)
+    except ValueError:
+        raise ValueError(f"not a colour: {c!r} (use a name like 'red' or a hex '#ff0000')") from None
+
+
+class ClassList:
+    """Part of :class:`.Project`: ``classes`` and ``colors``, kept in step with the labels.
+
+    Label ``k`` (1-based) means ``classes[k - 1]``; removing a class relabels the images and
+    drops the forest (:meth:`_changed`).
+    """
+
+    def class_index(self, name):
+        """The 1-based label value of class ``name`` (a name, or an index checked against the classes)."""
+        if isinstance(name, (int, np.integer)):
+            if not 1 <= name <= len(self.classes):
+                raise ValueError(f"class index {name} out of range 1..{len(self.classes)}")
+            return int(name)
+        try:
+            return self.classes.index(name) + 1
+        except ValueError:
+            raise ValueError(f"no class named {name!r}; classes are {self.classes}") from None
+
+    def add_class(self, name, color=None):
+        """Add a class; returns its 1-based label value."""
+        name = str(name).strip()
+        if not name:
+            raise ValueError("a class needs a non-empty name")
+        if name in self.classes:
+            raise ValueError(f"a class named {name!r} exists already")
+        if len(self.classes) >= 255:
+            raise ValueError("at most 255 classes")
+        if color is None:
+            used = set(self.colors)
+            color = next((c for c in PALETTE if c not in used), PALETTE[len(self.classes) % len(PALETTE)])
+        self.classes.append(name)
+        self.colors.append(check_color(color))
+        self._changed()
+        return len(self.classes)
+
+    def rename_class(self, old, new):
+        """Rename class ``old`` (name or 1-based index) to ``new``; labels keep their meaning."""
+        k = self.class_index(old)
+        new = str(new).strip()
+        if not new:
+            raise ValueError("a class needs a non-empty name")
+        if new in self.classes and self.classes[k - 1] != new:
+            raise ValueError(f"a class named {new!r} exists already")
+        self.classes[k - 1] = new
+        self.version += 1
+
+    def set_color(self, name, color):
+        """Give class ``name`` (name or 1-based index) the colour ``color``."""
+        self.colors[self.class_index(name) - 1] = check_color(color)
+        self.version += 1
+
+    def remove_class(self, name):
+        """Remove a class and its labels; higher labels shift down; the forest is dropped."""
+        k = self.class_index(name)
+        with self.lock:
+            for img, lab in zip(self.images, self._labels):
+                lab[lab == k] = 0
+                lab[lab > k] -= 1
+                self._store.mark(img)
+            del self.classes[k - 1]
+            del self.colors[k - 1]
+            self._changed()

@@ -1,0 +1,200 @@
+"""The project file: one HDF5 file of plain arrays and JSON (never pickle), written and read as a ProjectState."""
+from __future__ import annotations
+
+import json
+import os
+
+from ..features.spec import FeatureSet
+from ..forest.model import Forest
+from ..images.atomic import atomic_write, check_not_input
+from ..images.checks import check_dtype, check_read_size
+from ..images.image import Image
+from ..images.read import load_image, open_hdf5_file
+from .state import ProjectState, TrainedFor
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_project", "read_project"]
+
+FORMAT = "jupyter-pixclass project"
+FORMAT_VERSION = 1
+
+
+def save_project(state, path, images="inline"):
+    """Write ``state`` (a :class:`ProjectState`) to ``path`` atomically; returns the path.
+
+    ``images="inline"`` stores pixel data; ``"paths"`` only the paths of images that came from
+    files (images without a path are stored inline).
+    """
+    import h5py
+
+    if images not in ("inline", "paths"):
+        raise ValueError(f"images must be 'inline' or 'paths'; got {images!r}")
+    path = os.fspath(path)
+    check_not_input(path, [im.path for im, _ in state.images], "project path")
+    with atomic_write(path, suffix=".h5") as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            meta = {
+                "classes": state.classes, "colors": state.colors,
+                "features": state.features.to_dict(), "random_state": state.random_state,
+                "n_estimators": state.n_estimators,
+            }
+            f.attrs["meta"] = json.dumps(meta)
+            g = f.create_group("images")
+            for i, (img, lab) in enumerate(state.images):
+                gi = g.create_group(str(i))
+                gi.attrs["meta"] = json.dumps({
+                    "name": img.name, "axes": img.axes, "spacing": list(img.spacing), "path": img.path,
+                    "channel_names": img.channel_names,
+                })
+                if images == "inline" or img.path is None:
+                    gi.create_dataset("data", data=img.data, compression="gzip", compression_opts=1)
+                gi.create_dataset("labels", data=lab, compression="gzip", compression_opts=1)
+            if state.forest is not None:
+                fg = f.create_group("forest")
+                for k, v in state.forest.to_arrays().items():
+                    fg.create_dataset(k, data=v)
+                tr = state.trained
+                fg.attrs["n_features"] = state.forest.n_features
+                fg.attrs["trained"] = json.dumps({"n_channels": tr.n_channels, "n_classes": tr.n_classes,
+                                                  "ndim": tr.ndim, "features": state.features.to_dict()})
+    return path
+
+
+def _array(g, key, path, kinds="biuf", shape=None):
+    """``g[key]`` read after its kind, dtype and (if given) shape are checked."""
+    if key not in g:
+        raise ValueError(f"{path!r}: {g.name}/{key} is missing")
+    ds = g[key]
+    if not hasattr(ds, "shape"):
+        raise ValueError(f"{path!r}: {ds.name} should be a dataset but is a group")
+    check_dtype(ds.dtype, f"{path!r} dataset {ds.name!r}")
+    if ds.dtype.kind not in kinds:
+        raise ValueError(f"{path!r}: {ds.name} has dtype {ds.dtype}; expected {kinds!r} kinds")
+    if shape is not None and tuple(ds.shape) != tuple(shape):
+        raise ValueError(f"{path!r}: {ds.name} of shape {ds.shape} does not fit the expected {tuple(shape)}")
+    return ds[...]
+
+
+def _json(attrs, key, path, where, kind=dict):
+    """The JSON ``kind`` in attribute ``key`` of ``where``, checked."""
+    if key not in attrs:
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} is missing")
+    raw = attrs[key]
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} should be JSON text; got {type(raw).__name__}")
+    try:
+        v = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} is not JSON ({e})") from None
+    if not isinstance(v, kind):
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} should be a JSON {kind.__name__}")
+    return v
+
+
+def read_project(path):
+    """The :class:`ProjectState` of a file written by :func:`save_project`; every entry is checked first.
+
+    Nothing is executed (no pickle, no object arrays); shapes are checked against the image they
+    belong to before they are read; the forest is validated as a whole and must match the saved
+    classes, channels and feature set. Every error names the file.
+    """
+    try:
+        return _read(os.fspath(path))
+    except MemoryError:
+        raise ValueError(f"{os.fspath(path)!r}: not enough memory to read what the project declares") from None
+
+
+def _read(path):
+    with open_hdf5_file(path, "project file") as f:
+        if f.attrs.get("format") != FORMAT:
+            raise ValueError(f"{path!r} is an HDF5 file but not a jupyter-pixclass project")
+        try:
+            ver = int(f.attrs.get("format_version", -1))
+        except (TypeError, ValueError):
+            raise ValueError(f"{path!r}: format_version {f.attrs.get('format_version')!r} is not a number") from None
+        if ver > FORMAT_VERSION:
+            raise ValueError(
+                f"{path!r} was saved in project format {ver}, newer than this version reads "
+                f"({FORMAT_VERSION}): upgrade jupyter-pixclass"
+            )
+        try:
+            meta = _json(f.attrs, "meta", path, "the file")
+            classes, colors = meta["classes"], meta["colors"]
+            features = FeatureSet.from_dict(meta["features"])
+            if "images" not in f or hasattr(f["images"], "shape"):
+                raise ValueError(f"{path!r}: the group 'images' is missing")
+            keys = list(f["images"])
+            if any(not k.isdigit() or len(k) > 6 for k in keys):
+                raise ValueError(f"{path!r}: images are named {keys[:5]}; expected 0, 1, 2, ...")
+            images = [_image(f["images"][i], i, path) for i in sorted(keys, key=int)]
+            forest, trained = _forest(f["forest"], images, classes, features, path) if "forest" in f else (None, None)
+        except (KeyError, OSError, TypeError, IndexError, AttributeError) as e:
+            raise ValueError(f"{path!r} is damaged or incomplete: {type(e).__name__}: {e}") from e
+        except ValueError as e:
+            if path in str(e):
+                raise
+            raise ValueError(f"{path!r} is damaged: {e}") from e
+    return ProjectState(classes, colors, features, images, meta["random_state"], meta.get("n_estimators", 100),
+                        forest, trained, source=FORMAT)
+
+
+def _image(gi, i, path):
+    """``(Image, labels)`` of ``images/i``: pixels stored inline, or read from the path stored."""
+    im = _json(gi.attrs, "meta", path, f"images/{i}")
+    if "data" in gi:
+        data = gi["data"]
+        if not hasattr(data, "shape"):
+            raise ValueError(f"{path!r}: images/{i}/data should be a dataset")
+        check_dtype(data.dtype, f"{path!r} dataset images/{i}/data")
+        check_read_size(data.shape, data.dtype, f"images/{i}/data", path)
+        img = Image(data[...], axes=im["axes"], name=im["name"], spacing=im["spacing"],
+                    path=im["path"], channel_names=im["channel_names"])
+    else:
+        if not isinstance(im.get("path"), str):
+            raise ValueError(f"{path!r}: images/{i} holds neither pixels nor a path")
+        if os.path.exists(im["path"]) and os.path.samefile(im["path"], path):
+            raise ValueError(f"{path!r}: images/{i} points back at the project file itself")
+        img = load_image(im["path"], axes=None)
+        img.name = str(im["name"])
+    if img.n_timepoints > 1:
+        raise ValueError(f"{path!r}: images/{i} is a time series; a project holds one image per frame")
+    return img, _array(gi, "labels", path, "iu", shape=img.shape_spatial)
+
+
+def _forest(fg, images, classes, features, path):
+    """``(Forest, TrainedFor)`` from the group ``forest``, checked against the images, classes and features."""
+    if hasattr(fg, "shape"):
+        raise ValueError(f"{path!r}: 'forest' should be a group")
+    tr = _json(fg.attrs, "trained", path, "forest")
+    try:
+        n_features = int(fg.attrs["n_features"])
+        n_ch, n_cls = int(tr["n_channels"]), int(tr["n_classes"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path!r}: forest attributes n_features / trained are missing or not numbers") from None
+    if not images:
+        raise ValueError(f"{path!r}: a forest is stored but no image")
+    if n_ch != images[0][0].n_channels:
+        raise ValueError(f"{path!r}: the forest was trained on {n_ch} channels; the images have "
+                         f"{images[0][0].n_channels}")
+    fnd = features.spatial_ndim(images[0][0].ndim_spatial)
+    want = features.n_features(n_ch, fnd)
+    if n_features != want:
+        raise ValueError(f"{path!r}: the forest expects {n_features} features, the saved feature set gives {want}")
+    if "features" in tr and FeatureSet.from_dict(tr["features"]) != features:
+        raise ValueError(f"{path!r}: the forest was trained on another feature set than the one saved "
+                         "(the file was edited after training)")
+    if n_cls != len(classes):
+        raise ValueError(f"{path!r}: the forest was trained for {n_cls} classes; the project has {len(classes)}")
+    arrays = {k: _array(fg, k, path, "iuf" if k in ("threshold", "value", "importances") else "iu")
+              for k in Forest.ARRAYS}
+    if arrays["value"].ndim != 2 or arrays["value"].shape[1] != len(classes):
+        raise ValueError(f"{path!r}: forest/value of shape {arrays['value'].shape} does not have one column per "
+                         f"class ({len(classes)})")
+    try:
+        forest = Forest.from_arrays(arrays, n_features)
+    except ValueError as e:
+        raise ValueError(f"{path!r}: {e}") from e
+    return forest, TrainedFor(features.key(), n_ch, n_cls, tr.get("ndim"))

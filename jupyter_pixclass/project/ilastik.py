@@ -1,0 +1,311 @@
+"""Opening ilastik Pixel Classification projects (``.ilp``): classes, images, labels, features.
+
+An ``.ilp`` file is HDF5. What is read (ilastik's ``OpDataSelection`` and labeling
+serializers are the reference for the layout):
+
+- ``PixelClassification/LabelNames`` and ``LabelColors`` (RGB 0-255): the classes;
+- ``Input Data/infos/laneNNNN/Raw Data``: each lane's image, ``location`` ``ProjectInternal``
+  (the array is ``Input Data/local_data/<datasetId>``) or ``FileSystem`` (``filePath``, often
+  ``file.h5/inner/path``, relative to the project's folder), its axes from the JSON in
+  ``axistags`` or the older ``axisorder`` string;
+- ``PixelClassification/LabelSets/labelsNNN/blockNNNN``: label blocks of lane NNN, each placed by
+  its ``blockSlice`` attribute (``"[329:396,288:494,0:1]"``, in the lane's axis order); 0 is
+  unlabeled;
+- ``FeatureSelections/FeatureIds``, ``Scales``, ``SelectionMatrix`` (families x scales) and
+  ``ComputeIn2d``: the feature set.
+
+The project comes back untrained: ilastik's forest was trained on vigra's filters, ours on our
+own, so it is retrained from the imported labels. Nothing is unpickled: entries ilastik pickles
+(``ClassifierFactory``, ``Bookmarks``, ...) are never read.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+
+from ..features.spec import FeatureSet
+from ..images.checks import check_dtype, check_read_size
+from ..images.image import Image, guess_axes
+from ..images.paths import split_inner
+from ..images.read import axes_from_attrs, open_array, open_hdf5_file
+from .ilastik_entries import labels_of, labels_to_ours, strings, text
+from .state import ProjectState
+
+__all__ = ["read_ilastik_state", "FEATURE_IDS"]
+
+FEATURE_IDS = {
+    "GaussianSmoothing": "gaussian",
+    "LaplacianOfGaussian": "log",
+    "GaussianGradientMagnitude": "gradient_magnitude",
+    "DifferenceOfGaussians": "dog",
+    "StructureTensorEigenvalues": "structure_tensor_eigenvalues",
+    "HessianOfGaussianEigenvalues": "hessian_eigenvalues",
+}
+
+
+def _lane_axes(info, path, lane):
+    if "axistags" in info:
+        try:
+            tags = json.loads(text(info["axistags"], path, f"the axistags of {lane}"))
+            axes = "".join(a["key"] for a in tags["axes"]).upper()
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path!r}: the axistags of {lane} are not ilastik's JSON ({e})") from None
+    elif "axisorder" in info:
+        axes = text(info["axisorder"], path, f"the axisorder of {lane}").upper()
+    else:
+        return None
+    if not axes or len(set(axes)) != len(axes) or not set(axes) <= set("TZYXC"):
+        raise ValueError(f"{path!r}: {lane} has axes {axes[:20]!r}; expected distinct letters of 'tzyxc'")
+    return axes
+
+
+def _find_external(file_path, ilp_dir, image_root):
+    """Where an external lane's file is: the candidates tried, and the first that exists."""
+    fpath, inner = split_inner(file_path)
+    bases = [image_root] if image_root else []
+    bases.append(ilp_dir)
+    cands = []
+    if os.path.isabs(fpath):
+        cands.append(fpath)
+    for b in bases:
+        if not os.path.isabs(fpath):
+            cands.append(os.path.join(b, fpath))
+        cands.append(os.path.join(b, os.path.basename(fpath)))  # a project moved with its data
+    seen = []
+    for c in cands:
+        if c not in seen:
+            seen.append(c)
+    for c in seen:
+        if os.path.exists(c):
+            return c + (f"/{inner}" if inner else ""), seen
+    return None, seen
+
+
+_LOCATIONS = {  # ilastik's DatasetInfo classes (``__class__``, 1.3.3 on) -> where the pixels are
+    "ProjectInternalDatasetInfo": "ProjectInternal",
+    "FilesystemDatasetInfo": "FileSystem",
+    "RelativeFilesystemDatasetInfo": "FileSystem",
+}
+
+
+def _location(info, lane, path):
+    if "__class__" in info:
+        cls = text(info["__class__"], path, f"the __class__ of {lane}")
+        if cls not in _LOCATIONS:
+            raise ValueError(f"{path!r}: {lane} is a {cls}, which we cannot open (we read "
+                             f"{', '.join(sorted(_LOCATIONS))})")
+        return _LOCATIONS[cls]
+    if "location" in info:
+        loc = text(info["location"], path, f"the location of {lane}")
+        if loc not in ("ProjectInternal", "FileSystem"):
+            raise ValueError(f"{path!r}: {lane} has location {loc!r}; we read 'ProjectInternal' and 'FileSystem'")
+        return loc
+    return "FileSystem"
+
+
+def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
+    """The lane's image in ilastik's axis order (numpy array), its axes letters, name and source."""
+    location = _location(info, lane, path)
+    axes = _lane_axes(info, path, lane)
+    name = text(info["nickname"], path, f"the nickname of {lane}") if "nickname" in info else lane
+    if location == "ProjectInternal":
+        did = text(info["datasetId"], path, f"the datasetId of {lane}") if "datasetId" in info else None
+        key = f"Input Data/local_data/{did}"
+        if did is None or key not in f:
+            missing.append(f"{path}/{key} (data stored in the project)")
+            return None
+        ds = f[key]
+        if not hasattr(ds, "shape"):
+            raise ValueError(f"{path!r}: {key} should be a dataset but is a group")
+        check_dtype(ds.dtype, f"{path!r} dataset {key!r}")
+        check_read_size(ds.shape, ds.dtype, f"the image of {lane} ({key})", path)
+        data = np.asarray(ds[()])
+        if axes is None:
+            axes = axes_from_attrs(dict(ds.attrs), f"{path!r} dataset {key!r}")
+        return data, axes, name, None
+    if "filePath" not in info:
+        raise ValueError(f"{path!r}: {lane} has no 'filePath' and is not stored in the project")
+    file_path = text(info["filePath"], path, f"the filePath of {lane}")
+    if os.pathsep in file_path and not os.path.exists(file_path):
+        raise ValueError(f"{path!r}: {lane} is a stack of {file_path.count(os.pathsep) + 1} files "
+                         f"({file_path[:120]!r}); stacks are not read: save it as one file and add that")
+    found, tried = _find_external(file_path, ilp_dir, image_root)
+    if found is None:
+        missing.append(f"{file_path} (looked for {', '.join(tried)})")
+        return None
+    if os.path.samefile(split_inner(found)[0], path):
+        raise ValueError(f"{path!r}: {lane} points back at the project file itself ({file_path!r})")
+    raw = _raw_array(found, path)
+    if axes is None or len(axes) != raw.ndim:
+        axes = _axes_of_file(found)
+    return raw, axes, name, found
+
+
+def _axes_of_file(path):
+    arr, axes, _, close = open_array(path)
+    close()
+    return axes
+
+
+def _raw_array(path, ilp):
+    """The file's array as stored (ilastik's axistags describe that order), size checked first."""
+    arr, _, _, close = open_array(path)
+    try:
+        check_read_size(arr.shape, arr.dtype, f"the image {path!r}", ilp)
+        return np.asarray(arr[...])
+    finally:
+        close()
+
+
+def _feature_set(f, path, is_3d):
+    """The selected features, or None when the project selects none (the caller says so)."""
+    g = f.get("FeatureSelections")
+    if g is None or hasattr(g, "shape") or "SelectionMatrix" not in g or "FeatureIds" not in g or "Scales" not in g:
+        return None
+    ids = strings(g["FeatureIds"], path, "FeatureSelections/FeatureIds", limit=64)
+    sc, sm = g["Scales"], g["SelectionMatrix"]
+    if not hasattr(sc, "shape") or sc.dtype.kind not in "iuf" or sc.size > 64:
+        raise ValueError(f"{path!r}: FeatureSelections/Scales should be at most 64 numbers")
+    scales = np.asarray(sc[()], float).ravel()
+    if not np.isfinite(scales).all() or (scales <= 0).any() or (scales > 100).any():
+        raise ValueError(f"{path!r}: FeatureSelections/Scales {scales.tolist()} are not all in (0, 100]")
+    if not hasattr(sm, "shape") or sm.shape != (len(ids), len(scales)) or sm.dtype.kind not in "biu":
+        raise ValueError(f"{path!r}: SelectionMatrix of shape {getattr(sm, 'shape', None)} does not fit "
+                         f"{len(ids)} features x {len(scales)} scales")
+    sel = np.asarray(sm[()]).astype(bool)
+    unknown = [i for i in ids if i not in FEATURE_IDS]
+    if unknown:
+        raise ValueError(f"{path!r}: unknown features {unknown} in FeatureSelections/FeatureIds; "
+                         f"known are {sorted(FEATURE_IDS)}")
+    pairs = [(FEATURE_IDS[ids[i]], float(scales[j])) for i, j in zip(*np.nonzero(sel))]
+    if not pairs:
+        return None
+    mode = "auto"
+    if is_3d and "ComputeIn2d" in g:
+        in2d = np.asarray(g["ComputeIn2d"][()], bool).ravel()
+        used = sorted({j for _, j in zip(*np.nonzero(sel))})
+        if in2d.size == len(scales) and in2d[used].all():
+            mode = "2d"  # our FeatureSet has one mode: 2D only when every selected scale is
+    return FeatureSet(pairs=pairs, mode=mode)
+
+
+def _is_pixel_classification(f):
+    # ilastik writes "Pixel Classification" (with a space) from 1.2 on; "Object Classification (from
+    # pixel classification)" holds a pixel classification stage in the same groups
+    wf = text(f["workflowName"], "", "workflowName") if "workflowName" in f else None
+    if "PixelClassification" not in f or hasattr(f["PixelClassification"], "shape"):
+        return False, wf
+    return wf is None or "pixelclassification" in wf.replace(" ", "").lower(), wf
+
+
+def _lane_infos(f, path):
+    """``[(lane name, lane number, the Raw Data info group)]`` in lane order."""
+    infos = f["Input Data/infos"]
+    if hasattr(infos, "shape"):
+        raise ValueError(f"{path!r}: 'Input Data/infos' should be a group of lanes")
+    out = []
+    for k in infos:
+        m = re.fullmatch(r"lane(\d{1,6})", k)
+        if m is None:
+            continue
+        g = infos[k]
+        if "Raw Data" in g:
+            info = g["Raw Data"]
+        elif "location" in g or "filePath" in g:  # before role names, the lane group was the info
+            info = g
+        else:
+            raise ValueError(f"{path!r}: Input Data/infos/{k} has no 'Raw Data' entry")
+        if hasattr(info, "shape"):
+            raise ValueError(f"{path!r}: Input Data/infos/{k}/Raw Data should be a group")
+        out.append((k, int(m.group(1)), info))
+    return sorted(out, key=lambda t: t[1])
+
+
+def read_ilastik_state(path, image_root=None):
+    """What an ilastik Pixel Classification project holds, as plain data (no Project built).
+
+    Returns
+    -------
+    ProjectState
+        ``classes`` (names), ``colors`` (hex or None), ``features`` (the selection, or the default
+        grid with a warning when the project selects none), ``images`` (list of ``(Image, labels)``;
+        labels in our layout: ``(T,) (Z,) Y, X``), ``source`` (the workflow name ilastik wrote) and
+        ``warnings``; untrained (ilastik's forest was trained on vigra's filters, ours on our own).
+    """
+    path = os.fspath(path)
+    with open_hdf5_file(path, "ilastik project") as f:
+        try:
+            return _read_state(f, path, image_root)
+        except FileNotFoundError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path!r} is damaged or not a layout we read: {type(e).__name__}: {e}") from None
+        except MemoryError:
+            raise ValueError(f"{path!r}: not enough memory to read what the project declares") from None
+
+
+def _read_state(f, path, image_root):
+    ok, wf = _is_pixel_classification(f)
+    if not ok:
+        raise ValueError(f"{path!r} is not an ilastik Pixel Classification project "
+                         f"(workflow {wf or 'not recorded'!r}"
+                         + ("" if "PixelClassification" in f else "; no 'PixelClassification' group") + ")")
+    warn = []
+    pc_group = f["PixelClassification"]
+    names = strings(pc_group["LabelNames"], path, "PixelClassification/LabelNames") \
+        if "LabelNames" in pc_group else []
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path!r}: PixelClassification/LabelNames holds a name twice: {names}")
+    colors = None
+    if "LabelColors" in pc_group:
+        lc = pc_group["LabelColors"]
+        if not hasattr(lc, "shape") or lc.dtype.kind not in "iuf" or lc.size > 3 * 255 or lc.size % 3:
+            raise ValueError(f"{path!r}: PixelClassification/LabelColors should be rows of 3 numbers (RGB "
+                             f"0-255); got {getattr(lc, 'dtype', type(lc).__name__)} of shape "
+                             f"{getattr(lc, 'shape', None)}")
+        rgb = np.nan_to_num(np.asarray(lc[()], float).reshape(-1, 3)[:len(names)])
+        colors = ["#%02x%02x%02x" % tuple(int(np.clip(v, 0, 255)) for v in c) for c in rgb]
+        colors += [None] * (len(names) - len(colors))
+    lanes = _lane_infos(f, path) if "Input Data/infos" in f else []
+    if "Input Data/infos" not in f:
+        warn.append("the project lists no images ('Input Data/infos' is missing)")
+    ilp_dir = os.path.dirname(os.path.abspath(path))
+    missing, loaded = [], []
+    for lane, no, info in lanes:
+        if len(info) == 0:  # ilastik's way of writing a lane whose data was never set
+            warn.append(f"{lane} has no data set in ilastik; skipped")
+            continue
+        loaded.append((lane, no, _lane_image(f, info, lane, path, ilp_dir, image_root, missing)))
+    if missing:
+        where = f"image_root={image_root!r}" if image_root else "image_root (not given)"
+        raise FileNotFoundError(f"{path!r}: image data not found for {len(missing)} lane(s); pass "
+                                f"image_root= to say where the files are now ({where}):\n  "
+                                + "\n  ".join(missing))
+    images = []
+    for lane, no, (data, axes, name, src) in loaded:
+        axes = (axes or guess_axes(data.shape)).upper()  # the lane's own order, as blockSlice uses it
+        if len(axes) != data.ndim:
+            raise ValueError(f"{path!r}: {lane} has axes {axes!r} but its data has shape {data.shape}")
+        lab = labels_of(f, no, data.shape, axes, path, len(names))
+        if "Z" in axes and data.shape[axes.index("Z")] == 1:  # ilastik 1.x stored 2D lanes as txyzc
+            z = axes.index("Z")
+            data, lab, axes = np.take(data, 0, axis=z), np.take(lab, 0, axis=z), axes.replace("Z", "")
+        try:
+            img = Image(data, axes=axes, name=name, path=src)
+        except ValueError as e:
+            raise ValueError(f"{path!r}: the image of {lane}: {e}") from None
+        images.append((img, labels_to_ours(lab, axes)))
+    n_labels = max((int(lab.max()) for _, lab in images), default=0)
+    if len(names) < max(n_labels, 2):
+        extra = [f"Label {k}" for k in range(len(names) + 1, max(n_labels, 2) + 1)]
+        extra = [e if e not in names else f"{e} ({len(names) + i + 1})" for i, e in enumerate(extra)]
+        names = names + extra
+        colors = None if colors is None else colors + [None] * (len(names) - len(colors))
+    fs = _feature_set(f, path, any(img.ndim_spatial == 3 for img, _ in images))
+    if fs is None:
+        warn.append("the project selects no features yet; using the default grid (FeatureSet.default())")
+        fs = FeatureSet.default()
+    return ProjectState(names, colors, fs, images, warnings=tuple(warn), source=wf)

@@ -1,0 +1,97 @@
+"""Editing the labels of a project's images: painting, replacing, undoing, in step with the feature store."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Labeling"]
+
+
+class Labeling:
+    """Part of :class:`.Project`: every change to ``labels(i)`` marks the labeled-feature store and
+    bumps ``version`` under the project's lock, so a Live Update in flight never trains on half a stroke."""
+
+    def labels(self, i=0):
+        """The label array of image ``i`` (uint8, spatial shape; 0 = unlabeled)."""
+        return self._labels[self.image_index(i)]
+
+    def set_labels(self, i, labels):
+        """Replace the labels of image ``i``."""
+        i = self.image_index(i)
+        labels = np.asarray(labels)
+        shape = self.images[i].shape_spatial
+        if labels.shape != shape:
+            raise ValueError(f"labels of shape {labels.shape} do not fit image {i} of spatial shape {shape}")
+        if labels.size and (labels.min() < 0 or labels.max() > len(self.classes)):
+            raise ValueError(
+                f"labels hold values {int(labels.min())}..{int(labels.max())}, but only 0..{len(self.classes)} "
+                f"exist (classes {self.classes})"
+            )
+        with self.lock:
+            self._labels[i] = labels.astype(np.uint8)
+            self._store.mark(self.images[i])
+            self.version += 1
+
+    def paint(self, i, mask, k):
+        """Set label ``k`` (1-based; 0 erases) where ``mask`` is true in image ``i``."""
+        i = self.image_index(i)
+        k = self._label_value(k)
+        mask = np.asarray(mask, bool)
+        if mask.shape != self._labels[i].shape:
+            raise ValueError(f"mask of shape {mask.shape} does not fit image {i} of spatial shape {self._labels[i].shape}")
+        with self.lock:
+            self._labels[i][mask] = k
+            self._store.mark(self.images[i], _bbox(mask))
+            self.version += 1
+
+    def paint_pixels(self, i, index, k, region=None):
+        """Set label ``k`` at ``index`` (a tuple of coordinate arrays) of image ``i``.
+
+        What a brush does: ``region`` (slices), if given, bounds the change for the
+        labeled-feature store; otherwise the bounding box of ``index`` is used.
+        """
+        i = self.image_index(i)
+        k = self._label_value(k)
+        with self.lock:
+            self._labels[i][index] = k
+            if region is None:
+                region = tuple(slice(int(np.min(c)), int(np.max(c)) + 1) if np.size(c) else slice(0, 0)
+                               for c in index)
+            self._store.mark(self.images[i], region)
+            self.version += 1
+
+    def labels_changed(self, i, region=None):
+        """Tell the project that ``labels(i)`` was edited in place (inside ``region``, slices)."""
+        i = self.image_index(i)
+        with self.lock:
+            self._store.mark(self.images[i], region)
+            self.version += 1
+
+    def replace_labels(self, i, values, z=None):
+        """Put ``values`` into the labels of image ``i`` (plane ``z`` of a volume); returns what was there.
+
+        Undo and redo swap whole planes this way, atomically with respect to training.
+        """
+        i = self.image_index(i)
+        with self.lock:
+            lab = self._labels[i]
+            plane = lab if z is None else lab[z]
+            before = plane.copy()
+            plane[...] = values
+            self._store.mark(self.images[i], None if z is None else (slice(z, z + 1),) + (slice(None),) * (lab.ndim - 1))
+            self.version += 1
+        return before
+
+    def _label_value(self, k):
+        """``k`` checked as a label value: 0 erases, 1..K are classes."""
+        k = int(k)
+        if not 0 <= k <= len(self.classes):
+            raise ValueError(f"class {k} does not exist (0 erases, 1..{len(self.classes)} are classes)")
+        return k
+
+
+def _bbox(mask):
+    """Slices bounding the true pixels of ``mask`` (empty slices if none)."""
+    idx = np.nonzero(mask)
+    if idx[0].size == 0:
+        return tuple(slice(0, 0) for _ in range(mask.ndim))
+    return tuple(slice(int(c.min()), int(c.max()) + 1) for c in idx)

@@ -1,0 +1,395 @@
+"""The Project: images, classes, labels, feature set and the trained forest."""
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+
+import numpy as np
+
+from ..engine.label_store import LabelStore
+from ..engine.tiles import TileEngine
+from ..features.compute import compute_features
+from ..features.spec import FeatureSet
+from ..forest.train import train_forest
+from ..images.read import as_image
+from ..outputs.predict import predict_array
+from ..outputs.results import uncertainty_from
+from .classes import ClassList
+from .labeling import Labeling
+from .state import ProjectState, TrainedFor
+
+__all__ = ["Project"]
+
+
+
+def _feature_major(feats):
+    """The contiguous ``(F, ...)`` array behind a channel-last feature view (no copy if possible)."""
+    fm = np.moveaxis(feats, -1, 0)
+    return fm if fm.flags.c_contiguous else np.ascontiguousarray(fm)
+
+
+class Project(ClassList, Labeling):
+    """Classes, images with their labels, a feature set and a random forest.
+
+    The class list (:class:`.ClassList`) and label editing (:class:`.Labeling`) are written in
+    modules of their own; here are the images, features, training and prediction, and files.
+
+    Parameters
+    ----------
+    classes : list of str
+        Class names; label ``k`` (1-based) means ``classes[k-1]``.
+    features : FeatureSet, optional
+        Default :meth:`FeatureSet.default`.
+    colors : list of colour, optional
+        One per class (names or hex); default a palette.
+    random_state : int
+        Seed of the forest: same labels and seed give the same predictions.
+    n_estimators : int
+        Trees in the forest (ilastik uses 100).
+    cache_bytes : int, optional
+        Budget of a tile-feature cache for this project's images alone. By default every
+        project of the process shares one cache (``tiles.shared_cache``) of a quarter of the
+        available memory, at most 1 GiB (the container's limit counts: on Binder's 2 GB,
+        512 MB; ``PIXCLASS_MEMORY_LIMIT=2GiB`` sets a limit where there is none). Training, prediction
+        and the app hold at most this much of features plus their working set (the tiles on
+        screen, one band of rows per thread, the labeled pixels' vectors).
+
+    Examples
+    --------
+    >>> import jupyter_pixclass as pc
+    >>> img, truth = pc.datasets.nuclei((128, 128))
+    >>> p = pc.Project(["Nucleus", "Background"])
+    >>> i = p.add_image(img)
+    >>> p.paint(i, truth["classes"] == 1, 1)   # doctest: +SKIP
+    """
+
+    def __init__(self, classes=("Nucleus", "Background"), features=None, colors=None, random_state=0,
+                 n_estimators=100, cache_bytes=None):
+        self.classes = []
+        self.colors = []
+        self._features = features if features is not None else FeatureSet.default()
+        if not isinstance(self._features, FeatureSet):
+            raise TypeError(f"features must be a FeatureSet; got {type(self._features).__name__}")
+        self.random_state = random_state
+        self.n_estimators = int(n_estimators)
+        self.images = []
+        self._labels = []
+        self.forest = None
+        self.trained_for = None  # TrainedFor: what the forest was trained for
+        self.engine = TileEngine(cache_bytes)
+        self._store = LabelStore(self.engine, self.features)
+        self.version = 0  # bumped on every label/class/feature change (the widget watches it)
+        self.schema = 0  # bumped when classes or features change: a forest trained before is stale
+        self.lock = threading.RLock()  # held while labels, classes or features change
+        colors = list(colors) if colors is not None else [None] * len(classes)
+        if len(colors) != len(classes):
+            raise ValueError(f"{len(colors)} colours given for {len(classes)} classes")
+        for name, c in zip(classes, colors):
+            self.add_class(name, c)
+
+    # ----- images and labels -----------------------------------------------------------
+    def add_image(self, image_or_path, **load_kwargs):
+        """Add an image (Image, channel-last array or path); returns its index.
+
+        A time series adds one image per time point, in order, and returns their indices.
+        """
+        img = as_image(image_or_path, **load_kwargs)
+        if img.n_timepoints > 1:
+            return [self.add_image(f) for f in img.frames()]
+        if self.images and img.n_channels != self.images[0].n_channels:
+            raise ValueError(
+                f"image {img.name!r} has {img.n_channels} channels but the project's images have "
+                f"{self.images[0].n_channels}"
+            )
+        if any(im.uid == img.uid for im in self.images):  # labels and caches are kept per image entry
+            img = img.renewed()
+        with self.lock:
+            self.images.append(img)
+            self._labels.append(np.zeros(img.shape_spatial, np.uint8))
+            self._store.mark(img)
+        return len(self.images) - 1
+
+    def image_index(self, i):
+        """``i`` as an index into :attr:`images`, checked."""
+        if not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.images):
+            raise IndexError(f"image index {i!r} out of range: the project has {len(self.images)} images")
+        return int(i)
+
+    def _changed(self):
+        self.version += 1
+        self.schema += 1
+        self.forest = None
+        self.trained_for = None
+
+    @property
+    def features(self):
+        """The FeatureSet; assigning one is :meth:`set_features` (store and forest follow)."""
+        return self._features
+
+    @features.setter
+    def features(self, fs):
+        self.set_features(fs)
+
+    def set_features(self, fs):
+        """Use a new FeatureSet: the labeled-feature store follows and the forest is dropped."""
+        if not isinstance(fs, FeatureSet):
+            raise TypeError(f"expected a FeatureSet; got {type(fs).__name__}")
+        with self.lock:
+            self._features = fs
+            self._store = LabelStore(self.engine, fs)
+            for img in self.images:
+                self._store.mark(img)
+            self._changed()
+
+    # ----- features, training, prediction ------------------------------------------------
+    def feature_names(self):
+        """Readable names of the features, in the order the forest sees them."""
+        n_ch = self.images[0].n_channels if self.images else 1
+        nd = self.features.spatial_ndim(self.images[0].ndim_spatial) if self.images else 2
+        return self.features.names(n_ch, nd)
+
+    def features_of(self, x, fs=None):
+        """Whole-image feature array ``(..., F)`` of image ``x`` (index, Image, array or path).
+
+        Computed on request and not kept: training, prediction and the app work from tiles
+        and never need a whole image's features.
+        """
+        fs = fs or self.features
+        img = self.resolve_image(x)
+        return compute_features(img, fs, ranges=self.engine.ranges(img, fs) if fs.normalize else None)
+
+    def resolve_image(self, x):
+        """The :class:`.Image` that ``x`` names: an index into :attr:`images`, an Image, an array or a path."""
+        if isinstance(x, (int, np.integer)):
+            return self.images[self.image_index(x)]
+        return as_image(x)
+
+    def store(self, fs=None):
+        """The labeled-feature store for ``fs`` (default the project's feature set), in sync."""
+        with self.lock:
+            if fs is None or fs == self.features:
+                st = self._store
+            else:
+                st = LabelStore(self.engine, fs)
+                for img in self.images:
+                    st.mark(img)
+            st.sync(self.images, self._labels)
+        return st
+
+    def training_data(self, fs=None, with_groups=False):
+        """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``), for ``fs``.
+
+        Raises a ValueError when fewer than two classes are labeled.
+        """
+        with self.lock:
+            st = self.store(fs)
+            data = st.data(self.images, self._labels, with_groups=with_groups)
+        if data is None:
+            raise ValueError("no labels yet: paint at least one stroke for each of two classes before training")
+        y = data[1]
+        present = np.unique(y)
+        if present.size < 2:
+            raise ValueError(
+                f"only class {self.classes[present[0] - 1]!r} is labeled; label at least two classes before training"
+            )
+        return data
+
+    def train(self, n_estimators=None, preview=0, on_preview=None):
+        """Train the forest on the labeled pixels of every image; returns ``self``.
+
+        ``preview=n`` with ``on_preview(forest)`` hands over the first ``n`` trees as soon as
+        they are grown (the app draws them while the rest grow); the finished forest is the same
+        as without a preview. If ``on_preview`` returns False, training stops there and the
+        previous forest stays.
+        """
+        if not self.images:
+            raise ValueError("the project has no images: add_image(...) first")
+        with self.lock:  # what the forest is trained for, read with the labels it is trained on
+            X, y = self.training_data()
+            K, schema = len(self.classes), self.schema
+            fnd = self.features.spatial_ndim(self.images[0].ndim_spatial)
+            trained = TrainedFor(self.features.key(), self.images[0].n_channels, K, fnd)
+
+        def widen(forest, classes):  # forest columns follow the labeled classes; widen to all
+            full = np.zeros((forest.value.shape[0], K), np.float32)
+            full[:, classes - 1] = forest.value
+            forest.value = full
+            return forest
+
+        def preview_cb(f, classes):
+            if self.schema != schema:  # a class or the features changed while training: stop
+                return False
+            return on_preview(widen(f, classes))
+
+        cb = None if on_preview is None else preview_cb
+        forest, classes = train_forest(X, y, n_estimators or self.n_estimators, self.random_state,
+                                       preview=preview, on_preview=cb)
+        if forest is None:
+            return self
+        forest = widen(forest, classes)
+        with self.lock:
+            if self.schema != schema:  # trained for classes or features that are gone: never installed
+                return self
+            self.forest = forest
+            self.trained_for = trained
+        return self
+
+    def check_trained(self):
+        """Raise a ValueError unless the forest is trained for the current classes and features."""
+        if self.forest is None:
+            raise ValueError("the classifier is not trained: call train() after labeling")
+        if self.forest.n_classes != len(self.classes) or self.trained_for.features_key != self.features.key():
+            raise ValueError(f"the classifier was trained for {self.forest.n_classes} classes and other features "
+                             f"than the project's {len(self.classes)} classes and {len(self.features)} filters: "
+                             "call train() again")
+
+    def predict(self, x, features=None):
+        """Class probabilities ``float32 (..., K)`` of image ``x`` (index, Image, array or path)."""
+        self.check_trained()
+        img = self.resolve_image(x)
+        if img.n_timepoints > 1:  # a time series: every frame, stacked along T
+            return np.stack([self.predict(f) for f in img.frames()])
+        self.check_input(img.n_channels, img.shape_spatial, img.name)
+        fs = self.features
+        if features is not None:
+            fm = _feature_major(features)
+            p = self.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1))
+            return p.reshape(img.shape_spatial + (p.shape[1],))
+        if any(img is im for im in self.images):
+            p = self._predict_from_tiles(img)
+            if p is not None:
+                return p
+        return predict_array(img.data, fs, img.spacing, self.forest, self.engine.ranges(img, fs))
+
+    def _predict_from_tiles(self, img):
+        """Prediction from kept tiles when every tile of ``img`` is kept (else None)."""
+        g = self.engine.grid(img, self.features)
+        tiles = g.all_tiles()
+        fms = [self.engine.cached(img, self.features, t) for t in tiles]
+        if any(fm is None for fm in fms):
+            return None
+        out = np.empty(img.shape_spatial + (self.forest.n_classes,), np.float32)
+        for t, fm in zip(tiles, fms):
+            p = self.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1))
+            out[g.slices(t)] = p.reshape(fm.shape[1:] + (-1,))
+        return out
+
+    def check_input(self, n_channels, shape_spatial, name):
+        """Raise a ValueError naming ``name`` unless the trained forest applies to an image of
+        ``n_channels`` channels and spatial shape ``shape_spatial``."""
+        self.check_trained()
+        n_ch = self.trained_for.n_channels
+        if n_channels != n_ch:
+            raise ValueError(f"image {name!r} has {n_channels} channels but the classifier was trained on {n_ch}")
+        trained = self.trained_for.ndim
+        fnd = self.features.spatial_ndim(len(shape_spatial))
+        if trained is not None and fnd != trained:
+            raise ValueError(
+                f"the classifier was trained on {trained}D features, but image {name!r} of spatial shape "
+                f"{tuple(shape_spatial)} gives {fnd}D features; train with FeatureSet(mode='2d') to apply a 2D "
+                "classifier plane by plane to volumes, or train on volumes"
+            )
+
+    def segment(self, x):
+        """Argmax class per pixel, uint8, 1-based."""
+        return (np.argmax(self.predict(x), axis=-1) + 1).astype(np.uint8)
+
+    def uncertainty(self, x):
+        """1 - (largest - second-largest probability), float32 in [0, 1]."""
+        return uncertainty_from(self.predict(x))
+
+    # ----- sigma tuning ----------------------------------------------------------------
+    def feature_importance(self):
+        """Mean decrease in impurity per feature name, largest first."""
+        self.check_trained()
+        names = self.feature_names()
+        order = np.argsort(self.forest.importances)[::-1]
+        return {names[j]: float(self.forest.importances[j]) for j in order}
+
+    def cross_validate(self, features=None, folds=5, n_estimators=None):
+        """Score a candidate FeatureSet on the current labels; see :func:`.tuning.cross_validate`."""
+        from .tuning import cross_validate
+
+        return cross_validate(self, features, folds, n_estimators)
+
+    # ----- export / save ------------------------------------------------------------------
+    def export(self, x, path, source="probabilities", dtype=None, renormalize=False, axes=None, class_name=None):
+        """Write a result of image ``x`` to ``path`` (.tif/.h5/.npy) atomically; see :func:`.outputs.export.export_result`."""
+        from ..outputs.export import export_result
+
+        return export_result(self, x, path, source=source, dtype=dtype, renormalize=renormalize,
+                             axes=axes, class_name=class_name)
+
+    def save(self, path, images="inline"):
+        """Save the whole project into one HDF5 file, atomically.
+
+        ``images="inline"`` stores pixel data; ``images="paths"`` stores only the file paths
+        of images that came from files (images without a path are stored inline).
+        """
+        from .format import save_project
+
+        return save_project(self.state(), path, images=images)
+
+    def state(self):
+        """The project as a plain :class:`.ProjectState` (its arrays are the project's own, not copies)."""
+        with self.lock:
+            return ProjectState(list(self.classes), list(self.colors), self.features,
+                                list(zip(self.images, self._labels)), self.random_state, self.n_estimators,
+                                self.forest, self.trained_for)
+
+    @classmethod
+    def from_state(cls, state):
+        """A Project assembled from a :class:`.ProjectState`: classes, images with their labels, a forest."""
+        p = cls(state.classes, features=state.features, colors=state.colors, random_state=state.random_state,
+                n_estimators=state.n_estimators)
+        for img, lab in state.images:
+            idx = p.add_image(img)
+            for i, lt in zip(*((idx, lab) if isinstance(idx, list) else ([idx], [lab]))):
+                p.set_labels(i, lt)
+        if state.forest is not None:
+            p.forest, p.trained_for = state.forest, state.trained
+        return p
+
+    @classmethod
+    def from_ilastik(cls, path, image_root=None):
+        """An untrained Project from an ilastik Pixel Classification ``.ilp`` file.
+
+        Classes, colours, images (stored in the project or found on disk; ``image_root`` says
+        where external files are now), labels and the feature selection (the default grid, with a
+        warning, when none is selected); lanes with a time axis become one image per time point.
+        Retrain with :meth:`train`. Executes no code from the file (pickled entries are skipped).
+
+        Raises
+        ------
+        FileNotFoundError
+            The project is missing, or image data is: one error lists every missing path.
+        ValueError
+            Not an HDF5 file, not a Pixel Classification project, damaged, or a layout we do not
+            understand; the message names the file and what is wrong.
+        """
+        from .ilastik import read_ilastik_state
+
+        state = read_ilastik_state(path, image_root=image_root)
+        for w in state.warnings:
+            warnings.warn(f"{os.fspath(path)!r}: {w}", stacklevel=2)
+        return _assembled(state, path)
+
+    @classmethod
+    def load(cls, path):
+        """Load a project saved by :meth:`save`; executes no code from the file."""
+        from .format import read_project
+
+        return _assembled(read_project(path), path)
+
+    def __repr__(self):
+        state = f"trained ({self.forest.n_trees} trees)" if self.forest is not None else "untrained"
+        return f"Project(classes={self.classes}, images={len(self.images)}, features={len(self.features)} pairs, {state})"
+
+
+def _assembled(state, path):
+    """``Project.from_state(state)``; an error names the file the state came from."""
+    try:
+        return Project.from_state(state)
+    except ValueError as e:
+        raise ValueError(f"{os.fspath(path)!r}: {e}") from None

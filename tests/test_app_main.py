@@ -1,0 +1,391 @@
+"""The widget through its traits and scripted surface (no browser; see test_e2e_browser.py)."""
+import time
+
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+
+
+def test_stroke_paints_project_labels_and_undo(app, scene, stroke_points):
+    _, truth = scene
+    nuc, _, bg = stroke_points
+    app.stroke(nuc, 1, radius=2)
+    lab = app.project.labels(0)
+    assert lab[nuc[0][1], nuc[0][0]] == 1 and (lab == 1).sum() >= 13
+    app.stroke(bg, 2, radius=1)
+    assert lab[bg[0][1], bg[0][0]] == 2
+    app.stroke(bg, 0, radius=1)  # eraser
+    assert lab[bg[0][1], bg[0][0]] == 0
+    assert app.undo() and lab[bg[0][1], bg[0][0]] == 2
+    assert app.undo() and lab[bg[0][1], bg[0][0]] == 0
+    with pytest.raises(ValueError, match="class 7 does not exist"):
+        app.stroke(bg, 7)
+
+
+def test_live_update_trains_draws_and_times(app, scene, stroke_points):
+    _, truth = scene
+    nuc, nuc2, bg = stroke_points
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2, radius=2)
+    assert app.project.forest is None  # live update off: nothing trained
+    before = app.frame().copy()
+    app.live_update = True
+    app.wait_idle(60)
+    assert app.project.forest is not None and app.overlay_frames == 1
+    assert set(app.timings) == {"features", "train", "predict", "render", "total", "first"}
+    assert all(v >= 0 for v in app.timings.values()) and "done" in app.status
+    assert app.timings["first"] == app.timings["total"]  # no preview: the first overlay is the whole forest's
+    after = app.frame()
+    assert np.abs(after - before).mean() > 0.01  # the overlay is on the image
+    forest = app.project.forest
+    app.stroke(nuc2, 1)
+    app.wait_idle(60)
+    assert app.project.forest is not forest and app.overlay_frames == 2
+
+
+def test_newer_stroke_cancels_stale_work(app, scene, stroke_points):
+    _, truth = scene
+    nuc, nuc2, bg = stroke_points
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.live_update = True
+    for _ in range(5):
+        app.stroke(nuc2, 1)
+    app.wait_idle(60)
+    # six requests, but stale ones are dropped: far fewer overlays than requests
+    assert 1 <= app.overlay_frames < 6
+    gen = app.live.gen
+    assert app.project.forest is not None and gen == app.live.gen
+
+
+def test_overlay_kinds_and_opacity(app, scene, stroke_points):
+    _, truth = scene
+    nuc, _, bg = stroke_points
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.request_update(force=True)
+    app.wait_idle(60)
+    frames = {}
+    for ov in ["probabilities", "probability:1", "segmentation", "uncertainty", "none"]:
+        app.overlay = ov
+        frames[ov] = app.frame()
+    for a in frames:
+        for b in frames:
+            if a < b:
+                assert not np.allclose(frames[a], frames[b]), (a, b)
+    app.overlay = "segmentation"
+    app.overlay_opacity = 0.0
+    np.testing.assert_allclose(app.frame(), frames["none"], atol=1e-6)
+
+
+def test_classes_add_rename_recolor_delete(app):
+    k = app.add_class("Cytoplasm")
+    assert k == 3 and app.current_class == 3 and len(app.palette.rows.children) == 3
+    row = app.palette.rows.children[2]
+    row.edit.value = "Cyto"  # editing the name renames the class
+    assert app.project.classes[2] == "Cyto"
+    app.palette.rows.children[0].color.value = "#123456"
+    assert app.project.colors[0] == "#123456"
+    app.palette.rows.children[0].edit.value = "Cyto"  # duplicate: refused, told
+    assert app.project.classes[0] == "Nucleus" and "rename failed" in app.status
+    app.palette.rows.children[2].trash.click()  # trash
+    assert app.project.classes == ["Nucleus", "Background"] and app.current_class == 2
+    assert any("probability:2" == v for _, v in app.overlays.kind.options)
+
+
+def test_contrast_channels_zoom_pan(app):
+    lo, hi = app.contrast(1)
+    app.set_contrast(1, lo, hi / 2)
+    brighter = app.frame(with_overlay=False)
+    app.reset_contrast(1)
+    d = app.image.data[..., 1]
+    assert app.contrast(1) == (float(d.min()), float(d.max()))
+    assert app.frame(with_overlay=False).mean() < brighter.mean()
+    app.auto_contrast(1)
+    app.display_channel = "ch:1"
+    single = app.frame(with_overlay=False)
+    assert np.allclose(single[..., 0], single[..., 1])  # one channel in grey
+    app.display_channel = "composite"
+    s0 = app.view.scale
+    app.zoom(2.0)
+    assert app.view.scale == 2 * s0
+    o = app.view.origin
+    app.pan(-10, -10)
+    assert app.view.origin != o
+    app.fit()
+    assert app.view.scale == s0
+    # window/level by dragging with the contrast tool
+    app.tool = "contrast"
+    lim = app.contrast(0)
+    app.mouse.on_event({"type": "mousedown", "relativeX": 100, "relativeY": 100, "button": 0})
+    app.mouse.on_event({"type": "mousemove", "relativeX": 160, "relativeY": 80, "button": 0})
+    app.mouse.on_event({"type": "mouseup", "relativeX": 160, "relativeY": 80, "button": 0})
+    assert app.contrast(0) != lim
+
+
+def test_mouse_events_paint_and_wheel_zoom(app):
+    s = app.view.scale
+    app.mouse.on_event({"type": "mousedown", "relativeX": 20, "relativeY": 20, "button": 0})
+    app.mouse.on_event({"type": "mousemove", "relativeX": 60, "relativeY": 20, "button": 0})
+    app.mouse.on_event({"type": "mouseup", "relativeX": 60, "relativeY": 20, "button": 0})
+    lab = app.project.labels(0)
+    y = int(20 / s)
+    assert (lab[y, int(20 / s) : int(60 / s)] == 1).all()
+    app.mouse.on_event({"type": "wheel", "relativeX": 0, "relativeY": 0, "deltaY": -100})
+    assert app.view.scale > s
+    app.mouse.on_event({"type": "mousedown", "relativeX": 50, "relativeY": 50, "button": 2})  # right-drag pans
+    app.mouse.on_event({"type": "mousemove", "relativeX": 40, "relativeY": 40, "button": 2})
+    app.mouse.on_event({"type": "mouseup", "relativeX": 40, "relativeY": 40, "button": 2})
+    assert (lab == 1).sum() > 0 and app.view.origin != (0.0, 0.0)
+
+
+def test_feature_grid_updates_project(app):
+    for key, cb in app.feature_grid.checks.items():
+        cb.value = key in {("gaussian", 1.0), ("hessian_eigenvalues", 5.0)}
+    app.apply_feature_grid()
+    assert app.project.features.pairs == [("gaussian", 1.0), ("hessian_eigenvalues", 5.0)]
+    assert "6 features" in app.feature_grid.info.value
+
+
+def test_export_and_save_buttons(app, scene, tmp_path, stroke_points):
+    _, truth = scene
+    nuc, _, bg = stroke_points
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.export_panel.path.value = str(tmp_path / "p.tif")
+    app.export_panel.dtype.value = "uint16"
+    app.export_panel.renormalize.value = True
+    app.export_panel.export.click()
+    assert "exported" in app.status
+    assert pc.load_image(tmp_path / "p.tif").data.dtype == np.uint16
+    app.export_panel.project_path.value = str(tmp_path / "proj.h5")
+    app.export_panel.save.click()
+    assert "saved" in app.status and pc.Project.load(tmp_path / "proj.h5").classes == ["Nucleus", "Background"]
+    app.export_panel.path.value = str(tmp_path / "missing" / "x.tif")
+    app.export_panel.export.click()
+    assert "export failed" in app.status and "does not exist" in app.status
+    app.export_panel.project_path.value = "  "
+    app.export_panel.save.click()
+    assert app.status.startswith("save: type a project path")
+    app.export_panel.project_path.value = str(tmp_path / "missing" / "p.h5")
+    app.export_panel.save.click()
+    assert "save failed" in app.status and "missing" in app.status
+    assert pc.Project.load(tmp_path / "proj.h5").classes == ["Nucleus", "Background"]  # the saved one is intact
+
+
+def test_3d_volume_and_several_images():
+    v, t = pc.datasets.nuclei((12, 64, 64), seed=4)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.add_image(v)
+    p.add_image(pc.datasets.nuclei((12, 48, 48), seed=5)[0])
+    app = pc.PixelClassifierApp(p, canvas_size=(200, 200))
+    try:
+        assert app.navigation.z.max == 11 and app.z == 6
+        app.stroke([(10, 10), (20, 10)], 1, z=3)
+        assert (p.labels(0)[3] == 1).any() and not (p.labels(0)[4] == 1).any()
+        app.image_index = 1
+        assert app.view.image_shape == (48, 48) and app.navigation.z.max == 11
+        app.stroke([(5, 5)], 2, radius=1)
+        assert (p.labels(1) == 2).any()
+        assert app.undo() and not (p.labels(1) == 2).any()
+    finally:
+        app.close()
+
+
+def test_redisplay_shares_state(app):
+    from IPython.display import display
+
+    app.stroke([(3, 3)], 1)
+    display(app)
+    display(app.widget)  # a second view of the same models
+    assert app.project.labels(0)[3, 3] == 1 and app.widget is app.widget
+
+
+def test_view_fills_progressively_and_stale_pieces_are_dropped(scene, monkeypatch):
+    import time
+
+    from jupyter_pixclass.engine import view_features
+
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.engine.tile = 16  # 160x160 image: 100 tiles
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(truth["classes"], n_strokes=3, mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    slow = view_features.ViewFeatures.features
+
+    def features(self, k):
+        time.sleep(0.01)  # a slow tile, so the view can move while it fills
+        return slow(self, k)
+
+    monkeypatch.setattr(view_features.ViewFeatures, "features", features)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    try:
+        app.wait_idle(60)
+        first = app.prediction.vf
+        assert first.n_ready() == len(first) == 100 and app.view_progress == (100, 100)
+        app.zoom(2.0)  # new view: fills in the background...
+        time.sleep(0.05)
+        moving = app.prediction.vf
+        app.pan(-40, -40)  # ...and moves again before it is done
+        app.wait_idle(60)
+        assert app.prediction.vf is not moving and moving is not first
+        assert moving is None or moving.n_ready() < len(moving)  # the stale view was abandoned
+        assert app.prediction.vf.n_ready() == len(app.prediction.vf)  # wait_idle waits for the whole current view
+        prob, valid = app.prediction.probabilities()
+        assert valid[app.view.inside()].all()
+        np.testing.assert_allclose(prob.sum(-1)[valid], 1, atol=1e-5)
+        # the view's probabilities are the project's prediction at the shown pixels
+        ys, xs, _, _ = app.view.indices()
+        np.testing.assert_allclose(prob, p.predict(0)[np.ix_(ys, xs)], atol=1e-6)
+    finally:
+        app.close()
+
+
+def test_status_reports_view_progress_and_features_ready_before_forest(scene, stroke_points):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.engine.tile = 32
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    try:
+        app.live_update = True
+        app.wait_idle(60)
+        assert "waiting" in app.status and app.prediction.vf.n_ready() == len(app.prediction.vf)  # features ready, no forest yet
+        nuc, _, bg = stroke_points
+        app.stroke(nuc, 1)
+        app.stroke(bg, 2)
+        app.wait_idle(60)
+        assert "done" in app.status and app.view_progress[0] == app.view_progress[1] > 1
+    finally:
+        app.close()
+
+
+def test_preview_forest_first_then_the_whole_forest(scene, stroke_points):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=60)
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    statuses = []
+    app.observe(lambda c: statuses.append(c["new"]), "status")
+    try:
+        nuc, nuc2, bg = stroke_points
+        app.stroke(nuc, 1)
+        app.stroke(bg, 2)
+        app.live_update = True
+        app.wait_idle(60)
+        app.live.last_update_s = 1.0  # as if the last update were slow: preview first
+        app.stroke(nuc2, 1)
+        app.wait_idle(60)
+        t_stroke = app.live.stroke_t
+        assert any("preview of 20 trees" in s for s in statuses)
+        assert "done, whole forest" in app.status and "20-tree preview was shown first" in app.status
+        assert p.forest.n_trees == 60
+        # "total" is the whole forest's overlay, "first" the preview's, drawn before it
+        assert 0 < app.timings["first"] < app.timings["total"] <= time.perf_counter() - t_stroke
+        # the overlay (the preview's 20 trees kept, the other 40 added) is the whole forest's prediction
+        vf = app.prediction.vf
+        shown = app.prediction.state.grid
+        for k in range(len(vf)):
+            _, ry, rx = vf.pieces[k]
+            np.testing.assert_allclose(shown[ry, rx], vf.predict(p.forest, k), atol=1e-6)
+        assert app.prediction.state.head is not None  # the preview's pieces were a head start
+        reference = pc.Project(["Nucleus", "Background"], features=p.features, n_estimators=60)
+        reference.set_labels(reference.add_image(img), p.labels(0))
+        np.testing.assert_array_equal(reference.train().predict(0), p.predict(0))  # the same forest
+    finally:
+        app.close()
+
+
+def test_no_preview_when_the_last_update_was_quick(scene, stroke_points):
+    """A preview only delays the whole forest when the whole update is quick: none is drawn then."""
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=60)
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    statuses = []
+    app.observe(lambda c: statuses.append(c["new"]), "status")
+    try:
+        nuc, nuc2, bg = stroke_points
+        app.stroke(nuc, 1)
+        app.stroke(bg, 2)
+        app.live_update = True
+        app.wait_idle(60)
+        app.live.last_update_s = 0.05  # the last update was quick
+        app.stroke(nuc2, 1)
+        app.wait_idle(60)
+        assert not any("preview" in s for s in statuses)
+        assert app.timings["first"] == app.timings["total"]
+        assert 0 < app.live.last_update_s  # measured again for the next stroke
+    finally:
+        app.close()
+
+
+def test_time_slider_moves_between_frames_of_a_series(scene):
+    img, _ = scene
+    movie = pc.Image(np.stack([img.data, img.data[::-1], img.data[:, ::-1]]), axes="TYXC", name="movie")
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    p.add_image(img)
+    assert p.add_image(movie) == [1, 2, 3]
+    app = pc.PixelClassifierApp(p, canvas_size=(120, 120))
+    try:
+        assert app.navigation.t.layout.display == "none"  # a single image: no time slider
+        app.image_index = 2
+        assert app.navigation.t.layout.display is None and app.navigation.t.max == 2 and app.navigation.t.value == 1
+        app.navigation.t.value = 2
+        assert app.image_index == 3 and app.image.series == ("movie", 2, 3)
+        app.stroke([(5, 5)], 1)
+        assert (p.labels(3) == 1).any() and not (p.labels(2) == 1).any()
+    finally:
+        app.close()
+
+
+def test_redo_after_undo_and_a_new_stroke_ends_it(app, scene, stroke_points):
+    _, truth = scene
+    nuc, nuc2, bg = stroke_points
+    lab = app.project.labels(0)
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    after = lab.copy()
+    assert app.undo() and app.undo() and not lab.any()
+    assert app.redo() and (lab == 1).sum() > 0 and not (lab == 2).any()
+    assert app.redo()
+    np.testing.assert_array_equal(lab, after)
+    assert not app.redo() and app.status == "nothing to redo"
+    assert app.undo()
+    app.stroke(nuc2, 1)  # a new stroke: what was undone cannot come back
+    assert not app.redo()
+    # the labeled-feature store follows undo and redo
+    app.undo()
+    assert app.project.store().n_labeled() == int((lab > 0).sum())
+    app.redo()
+    assert app.project.store().n_labeled() == int((lab > 0).sum())
+
+
+def test_suggest_uncertain_places_away_from_labels(scene):
+    img, truth = scene
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)
+    p.add_image(img)
+    p.add_image(pc.datasets.nuclei((120, 140), seed=9)[0])
+    lab = np.zeros(img.shape_spatial, np.uint8)
+    lab[10:14, 10:40] = 2
+    nuc = np.argwhere(truth["classes"] == 1)[0]
+    lab[nuc[0], nuc[1]] = 1
+    p.set_labels(0, lab)
+    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
+    try:
+        out = app.suggest(n=3, box=32)
+        assert len(out) == 3 and app.suggestions == out
+        unc = {i: p.uncertainty(i) for i in range(2)}
+        for i, z, (y0, x0, y1, x1) in out:
+            H, W = p.images[i].shape_spatial
+            assert z is None and 0 <= y0 < y1 <= H and 0 <= x0 < x1 <= W and (y1 - y0, x1 - x0) == (32, 32)
+            assert not (p.labels(i)[y0:y1, x0:x1] > 0).any()  # away from existing labels
+            assert unc[i][y0:y1, x0:x1].mean() > np.median(unc[i])  # where the forest is unsure
+        boxes = [(i, b) for i, _, b in out]
+        for a in range(3):  # spread: no two boxes overlap
+            for c in range(a + 1, 3):
+                (ia, (ya, xa, _, _)), (ic, (yc, xc, _, _)) = boxes[a], boxes[c]
+                assert ia != ic or abs(ya - yc) >= 32 or abs(xa - xc) >= 32
+    finally:
+        app.close()

@@ -1,0 +1,118 @@
+"""The labeled-feature store stays consistent with the labels and never recomputes an image."""
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+
+
+def reference(p, fs=None):
+    """(X, y) built the slow way: whole-image features, every labeled pixel (sorted by position)."""
+    Xs, ys, keys = [], [], []
+    for i, img in enumerate(p.images):
+        lab = p.labels(i)
+        m = lab > 0
+        f = np.moveaxis(pc.compute_features(img, fs or p.features), -1, 0).reshape(-1, lab.size)
+        pos = np.flatnonzero(m.ravel())
+        Xs.append(f[:, pos].T)
+        ys.append(lab.ravel()[pos])
+        keys.append(np.stack([np.full(pos.size, i), pos], 1))
+    return np.concatenate(Xs), np.concatenate(ys), np.concatenate(keys)
+
+
+def same_rows(p, fs=None):
+    X, y = p.training_data(fs)
+    Xr, yr, _ = reference(p, fs)
+    assert X.shape == Xr.shape
+    # the store orders rows by tile; compare as sets of (features, label) rows
+    a = np.lexsort(np.column_stack([X, y]).T)
+    b = np.lexsort(np.column_stack([Xr, yr]).T)
+    np.testing.assert_allclose(X[a], Xr[b], rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(y[a], yr[b])
+
+
+@pytest.fixture
+def proj():
+    img, truth = pc.datasets.nuclei((140, 150), seed=6)
+    p = pc.Project(["Nucleus", "Cytoplasm", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]))
+    p.engine.tile = 64
+    p.add_image(img)
+    p.add_image(pc.datasets.nuclei((90, 100), seed=7)[0])
+    return p, truth
+
+
+def test_store_follows_paint_erase_undo_and_class_removal(proj):
+    p, truth = proj
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=4, seed=1)
+    p.set_labels(0, lab)
+    p.paint(1, np.pad(np.ones((5, 5), bool), ((10, 75), (20, 75))), 2)
+    same_rows(p)
+    n0 = p.store().computed
+    # relabel: no features computed, only the class changes
+    p.paint(0, lab == 3, 2)
+    same_rows(p)
+    assert p.store().computed == n0
+    # erase part of it: nothing computed
+    p.paint(0, np.pad(np.ones((40, 150), bool), ((0, 100), (0, 0))), 0)
+    same_rows(p)
+    assert p.store().computed == n0
+    # a brush the app's way, then an in-place edit reported with labels_changed: only the
+    # pixels that were unlabeled get features
+    fresh = int((p.labels(0)[[100, 100, 101], [5, 6, 5]] == 0).sum())
+    p.paint_pixels(0, (np.array([100, 100, 101]), np.array([5, 6, 5])), 1)
+    same_rows(p)
+    with pytest.raises(ValueError, match="class 9 does not exist"):
+        p.paint_pixels(0, (np.array([1]), np.array([1])), 9)
+    fresh += int((p.labels(1)[50:52, 50:52] == 0).sum())
+    p.labels(1)[50:52, 50:52] = 3
+    p.labels_changed(1, (slice(50, 52), slice(50, 52)))
+    same_rows(p)
+    assert p.store().computed == n0 + fresh
+    # class removal shifts labels and drops the class's pixels, computing nothing
+    p.remove_class("Cytoplasm")
+    assert p.labels(0).max() <= 2
+    same_rows(p)
+    assert p.store().computed == n0 + fresh
+
+
+def test_store_after_feature_change_and_new_image(proj):
+    p, truth = proj
+    p.set_labels(0, pc.datasets.scribbles(truth["classes"], n_strokes=3, seed=2))
+    same_rows(p)
+    p.set_features(pc.FeatureSet(sigmas=[0.7, 1.6], families=["gaussian", "hessian_eigenvalues"]))
+    same_rows(p)
+    i = p.add_image(pc.datasets.nuclei((70, 80), seed=9)[0])
+    p.paint(i, np.eye(70, 80, dtype=bool), 3)
+    same_rows(p)
+    # a candidate feature set for cross-validation gets its own store; the project's is untouched
+    other = pc.FeatureSet(sigmas=[2.0], families=["gaussian"])
+    same_rows(p, other)
+    assert p.store().fs == p.features
+
+
+def test_training_order_does_not_depend_on_stroke_order(proj):
+    p, truth = proj
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=4, seed=3, mapping={1: 1, 2: 2, 3: 3})
+    q = pc.Project(["Nucleus", "Cytoplasm", "Background"], features=p.features)
+    q.engine.tile = 64
+    q.add_image(p.images[0])
+    for k in (1, 2, 3):  # one class at a time, training in between
+        p.paint(0, lab == k, k)
+        if k > 1:
+            p.train()
+    q.set_labels(0, lab)  # all at once
+    np.testing.assert_array_equal(p.train().predict(0), q.train().predict(0))
+
+
+def test_small_cache_budget_still_correct():
+    img, truth = pc.datasets.nuclei((200, 210), seed=8)
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=6, mapping={1: 1, 2: 2, 3: 2})
+    fs = pc.FeatureSet(sigmas=[1.0, 3.5])
+    big = pc.Project(features=fs, n_estimators=20)
+    small = pc.Project(features=fs, n_estimators=20, cache_bytes=200_000)  # less than one tile
+    for p in (big, small):
+        p.engine.tile = 64
+        p.set_labels(p.add_image(img), lab)
+        p.train()
+    assert small.engine.cache.nbytes <= 200_000
+    np.testing.assert_array_equal(small.predict(0), big.predict(0))
+    np.testing.assert_allclose(small.predict(img.data), big.predict(0), atol=1e-6)

@@ -1,0 +1,175 @@
+"""Tile features equal whole-image features; sparse rows; the LRU budget; the view's pieces."""
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.engine.cache import FeatureCache
+from jupyter_pixclass.engine.tiles import TILE_2D_BYTES, TileEngine, TileGrid, default_cache_bytes
+from jupyter_pixclass.engine.view_features import ViewFeatures
+
+
+def whole(img, fs):
+    return np.moveaxis(pc.compute_features(img, fs), -1, 0)
+
+
+FS2 = pc.FeatureSet(sigmas=[0.7, 1.6, 3.5])
+
+
+@pytest.mark.parametrize("shape,fs,tile", [
+    ((150, 170), FS2, 64),  # 2D, tiles cut at the borders (150 = 2*64 + 22)
+    ((150, 170), pc.FeatureSet.default(), 48),  # halo of sigma 10 + structure tensor > tile
+    ((20, 40, 50), pc.FeatureSet(sigmas=[1.0, 2.0]), 16),  # true 3D
+    ((9, 60, 70), pc.FeatureSet(sigmas=[1.0, 3.5], mode="2d"), 24),  # plane by plane
+])
+def test_tiles_equal_whole_image(shape, fs, tile):
+    img, _ = pc.datasets.nuclei(shape, seed=2)
+    eng = TileEngine(2**30, tile=tile, tile_bytes_3d=2**20)
+    ref = whole(img, fs)
+    g = eng.grid(img, fs)
+    assert len(g.all_tiles()) > 1
+    for t in g.all_tiles():
+        np.testing.assert_allclose(eng.tile_features(img, fs, t), ref[(slice(None),) + g.slices(t)],
+                                   rtol=1e-5, atol=1e-4 * np.abs(ref).max())
+
+
+def test_sparse_rows_and_points_equal_whole_image():
+    img, _ = pc.datasets.nuclei((130, 140), seed=3)
+    fs = pc.FeatureSet.default()
+    eng = TileEngine(2**30, tile=64)
+    ref = whole(img, fs)
+    rows = [np.array([64, 70, 71, 127])]
+    got = eng.row_features(img, fs, (1, 1), rows)
+    np.testing.assert_array_equal(got, ref[:, rows[0], 64:128])  # same kernels, same reads: exact
+    assert len(eng.cache) == 0  # sparse requests keep nothing
+    rng = np.random.default_rng(0)
+    ys, xs = rng.integers(0, 130, 50), rng.integers(0, 140, 50)
+    np.testing.assert_array_equal(eng.at_points(img, fs, (ys, xs)), ref[:, ys, xs].T)
+    # a request covering most rows of a tile computes and keeps the whole tile
+    yy, xx = np.meshgrid(np.arange(0, 64), np.arange(0, 3), indexing="ij")
+    eng.at_points(img, fs, (yy.ravel(), xx.ravel()))
+    assert eng.cached(img, fs, (0, 0)) is not None
+
+
+def test_3d_points_and_percentile_normalization():
+    img, _ = pc.datasets.nuclei((12, 40, 44), seed=1)
+    fs = pc.FeatureSet(sigmas=[1.0, 2.0], normalize="percentile")
+    eng = TileEngine(2**30, tile=16, tile_bytes_3d=2**19)
+    assert len(eng.grid(img, fs).all_tiles()) > 1
+    ref = whole(img, fs)
+    pts = (np.array([0, 5, 11, 6]), np.array([3, 20, 39, 16]), np.array([0, 43, 10, 17]))
+    np.testing.assert_allclose(eng.at_points(img, fs, pts), ref[(slice(None),) + pts].T, rtol=1e-5, atol=1e-5)
+
+
+def test_lru_budget_and_buffer_reuse():
+    img, _ = pc.datasets.nuclei((128, 128), seed=4)
+    fs = pc.FeatureSet(sigmas=[1.0])
+    F = fs.n_features(2, 2)
+    one = 4 * F * 32 * 32
+    eng = TileEngine(int(2.5 * one), tile=32)
+    for t in eng.grid(img, fs).all_tiles():
+        eng.tile_features(img, fs, t)
+    assert len(eng.cache) == 2 and eng.cache.nbytes <= 2.5 * one
+    ref = whole(img, fs)
+    t = (0, 0)  # evicted long ago: computed again (into a reused buffer), still exact
+    np.testing.assert_allclose(eng.tile_features(img, fs, t), ref[:, :32, :32], rtol=1e-5, atol=1e-3)
+
+
+def test_cache_does_not_overwrite_an_array_in_use():
+    c = FeatureCache(max_bytes=4000)
+    held = c.get("a", lambda buf: np.ones(1000, np.float32) if buf is None else buf.reshape(1000), nbytes=4000)
+    held[:] = 7
+    c.get("b", lambda buf: np.zeros(1000, np.float32) if buf is None else buf.reshape(1000) * 0, nbytes=4000)
+    assert (held == 7).all()  # "a" was evicted but is still held here: never reused
+    assert "a" not in c and "b" in c
+
+
+def test_default_budget_and_grid():
+    b = default_cache_bytes()
+    assert 128 * 2**20 <= b <= 2**30
+    g = TileGrid((300, 520), (256, 256))
+    assert g.counts == (2, 3) and g.tile_shape((1, 2)) == (44, 8)
+    assert g.tiles_in((slice(250, 260), slice(0, 10))) == [(0, 0), (1, 0)]
+    assert g.tiles_in((slice(0, 0), slice(0, 10))) == []
+    eng = TileEngine(512 * 2**20, tile=256)
+    crop = pc.Image(np.zeros((500, 500, 2), np.float32))
+    assert eng.grid(crop, FS2).tile == (500, 500)  # up to twice the tile side: one tile
+
+
+def test_a_tile_of_many_channels_stays_within_its_byte_cap():
+    # a 17-channel IMC crop with every sigma >= 1 feature: one 500x500 tile would be 680 MB
+    fs = pc.FeatureSet.default().select(min_sigma=1.0)
+    imc = pc.Image(np.zeros((500, 500, 17), np.float32))
+    for budget, cap in [(512 * 2**20, TILE_2D_BYTES), (64 * 2**20, 16 * 2**20)]:
+        g = TileEngine(budget).grid(imc, fs)
+        assert 4 * fs.n_features(17, 2) * g.tile[0] * g.tile[1] <= cap
+        assert g.tile[0] == g.tile[1] and g.counts[0] * g.tile[0] - 500 < g.counts[0]  # near-even cuts, no slivers
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.2])
+def test_view_pieces_cover_the_view_exactly(scale):
+    img, _ = pc.datasets.nuclei((300, 330), seed=5)
+    fs = FS2
+    eng = TileEngine(2**30, tile=64)
+    from jupyter_pixclass.app.render import View
+
+    v = View(img.shape_spatial, (120, 100), scale=scale)
+    v.origin = (40.0, 50.0) if scale == 1.0 else (0.0, 0.0)
+    ys, xs, iny, inx = v.indices()
+    vf = ViewFeatures(eng, img, fs, ys[iny], xs[inx])
+    assert vf.sparse == (scale < 0.5)
+    ref = whole(img, fs)
+    # pieces tile the grid, centre first
+    seen = np.zeros((vf.rows.size, vf.cols.size), int)
+    for k, (t, ry, rx) in enumerate(vf.pieces):
+        seen[ry, rx] += 1
+        fm, idx = vf.features(k)
+        got = fm if idx is None else fm[:, idx]
+        want = ref[:, vf.rows[ry]][:, :, vf.cols[rx]].reshape(ref.shape[0], -1)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4 * np.abs(ref).max())
+    assert (seen == 1).all()
+    centre = np.array([vf.rows.mean(), vf.cols.mean()])
+    d = [np.hypot(*(np.array([vf.rows[ry].mean(), vf.cols[rx].mean()]) - centre)) for _, ry, rx in vf.pieces]
+    assert d[0] == min(d)
+
+
+def test_projects_share_one_budget_unless_given_their_own():
+    from jupyter_pixclass.engine.tiles import shared_cache
+
+    a, b = pc.Project(), pc.Project()
+    assert a.engine.cache is b.engine.cache is shared_cache()
+    c = pc.Project(cache_bytes=10**6)
+    assert c.engine.cache is not a.engine.cache and c.engine.cache.max_bytes == 10**6
+
+
+def test_a_view_does_not_keep_tiles_the_cache_let_go():
+    import gc
+    import weakref
+
+    img, _ = pc.datasets.nuclei((256, 256), seed=3)
+    fs = pc.FeatureSet(sigmas=[1.0, 2.0])
+    eng = TileEngine(64 * 2**20, tile=64)
+    vf = ViewFeatures(eng, img, fs, np.arange(256), np.arange(256))
+    first = [vf.features(k) for k in range(len(vf))]
+    assert vf.n_ready() == len(vf) == 16 and len(eng.cache) == 16
+    alive = weakref.ref(first[0][0].base if first[0][0].base is not None else first[0][0])
+    del first
+    eng.cache.clear()  # the budget went to other work
+    gc.collect()
+    assert alive() is None  # the view held no second copy beyond the budget
+    again = vf.features(0)  # and computes the tile again when asked
+    np.testing.assert_allclose(again[0], eng.tile_features(img, fs, vf.pieces[0][0]).reshape(again[0].shape[0], -1))
+
+
+def test_a_closed_projects_tiles_leave_the_shared_budget():
+    import gc
+
+    img, _ = pc.datasets.nuclei((128, 128), seed=4)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    p.add_image(img)
+    shared = p.engine.cache
+    before = shared.nbytes
+    p.engine.tile_features(p.images[0], p.features, (0, 0))
+    assert shared.nbytes > before
+    del p
+    gc.collect()
+    assert shared.nbytes == before

@@ -1,0 +1,379 @@
+"""ilastik .ilp projects, built here with h5py in ilastik's layout, opened as Projects."""
+import json
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.cli import main
+
+
+def axistags(axes):
+    flags = {"c": 1, "t": 8}
+    return json.dumps({"axes": [{"key": a, "typeFlags": flags.get(a, 2), "resolution": 0, "description": ""}
+                                for a in axes]}).encode()
+
+
+def write_ilp(path, lanes, names=(b"Nucleus", b"Background"), colors=((255, 0, 0), (0, 0, 255)),
+              features=None, workflow=b"Pixel Classification"):
+    """lanes: list of dicts with data (internal) or file (external path), axes, blocks [(slice str, array)]."""
+    with h5py.File(path, "w") as f:
+        f["workflowName"] = workflow
+        f["ilastikVersion"] = b"1.4.0"
+        f["Input Data/StorageVersion"] = b"0.2"
+        pcg = f.create_group("PixelClassification")
+        pcg["LabelNames"] = np.array(names, dtype=object).astype("S")
+        pcg["LabelColors"] = np.array(colors, np.int64)
+        pcg["ClassifierFactory"] = np.void(pickle.dumps({"never": "unpickled"}))  # ilastik pickles this
+        f.create_group("PixelClassification/LabelSets")
+        for n, lane in enumerate(lanes):
+            rd = f.create_group(f"Input Data/infos/lane{n:04d}/Raw Data")
+            if "data" in lane:
+                rd["location"] = b"ProjectInternal"
+                did = f"id-{n}".encode()
+                rd["datasetId"] = did
+                f[f"Input Data/local_data/{did.decode()}"] = lane["data"]
+            else:
+                rd["location"] = b"FileSystem"
+                rd["filePath"] = lane["file"].encode()
+            if lane.get("axisorder"):
+                rd["axisorder"] = lane["axes"].encode()
+            else:
+                rd["axistags"] = axistags(lane["axes"])
+            rd["nickname"] = f"lane {n}".encode()
+            ls = f.create_group(f"PixelClassification/LabelSets/labels{n:03d}")
+            for b, (sl, arr) in enumerate(lane.get("blocks", [])):
+                ds = ls.create_dataset(f"block{b:04d}", data=arr)
+                ds.attrs["blockSlice"] = sl.encode()
+        if features is not None:
+            ids, scales, sel, in2d = features
+            g = f.create_group("FeatureSelections")
+            g["FeatureIds"] = np.array(ids, dtype="S")
+            g["Scales"] = np.array(scales, float)
+            g["SelectionMatrix"] = np.array(sel, bool)
+            if in2d is not None:
+                g["ComputeIn2d"] = np.array(in2d, bool)
+
+
+FEATS = (["GaussianSmoothing", "LaplacianOfGaussian", "GaussianGradientMagnitude", "DifferenceOfGaussians",
+          "StructureTensorEigenvalues", "HessianOfGaussianEigenvalues"], [0.3, 1.0, 3.5],
+         [[1, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0], [0, 1, 0], [0, 0, 1]], [True, True, True])
+
+
+@pytest.fixture
+def scene2d():
+    img, truth = pc.datasets.nuclei((60, 70), seed=5)
+    return img, truth
+
+
+def test_2d_internal_and_external_lanes(tmp_path, scene2d):
+    img, truth = scene2d
+    yxc = img.data  # ilastik keeps raw data as yxc
+    b1 = np.full((5, 8, 1), 1, np.uint8)
+    b2 = np.zeros((4, 6, 1), np.uint8)
+    b2[1:3, 2:5] = 2
+    # second lane: an external HDF5 file, stored c-first, path relative to the project
+    (tmp_path / "data").mkdir()
+    with h5py.File(tmp_path / "data" / "raw.h5", "w") as f:
+        f["volume/data"] = np.moveaxis(yxc, -1, 0)
+    write_ilp(tmp_path / "p.ilp", [
+        {"data": yxc, "axes": "yxc", "blocks": [("[10:15,20:28,0:1]", b1), ("[30:34,40:46,0:1]", b2)]},
+        {"file": "data/raw.h5/volume/data", "axes": "cyx", "blocks": [("[0:1,3:5,4:6]", np.full((1, 2, 2), 2, np.uint8))]},
+    ], features=FEATS)
+    p = pc.Project.from_ilastik(tmp_path / "p.ilp")
+    assert p.classes == ["Nucleus", "Background"] and p.colors == ["#ff0000", "#0000ff"]
+    assert len(p.images) == 2 and p.forest is None
+    np.testing.assert_array_equal(p.images[0].data, yxc)
+    np.testing.assert_array_equal(p.images[1].data, yxc)  # cyx on disk, channel-last here
+    lab = p.labels(0)
+    assert (lab[10:15, 20:28] == 1).all() and (lab == 1).sum() == 40
+    assert (lab[31:33, 42:45] == 2).all() and (lab == 2).sum() == 6  # zeros inside a block stay unlabeled
+    assert (p.labels(1)[3:5, 4:6] == 2).all() and (p.labels(1) > 0).sum() == 4
+    assert set(p.features.pairs) == {("gaussian", 0.3), ("gaussian", 1.0), ("log", 1.0),
+                                     ("gradient_magnitude", 3.5), ("structure_tensor_eigenvalues", 1.0),
+                                     ("hessian_eigenvalues", 3.5)}
+    assert p.train().predict(0).shape == (60, 70, 2)  # retrained on the imported labels
+
+
+def test_3d_axisorder_and_2d_features(tmp_path):
+    vol, truth = pc.datasets.nuclei((8, 40, 44), seed=2)
+    zyxc = vol.data
+    xyzc = np.transpose(zyxc, (2, 1, 0, 3))  # an older project with axisorder 'xyzc'
+    block = np.ones((3, 2, 1, 1), np.uint8)  # x 3, y 2, z 1
+    write_ilp(tmp_path / "v.ilp", [{"data": xyzc, "axes": "xyzc", "axisorder": True,
+                                    "blocks": [("[10:13,5:7,4:5,0:1]", block)]}],
+              features=(["GaussianSmoothing"], [1.0, 2.0], [[1, 1]], [True, True]))
+    p = pc.Project.from_ilastik(tmp_path / "v.ilp")
+    assert p.images[0].axes == "ZYXC" and p.images[0].shape_spatial == (8, 40, 44)
+    np.testing.assert_array_equal(p.images[0].data, zyxc)
+    lab = p.labels(0)
+    assert (lab[4, 5:7, 10:13] == 1).all() and (lab > 0).sum() == 6
+    assert p.features.mode == "2d"  # every selected scale computed in 2D in ilastik
+
+
+def test_time_lanes_become_frames(tmp_path, scene2d):
+    img, _ = scene2d
+    movie = np.stack([img.data, img.data[::-1], img.data[:, ::-1]])  # t y x c
+    txyc = np.transpose(movie, (0, 2, 1, 3))
+    blocks = [("[1:2,5:9,6:8,0:1]", np.ones((1, 4, 2, 1), np.uint8)),
+              ("[2:3,0:2,0:3,0:1]", np.full((1, 2, 3, 1), 2, np.uint8))]
+    write_ilp(tmp_path / "t.ilp", [{"data": txyc, "axes": "txyc", "blocks": blocks},
+                                   {"data": img.data, "axes": "yxc"}])
+    p = pc.Project.from_ilastik(tmp_path / "t.ilp")
+    assert len(p.images) == 4 and p.images[1].series == ("lane 0", 1, 3)
+    for t in range(3):
+        np.testing.assert_array_equal(p.images[t].data, movie[t])
+    assert (p.labels(0) == 0).all()
+    assert (p.labels(1)[6:8, 5:9] == 1).all() and (p.labels(1) > 0).sum() == 8
+    assert (p.labels(2)[0:3, 0:2] == 2).all()
+    assert p.features == pc.FeatureSet.default()  # no selection stored: ilastik's default grid
+
+
+def test_missing_data_lists_every_path_and_image_root(tmp_path, scene2d):
+    img, _ = scene2d
+    write_ilp(tmp_path / "m.ilp", [{"file": "/old/place/a.tif", "axes": "yxc"},
+                                   {"file": "rel/b.h5/raw", "axes": "yxc"},
+                                   {"data": img.data, "axes": "yxc"}])
+    with pytest.raises(FileNotFoundError) as e:
+        pc.Project.from_ilastik(tmp_path / "m.ilp")
+    msg = str(e.value)
+    assert "/old/place/a.tif" in msg and "rel/b.h5/raw" in msg and "image_root" in msg and "2 lane(s)" in msg
+    # the files moved: image_root finds them by name
+    (tmp_path / "moved").mkdir()
+    tifffile.imwrite(tmp_path / "moved" / "a.tif", img.data)
+    with h5py.File(tmp_path / "moved" / "b.h5", "w") as f:
+        f["raw"] = img.data
+    p = pc.Project.from_ilastik(tmp_path / "m.ilp", image_root=tmp_path / "moved")
+    assert len(p.images) == 3 and p.images[0].n_channels == 2
+
+
+def test_not_pixel_classification_and_broken_layouts(tmp_path, scene2d):
+    img, _ = scene2d
+    write_ilp(tmp_path / "o.ilp", [{"data": img.data, "axes": "yxc"}], workflow=b"ObjectClassificationWorkflow")
+    with pytest.raises(ValueError, match=r"o.ilp.*not an ilastik Pixel Classification project.*ObjectClassification"):
+        pc.Project.from_ilastik(tmp_path / "o.ilp")
+    (tmp_path / "x.ilp").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match=r"x.ilp.*not an HDF5 file"):
+        pc.Project.from_ilastik(tmp_path / "x.ilp")
+    with h5py.File(tmp_path / "e.ilp", "w") as f:
+        f["workflowName"] = b"PixelClassificationWorkflow"
+        f.create_group("PixelClassification")
+    with pytest.warns(UserWarning, match=r"e.ilp.*'Input Data/infos' is missing"):
+        assert pc.Project.from_ilastik(tmp_path / "e.ilp").images == []
+    write_ilp(tmp_path / "b.ilp", [{"data": img.data, "axes": "yxc", "blocks": [("[0:5,0:5]", np.ones((5, 5, 1), np.uint8))]}])
+    with pytest.raises(ValueError, match=r"b.ilp.*blockSlice .*block0000 is not like"):
+        pc.Project.from_ilastik(tmp_path / "b.ilp")
+    write_ilp(tmp_path / "f.ilp", [{"data": img.data, "axes": "yxc"}],
+              features=(["GaussianSmoothing", "Sobel"], [1.0], [[1], [1]], None))
+    with pytest.raises(ValueError, match=r"unknown features \['Sobel'\]"):
+        pc.Project.from_ilastik(tmp_path / "f.ilp")
+    with pytest.raises(FileNotFoundError, match="no such ilastik project"):
+        pc.Project.from_ilastik(tmp_path / "none.ilp")
+
+
+def test_command_line_import(tmp_path, scene2d, capsys):
+    img, truth = scene2d
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=4, mapping={1: 1, 2: 2, 3: 2})
+    blocks = [("[0:60,0:70,0:1]", lab[..., None])]
+    write_ilp(tmp_path / "s.ilp", [{"data": img.data, "axes": "yxc", "blocks": blocks}], features=FEATS)
+    assert main(["import-ilastik", str(tmp_path / "s.ilp"), "-o", str(tmp_path / "s.h5")]) == 0
+    assert "2 classes" in capsys.readouterr().out
+    q = pc.Project.load(tmp_path / "s.h5")
+    assert q.forest is not None and (q.labels(0) == lab).all()
+    assert main(["import-ilastik", str(tmp_path / "none.ilp"), "-o", str(tmp_path / "n.h5")]) == 2
+    assert "no such ilastik project" in capsys.readouterr().err
+
+
+# ----- the layouts real ilastik versions write (checked against ilastik's serializers and test projects)
+
+VLEN = h5py.string_dtype()
+
+
+def _vstr(g, key, text):
+    """A scalar variable-length string, as ilastik writes its entries."""
+    g.create_dataset(key, data=text, dtype=VLEN)
+
+
+def test_ilastik_14_internal_lane_with_class_entry(tmp_path, scene2d):
+    # ilastik 1.4.0b11 (the API notebook's project): __class__ ProjectInternalDatasetInfo, vlen strings,
+    # "Pixel Classification" with a space, block axistags
+    img, truth = scene2d
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=4, mapping={1: 1, 2: 2, 3: 2})
+    with h5py.File(tmp_path / "n.ilp", "w") as f:
+        _vstr(f, "workflowName", "Pixel Classification")
+        _vstr(f, "ilastikVersion", "1.4.0b11")
+        f["Input Data/Role Names"] = np.array([b"Raw Data", b"Prediction Mask"])
+        rd = f.create_group("Input Data/infos/lane0000/Raw Data")
+        f.create_group("Input Data/infos/lane0000/Prediction Mask")
+        _vstr(rd, "__class__", "ProjectInternalDatasetInfo")
+        _vstr(rd, "location", "ProjectInternal")
+        _vstr(rd, "datasetId", "3ccc")
+        _vstr(rd, "axistags", axistags("yxc").decode())
+        _vstr(rd, "nickname", "cells")
+        f["Input Data/local_data/3ccc"] = img.data
+        g = f.create_group("PixelClassification")
+        g["LabelNames"] = np.array([b"Label 1", b"Label 2"])
+        g["LabelColors"] = np.array([[255, 225, 25], [0, 130, 200]])
+        b = g.create_dataset("LabelSets/labels000/block0000", data=lab[..., None])
+        b.attrs["blockSlice"] = f"[0:{lab.shape[0]},0:{lab.shape[1]},0:1]"
+        b.attrs["axistags"] = axistags("yxc").decode()
+        fs = f.create_group("FeatureSelections")
+        fs["FeatureIds"] = np.array([b"GaussianSmoothing", b"GaussianGradientMagnitude"])
+        fs["Scales"] = np.array([1.0, 3.5])
+        fs["SelectionMatrix"] = np.array([[True, False], [False, True]])
+    p = pc.Project.from_ilastik(tmp_path / "n.ilp")
+    assert p.classes == ["Label 1", "Label 2"] and p.colors == ["#ffe119", "#0082c8"]
+    assert p.images[0].name == "cells"
+    np.testing.assert_array_equal(p.labels(0), lab)
+    assert p.features.pairs == [("gaussian", 1.0), ("gradient_magnitude", 3.5)]
+    assert p.train().predict(0).shape == lab.shape + (2,)
+
+
+def test_ilastik_133_relative_file_with_txyzc_blocks(tmp_path, scene2d):
+    # ilastik 1.3.3 (its pc-oc-133 test project): RelativeFilesystemDatasetInfo, a t,y,x,c lane in an
+    # external HDF5 file, label blocks without axistags in ilastik 1.x's five axes t,x,y,z,c
+    img, _ = scene2d
+    movie = np.stack([img.data, img.data[::-1]])  # (2, y, x, 2)
+    with h5py.File(tmp_path / "5t.h5", "w") as f:
+        f.create_dataset("data", data=movie).attrs["axistags"] = axistags("tyxc").decode()
+    with h5py.File(tmp_path / "r.ilp", "w") as f:
+        _vstr(f, "workflowName", "Object Classification (from pixel classification)")
+        rd = f.create_group("Input Data/infos/lane0000/Raw Data")
+        _vstr(rd, "__class__", "RelativeFilesystemDatasetInfo")
+        _vstr(rd, "location", "FileSystem")
+        _vstr(rd, "filePath", "5t.h5/data")
+        _vstr(rd, "axistags", axistags("tyxc").decode())
+        g = f.create_group("PixelClassification")
+        g["LabelNames"] = np.array([b"Label 1", b"Label 2"])
+        blk = np.zeros((1, 11, 10, 1, 1), np.uint8)  # t, x, y, z, c
+        blk[0, :, :5] = 1
+        blk[0, :, 5:] = 2
+        g.create_dataset("LabelSets/labels000/block0000", data=blk).attrs["blockSlice"] = "[1:2,14:25,15:25,0:1,0:1]"
+    with pytest.warns(UserWarning, match="selects no features"):
+        p = pc.Project.from_ilastik(tmp_path / "r.ilp")
+    assert len(p.images) == 2 and p.images[0].shape_spatial == img.shape_spatial
+    assert p.features == pc.FeatureSet.default()
+    assert not p.labels(0).any()
+    lab = p.labels(1)
+    assert (lab[15:20, 14:25] == 1).all() and (lab[20:25, 14:25] == 2).all() and (lab > 0).sum() == 110
+
+
+def test_ilastik_12_axisorder_txyzc_single_plane(tmp_path, scene2d):
+    # ilastik 1.2.0rc10 (its mitocheck 2D+t project): no __class__, axisorder 'txyzc' beside axistags,
+    # a z of length 1 that is a 2D image, labels in the same five axes
+    img, _ = scene2d
+    data = np.stack([img.data.transpose(1, 0, 2)[:, :, None, :]] * 3)  # t, x, y, z=1, c
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        f["exported_data"] = data
+    with h5py.File(tmp_path / "m.ilp", "w") as f:
+        f["workflowName"] = b"Pixel Classification"
+        rd = f.create_group("Input Data/infos/lane0000/Raw Data")
+        rd["location"] = b"FileSystem"
+        rd["filePath"] = b"sub/m.h5/exported_data"
+        rd["axisorder"] = b"txyzc"
+        g = f.create_group("PixelClassification")
+        g["LabelNames"] = np.array([b"a", b"b"])
+        blk = np.full((1, 4, 6, 1, 1), 2, np.uint8)
+        g.create_dataset("LabelSets/labels000/block0000", data=blk).attrs["blockSlice"] = np.bytes_(
+            b"[2:3,10:14,20:26,0:1,0:1]")  # a fixed-length string attribute
+    p = pc.Project.from_ilastik(tmp_path / "m.ilp")  # found beside the project although moved
+    assert len(p.images) == 3 and p.images[0].shape_spatial == img.shape_spatial
+    np.testing.assert_array_equal(p.images[1].data, img.data)
+    assert (p.labels(2)[20:26, 10:14] == 2).all() and (p.labels(2) > 0).sum() == 24
+
+
+def test_steinbock_template_opens_with_classes_and_no_lanes(tmp_path):
+    # what steinbock ships (ilastik 1.3.3post3): three classes, no lanes, an empty FeatureSelections group
+    with h5py.File(tmp_path / "t.ilp", "w") as f:
+        _vstr(f, "workflowName", "Pixel Classification")
+        f.create_group("Input Data/infos")
+        f.create_group("FeatureSelections")
+        g = f.create_group("PixelClassification")
+        g["LabelNames"] = np.array([b"Nucleus", b"Cytoplasm", b"Background"], dtype="S17")
+        g["LabelColors"] = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    with pytest.warns(UserWarning, match="default grid"):
+        p = pc.Project.from_ilastik(tmp_path / "t.ilp")
+    assert p.classes == ["Nucleus", "Cytoplasm", "Background"] and p.images == []
+
+
+# ----- what a damaged or hostile .ilp declares is checked before it is read
+
+def _one_lane(path, img, block=None, slice_text=None, **kw):
+    blocks = [] if block is None else [(slice_text, block)]
+    write_ilp(path, [{"data": img.data, "axes": "yxc", "blocks": blocks}], **kw)
+
+
+def test_hostile_label_blocks_are_refused_before_reading(tmp_path, scene2d, monkeypatch):
+    img, _ = scene2d
+    _one_lane(tmp_path / "h.ilp", img)
+    with h5py.File(tmp_path / "h.ilp", "a") as f:  # declared 60000 x 60000, never written: nothing to read
+        ds = f.create_dataset("PixelClassification/LabelSets/labels000/block0000", shape=(60000, 60000, 1),
+                              dtype=np.uint8, chunks=(256, 256, 1))
+        ds.attrs["blockSlice"] = "[0:60000,0:60000,0:1]"
+    with pytest.raises(ValueError, match=r"h.ilp.*block0000.*outside the image"):
+        pc.Project.from_ilastik(tmp_path / "h.ilp")
+    _one_lane(tmp_path / "d.ilp", img, np.ones((5, 5, 1), np.uint8), "[" + "1" * 1_000_000 + ":2,0:5,0:1]")
+    with pytest.raises(ValueError, match=r"d.ilp.*blockSlice of .*block0000 is 1000012 characters long"):
+        pc.Project.from_ilastik(tmp_path / "d.ilp")  # was a quadratic regex: minutes
+    _one_lane(tmp_path / "e.ilp", img, np.ones((5, 5, 1), np.uint8), "[" + "1" * 60_000 + ":2,0:5,0:1]")
+    with pytest.raises(ValueError, match=r"e.ilp.*blockSlice '\[1111.*is not like"):
+        pc.Project.from_ilastik(tmp_path / "e.ilp")
+    _one_lane(tmp_path / "v.ilp", img, np.full((5, 5, 1), 300, np.uint16), "[0:5,0:5,0:1]")
+    with pytest.raises(ValueError, match=r"v.ilp.*block0000 holds label values 300..300.*2 classes"):
+        pc.Project.from_ilastik(tmp_path / "v.ilp")
+    _one_lane(tmp_path / "g.ilp", img)
+    with h5py.File(tmp_path / "g.ilp", "a") as f:
+        f.create_group("PixelClassification/LabelSets/labels000/block0000")
+    with pytest.raises(ValueError, match=r"g.ilp.*block0000 should be a label block"):
+        pc.Project.from_ilastik(tmp_path / "g.ilp")
+
+
+def test_hostile_entries_get_errors_naming_the_file(tmp_path, scene2d, monkeypatch):
+    img, _ = scene2d
+    _one_lane(tmp_path / "c.ilp", img)
+    with h5py.File(tmp_path / "c.ilp", "a") as f:
+        del f["PixelClassification/LabelColors"]
+        f["PixelClassification/LabelColors"] = np.array([b"red", b"blue"])
+    with pytest.raises(ValueError, match=r"c.ilp.*LabelColors should be rows of 3 numbers"):
+        pc.Project.from_ilastik(tmp_path / "c.ilp")
+    _one_lane(tmp_path / "l.ilp", img, names=("Zellkern (groß)".encode("latin-1"), b"Hintergrund"))
+    assert pc.Project.from_ilastik(tmp_path / "l.ilp").classes == ["Zellkern (groß)", "Hintergrund"]
+    _one_lane(tmp_path / "a.ilp", img)
+    with h5py.File(tmp_path / "a.ilp", "a") as f:
+        rd = f["Input Data/infos/lane0000/Raw Data"]
+        del rd["axistags"]
+        rd["axistags"] = b"{not json"
+    with pytest.raises(ValueError, match=r"a.ilp.*axistags of lane0000 are not ilastik's JSON"):
+        pc.Project.from_ilastik(tmp_path / "a.ilp")
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", str(2 * 2**30))
+    _one_lane(tmp_path / "big.ilp", img)
+    with h5py.File(tmp_path / "big.ilp", "a") as f:  # a huge declared local_data
+        del f["Input Data/local_data/id-0"]
+        f.create_dataset("Input Data/local_data/id-0", shape=(60000, 60000, 2), dtype=np.uint16, chunks=(64, 64, 2))
+    with pytest.raises(ValueError, match=r"big.ilp.*lane0000.*\(60000, 60000, 2\).*larger than this process may read"):
+        pc.Project.from_ilastik(tmp_path / "big.ilp")
+    _one_lane(tmp_path / "o.ilp", img)
+    with h5py.File(tmp_path / "o.ilp", "a") as f:  # pixels of object dtype: pickles' way into numpy
+        del f["Input Data/local_data/id-0"]
+        f.create_dataset("Input Data/local_data/id-0", data=np.array([b"x"] * 4, dtype=object), dtype=VLEN)
+    with pytest.raises(ValueError, match=r"o.ilp.*local_data/id-0.*not plain numbers"):
+        pc.Project.from_ilastik(tmp_path / "o.ilp")
+
+
+def test_internal_lane_without_lane_axes_takes_the_datasets_axistags(tmp_path, scene2d):
+    """An internal lane whose info names no axes: the stored dataset's own axistags, else the shape, decide."""
+    img, truth = scene2d
+    data = np.moveaxis(img.data, -1, 0)  # stored c, y, x
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=3, mapping={1: 1, 2: 2, 3: 2})
+    write_ilp(tmp_path / "a.ilp", [{"data": data, "axes": "cyx",
+                                    "blocks": [(f"[0:1,0:{lab.shape[0]},0:{lab.shape[1]}]", lab[None])]}])
+    with h5py.File(tmp_path / "a.ilp", "a") as f:
+        del f["Input Data/infos/lane0000/Raw Data/axistags"]
+        f["Input Data/local_data/id-0"].attrs["axistags"] = axistags("cyx").decode()
+    p = pc.Project.from_ilastik(tmp_path / "a.ilp")
+    assert p.images[0].axes == "YXC" and p.images[0].n_channels == img.n_channels
+    np.testing.assert_array_equal(p.images[0].data, img.data)
+    np.testing.assert_array_equal(p.labels(0), lab)
