@@ -25,7 +25,8 @@ def _parser():
     b.add_argument("--dtype", default="float32", choices=DTYPES, help="output pixel type (default float32)")
     b.add_argument("--renormalize", action="store_true",
                    help="map probabilities [0, 1] onto the full integer range (e.g. 0..65535 for uint16)")
-    b.add_argument("--format", default="tiff", choices=["tiff", "hdf5", "npy", "zarr"], help="output format (default tiff)")
+    b.add_argument("--format", default="tiff", choices=["tiff", "hdf5", "npy", "zarr", "ome-zarr"],
+                   help="output format (default tiff; ome-zarr: a multiscale OME-NGFF pyramid)")
     b.add_argument("--class-name", default=None, help="class for --source mask (default the first class)")
     b.add_argument("--axes", default=None, help="axes of the inputs if their files do not say, e.g. CYX or ZCYX")
     b.add_argument("--output-axes", default=None,

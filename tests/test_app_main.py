@@ -389,3 +389,46 @@ def test_suggest_uncertain_places_away_from_labels(scene):
                 assert ia != ic or abs(ya - yc) >= 32 or abs(xa - xc) >= 32
     finally:
         app.close()
+
+
+def test_the_app_on_a_volume_left_in_its_file(tmp_path):
+    """A lazy OME-Zarr volume: the canvas reads the view's span from the level that fits the zoom; painting,
+    Live Update and the overlay read tiles, never the volume."""
+    from jupyter_pixclass.images.lazy import LazyArray
+
+    img, truth = pc.datasets.nuclei((16, 600, 600), seed=9)
+    path = tmp_path / "v.ome.zarr"
+    pc.io.write_array(path, np.ascontiguousarray(np.moveaxis(img.data, -1, 1)), "ZCYX")
+    lazy = pc.load_image(path, lazy=True)
+    assert len(lazy.levels) == 2
+
+    class Counting:
+        def __init__(self, arr):
+            self.arr, self.shape, self.dtype, self.largest = arr, arr.shape, arr.dtype, 0
+
+        def __getitem__(self, key):
+            out = np.asarray(self.arr[key])
+            self.largest = max(self.largest, out.size)
+            return out
+
+    top = Counting(lazy.data.source)
+    lazy.data = LazyArray(top, lazy.data.src_axes)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 2.0]), n_estimators=20)
+    p.add_image(lazy)
+    p.engine.tile_bytes_3d = 8 * 2**20
+    app = pc.PixelClassifierApp(p, canvas_size=(200, 200))  # the whole plane fits: 1/3 scale, level 1 of 300 px
+    try:
+        app.z = 8
+        app.canvas_view.draw()
+        assert top.largest == 0  # drawn from the coarser level
+        cls = truth["classes"][8]
+        nuc, bg = np.argwhere(cls == 1), np.argwhere(cls == 3)
+        app.stroke([(int(x), int(y)) for y, x in nuc[:: len(nuc) // 3][:3]], 1, radius=2)
+        app.stroke([(int(x), int(y)) for y, x in bg[:: len(bg) // 3][:3]], 2, radius=2)
+        app.live_update = True
+        app.wait_idle(120)
+        assert app.prediction.complete() and p.forest is not None
+        assert type(p.labels(0)).__name__ == "ChunkedLabels"
+        assert 0 < top.largest < top.arr.size / 2  # tiles around the strokes and the view, never the volume
+    finally:
+        app.close()

@@ -26,6 +26,28 @@ def put_encoded(canvas, data, x=0, y=0, fmt="jpeg", quality=85):
         return 0
 
 
+def view_pixels(img, z, ys, xs, chans, scale):
+    """The pixels a view shows: rows ``ys``, columns ``xs``, channels ``chans`` of plane ``z`` (None in 2D).
+
+    Only the shown channels are read (IMC stacks have 25+). Of an image left in its file, only the
+    view's span is read, from the coarsest level of its pyramid whose pixels are still no larger
+    than a display pixel (``scale``: display pixels per image pixel).
+    """
+    if not img.lazy:
+        plane = img.data if z is None else img.data[z]
+        return plane[np.ix_(ys, xs, chans)]
+    src, f = img.data, [1] * img.ndim_spatial
+    for level in img.levels:
+        g = [max(1, round(a / b)) for a, b in zip(img.shape_spatial, level.shape[:-1])]
+        if g[-1] * scale <= 1 and g[-2] * scale <= 1:
+            src, f = level, g
+    yl, xl = np.minimum(ys // f[-2], src.shape[-3] - 1), np.minimum(xs // f[-1], src.shape[-2] - 1)
+    lead = () if z is None else (min(z // f[0], src.shape[0] - 1),)
+    block = src[lead + (slice(int(yl.min()), int(yl.max()) + 1), slice(int(xl.min()), int(xl.max()) + 1),
+                        np.asarray(chans, np.int64))]
+    return block[np.ix_(yl - yl.min(), xl - xl.min(), np.arange(len(chans)))]
+
+
 class CanvasView:
     """Draws ``app``'s state on a four-layer MultiCanvas; all drawing goes through one lock."""
 
@@ -66,9 +88,8 @@ class CanvasView:
         key = (a.image.uid, a.z if a.image.ndim_spatial == 3 else None, a.view.origin, a.view.scale,
                a.view.size, tuple(chans), tuple(limits), tuple(colors))
         if self._comp_key != key:
-            plane = a.plane(a.image.data)
             ys, xs, _, _ = a.view.indices()
-            data = plane[np.ix_(ys, xs, chans)]  # only the shown channels (IMC stacks have 25+)
+            data = view_pixels(a.image, a.z if a.image.ndim_spatial == 3 else None, ys, xs, chans, a.view.scale)
             self._inside = a.view.inside()[..., None]
             self._comp = render.composite(data, limits, colors) * self._inside
             self._comp_key = key

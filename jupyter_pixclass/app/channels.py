@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
+from ..features.normalize import image_sample
 from . import render
 
 
@@ -57,17 +58,27 @@ class ChannelControls(W.VBox):
         self.app = app
         self.limits, self.colors, self.visible = {}, {}, {}  # image index -> one entry per channel
         self._hist = {}  # image index -> [(counts, lo, hi)] per channel
+        self._samples = {}  # image uid -> a sample of a lazy image's pixels
         super().__init__(layout=W.Layout(max_height="420px", overflow_y="auto"))
+
+    def values(self, img, c):
+        """Channel ``c``'s values of ``img`` for contrast and histograms: all of them, or for an image left in
+        its file a sample of evenly spaced blocks of its coarsest level (read once, kept per image)."""
+        if not img.lazy:
+            return img.data[..., c]
+        if img.uid not in self._samples:
+            self._samples[img.uid] = image_sample(img.levels[-1] if img.levels else img.data)
+        return self._samples[img.uid][..., c]
 
     def set_image(self, i):
         """One row per channel of the app's current image."""
         img = self.app.project.images[i]
         if i not in self.limits:
-            self.limits[i] = [render.auto_contrast(img.data[..., c]) for c in range(img.n_channels)]
+            self.limits[i] = [render.auto_contrast(self.values(img, c)) for c in range(img.n_channels)]
             cols = render.CHANNEL_COLORS
             self.colors[i] = ["#ffffff"] if img.n_channels == 1 else [cols[c % len(cols)] for c in range(img.n_channels)]
             self.visible[i] = [c < 3 for c in range(img.n_channels)]
-            self._hist[i] = [render.histogram(img.data[..., c]) for c in range(img.n_channels)]
+            self._hist[i] = [render.histogram(self.values(img, c)) for c in range(img.n_channels)]
         self.children = [ChannelRow(self, c, name, self.colors[i][c], self.visible[i][c], self.limits[i][c],
                                     h[1:], h[0]) for c, (name, h) in enumerate(zip(img.channel_names, self._hist[i]))]
 

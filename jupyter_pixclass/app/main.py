@@ -246,11 +246,11 @@ class PixelClassifierApp(T.HasTraits):
 
     def auto_contrast(self, c):
         """Window channel ``c`` to its 0.5-99.5th percentiles."""
-        self.set_contrast(c, *render.auto_contrast(self.image.data[..., c]))
+        self.set_contrast(c, *render.auto_contrast(self.channels.values(self.image, c)))
 
     def reset_contrast(self, c):
-        """Window channel ``c`` to its full data range."""
-        d = self.image.data[..., c]
+        """Window channel ``c`` to its full data range (of a sample, for an image left in its file)."""
+        d = self.channels.values(self.image, c)
         self.set_contrast(c, float(d.min()), float(d.max()))
 
     # ------------------------------------------------------------------ painting

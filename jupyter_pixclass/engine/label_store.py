@@ -13,6 +13,8 @@ import threading
 
 import numpy as np
 
+from .chunked_labels import painted_regions, take_flat
+
 __all__ = ["LabelStore", "spatial_groups"]
 
 
@@ -52,7 +54,9 @@ class LabelStore:
                     continue
                 regions = self._dirty.pop(img.uid)
                 g = self.engine.grid(img, self.fs)
-                tiles = g.all_tiles() if regions is None else sorted({t for r in regions for t in g.tiles_in(r)})
+                if regions is None:  # anywhere: where labels may be, and every tile holding some now
+                    regions = painted_regions(lab) + [g.slices(k[1]) for k in self._tiles if k[0] == img.uid]
+                tiles = sorted({t for r in regions for t in g.tiles_in(r)})
                 for t in tiles:
                     new += self._sync_tile(img, lab, g, t)
         self.computed += new
@@ -93,27 +97,26 @@ class LabelStore:
     def data(self, images, labels, with_groups=False):
         """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``).
 
-        Rows come in a fixed order (image, tile, pixel), whatever order strokes came in, so the
-        same labels always give the same training set.
+        Rows come image by image in the order of the pixels in the image (C order), whatever
+        order strokes came in and however the image is cut into tiles (which follows the memory
+        budget), so the same labels always give the same training set.
         """
         self.sync(images, labels)
         Xs, ys, gs = [], [], []
         gid = 0
         with self._lock:
             for img, lab in zip(images, labels):
-                keys = sorted(k for k in self._tiles if k[0] == img.uid)
+                keys = [k for k in self._tiles if k[0] == img.uid]
                 if not keys:
                     continue
-                flat = lab.reshape(-1)
+                pos = np.concatenate([self._tiles[k][0] for k in keys])
+                order = np.argsort(pos, kind="stable")
+                pos = pos[order]
+                Xs.append(np.concatenate([self._tiles[k][1] for k in keys])[order])
+                ys.append(take_flat(lab, pos))
                 if with_groups:
-                    groups = spatial_groups(lab).reshape(-1)
-                for k in keys:
-                    pos, X = self._tiles[k]
-                    Xs.append(X)
-                    ys.append(flat[pos])
-                    if with_groups:
-                        gs.append(groups[pos] + gid)
-                if with_groups:
+                    groups = spatial_groups(np.asarray(lab)).reshape(-1)
+                    gs.append(groups[pos] + gid)
                     gid += int(groups.max()) + 1
         if not Xs:
             return None

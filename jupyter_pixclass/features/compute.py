@@ -14,7 +14,7 @@ import numpy as np
 
 from ..images.read import as_image
 from ..runtime.threads import run_rows
-from .blocks import iter_blocks, selection_shape
+from .blocks import block_for_budget, iter_blocks, selection_shape
 from .filters import filter_axis
 from .kernels import gaussian_kernel, kernel_radius, kernels, reflect_index
 from .normalize import channel_ranges, image_sample, normalized
@@ -287,6 +287,7 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
     block : int or tuple of int, optional
         Compute in spatial blocks of this size with a halo of ``fs.halo()`` pixels;
         the result equals whole-image filtering, and working memory scales with the block.
+        A lazy image (pixels left in the file) is always read in blocks.
     out : array-like, optional
         Where to write, shape ``(F,) + spatial shape`` (feature-major; e.g. an h5py dataset
         or memmap). When given, it is returned as is.
@@ -317,6 +318,8 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
         ranges = channel_ranges(image_sample(img.data))
     if not fs.normalize:
         ranges = None
+    if block is None and img.lazy:  # pixels in a file: read block by block, never whole
+        block = block_for_budget(shape, fs, img.n_channels, budget=256 * 2**20)
     if block is None:
         data = normalized(img.data.astype(np.float32, copy=False), ranges)
         # into our own array in place; into a caller's array-like sigma by sigma (no full copy)

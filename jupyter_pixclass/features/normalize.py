@@ -1,9 +1,13 @@
 """Per-channel intensity ranges for ``FeatureSet(normalize="percentile")``."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-__all__ = ["PERCENTILES", "channel_ranges", "sample_slices", "image_sample", "normalized"]
+from ..images.lazy import is_lazy
+
+__all__ = ["PERCENTILES", "channel_ranges", "sample_slices", "sample_blocks", "image_sample", "normalized"]
 
 PERCENTILES = (1.0, 99.8)
 
@@ -28,8 +32,23 @@ def sample_slices(shape_spatial, max_values=2**22):
     return (slice(None, None, step),) * len(shape_spatial)
 
 
+def sample_blocks(shape_spatial, per_axis=4, side=128, side_z=8):
+    """Up to ``per_axis`` evenly spaced blocks along each axis (``side`` pixels, ``side_z`` planes for Z of a
+    volume), as tuples of slices: a sample that touches a few chunks of a file, not every one."""
+    nd = len(shape_spatial)
+    ranges = []
+    for a, n in enumerate(shape_spatial):
+        b = min(n, side_z if (nd == 3 and a == 0) else side)
+        starts = sorted({int(round(v)) for v in np.linspace(0, n - b, min(per_axis, max(1, n // b)))})
+        ranges.append([slice(s, s + b) for s in starts])
+    return [tuple(c) for c in itertools.product(*ranges)]
+
+
 def image_sample(data):
-    """A strided sample of a channel-last array (ndarray, zarr, dask) for percentiles."""
+    """A sample of a channel-last array for percentiles: strided for arrays in memory (ndarray, dask);
+    for pixels left in a file (:class:`.LazyArray`), evenly spaced blocks (:func:`sample_blocks`)."""
+    if is_lazy(data):
+        return np.concatenate([np.asarray(data[b]).reshape(-1, data.shape[-1]) for b in sample_blocks(data.shape[:-1])])
     return np.asarray(data[sample_slices(data.shape[:-1])])
 
 

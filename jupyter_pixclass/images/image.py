@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from .lazy import is_lazy
 from .paths import stem_of
 
 __all__ = ["Image", "to_channel_last", "guess_axes"]
@@ -78,6 +79,11 @@ class Image:
         The file this image came from.
     channel_names : list of str, optional
         One name per channel.
+    levels : list of array-like, optional
+        Coarser versions of the image (an OME-Zarr pyramid), finest first, channel-last.
+
+    ``data`` may be a :class:`.LazyArray`: the pixels stay in the file (``lazy`` is True) and
+    everything in the package reads only the parts it needs.
 
     Examples
     --------
@@ -86,28 +92,35 @@ class Image:
     ('YXC', (64, 64), 2)
     """
 
-    def __init__(self, data, axes="YX", name=None, spacing=None, path=None, channel_names=None):
-        data = np.asarray(data)
+    def __init__(self, data, axes="YX", name=None, spacing=None, path=None, channel_names=None, levels=None):
         source = f"{path!r}" if path else "image data"
-        if data.size == 0:
-            raise ValueError(f"{source} is empty (shape {data.shape})")
-        if axes is None:
-            axes = guess_axes(data.shape)
-        if axes.upper() == "YX" and data.ndim == 3:
-            axes = "YXC"
-        if data.dtype.kind == "c" or data.dtype.kind not in "biuf":
-            raise ValueError(f"{source} has unsupported dtype {data.dtype} (shape {data.shape})")
-        if data.dtype.kind == "f":
-            n_nan = int(np.isnan(data).sum())
-            n_inf = int(np.isinf(data).sum())
-            if n_nan or n_inf:
-                raise ValueError(
-                    f"{source} of shape {data.shape} has {n_nan} NaN and {n_inf} infinite values; "
-                    "replace them (e.g. np.nan_to_num) before classifying"
-                )
-        if data.dtype == bool:
-            data = data.astype(np.uint8)
-        self.data, self.axes = to_channel_last(data, axes, source)
+        if is_lazy(data):  # pixels stay in the file, already seen channel-last
+            if data.size == 0:
+                raise ValueError(f"{source} is empty (shape {data.shape})")
+            self.data, self.axes = data, data.axes
+        else:
+            data = np.asarray(data)
+            if data.size == 0:
+                raise ValueError(f"{source} is empty (shape {data.shape})")
+            if axes is None:
+                axes = guess_axes(data.shape)
+            if axes.upper() == "YX" and data.ndim == 3:
+                axes = "YXC"
+            if data.dtype.kind == "c" or data.dtype.kind not in "biuf":
+                raise ValueError(f"{source} has unsupported dtype {data.dtype} (shape {data.shape})")
+            if data.dtype.kind == "f":
+                n_nan = int(np.isnan(data).sum())
+                n_inf = int(np.isinf(data).sum())
+                if n_nan or n_inf:
+                    raise ValueError(
+                        f"{source} of shape {data.shape} has {n_nan} NaN and {n_inf} infinite values; "
+                        "replace them (e.g. np.nan_to_num) before classifying"
+                    )
+            if data.dtype == bool:
+                data = data.astype(np.uint8)
+            self.data, self.axes = to_channel_last(data, axes, source)
+        self.levels = list(levels or [])  # coarser versions of the pixels (OME-Zarr), finest first
+        self.unit = None  # of the spacing, when the file says (OME-Zarr)
         self.series = None  # (series name, t, n) for a frame of a time series
         nsp = len(self.axes) - 1 - self.axes.startswith("T")
         if spacing is None:
@@ -150,8 +163,8 @@ class Image:
             return [self]
         out = []
         for t in range(self.n_timepoints):
-            f = Image(self.data[t], axes=self.axes[1:], name=f"{self.name} t={t}", spacing=self.spacing,
-                      path=self.path, channel_names=self.channel_names)
+            f = Image(self.data.frame(t) if self.lazy else self.data[t], axes=self.axes[1:], name=f"{self.name} t={t}",
+                      spacing=self.spacing, path=self.path, channel_names=self.channel_names)
             f.series = (self.name, t, self.n_timepoints)
             out.append(f)
         return out
@@ -172,6 +185,11 @@ class Image:
         return tuple(self.data.shape[self.axes.startswith("T"):-1])
 
     @property
+    def lazy(self):
+        """Whether the pixels stay in the file (:class:`.LazyArray`), read only where asked."""
+        return is_lazy(self.data)
+
+    @property
     def dtype(self):
         """The pixels' dtype."""
         return self.data.dtype
@@ -179,5 +197,5 @@ class Image:
     def __repr__(self):
         return (
             f"Image(name={self.name!r}, axes={self.axes!r}, shape={self.data.shape}, "
-            f"dtype={self.data.dtype}, spacing={self.spacing})"
+            f"dtype={self.data.dtype}, spacing={self.spacing}{', lazy' if self.lazy else ''})"
         )

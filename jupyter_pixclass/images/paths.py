@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 
-__all__ = ["TIFF", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of"]
+__all__ = ["TIFF", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name"]
 
 TIFF = (".tif", ".tiff")
 H5 = (".h5", ".hdf5", ".hdf")
@@ -40,3 +40,8 @@ def stem_of(path):
         if base.lower().endswith(d):
             return base[: -len(d)]
     return os.path.splitext(base)[0]
+
+
+def is_ome_zarr_name(path):
+    """Whether ``path`` is named as an OME-Zarr image (``.ome.zarr``): written as a multiscale pyramid."""
+    return os.fspath(path).rstrip("/\\").lower().endswith(".ome.zarr")

@@ -1,63 +1,19 @@
 """Reading images from TIFF, HDF5, NPY, PNG/JPEG and Zarr into a channel-last :class:`.Image`."""
 from __future__ import annotations
 
-import itertools
-import json
 import os
 
 import numpy as np
 
-from .checks import check_dtype
+from ..runtime.memory import available_bytes
+from .checks import check_dtype, check_read_size
+from .formats import check_exists, open_h5, open_plain, open_tiff_lazily, open_zarr
 from .image import Image, guess_axes
-from .paths import H5, NPY, SUFFIXES, TIFF, ZARR, split_inner, suffix_of, stem_of
+from .lazy import LazyArray
+from .ome_zarr import is_ome_zarr, read_ome_zarr
+from .paths import H5, PIL, SUFFIXES, TIFF, ZARR, split_inner, suffix_of, stem_of
 
-__all__ = ["load_image", "as_image", "open_array", "open_hdf5_file", "axes_from_attrs", "channel_names_beside",
-           "check_zarr_chunks"]
-
-# tifffile names axes more finely than we do; map to TZCYX.
-_TIFF_AXES = {"S": "C", "E": "C", "L": "C", "H": "C", "I": "Z", "Q": "?", "R": "?", "V": "?", "A": "?"}
-
-
-def _check_exists(path):
-    if not os.path.exists(path):
-        parent = os.path.dirname(os.path.abspath(path))
-        hint = "" if os.path.isdir(parent) else f" (folder {parent!r} does not exist either)"
-        raise FileNotFoundError(f"no such image file: {os.fspath(path)!r}{hint}")
-
-
-def _h5_datasets(f):
-    names = []
-    f.visititems(lambda n, o: names.append(n) if hasattr(o, "shape") else None)
-    return names
-
-
-def axes_from_attrs(attrs, source="the array"):
-    """Axes from an ``axes`` attribute, ilastik/vigra ``axistags`` or OME-NGFF ``multiscales``."""
-    try:
-        return _axes_unchecked(attrs)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
-        raise ValueError(f"{source}: its axis metadata (axes / axistags / multiscales) is unreadable: "
-                         f"{type(e).__name__}: {e}") from None
-
-
-def _axes_unchecked(attrs):
-    if "axes" in attrs:
-        a = attrs["axes"]
-        if isinstance(a, bytes):
-            a = a.decode()
-        if isinstance(a, str):
-            return a.upper()
-        if isinstance(a, (list, tuple)):  # OME-NGFF style list of dicts/strings
-            return "".join((x["name"] if isinstance(x, dict) else str(x))[0].upper() for x in a)
-    if "axistags" in attrs:
-        tags = attrs["axistags"]
-        tags = json.loads(tags.decode() if isinstance(tags, bytes) else tags)
-        return "".join(t["key"].upper() for t in tags["axes"])
-    if "multiscales" in attrs:
-        ms = attrs["multiscales"][0]
-        return "".join(a["name"][0].upper() if isinstance(a, dict) else a[0].upper() for a in ms["axes"])
-    return None
-
+__all__ = ["load_image", "as_image", "open_array", "channel_names_beside"]
 
 def open_array(path, dataset=None):
     """Open an image file lazily where the format allows it.
@@ -68,18 +24,18 @@ def open_array(path, dataset=None):
     """
     path, inner = split_inner(path)
     dataset = dataset or inner
-    _check_exists(path)
+    check_exists(path)
     suf = suffix_of(path)
     if suf not in SUFFIXES:
         raise ValueError(
             f"cannot read {path!r}: unknown suffix {suf or '(none)'!r}; supported: {', '.join(SUFFIXES)}"
         )
     if suf in H5:
-        opened = _open_h5(path, dataset)
+        opened = open_h5(path, dataset)
     elif suf in ZARR:
-        opened = _open_zarr(path, dataset)
+        opened = open_zarr(path, dataset)
     else:
-        opened = _open_plain(path, suf)
+        opened = open_plain(path, suf)
     try:
         check_dtype(opened[0].dtype, f"{path!r}" + (f" (dataset {dataset!r})" if dataset else ""))
     except ValueError:
@@ -88,176 +44,24 @@ def open_array(path, dataset=None):
     return opened
 
 
-def _open_plain(path, suf):
-    try:
-        if suf in TIFF:
-            data, axes, spacing = _read_tiff(path)
-        elif suf in NPY:
-            data, axes, spacing = np.load(path, allow_pickle=False, mmap_mode="r"), None, None
-        else:
-            from PIL import Image as PILImage
-
-            with PILImage.open(path) as im:
-                im.load()
-                if im.mode in ("RGBA", "LA", "P", "PA"):
-                    im = im.convert("RGB" if im.mode in ("RGBA", "P", "PA") else "L")
-                data = np.asarray(im)
-            axes, spacing = ("YXC" if data.ndim == 3 else "YX"), None
-    except Exception as e:  # corrupt or truncated files raise many different types
-        raise ValueError(f"could not read {path!r} as {suf} (corrupt or truncated?): {e}") from e
-    return data, axes, spacing, lambda: None
-
-
-def _read_tiff(path):
-    import tifffile
-
-    with tifffile.TiffFile(path) as tf:
-        series = tf.series[0]
-        data = series.asarray()
-        axes = "".join(_TIFF_AXES.get(a, a) for a in series.axes)
-        spacing = _tiff_spacing(tf, series)
-    if "?" in axes or not set(axes) <= set("TZCYX"):
-        axes = None  # no usable metadata: let the shape decide (or the caller's axes=)
-    return data, axes, spacing
-
-
-def _tiff_spacing(tf, series):
-    try:
-        if tf.is_ome:
-            import xml.etree.ElementTree as ET
-
-            root = ET.fromstring(tf.ome_metadata)
-            px = next(e for e in root.iter() if e.tag.endswith("Pixels"))
-            sp = [float(px.get(f"PhysicalSize{a}", 1.0)) for a in "ZYX"]
-            return tuple(sp) if "Z" in series.axes else tuple(sp[1:])
-        page = tf.pages[0]
-        sp_yx = []
-        for tag in ("YResolution", "XResolution"):
-            t = page.tags.get(tag)
-            num, den = t.value if t is not None else (1, 1)
-            sp_yx.append(den / num if num else 1.0)
-        if tf.is_imagej:
-            z = float(tf.imagej_metadata.get("spacing", 1.0))
-            return (z, *sp_yx) if "Z" in series.axes else tuple(sp_yx)
-        if page.tags.get("XResolution") is not None:
-            return tuple(sp_yx)
-    except Exception:  # spacing is a nicety: never fail a load over it
-        pass
-    return None
-
-
-def open_hdf5_file(path, what):
-    """Open the HDF5 file ``path`` for reading; errors name it and say it is not ``what``."""
-    import h5py
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such {what}: {path!r}")
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{path!r} is not a readable {what} (not an HDF5 file, or truncated): {e}") from None
-
-
-def _open_h5(path, dataset):
-    import h5py
-
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"could not read {path!r} as HDF5 (corrupt or truncated?): {e}") from e
-    names = _h5_datasets(f)
-    if dataset is None:
-        if len(names) != 1:
-            f.close()
-            raise ValueError(
-                f"{path!r} holds {len(names)} datasets {names}; choose one with "
-                f"dataset= or '{os.path.basename(path)}/<dataset>'"
-            )
-        dataset = names[0]
-    if dataset not in f or not hasattr(f[dataset], "shape"):
-        f.close()
-        raise KeyError(f"no dataset {dataset!r} in {path!r}; datasets there: {names}")
-    d = f[dataset]
-    try:
-        axes = axes_from_attrs(d.attrs, f"{path!r} dataset {dataset!r}")
-    except ValueError:
-        f.close()
-        raise
-    spacing = tuple(float(s) for s in d.attrs["spacing"]) if "spacing" in d.attrs else None
-    return d, axes, spacing, f.close
-
-
-def _open_zarr(path, dataset):
-    import zarr
-
-    try:
-        z = zarr.open(path, mode="r")
-    except Exception as e:
-        raise ValueError(f"could not read {path!r} as Zarr: {e}") from e
-    if hasattr(z, "shape") and dataset is None:
-        check_zarr_chunks(z, repr(path))
-        return z, axes_from_attrs(dict(z.attrs), repr(path)), None, lambda: None
-    names = []
-    if not hasattr(z, "shape"):
-        names = [k for k, _ in z.arrays()] if hasattr(z, "arrays") else list(z.array_keys())
-    if dataset is None:
-        if len(names) != 1:
-            raise ValueError(f"{path!r} holds {len(names)} arrays {names}; choose one with dataset=")
-        dataset = names[0]
-    try:
-        arr = z[dataset]
-        arr.shape
-    except Exception:
-        raise KeyError(f"no array {dataset!r} in {path!r}; arrays there: {names}") from None
-    check_zarr_chunks(arr, f"{path!r} (array {dataset!r})")
-    axes = axes_from_attrs(dict(arr.attrs), repr(path)) or axes_from_attrs(dict(z.attrs), repr(path))
-    return arr, axes, None, lambda: None
-
-
-def check_zarr_chunks(arr, what):
-    """Refuse a Zarr array with missing chunks whose contents it leaves undefined.
-
-    The Zarr specs define a missing chunk as the array's ``fill_value`` (zarr 3 leaves chunks
-    that hold only the fill value unwritten by default, so such files are valid). An array
-    whose ``fill_value`` is null (Zarr v2) leaves them undefined: zarr would read zeros, so a
-    deleted or never-written chunk there is damage and is refused, naming the chunk.
-    """
-    if arr.fill_value is not None:
-        return
-    try:
-        have, total = arr.nchunks_initialized, arr.nchunks
-    except Exception as e:
-        raise ValueError(f"could not list the chunks of {what}: {e}") from e
-    if have >= total:
-        return
-    missing = None
-    root = getattr(arr.store, "root", None)
-    if root is not None:  # a local store: name the first missing chunk file
-        for coords in itertools.product(*(range(n) for n in arr.cdata_shape)):
-            key = arr.metadata.encode_chunk_key(coords)
-            if not os.path.exists(os.path.join(os.fspath(root), arr.path, key)):
-                missing = f"chunk {key!r} (chunk index {coords})"
-                break
-    raise ValueError(
-        f"{what} is missing {total - have} of its {total} chunks"
-        + (f", first {missing}" if missing else "")
-        + "; its fill_value is null, so their pixels are undefined (damaged or partly written array)"
-    )
-
-
-def load_image(path, axes=None, dataset=None):
+def load_image(path, axes=None, dataset=None, lazy=None):
     """Load an image file into a channel-last :class:`Image`.
 
     Parameters
     ----------
     path : str or path-like
         ``.tif/.tiff`` (ImageJ and OME axes honoured), ``.h5/.hdf5`` (``"file.h5/group/data"``,
-        ``dataset=``, or the only dataset), ``.npy``, ``.png/.jpg``, ``.zarr``.
+        ``dataset=``, or the only dataset), ``.npy``, ``.png/.jpg``, ``.zarr`` (OME-Zarr multiscale
+        images too: axes, scales and channel labels from its metadata, coarser levels as ``levels``).
     axes : str, optional
         Letters from ``TZCYX`` overriding the file's own axes, e.g. ``"CYX"`` or ``"ZCYX"``.
     dataset : str, optional
         Dataset inside an HDF5 file or Zarr group.
+    lazy : bool, optional
+        ``True`` keeps the pixels in the file (HDF5, Zarr, TIFF through tifffile's Zarr store, NPY
+        memory-mapped) and reads only what is asked for (``Image.lazy``); ``False`` reads them all;
+        ``None`` (default) is lazy when the pixels would take more than an eighth of the memory
+        this process may use (``PIXCLASS_MEMORY_LIMIT``, the container's limit, or what is free).
 
     Returns
     -------
@@ -269,36 +73,93 @@ def load_image(path, axes=None, dataset=None):
         The file does not exist.
     ValueError
         Unknown suffix, corrupt file, axes that do not fit the shape, more than one time point,
-        empty or non-finite data; the message names the file and the shape.
+        empty or non-finite data, PNG/JPEG asked to be lazy, too large to read at once; the message
+        names the file and the shape.
     KeyError
         The HDF5 dataset does not exist (the message lists those that do).
     """
-    fpath, _ = split_inner(path)
-    arr, file_axes, spacing, close = open_array(path, dataset=dataset)
-    names = None
+    fpath, inner = split_inner(path)
+    if suffix_of(fpath) in ZARR and dataset is None and inner is None and is_ome_zarr(fpath):
+        check_exists(fpath)
+        return _load_ome_zarr(fpath, axes, lazy)
+    if suffix_of(fpath) in PIL and lazy:
+        raise ValueError(f"{fpath!r}: PNG and JPEG files cannot be read lazily (they are compressed whole)")
+    tiff = suffix_of(fpath) in TIFF
+    if tiff and lazy is not False:  # metadata only, to decide
+        check_exists(fpath)
+        arr, file_axes, spacing, close = open_tiff_lazily(fpath)
+    else:
+        arr, file_axes, spacing, close = open_array(path, dataset=dataset)
+    ok = False
     try:
-        try:
-            data = np.asarray(arr[...])
-        except Exception as e:
-            raise ValueError(f"could not read the pixels of {fpath!r} (corrupt or truncated?): {e}") from e
-        attrs = getattr(arr, "attrs", {})
-        if "channel_names" in attrs:
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(attrs["channel_names"]).ravel()]
+        use_axes = (axes or file_axes or guess_axes(arr.shape)).upper()
+        if len(use_axes) != len(arr.shape):
+            how = "given" if axes else "from the file"
+            raise ValueError(f"axes {use_axes!r} ({how}) do not fit {fpath!r} of shape {tuple(arr.shape)} "
+                             f"({len(arr.shape)} dims)")
+        if lazy is None:
+            lazy = suffix_of(fpath) not in PIL and _too_big_to_hold(arr.shape, arr.dtype)
+        names = _channel_names_in(arr)
+        if lazy:
+            data = LazyArray(arr, use_axes, keep=close)
+        else:
+            if tiff:
+                close()
+                arr, _, _, close = open_array(path, dataset=dataset)
+            check_read_size(arr.shape, arr.dtype, "the image", fpath)
+            try:
+                data = np.asarray(arr[...])
+            except Exception as e:
+                raise ValueError(f"could not read the pixels of {fpath!r} (corrupt or truncated?): {e}") from e
+        ok = True
     finally:
-        close()
-    use_axes = (axes or file_axes or guess_axes(data.shape)).upper()
-    if len(use_axes) != data.ndim:
-        how = "given" if axes else "from the file"
-        raise ValueError(
-            f"axes {use_axes!r} ({how}) do not fit {fpath!r} of shape {data.shape} ({data.ndim} dims)"
-        )
+        if not (ok and lazy):  # a lazy image keeps its file open
+            close()
     nsp = sum(a in "ZYX" for a in use_axes)
     if spacing is not None and len(spacing) != nsp:
         spacing = spacing[-nsp:] if len(spacing) > nsp else None
-    n_ch = data.shape[use_axes.index("C")] if "C" in use_axes else 1
+    n_ch = arr.shape[use_axes.index("C")] if "C" in use_axes else 1
     if names is None or len(names) != n_ch:
         names = channel_names_beside(fpath, n_ch)
     return Image(data, axes=use_axes, spacing=spacing, path=fpath, channel_names=names)
+
+
+def _too_big_to_hold(shape, dtype):
+    """Whether pixels of ``shape`` and ``dtype`` would take more than an eighth of the memory we may use."""
+    return int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize > available_bytes() / 8
+
+
+def _channel_names_in(arr):
+    attrs = getattr(arr, "attrs", {})
+    if "channel_names" not in attrs:
+        return None
+    try:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(attrs["channel_names"]).ravel()]
+    except (TypeError, ValueError):
+        return None
+    return names if all(len(n) <= 255 for n in names) else None
+
+
+def _load_ome_zarr(path, axes, lazy):
+    """An OME-Zarr image: its finest level (lazy, or read), the coarser ones as ``levels``."""
+    r = read_ome_zarr(path)
+    use_axes = (axes or r.axes).upper()
+    if len(use_axes) != len(r.axes):
+        raise ValueError(f"axes {use_axes!r} (given) do not fit {path!r} of shape {r.arrays[0].shape}")
+    top = r.arrays[0]
+    for a in r.arrays:
+        check_dtype(a.dtype, f"{path!r}")
+    if lazy is None:
+        lazy = _too_big_to_hold(top.shape, top.dtype)
+    if lazy:
+        data = LazyArray(top, use_axes)
+        levels = [LazyArray(a, use_axes) for a in r.arrays[1:]]
+    else:
+        check_read_size(top.shape, top.dtype, "the finest level", path)
+        data, levels = np.asarray(top[...]), []
+    img = Image(data, axes=use_axes, spacing=r.spacing, path=path, channel_names=r.channel_names, levels=levels)
+    img.unit = r.unit
+    return img
 
 
 def _truthy(v):

@@ -8,7 +8,8 @@ import os
 import numpy as np
 
 from .atomic import atomic_write
-from .paths import H5, NPY, TIFF, ZARR, suffix_of
+from .ome_zarr import write_ome_zarr
+from .paths import H5, NPY, TIFF, ZARR, is_ome_zarr_name, suffix_of
 
 __all__ = ["write_array", "create_array", "axistags"]
 
@@ -29,6 +30,8 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
     ``dataset`` with ilastik-style ``axistags`` and an ``axes`` attribute. NPY writes the array.
     """
     path = os.fspath(path)
+    if is_ome_zarr_name(path):
+        return _write_ome_zarr(path, np.asarray(data), axes.upper(), spacing, channel_names)
     suf = suffix_of(path)
     if suf not in TIFF + H5 + NPY + ZARR:
         raise ValueError(f"cannot write {path!r}: unknown suffix {suf!r}; use .tif, .h5 or .npy")
@@ -62,6 +65,14 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
                               compression=compression, channel_names=channel_names) as target:
                 target[...] = data
     return path
+
+
+def _write_ome_zarr(path, data, axes, spacing, channel_names):
+    """An OME-Zarr pyramid of ``data``: axes put in NGFF's order; classes (8-bit) thinned, other values averaged."""
+    order = "".join(a for a in "TCZYX" if a in axes)
+    data = np.transpose(data, [axes.index(a) for a in order])
+    method = "nearest" if data.dtype.itemsize == 1 else "mean"
+    return write_ome_zarr(path, data, order, spacing, channel_names=channel_names, method=method)
 
 
 @contextlib.contextmanager

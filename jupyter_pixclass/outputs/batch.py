@@ -7,19 +7,20 @@ import sys
 
 import numpy as np
 
-from ..images.atomic import check_not_input
-from ..images.image import guess_axes
-from ..images.paths import split_inner, stem_of, suffix_of
-from ..images.read import load_image, open_array
-from ..images.write import write_array
+from ..images.atomic import atomic_write, check_not_input
+from ..images.ome_zarr import create_ome_zarr, ngff_axes
+from ..images.paths import PIL, ZARR, split_inner, stem_of, suffix_of
+from ..images.read import load_image
+from ..images.write import create_array, write_array
 from .blockwise import predict_blockwise, stream_to_file
-from .export import arrange
+from .export import arrange, format_of
 from .on_dask import client_of, predict_dask
-from .results import check_export_args, convert, source_from_prob
+from .results import NATURAL_DTYPE, check_export_args, convert, source_from_prob
 
 __all__ = ["batch_predict", "expand_inputs", "plan_outputs", "choose_route", "BatchError"]
 
-_EXT = {"tiff": "tiff", "tif": "tif", "hdf5": "h5", "h5": "h5", "npy": "npy", "zarr": "zarr"}
+_EXT = {"tiff": "tiff", "tif": "tif", "hdf5": "h5", "h5": "h5", "npy": "npy", "zarr": "zarr", "ome-zarr": "ome.zarr",
+        "ome.zarr": "ome.zarr"}
 
 
 class BatchError(RuntimeError):
@@ -77,7 +78,7 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     out_dir : str
         Output folder (created if missing).
     source, dtype, renormalize : see :meth:`Project.export`.
-    format : {"tiff", "hdf5", "npy", "zarr"}
+    format : {"tiff", "hdf5", "npy", "zarr", "ome-zarr"}
         Output format.
     name_template : str
         Output name from ``{stem}``, ``{source}``, ``{ext}`` (and ``{name}``, the input's file name).
@@ -194,37 +195,66 @@ def choose_route(n_timepoints, n_voxels, out_suffix, source, client, output_axes
 
 def _predict_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, max_voxels,
                   client, output_axes=None):
-    """Predict ``path`` into ``out`` by the route :func:`choose_route` picks."""
-    arr, file_axes, _, close = open_array(path, dataset=dataset)
-    try:
-        ax = (axes or file_axes or guess_axes(arr.shape)).upper()
-        shape = tuple(arr.shape[ax.index(a)] for a in "ZYX" if a in ax)
-        n_t = arr.shape[ax.index("T")] if "T" in ax and len(ax) == len(arr.shape) else 1
-    finally:
-        close()
-    route = choose_route(n_t, int(np.prod(shape)), suffix_of(out), source, client, output_axes, max_voxels)
+    """Predict ``path`` into ``out`` by the route :func:`choose_route` picks; the input is opened lazily
+    (read block by block) unless it is a PNG or JPEG."""
+    img = load_image(path, axes=axes, dataset=dataset, lazy=suffix_of(split_inner(path)[0]) not in PIL)
+    shape = img.shape_spatial
+    fmt = format_of(out)
+    route = choose_route(img.n_timepoints, int(np.prod(shape)), suffix_of(out), source, client, output_axes,
+                         max_voxels)
     if route == "stream":
-        stream_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape)
+        stream_to_file(project, img, out, source, dtype, renormalize, block, None, class_name, None, shape, img.spacing)
         return
     k = project.class_index(class_name or 1)
     if route == "blockwise":
-        res = predict_blockwise(project, path, source=source, block=block, axes=axes, class_name=class_name,
-                                dataset=dataset)
+        res = predict_blockwise(project, img, source=source, block=block, class_name=class_name)
+    elif route == "dask":
+        res = _on_cluster(project, img, out, source, dtype, renormalize, class_name, client, output_axes)
+        if res is None:  # written by the workers
+            return
     else:
-        img = load_image(path, axes=axes, dataset=dataset)
         if source == "features" and route == "series":
             raise ValueError(f"source='features' of the time series {path!r} (shape {img.data.shape}): "
                              "export features frame by frame")
-        if route == "dask":
-            import dask.array as da
-
-            nsp = len(shape)
-            chunk = (max(64, shape[0] // 2),) * nsp if nsp == 2 else (max(16, shape[0] // 2), 256, 256)
-            x = da.from_array(img.data, chunks=chunk + (-1,))
-            res = client.compute(predict_dask(project, x, source, img.spacing, class_name)).result()
-        else:  # the fused path: no feature stack of the image is held
-            res = source_from_prob(project.predict(img), source, k)
+        res = source_from_prob(project.predict(img), source, k)  # the fused path: no feature stack is held
     t = route == "series"
     data = convert(res, source, dtype, renormalize)
-    data, out_axes = arrange(data, len(shape), res.ndim == len(shape) + 1 + t, output_axes, suffix_of(out), t=t)
-    write_array(out, np.ascontiguousarray(data), out_axes)
+    data, out_axes = arrange(data, len(shape), res.ndim == len(shape) + 1 + t, output_axes, fmt, t=t)
+    write_array(out, np.ascontiguousarray(data), out_axes, spacing=img.spacing)
+
+
+def _on_cluster(project, img, out, source, dtype, renormalize, class_name, client, output_axes):
+    """Predict ``img`` as a dask graph on ``client``'s cluster. A Zarr or OME-Zarr output is written by the
+    workers, block by block (None comes back); other outputs come back as an array to write."""
+    import dask.array as da
+
+    shape, nsp = img.shape_spatial, img.ndim_spatial
+    chunk = (max(64, shape[0] // 2),) * nsp if nsp == 2 else (max(16, shape[0] // 2), 256, 256)
+    x = da.from_array(img.data, chunks=chunk + (-1,))
+    res = predict_dask(project, x, source, img.spacing, class_name)
+    if suffix_of(out) not in ZARR or output_axes is not None:
+        return client.compute(res).result()
+    dt = np.dtype(np.uint8 if source == "mask" else dtype or NATURAL_DTYPE[source])
+    res = res.map_blocks(convert, source, dt, renormalize, dtype=dt)
+    has_c = res.ndim > nsp
+    if format_of(out) == ".ome.zarr":
+        method = "mean" if source in ("probabilities", "uncertainty", "features") else "nearest"
+        if has_c:
+            res = da.moveaxis(res, -1, 0)
+        axes = ngff_axes(nsp, has_c)
+        with create_ome_zarr(out, res.shape, dt, axes, img.spacing, img.unit, method=method) as level0:
+            _store(client, res, level0)
+        return None
+    with atomic_write(out) as tmp:
+        with create_array(tmp, res.shape, dt, "ZYX"[-nsp:] + ("C" if has_c else "")) as target:
+            _store(client, res, target)
+    return None
+
+
+def _store(client, res, target):
+    """Write dask array ``res`` into the Zarr array ``target`` from the workers; dask chunks are made whole
+    multiples of the Zarr chunks first, so no two tasks write one chunk."""
+    import dask.array as da
+
+    chunks = tuple(max(z, (c // z) * z) for c, z in zip((max(cs) for cs in res.chunks), target.chunks))
+    client.compute(da.store(res.rechunk(chunks), target, lock=False, compute=False)).result()

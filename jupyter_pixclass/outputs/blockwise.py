@@ -1,17 +1,21 @@
 """Predicting a file block by block in bounded memory, into an array or streamed into an output file."""
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
 
 from ..features.blocks import block_for_budget, iter_blocks
 from ..features.compute import ThreadWorkspaces, features_inner
-from ..features.normalize import channel_ranges, sample_slices
+from ..features.normalize import channel_ranges, image_sample, sample_slices
 from ..images.atomic import atomic_write
-from ..images.image import guess_axes, to_channel_last
+from ..images.image import Image, guess_axes, to_channel_last
+from ..images.ome_zarr import create_ome_zarr, ngff_axes
+from ..images.paths import is_ome_zarr_name
 from ..images.read import open_array
 from ..images.write import create_array
+from ..runtime.memory import available_bytes
 from .predict import predict_block
 from .results import NATURAL_DTYPE, convert, source_from_prob
 
@@ -54,15 +58,20 @@ def file_reader(arr, axes):
 
 def predict_blockwise(project, path, out=None, source="probabilities", block=None, axes=None, class_name=None,
                       dataset=None):
-    """Predict one file block by block, reading HDF5/Zarr lazily.
+    """Predict one file, or a lazy :class:`.Image`, block by block, reading only each block and its halo.
 
     Working memory is about one block's features (``block`` voxels x F x 4 bytes) and scratch for
     the block with its halo, plus the output; by default ``block`` is the shape that wastes least
-    on halos within about 2 GB (:func:`.features.blocks.block_for_budget`). ``out`` may be an
+    on halos within a quarter of the memory this process may use, at most 2 GB
+    (:func:`.features.blocks.block_for_budget`, :func:`.runtime.memory.available_bytes`). ``out`` may be an
     array-like of the output shape (an h5py/zarr dataset) to write into; otherwise an ndarray is
     returned. Equal to whole-image prediction.
     """
     project.check_trained()
+    if isinstance(path, Image):
+        img = path
+        return _predict_blocks(project, img.data.__getitem__, img.shape_spatial, img.n_channels, img.spacing, img.name,
+                               out, source, block, class_name, lambda: image_sample(img.data))
     arr, file_axes, spacing, close = open_array(path, dataset=dataset)
     try:
         ax = (axes or file_axes or guess_axes(arr.shape)).upper()
@@ -70,22 +79,28 @@ def predict_blockwise(project, path, out=None, source="probabilities", block=Non
             raise ValueError(f"axes {ax!r} do not fit {os.fspath(path)!r} of shape {tuple(arr.shape)}")
         read, shape = file_reader(arr, ax)
         n_ch = arr.shape[ax.index("C")] if "C" in ax else 1
-        project.check_input(n_ch, shape, os.fspath(path))
         nsp = len(shape)
         spacing = tuple(spacing[-nsp:]) if spacing is not None and len(spacing) >= nsp else (1.0,) * nsp
-        fs = project.features
-        fnd = fs.spatial_ndim(nsp)
-        if block is None:
-            block = block_for_budget(shape, fs, n_ch)
-        ranges = channel_ranges(read(sample_slices(shape))) if fs.normalize else None
-        fn = block_fn(project.forest, fs, spacing, source, project.class_index(class_name or 1), ranges)
-        if out is None:
-            out = np.zeros(shape + _tail(project, source, n_ch, fnd), NATURAL_DTYPE[source])
-        for src, dst, inner in iter_blocks(shape, block, fs.halo(fnd), fs_ndim=fnd):
-            out[dst] = fn(read(src).astype(np.float32), inner)
-        return out
+        return _predict_blocks(project, read, shape, n_ch, spacing, os.fspath(path), out, source, block, class_name,
+                               lambda: read(sample_slices(shape)))
     finally:
         close()
+
+
+def _predict_blocks(project, read, shape, n_ch, spacing, name, out, source, block, class_name, sample):
+    """``source`` of the image ``read(slices)`` returns (channel-last), block by block into ``out``."""
+    project.check_input(n_ch, shape, name)
+    fs = project.features
+    fnd = fs.spatial_ndim(len(shape))
+    if block is None:  # a quarter of the memory we may use, at most 2 GB: a dask worker's share too
+        block = block_for_budget(shape, fs, n_ch, budget=min(2 * 2**30, available_bytes() // 4))
+    ranges = channel_ranges(sample()) if fs.normalize else None
+    fn = block_fn(project.forest, fs, spacing, source, project.class_index(class_name or 1), ranges)
+    if out is None:
+        out = np.zeros(shape + _tail(project, source, n_ch, fnd), NATURAL_DTYPE[source])
+    for src, dst, inner in iter_blocks(shape, block, fs.halo(fnd), fs_ndim=fnd):
+        out[dst] = fn(np.asarray(read(src), np.float32), inner)
+    return out
 
 
 def _tail(project, source, n_channels, fnd):
@@ -95,18 +110,24 @@ def _tail(project, source, n_channels, fnd):
 
 
 class _ConvertingSink:
-    """Array-like target that converts each block to the export dtype as it is written."""
+    """Array-like target that converts each block to the export dtype as it is written (channels moved first
+    for an OME-Zarr, whose axes are ``c, z, y, x``)."""
 
-    def __init__(self, target, source, dtype, renormalize):
+    def __init__(self, target, source, dtype, renormalize, channels_first=False):
         self.target, self.source, self.dtype, self.renormalize = target, source, dtype, renormalize
-        self.shape = target.shape
+        self.channels_first = channels_first
 
     def __setitem__(self, key, value):
-        self.target[key] = convert(value, self.source, self.dtype, self.renormalize)
+        value = convert(value, self.source, self.dtype, self.renormalize)
+        if self.channels_first and value.ndim > len(key):
+            value, key = np.moveaxis(value, -1, 0), (slice(None),) + tuple(key)
+        self.target[key] = value
 
 
-def stream_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape):
-    """Predict ``path`` block by block straight into the HDF5 or Zarr file ``out`` (written atomically).
+def stream_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape,
+                   spacing=None):
+    """Predict ``path`` (or a lazy :class:`.Image`) block by block straight into the HDF5, Zarr or OME-Zarr
+    file ``out``, written atomically.
 
     Memory stays at one block's features whatever the input's size; ``shape`` is its spatial shape.
     """
@@ -114,9 +135,17 @@ def stream_to_file(project, path, out, source, dtype, renormalize, block, axes, 
         raise ValueError("renormalize needs the global range of the features: not available block by block")
     fnd = project.features.spatial_ndim(len(shape))
     tail = _tail(project, source, project.trained_for.n_channels, fnd)
-    out_axes = "ZYX"[-len(shape):] + ("C" if tail else "")
     dt = np.dtype(np.uint8 if source == "mask" else dtype or NATURAL_DTYPE[source])
+    run = functools.partial(predict_blockwise, project, path, source=source, block=block, axes=axes,
+                            class_name=class_name, dataset=dataset)
+    if is_ome_zarr_name(out):
+        spacing = spacing if spacing is not None else getattr(path, "spacing", None)
+        method = "mean" if source in ("probabilities", "uncertainty", "features") else "nearest"
+        with create_ome_zarr(out, tail + shape, dt, ngff_axes(len(shape), bool(tail)), spacing,
+                             getattr(path, "unit", None), method=method) as level0:
+            run(out=_ConvertingSink(level0, source, dt, renormalize, channels_first=bool(tail)))
+        return
+    out_axes = "ZYX"[-len(shape):] + ("C" if tail else "")
     with atomic_write(out) as tmp:
         with create_array(tmp, shape + tail, dt, out_axes, chunks=tuple(min(s, 64) for s in shape) + tail) as target:
-            predict_blockwise(project, path, out=_ConvertingSink(target, source, dt, renormalize), source=source,
-                              block=block, axes=axes, class_name=class_name, dataset=dataset)
+            run(out=_ConvertingSink(target, source, dt, renormalize))

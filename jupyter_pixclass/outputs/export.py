@@ -4,16 +4,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..images.atomic import check_not_input
-from ..images.paths import suffix_of
+from ..images.ome_zarr import ngff_axes
+from ..images.paths import H5, ZARR, is_ome_zarr_name, suffix_of
 from ..images.write import write_array
+from .blockwise import predict_blockwise, stream_to_file
 from .results import check_export_args, convert
 
-__all__ = ["export_result", "arrange", "default_axes", "result_array"]
+__all__ = ["export_result", "arrange", "default_axes", "result_array", "format_of"]
 
 
 def default_axes(ndim_spatial, has_channels, suffix, t=False):
-    """The axes an output gets unless asked otherwise: TIFF ``(T)(Z)CYX``, others channel last."""
+    """The axes an output gets unless asked otherwise: TIFF ``(T)(Z)CYX``, OME-Zarr (``suffix``
+    ``".ome.zarr"``) NGFF's ``(T)C(Z)YX``, others channel last."""
     sp = ("T" if t else "") + "ZYX"[-ndim_spatial:]
+    if suffix == ".ome.zarr":
+        return ngff_axes(ndim_spatial, has_channels, t)
     if not has_channels:
         return sp
     # ImageJ hyperstacks keep C before YX; the axis is recorded so load_image reads it back
@@ -61,9 +66,22 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
     if img.n_timepoints > 1 and source in ("labels", "features"):
         raise ValueError(f"source={source!r} is not available for the time series {img.name!r}; "
                          "add it to the project (one image per frame) and export frame by frame")
-    data = result_array(project, x if isinstance(x, (int, np.integer)) else img, source, class_name)
+    fmt = format_of(path)
+    if img.lazy and source not in ("labels", "features"):  # block by block: the image is never read whole
+        if fmt in H5 + ZARR + (".ome.zarr",) and axes is None:
+            stream_to_file(project, img, path, source, dtype, renormalize, None, None, class_name, None,
+                           img.shape_spatial, img.spacing)
+            return path
+        data = predict_blockwise(project, img, source=source, class_name=class_name)
+    else:
+        data = result_array(project, x if isinstance(x, (int, np.integer)) else img, source, class_name)
     t = img.n_timepoints > 1
     has_c = data.ndim == img.ndim_spatial + 1 + t
     data = convert(data, source, dtype, renormalize)
-    data, axes = arrange(data, img.ndim_spatial, has_c, axes, suffix_of(path), t=t)
+    data, axes = arrange(data, img.ndim_spatial, has_c, axes, fmt, t=t)
     return write_array(path, np.ascontiguousarray(data), axes, spacing=img.spacing)
+
+
+def format_of(path):
+    """The output format a path names: its suffix, or ``".ome.zarr"``."""
+    return ".ome.zarr" if is_ome_zarr_name(path) else suffix_of(path)

@@ -47,8 +47,8 @@ def check_export_args(source, dtype, path=None):
         folder = os.path.dirname(os.path.abspath(os.fspath(path)))
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"cannot export to {os.fspath(path)!r}: folder {folder!r} does not exist")
-        if suffix_of(path) not in (".tif", ".tiff", ".h5", ".hdf5", ".npy"):
-            raise ValueError(f"cannot export to {os.fspath(path)!r}: use a .tif, .h5 or .npy suffix")
+        if suffix_of(path) not in (".tif", ".tiff", ".h5", ".hdf5", ".npy", ".zarr"):
+            raise ValueError(f"cannot export to {os.fspath(path)!r}: use a .tif, .h5, .npy, .zarr or .ome.zarr suffix")
 
 
 def convert(data, source, dtype=None, renormalize=False):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.chunked_labels import relabel
+
 __all__ = ["ClassList", "PALETTE", "check_color"]
 
 PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#ff7f00", "#984ea3", "#ffff33", "#a65628", "#f781bf", "#17becf"]
@@ -73,9 +75,11 @@ class ClassList:
         """Remove a class and its labels; higher labels shift down; the forest is dropped."""
         k = self.class_index(name)
         with self.lock:
+            lut = np.arange(256)  # class k's labels go, the ones above move down
+            lut[k] = 0
+            lut[k + 1:] -= 1
             for img, lab in zip(self.images, self._labels):
-                lab[lab == k] = 0
-                lab[lab > k] -= 1
+                relabel(lab, lut)
                 self._store.mark(img)
             del self.classes[k - 1]
             del self.colors[k - 1]

@@ -4,12 +4,16 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
+
+from ..engine.chunked_labels import ChunkedLabels
 from ..features.spec import FeatureSet
 from ..forest.model import Forest
 from ..images.atomic import atomic_write, check_not_input
 from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image
-from ..images.read import load_image, open_hdf5_file
+from ..images.formats import open_hdf5_file
+from ..images.read import load_image
 from .state import ProjectState, TrainedFor
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_project", "read_project"]
@@ -45,11 +49,11 @@ def save_project(state, path, images="inline"):
                 gi = g.create_group(str(i))
                 gi.attrs["meta"] = json.dumps({
                     "name": img.name, "axes": img.axes, "spacing": list(img.spacing), "path": img.path,
-                    "channel_names": img.channel_names,
+                    "channel_names": img.channel_names, "lazy": img.lazy,
                 })
-                if images == "inline" or img.path is None:
+                if (images == "inline" or img.path is None) and not img.lazy:  # a lazy image: its path, never a copy
                     gi.create_dataset("data", data=img.data, compression="gzip", compression_opts=1)
-                gi.create_dataset("labels", data=lab, compression="gzip", compression_opts=1)
+                _write_labels(gi, lab)
             if state.forest is not None:
                 fg = f.create_group("forest")
                 for k, v in state.forest.to_arrays().items():
@@ -59,6 +63,38 @@ def save_project(state, path, images="inline"):
                 fg.attrs["trained"] = json.dumps({"n_channels": tr.n_channels, "n_classes": tr.n_classes,
                                                   "ndim": tr.ndim, "features": state.features.to_dict()})
     return path
+
+
+def _write_labels(g, lab):
+    """Labels as a gzip dataset; chunked labels as a chunked dataset holding only their painted chunks."""
+    if not isinstance(lab, ChunkedLabels):
+        g.create_dataset("labels", data=lab, compression="gzip", compression_opts=1)
+        return
+    d = g.create_dataset("labels", shape=lab.shape, dtype=np.uint8, chunks=lab.chunk, compression="gzip",
+                         compression_opts=1, fillvalue=0)
+    for box in lab.chunk_slices():
+        d[box] = lab[box]
+
+
+def _read_labels(g, path, shape, lazy):
+    """The labels of an image: an array, or for a lazy image :class:`.ChunkedLabels` read chunk by chunk."""
+    if not lazy:
+        return _array(g, "labels", path, "iu", shape=shape)
+    if "labels" not in g or not hasattr(g["labels"], "shape"):
+        raise ValueError(f"{path!r}: {g.name}/labels is missing")
+    ds = g["labels"]
+    check_dtype(ds.dtype, f"{path!r} dataset {ds.name!r}")
+    if ds.dtype.kind not in "iu" or tuple(ds.shape) != tuple(shape):
+        raise ValueError(f"{path!r}: {ds.name} ({ds.dtype}, shape {ds.shape}) does not fit the image's {tuple(shape)}")
+    if ds.chunks is None:
+        check_read_size(ds.shape, ds.dtype, ds.name, path)
+        return ChunkedLabels.from_dense(np.asarray(ds[...], np.uint8))
+    out = ChunkedLabels(shape, ds.chunks)
+    for j in range(ds.id.get_num_chunks()):  # only the chunks written
+        off = ds.id.get_chunk_info(j).chunk_offset
+        box = tuple(slice(o, min(o + c, n)) for o, c, n in zip(off, ds.chunks, shape))
+        out[box] = ds[box]
+    return out
 
 
 def _array(g, key, path, kinds="biuf", shape=None):
@@ -157,11 +193,11 @@ def _image(gi, i, path):
             raise ValueError(f"{path!r}: images/{i} holds neither pixels nor a path")
         if os.path.exists(im["path"]) and os.path.samefile(im["path"], path):
             raise ValueError(f"{path!r}: images/{i} points back at the project file itself")
-        img = load_image(im["path"], axes=None)
+        img = load_image(im["path"], axes=None, lazy=True if im.get("lazy") is True else None)
         img.name = str(im["name"])
     if img.n_timepoints > 1:
         raise ValueError(f"{path!r}: images/{i} is a time series; a project holds one image per frame")
-    return img, _array(gi, "labels", path, "iu", shape=img.shape_spatial)
+    return img, _read_labels(gi, path, img.shape_spatial, img.lazy)
 
 
 def _forest(fg, images, classes, features, path):

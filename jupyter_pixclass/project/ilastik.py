@@ -30,7 +30,8 @@ from ..features.spec import FeatureSet
 from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image, guess_axes
 from ..images.paths import split_inner
-from ..images.read import axes_from_attrs, open_array, open_hdf5_file
+from ..images.formats import axes_from_attrs, open_hdf5_file
+from ..images.read import open_array
 from .ilastik_entries import labels_of, labels_to_ours, strings, text
 from .state import ProjectState
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.chunked_labels import ChunkedLabels
+
 __all__ = ["Labeling"]
 
 
@@ -15,9 +17,10 @@ class Labeling:
         return self._labels[self.image_index(i)]
 
     def set_labels(self, i, labels):
-        """Replace the labels of image ``i``."""
+        """Replace the labels of image ``i`` (an array, or :class:`.ChunkedLabels` for a lazy image)."""
         i = self.image_index(i)
-        labels = np.asarray(labels)
+        if not isinstance(labels, ChunkedLabels):
+            labels = np.asarray(labels)
         shape = self.images[i].shape_spatial
         if labels.shape != shape:
             raise ValueError(f"labels of shape {labels.shape} do not fit image {i} of spatial shape {shape}")
@@ -27,7 +30,12 @@ class Labeling:
                 f"exist (classes {self.classes})"
             )
         with self.lock:
-            self._labels[i] = labels.astype(np.uint8)
+            if isinstance(labels, ChunkedLabels):
+                lab = labels if self.images[i].lazy else np.asarray(labels)
+            else:
+                lab = labels.astype(np.uint8)
+                lab = ChunkedLabels.from_dense(lab) if self.images[i].lazy else lab
+            self._labels[i] = lab
             self._store.mark(self.images[i])
             self.version += 1
 
@@ -74,9 +82,9 @@ class Labeling:
         i = self.image_index(i)
         with self.lock:
             lab = self._labels[i]
-            plane = lab if z is None else lab[z]
-            before = plane.copy()
-            plane[...] = values
+            where = (Ellipsis,) if z is None else (z,)
+            before = np.array(lab[where])
+            lab[where] = values
             self._store.mark(self.images[i], None if z is None else (slice(z, z + 1),) + (slice(None),) * (lab.ndim - 1))
             self.version += 1
         return before

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from ..engine.chunked_labels import labels_for
 from ..engine.label_store import LabelStore
 from ..engine.tiles import TileEngine
 from ..features.compute import compute_features
@@ -106,7 +107,7 @@ class Project(ClassList, Labeling):
             img = img.renewed()
         with self.lock:
             self.images.append(img)
-            self._labels.append(np.zeros(img.shape_spatial, np.uint8))
+            self._labels.append(labels_for(img))
             self._store.mark(img)
         return len(self.images) - 1
 

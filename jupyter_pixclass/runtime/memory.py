@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 
-__all__ = ["parse_bytes", "container_available_bytes", "default_cache_bytes"]
+__all__ = ["parse_bytes", "container_available_bytes", "available_bytes", "default_cache_bytes"]
 
 
 def _read_int(path):
@@ -54,13 +54,10 @@ def container_available_bytes(cgroup_root="/sys/fs/cgroup"):
     return None
 
 
-def default_cache_bytes():
-    """A quarter of the memory available now, at most 1 GiB and at least 128 MiB.
+def available_bytes():
+    """Memory this process may use now: the smaller of ``MemAvailable`` and what the container leaves.
 
-    "Available" is the smaller of ``MemAvailable`` and what the container's cgroup limit leaves
-    (:func:`container_available_bytes`). Only the tiles on screen and under strokes need to stay,
-    so a small budget costs little (a view of 600x600 pixels at 1:1 covers about 400 MB of the
-    default 98 features).
+    ``PIXCLASS_MEMORY_LIMIT`` counts as the container's limit (:func:`container_available_bytes`).
     """
     avail = None
     try:
@@ -76,6 +73,13 @@ def default_cache_bytes():
         except (ValueError, OSError, AttributeError):
             avail = 8 * 2**30
     box = container_available_bytes()
-    if box is not None:
-        avail = min(avail, box)
-    return int(min(2**30, max(128 * 2**20, avail // 4)))
+    return avail if box is None else min(avail, box)
+
+
+def default_cache_bytes():
+    """A quarter of the memory available now (:func:`available_bytes`), at most 1 GiB and at least 128 MiB.
+
+    Only the tiles on screen and under strokes need to stay, so a small budget costs little (a view
+    of 600x600 pixels at 1:1 covers about 400 MB of the default 98 features).
+    """
+    return int(min(2**30, max(128 * 2**20, available_bytes() // 4)))

@@ -1,0 +1,243 @@
+"""Opening each file format without reading its pixels: TIFF (also as a Zarr store), HDF5, Zarr, NPY, PNG/JPEG."""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+
+import numpy as np
+
+from .paths import NPY, TIFF
+
+__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "open_hdf5_file", "open_h5",
+           "open_zarr", "check_zarr_chunks"]
+
+# tifffile names axes more finely than we do; map to TZCYX.
+_TIFF_AXES = {"S": "C", "E": "C", "L": "C", "H": "C", "I": "Z", "Q": "?", "R": "?", "V": "?", "A": "?"}
+
+
+def check_exists(path):
+    """A FileNotFoundError naming ``path`` (and its folder when that is missing too) unless it exists."""
+    if not os.path.exists(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        hint = "" if os.path.isdir(parent) else f" (folder {parent!r} does not exist either)"
+        raise FileNotFoundError(f"no such image file: {os.fspath(path)!r}{hint}")
+
+
+def _h5_datasets(f):
+    names = []
+    f.visititems(lambda n, o: names.append(n) if hasattr(o, "shape") else None)
+    return names
+
+
+def axes_from_attrs(attrs, source="the array"):
+    """Axes from an ``axes`` attribute, ilastik/vigra ``axistags`` or OME-NGFF ``multiscales``."""
+    try:
+        return _axes_unchecked(attrs)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise ValueError(f"{source}: its axis metadata (axes / axistags / multiscales) is unreadable: "
+                         f"{type(e).__name__}: {e}") from None
+
+
+def _axes_unchecked(attrs):
+    if "axes" in attrs:
+        a = attrs["axes"]
+        if isinstance(a, bytes):
+            a = a.decode()
+        if isinstance(a, str):
+            return a.upper()
+        if isinstance(a, (list, tuple)):  # OME-NGFF style list of dicts/strings
+            return "".join((x["name"] if isinstance(x, dict) else str(x))[0].upper() for x in a)
+    if "axistags" in attrs:
+        tags = attrs["axistags"]
+        tags = json.loads(tags.decode() if isinstance(tags, bytes) else tags)
+        return "".join(t["key"].upper() for t in tags["axes"])
+    if "multiscales" in attrs:
+        ms = attrs["multiscales"][0]
+        return "".join(a["name"][0].upper() if isinstance(a, dict) else a[0].upper() for a in ms["axes"])
+    return None
+
+
+def open_plain(path, suf):
+    """A TIFF, NPY (memory-mapped), PNG or JPEG file: ``(array, axes or None, spacing or None, closer)``."""
+    try:
+        if suf in TIFF:
+            data, axes, spacing = _read_tiff(path)
+        elif suf in NPY:
+            data, axes, spacing = np.load(path, allow_pickle=False, mmap_mode="r"), None, None
+        else:
+            from PIL import Image as PILImage
+
+            with PILImage.open(path) as im:
+                im.load()
+                if im.mode in ("RGBA", "LA", "P", "PA"):
+                    im = im.convert("RGB" if im.mode in ("RGBA", "P", "PA") else "L")
+                data = np.asarray(im)
+            axes, spacing = ("YXC" if data.ndim == 3 else "YX"), None
+    except Exception as e:  # corrupt or truncated files raise many different types
+        raise ValueError(f"could not read {path!r} as {suf} (corrupt or truncated?): {e}") from e
+    return data, axes, spacing, lambda: None
+
+
+def _read_tiff(path):
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        series = tf.series[0]
+        data = series.asarray()
+        axes = _tiff_axes(series)
+        spacing = _tiff_spacing(tf, series)
+    return data, axes, spacing
+
+
+def open_tiff_lazily(path):
+    """Series 0 of a TIFF as a Zarr array over its strips or tiles (tifffile's Zarr store): nothing read yet."""
+    import tifffile
+    import zarr
+
+    try:
+        tf = tifffile.TiffFile(path)
+    except Exception as e:
+        raise ValueError(f"could not read {path!r} as .tif (corrupt or truncated?): {e}") from e
+    try:
+        series = tf.series[0]
+        store = series.aszarr(level=0)
+        arr = zarr.open(store, mode="r")
+        return arr, _tiff_axes(series), _tiff_spacing(tf, series), tf.close
+    except Exception as e:
+        tf.close()
+        raise ValueError(f"could not open {path!r} as a tiled or striped TIFF: {e}") from e
+
+
+def _tiff_axes(series):
+    axes = "".join(_TIFF_AXES.get(a, a) for a in series.axes)
+    if "?" in axes or not set(axes) <= set("TZCYX"):
+        return None  # no usable metadata: let the shape decide (or the caller's axes=)
+    return axes
+
+
+def _tiff_spacing(tf, series):
+    try:
+        if tf.is_ome:
+            import xml.etree.ElementTree as ET
+
+            root = ET.fromstring(tf.ome_metadata)
+            px = next(e for e in root.iter() if e.tag.endswith("Pixels"))
+            sp = [float(px.get(f"PhysicalSize{a}", 1.0)) for a in "ZYX"]
+            return tuple(sp) if "Z" in series.axes else tuple(sp[1:])
+        page = tf.pages[0]
+        sp_yx = []
+        for tag in ("YResolution", "XResolution"):
+            t = page.tags.get(tag)
+            num, den = t.value if t is not None else (1, 1)
+            sp_yx.append(den / num if num else 1.0)
+        if tf.is_imagej:
+            z = float(tf.imagej_metadata.get("spacing", 1.0))
+            return (z, *sp_yx) if "Z" in series.axes else tuple(sp_yx)
+        if page.tags.get("XResolution") is not None:
+            return tuple(sp_yx)
+    except Exception:  # spacing is a nicety: never fail a load over it
+        pass
+    return None
+
+
+def open_hdf5_file(path, what):
+    """Open the HDF5 file ``path`` for reading; errors name it and say it is not ``what``."""
+    import h5py
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such {what}: {path!r}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path!r} is not a readable {what} (not an HDF5 file, or truncated): {e}") from None
+
+
+def open_h5(path, dataset):
+    """One dataset of an HDF5 file, open (not read): ``(dataset, axes, spacing, closer)``."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"could not read {path!r} as HDF5 (corrupt or truncated?): {e}") from e
+    names = _h5_datasets(f)
+    if dataset is None:
+        if len(names) != 1:
+            f.close()
+            raise ValueError(
+                f"{path!r} holds {len(names)} datasets {names}; choose one with "
+                f"dataset= or '{os.path.basename(path)}/<dataset>'"
+            )
+        dataset = names[0]
+    if dataset not in f or not hasattr(f[dataset], "shape"):
+        f.close()
+        raise KeyError(f"no dataset {dataset!r} in {path!r}; datasets there: {names}")
+    d = f[dataset]
+    try:
+        axes = axes_from_attrs(d.attrs, f"{path!r} dataset {dataset!r}")
+    except ValueError:
+        f.close()
+        raise
+    spacing = tuple(float(s) for s in d.attrs["spacing"]) if "spacing" in d.attrs else None
+    return d, axes, spacing, f.close
+
+
+def open_zarr(path, dataset):
+    """One array of a Zarr store, open (not read): ``(array, axes, spacing, closer)``."""
+    import zarr
+
+    try:
+        z = zarr.open(path, mode="r")
+    except Exception as e:
+        raise ValueError(f"could not read {path!r} as Zarr: {e}") from e
+    if hasattr(z, "shape") and dataset is None:
+        check_zarr_chunks(z, repr(path))
+        return z, axes_from_attrs(dict(z.attrs), repr(path)), None, lambda: None
+    names = []
+    if not hasattr(z, "shape"):
+        names = [k for k, _ in z.arrays()] if hasattr(z, "arrays") else list(z.array_keys())
+    if dataset is None:
+        if len(names) != 1:
+            raise ValueError(f"{path!r} holds {len(names)} arrays {names}; choose one with dataset=")
+        dataset = names[0]
+    try:
+        arr = z[dataset]
+        arr.shape
+    except Exception:
+        raise KeyError(f"no array {dataset!r} in {path!r}; arrays there: {names}") from None
+    check_zarr_chunks(arr, f"{path!r} (array {dataset!r})")
+    axes = axes_from_attrs(dict(arr.attrs), repr(path)) or axes_from_attrs(dict(z.attrs), repr(path))
+    return arr, axes, None, lambda: None
+
+
+def check_zarr_chunks(arr, what):
+    """Refuse a Zarr array with missing chunks whose contents it leaves undefined.
+
+    The Zarr specs define a missing chunk as the array's ``fill_value`` (zarr 3 leaves chunks
+    that hold only the fill value unwritten by default, so such files are valid). An array
+    whose ``fill_value`` is null (Zarr v2) leaves them undefined: zarr would read zeros, so a
+    deleted or never-written chunk there is damage and is refused, naming the chunk.
+    """
+    if arr.fill_value is not None:
+        return
+    try:
+        have, total = arr.nchunks_initialized, arr.nchunks
+    except Exception as e:
+        raise ValueError(f"could not list the chunks of {what}: {e}") from e
+    if have >= total:
+        return
+    missing = None
+    root = getattr(arr.store, "root", None)
+    if root is not None:  # a local store: name the first missing chunk file
+        for coords in itertools.product(*(range(n) for n in arr.cdata_shape)):
+            key = arr.metadata.encode_chunk_key(coords)
+            if not os.path.exists(os.path.join(os.fspath(root), arr.path, key)):
+                missing = f"chunk {key!r} (chunk index {coords})"
+                break
+    raise ValueError(
+        f"{what} is missing {total - have} of its {total} chunks"
+        + (f", first {missing}" if missing else "")
+        + "; its fill_value is null, so their pixels are undefined (damaged or partly written array)"
+    )

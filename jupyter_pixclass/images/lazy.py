@@ -1,0 +1,145 @@
+"""Pixels that stay in their file: a channel-last view of an HDF5, Zarr, TIFF or memory-mapped array.
+
+Reading goes through ``__getitem__`` only: each request is translated to the file's own axis order,
+read (HDF5, Zarr and tifffile's Zarr store read just the chunks it touches), and transposed.
+Nothing here reads a whole array unless asked for all of it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_dtype
+
+__all__ = ["LazyArray", "is_lazy"]
+
+_SPATIAL = "ZYX"
+
+
+def is_lazy(data):
+    """Whether ``data`` is a :class:`LazyArray` (pixels left in the file)."""
+    return isinstance(data, LazyArray)
+
+
+class LazyArray:
+    """``source`` (axes letters ``axes`` from ``TZCYX``) seen as ``(T,)(Z,)Y,X,C``, read on demand.
+
+    Parameters
+    ----------
+    source : array-like
+        h5py dataset, zarr array, numpy memmap: anything with ``shape``, ``dtype`` and basic slicing.
+    axes : str
+        The source's axes. A missing ``C`` becomes a channel axis of length 1; a ``T`` of length 1 is
+        dropped; ``fixed`` pins axes to one index (a frame of a series).
+    keep : object, optional
+        What must stay open while this array is used (an h5py File).
+    """
+
+    def __init__(self, source, axes, keep=None, fixed=None):
+        axes = axes.upper()
+        if len(axes) != len(source.shape) or len(set(axes)) != len(axes) or not set(axes) <= set("TZCYX"):
+            raise ValueError(f"axes {axes!r} do not fit an array of shape {tuple(source.shape)}")
+        check_dtype(source.dtype, "the array")
+        self.source, self.src_axes, self.keep = source, axes, keep
+        self.fixed = dict(fixed or {})
+        if "T" in axes and source.shape[axes.index("T")] == 1:
+            self.fixed.setdefault("T", 0)
+        order = [a for a in "T" + _SPATIAL if a in axes and a not in self.fixed] + ["C"]
+        self.axes = "".join(order)
+        self.shape = tuple(source.shape[axes.index(a)] if a in axes else 1 for a in order)
+        self.dtype = np.dtype(np.uint8) if source.dtype == bool else np.dtype(source.dtype)
+
+    @property
+    def ndim(self):
+        """Number of axes."""
+        return len(self.shape)
+
+    @property
+    def size(self):
+        """Number of elements."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self):
+        """Bytes of all the pixels (what reading them all would take)."""
+        return self.size * self.dtype.itemsize
+
+    def frame(self, t):
+        """Time point ``t`` of a series, still in the file."""
+        return LazyArray(self.source, self.src_axes, self.keep, dict(self.fixed, T=int(t)))
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        key = _full_key(key, self.shape)
+        per_axis = dict(zip(self.axes, key))
+        src_key, picks, kept = [], [], []
+        for a in self.src_axes:
+            if a in self.fixed:
+                src_key.append(self.fixed[a])
+                continue
+            k = per_axis[a]
+            if isinstance(k, np.ndarray):  # read the span, pick in memory (h5py takes one list at most)
+                lo, hi = (int(k.min()), int(k.max()) + 1) if k.size else (0, 0)
+                src_key.append(slice(lo, hi))
+                picks.append((a, k - lo))
+                kept.append(a)
+            else:
+                src_key.append(k)
+                if isinstance(k, slice):
+                    kept.append(a)
+        block = np.asarray(self.source[tuple(src_key)])
+        for a, idx in picks:
+            block = np.take(block, idx, axis=kept.index(a))
+        if block.dtype == bool:
+            block = block.astype(np.uint8)
+        order = [a for a in self.axes if a in kept]
+        block = np.transpose(block, [kept.index(a) for a in order])
+        if "C" not in self.src_axes:  # add the channel axis, then apply its key
+            block = block[..., None][..., per_axis["C"]]
+        return block
+
+    def __getstate__(self):  # a dask worker gets the array, not the handle kept open here
+        return {k: v for k, v in self.__dict__.items() if k != "keep"}
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[...]
+        return out if dtype is None else out.astype(dtype)
+
+    def astype(self, dtype, copy=True):
+        """All pixels as ``dtype`` (reads the whole array: for small images only)."""
+        return self[...].astype(dtype)
+
+    def __repr__(self):
+        return f"LazyArray(shape={self.shape}, dtype={self.dtype}, axes={self.axes!r}, in {type(self.source).__name__})"
+
+
+def _full_key(key, shape):
+    """``key`` as one entry per axis: ints, slices, or 1-D int arrays (negative ints wrapped, checked)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = next(j for j, k in enumerate(key) if k is Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1:]
+    key = key + (slice(None),) * (len(shape) - len(key))
+    if len(key) != len(shape):
+        raise IndexError(f"too many indices for an array of shape {shape}")
+    out = []
+    for k, n in zip(key, shape):
+        if isinstance(k, (int, np.integer)):
+            k = int(k) + n if k < 0 else int(k)
+            if not 0 <= k < n:
+                raise IndexError(f"index {k} is out of bounds for an axis of size {n}")
+        elif isinstance(k, slice):
+            if k.step is not None and k.step < 1:
+                raise IndexError(f"a step of {k.step}: files are read front to back (use a positive step)")
+            k = slice(*k.indices(n))
+        else:
+            k = np.asarray(k)
+            if k.dtype == bool:
+                k = np.flatnonzero(k)
+            k = np.where(k < 0, k + n, k).astype(np.int64)
+            if k.ndim != 1 or (k.size and (k.min() < 0 or k.max() >= n)):
+                raise IndexError(f"index array out of bounds for an axis of size {n}")
+        out.append(k)
+    return tuple(out)

@@ -1,0 +1,231 @@
+"""Images that stay in their file: every backend read lazily, nothing read whole, OME-Zarr in and out."""
+import h5py
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.images.lazy import LazyArray
+
+
+class CountingArray:
+    """An array-like that counts what is read through it (the largest single read too)."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype = data, data.shape, data.dtype
+        self.read, self.largest = 0, 0
+
+    def __getitem__(self, key):
+        out = np.asarray(self.data[key])
+        self.read += out.size
+        self.largest = max(self.largest, out.size)
+        return out
+
+
+@pytest.fixture(scope="module")
+def volume():
+    img, truth = pc.datasets.nuclei((24, 96, 96), seed=7)
+    return img, truth
+
+
+def stored(img):
+    """The volume as a file would hold it: z, c, y, x."""
+    return np.ascontiguousarray(np.moveaxis(img.data, -1, 1))
+
+
+@pytest.mark.parametrize("fmt", ["h5", "zarr", "ome.zarr", "tif", "npy"])
+def test_every_backend_opens_lazily_and_reads_what_is_asked(volume, tmp_path, fmt):
+    img, _ = volume
+    raw = stored(img)
+    p = tmp_path / f"v.{fmt}"
+    if fmt == "h5":
+        with h5py.File(p, "w") as f:
+            f.create_dataset("raw", data=raw, chunks=(4, 1, 32, 32)).attrs["axes"] = "ZCYX"
+    elif fmt == "zarr":
+        z = zarr.open(str(p), mode="w", shape=raw.shape, chunks=(4, 1, 32, 32), dtype=raw.dtype)
+        z[...] = raw
+        z.attrs["axes"] = "ZCYX"
+    elif fmt == "ome.zarr":
+        pc.io.write_array(p, raw, "ZCYX", spacing=(2.0, 0.5, 0.5))
+    elif fmt == "tif":
+        tifffile.imwrite(p, raw, imagej=True, metadata={"axes": "ZCYX"})
+    else:
+        np.save(p, np.moveaxis(raw, 1, -1))
+    lazy = pc.load_image(p, lazy=True)
+    assert lazy.lazy and lazy.shape_spatial == img.shape_spatial and lazy.n_channels == 2
+    np.testing.assert_array_equal(lazy.data[5, 10:40, 3:9], img.data[5, 10:40, 3:9])
+    np.testing.assert_array_equal(lazy.data[3:20:4, ::7, 50, 1], img.data[3:20:4, ::7, 50, 1])
+    eager = pc.load_image(p, lazy=False)
+    assert not eager.lazy and isinstance(eager.data, np.ndarray)
+    np.testing.assert_array_equal(eager.data, img.data)
+    if fmt == "ome.zarr":
+        assert lazy.spacing == (2.0, 0.5, 0.5) and eager.spacing == (2.0, 0.5, 0.5)
+
+
+def test_lazy_none_follows_the_memory_budget(volume, tmp_path, monkeypatch):
+    img, _ = volume
+    np.save(tmp_path / "v.npy", img.data)
+    assert not pc.load_image(tmp_path / "v.npy").lazy
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "1MB")  # an eighth of it is less than these pixels
+    assert pc.load_image(tmp_path / "v.npy").lazy
+    from PIL import Image as PILImage
+
+    PILImage.fromarray(img.data[0, ..., 0].astype(np.uint8)).save(tmp_path / "p.png")
+    assert not pc.load_image(tmp_path / "p.png").lazy  # compressed whole: never lazy
+    with pytest.raises(ValueError, match="p.png.*cannot be read lazily"):
+        pc.load_image(tmp_path / "p.png", lazy=True)
+
+
+def counted(img):
+    src = CountingArray(stored(img))
+    return pc.Image(LazyArray(src, "ZCYX"), spacing=img.spacing), src
+
+
+def test_nothing_is_read_whole(volume, tmp_path, monkeypatch):
+    """Training, prediction, features and export of a lazy volume read it piece by piece."""
+    img, truth = volume
+    cls = truth["classes"]
+
+    def trained_on(where):
+        lazy, src = counted(img)
+        p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 2.0]), n_estimators=20)
+        p.engine.tile_bytes_3d = 2**20  # tiles much smaller than the volume, as in a large one
+        lab = np.zeros(cls.shape, np.uint8)
+        lab[where] = np.where(cls[where] == 1, 1, 2)
+        p.set_labels(p.add_image(lazy), lab)
+        p.train()
+        return p, src
+
+    p, src = trained_on((slice(10, 14), slice(0, 64, 3), slice(0, 64, 3)))  # sparse labels in one corner
+    everywhere = trained_on((slice(None), slice(None, None, 3), slice(None, None, 3)))[1]
+    assert src.read < 0.5 * everywhere.read  # the tiles around the strokes, not the volume
+    assert src.largest < src.data.size / 4
+    ref = pc.Project(features=p.features, n_estimators=20)
+    ref.set_labels(ref.add_image(img), np.asarray(p.labels(0)))
+    np.testing.assert_allclose(p.predict(0), ref.train().predict(0), atol=1e-6)
+    fs = pc.FeatureSet(sigmas=[1.5], families=["gaussian", "hessian_eigenvalues"])
+    np.testing.assert_allclose(pc.compute_features(p.images[0], fs), pc.compute_features(img, fs), atol=1e-4)
+    src.largest = 0
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "24MB")  # blocks of a quarter of it, as in a large volume
+    out = p.export(0, tmp_path / "prob.h5")  # streamed block by block
+    with h5py.File(out) as f:
+        np.testing.assert_allclose(f["exported_data"][...], ref.predict(0), atol=1e-6)
+    assert src.largest < src.data.size
+
+
+def test_labels_of_a_lazy_image_are_chunked(tmp_path):
+    """Memory follows what is painted; paint, erase, undo, class removal, save and load keep it chunked."""
+    shape = (40, 600, 600)
+    tif = tmp_path / "v.tif"
+    tifffile.imwrite(tif, np.random.default_rng(0).integers(0, 255, shape, np.uint8), imagej=True,
+                     metadata={"axes": "ZYX"})
+    p = pc.Project(["Nucleus", "Background", "Other"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    i = p.add_image(pc.load_image(tif, lazy=True))
+    lab = p.labels(i)
+    assert type(lab).__name__ == "ChunkedLabels" and lab.nbytes == 0
+    p.paint_pixels(i, (np.array([3, 3, 3]), np.array([10, 11, 12]), np.array([5, 5, 5])), 1)
+    p.paint_pixels(i, (np.array([30]), np.array([590]), np.array([590])), 3)
+    assert len(lab.chunks) == 2 and lab.nbytes < 0.2 * np.prod(shape)  # 2 of 27 chunks
+    before = p.replace_labels(i, np.full(shape[1:], 2, np.uint8), z=7)  # a whole plane, then undone
+    assert (p.labels(i)[7] == 2).all() and not before.any()
+    p.replace_labels(i, before, z=7)
+    assert not p.labels(i)[7].any() and len(lab.chunks) == 2  # the chunks of the plane went again
+    p.paint_pixels(i, (np.array([3]), np.array([11]), np.array([5])), 0)  # erase one
+    p.remove_class("Background")
+    dense = np.asarray(p.labels(i))
+    assert dense[3, 10, 5] == 1 and dense[3, 11, 5] == 0 and dense[30, 590, 590] == 2 and dense.sum() == 4
+    p.paint_pixels(i, (np.array([20]), np.array([300]), np.array([300])), 2)
+    p.train()
+    saved = p.save(tmp_path / "p.h5")
+    with h5py.File(saved) as f:
+        assert "data" not in f["images/0"] and f["images/0/labels"].id.get_num_chunks() == 3  # a path, 3 chunks
+    q = pc.Project.load(saved)
+    assert q.images[0].lazy and type(q.labels(0)).__name__ == "ChunkedLabels" and len(q.labels(0).chunks) == 3
+    np.testing.assert_array_equal(np.asarray(q.labels(0)), np.asarray(p.labels(i)))
+    for k in q.forest.ARRAYS:
+        np.testing.assert_array_equal(getattr(q.forest, k), getattr(p.forest, k))
+    np.testing.assert_array_equal(q.train().forest.threshold, p.forest.threshold)  # the same labels again
+
+
+def test_ome_zarr_written_is_read_by_ome_zarr(volume, trained, tmp_path):
+    """Export to .ome.zarr: a multiscale NGFF image ome-zarr-py reads, axes with units and scales."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    big = pc.datasets.nuclei((600, 540), seed=2)[0]
+    out = trained.export(big, tmp_path / "prob.ome.zarr")
+    node = list(Reader(parse_url(str(out)))())[0]
+    shapes = [tuple(d.shape) for d in node.data]
+    assert shapes == [(2, 600, 540), (2, 300, 270), (2, 150, 135)]  # halved until no side is over 256
+    assert [a["name"] for a in node.metadata["axes"]] == ["c", "y", "x"]
+    np.testing.assert_allclose(np.asarray(node.data[0]), np.moveaxis(trained.predict(big), -1, 0), atol=1e-6)
+    back = pc.load_image(out, lazy=True)
+    assert back.lazy and back.data.shape == (600, 540, 2) and len(back.levels) == len(shapes) - 1
+    img, _ = volume
+    vol = tmp_path / "v.ome.zarr"
+    pc.io.write_array(vol, stored(img), "ZCYX", spacing=(3.0, 0.25, 0.25))
+    node = list(Reader(parse_url(str(vol)))())[0]
+    scales = [t[0]["scale"] for t in node.metadata["coordinateTransformations"]]
+    assert scales[0] == [1.0, 3.0, 0.25, 0.25]
+
+
+def test_ome_zarr_ngff_05_from_ome_zarr_py_is_read(tmp_path):
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    a = (np.random.default_rng(0).random((2, 12, 300, 280)) * 999).astype(np.uint16)
+    root = zarr.group(store=parse_url(str(tmp_path / "w.ome.zarr"), mode="w").store)
+    write_image(a, root, axes="czyx")
+    img = pc.load_image(tmp_path / "w.ome.zarr", lazy=True)
+    assert img.lazy and img.axes == "ZYXC" and img.data.shape == (12, 300, 280, 2) and img.levels
+    np.testing.assert_array_equal(img.data[4, 100:110, 7], np.moveaxis(a[:, 4, 100:110, 7], 0, -1))
+
+
+def test_damaged_ome_zarr_metadata_gets_errors_naming_the_file(tmp_path):
+    p = tmp_path / "d.ome.zarr"
+    pc.io.write_array(p, np.zeros((2, 300, 300), np.uint8), "CYX")
+    g = zarr.open_group(str(p), mode="r+")
+    ms = g.attrs["multiscales"]
+    ms[0]["datasets"][1]["path"] = "nope"
+    g.attrs["multiscales"] = ms
+    with pytest.raises(ValueError, match="d.ome.zarr.*level 'nope'.*missing"):
+        pc.load_image(p)
+    ms[0]["datasets"] = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, -1, 1]}]}]
+    g.attrs["multiscales"] = ms
+    with pytest.raises(ValueError, match="scale of level '0' should be 3 positive numbers"):
+        pc.load_image(p)
+
+
+def test_batch_of_a_lazy_volume_into_ome_zarr(volume, tmp_path):
+    img, truth = volume
+    img = pc.Image(img.data, axes="ZYXC", spacing=(2.0, 1.0, 1.0))  # planes twice as far apart as pixels
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 2.0]), n_estimators=10)
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(truth["classes"], n_strokes=3, mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    src = tmp_path / "in.ome.zarr"
+    pc.io.write_array(src, stored(img), "ZCYX", spacing=(2.0, 1.0, 1.0))
+    outs = pc.batch_predict(p, [str(src)], tmp_path / "out", format="ome-zarr", max_voxels=1000, progress=False,
+                            source="simple_segmentation", dtype="uint8")  # streamed: larger than max_voxels
+    got = pc.load_image(outs[0])
+    assert outs[0].endswith("in_simple_segmentation.ome.zarr") and got.spacing == (2.0, 1.0, 1.0)
+    np.testing.assert_array_equal(got.data[..., 0], p.segment(0))
+
+
+def test_batch_on_a_local_cluster_writes_ome_zarr_from_the_workers(volume, tmp_path):
+    """Scale out: the workers read their blocks of a lazy OME-Zarr volume and write theirs into the output."""
+    from dask.distributed import Client, LocalCluster
+
+    img, truth = volume
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 2.0]), n_estimators=10)
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(truth["classes"], n_strokes=3, mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    src = tmp_path / "in.ome.zarr"
+    pc.io.write_array(src, stored(img), "ZCYX")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        outs = pc.batch_predict(p, [str(src)], tmp_path / "out", format="ome-zarr", scheduler=client,
+                                progress=False)
+    got = pc.load_image(outs[0], lazy=True)
+    assert got.lazy and got.data.shape == img.shape_spatial + (2,)
+    np.testing.assert_allclose(got.data[...], p.predict(0), atol=1e-6)
