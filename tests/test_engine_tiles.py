@@ -173,3 +173,15 @@ def test_a_closed_projects_tiles_leave_the_shared_budget():
     del p
     gc.collect()
     assert shared.nbytes == before
+
+
+@pytest.mark.parametrize("zs", [[5], [0, 9], [11]])
+def test_3d_rows_of_a_few_planes_equal_the_whole_volume(zs):
+    """A plane of a volume (an xy pane) is filtered across planes only where it lies: the same features."""
+    img, _ = pc.datasets.nuclei((12, 40, 44), seed=4)
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6, 3.5])  # the structure tensor smooths across planes too
+    eng = TileEngine(2**30, tile=64, tile_bytes_3d=2**30)
+    ref = whole(img, fs)
+    rows = [np.array(zs), np.array([0, 7, 20, 39])]
+    got = eng.row_features(img, fs, (0, 0, 0), rows)
+    np.testing.assert_allclose(got, ref[:, zs][:, :, rows[1]], rtol=1e-5, atol=1e-5 * np.abs(ref).max())

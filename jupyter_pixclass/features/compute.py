@@ -68,21 +68,23 @@ class ThreadWorkspaces:
         return (ThreadWorkspaces, ())
 
 
-def _prefix_passes(x, sig, prefixes, dst, ws):
+def _prefix_passes(x, sig, prefixes, dst, ws, span=None):
     """Filter ``x`` along its first axes with the orders of each prefix into ``dst``.
 
     ``prefixes`` are sorted order tuples over axes ``0..L-1``; siblings are adjacent, so the
-    last of these passes writes them straight into their place in ``dst``.
+    last of these passes writes them straight into their place in ``dst``. ``span`` limits the
+    first pass's output to those positions (the planes a request needs).
     """
     L = len(prefixes[0])
 
     def rec(arr, depth, prefix):
         orders = sorted({p[depth] for p in prefixes if p[:depth] == prefix})
+        sp = span if depth == 0 else None
         if depth == L - 1:
             i0 = prefixes.index(prefix + (orders[0],))
-            filter_axis(arr, depth, sig[depth], orders, out=dst[i0:i0 + len(orders)])
+            filter_axis(arr, depth, sig[depth], orders, out=dst[i0:i0 + len(orders)], span=sp)
             return
-        tmp = filter_axis(arr, depth, sig[depth], orders, out=ws.get(f"pass{depth}", len(orders)))
+        tmp = filter_axis(arr, depth, sig[depth], orders, out=ws.get(f"pass{depth}", len(orders)), span=sp)
         for o, a in zip(orders, tmp):
             rec(a, depth + 1, prefix + (o,))
 
@@ -120,18 +122,28 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
     # DoG's); the pass along axis nd-2 happens row by row inside derivative_rows
     dog = "dog" in fams
     sig_dog = [DOG_RATIO * v for v in sig]
+    st = "structure_tensor_eigenvalues" in fams
+    sig_st = [ST_OUTER * v for v in sig]
     L = nd - 2
     N = x.shape[-2]
     if L == 0:
         pre = x.reshape((1, 1) + x.shape)
         ysrc = [0] * (len(prefixes) + dog)
     else:
+        # only the planes holding wanted rows (and, for the structure tensor, those its smoothing
+        # across planes reaches) leave the pass across planes: a plane of a volume costs a plane
+        Z = x.shape[0]
+        zs = np.flatnonzero((orow >= 0).reshape(Z, -1).any(1))
+        r_st = kernel_radius(sig_st[0]) if st else 0
+        z0, z1 = (max(0, int(zs[0]) - r_st), min(Z, int(zs[-1]) + r_st + 1)) if zs.size else (0, 1)
+        orow = orow.reshape(Z, -1)[z0:z1].ravel()
+        R = (z1 - z0) * (R // Z)
         pre_prefixes = sorted({p[:L] for p in prefixes})
         Q = len(pre_prefixes) + dog
-        buf = ws.get("pre", Q)
-        _prefix_passes(x, sig, pre_prefixes, buf, ws)
+        buf = ws.flat("pre", Q * R * W).reshape((Q, z1 - z0) + x.shape[1:])
+        _prefix_passes(x, sig, pre_prefixes, buf, ws, span=(z0, z1))
         if dog:
-            _prefix_passes(x, sig_dog, [(0,) * L], buf[Q - 1:], ws)
+            _prefix_passes(x, sig_dog, [(0,) * L], buf[Q - 1:], ws, span=(z0, z1))
         pre = buf.reshape(Q, R // N, N, W)
         ysrc = [pre_prefixes.index(p[:L]) for p in prefixes] + [Q - 1] * dog
     ykern = [gaussian_kernel(sig[-2], p[-1]) for p in prefixes] + [gaussian_kernel(sig_dog[-2], 0)] * dog
@@ -147,11 +159,9 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
         dog_half = np.ones(1, np.float32)
     dog_idx = reflect_index(W, dog_half.size - 1)
 
-    st = "structure_tensor_eigenvalues" in fams
     P = nd * (nd + 1) // 2
-    sig_st = [ST_OUTER * v for v in sig]
     st_half = gaussian_kernel(sig_st[-1], 0)[0].astype(np.float32) if st else np.ones(1, np.float32)
-    prods = ws.get("prods", P) if st else np.empty((0,) + x.shape, np.float32)
+    prods = ws.flat("prods", P * R * W).reshape(P, R, W) if st else np.empty((0, R, W), np.float32)
     slots = np.array([slot.get(f, -1) for f in
                       ("gaussian", "log", "gradient_magnitude", "hessian_eigenvalues", "dog")], np.int64)
     dsrc = np.array([prefixes.index(o[:-1]) for o in derivs], np.int64)
@@ -165,7 +175,7 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
 
             near = maximum_filter1d((orow >= 0).astype(np.uint8), 2 * kernel_radius(sig_st[-2]) + 1,
                                     mode="constant") > 0
-        else:  # in 3D the products are smoothed along Z over the whole stack
+        else:  # in 3D the products are smoothed along Z over the planes kept above
             near = np.ones(R, bool)
         need[(need == 0) & near] = 1
         for o in firsts:
@@ -181,8 +191,9 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
     run_rows(derivative_rows, todo.size, plan)
     if st:
         t = prods
-        for axis in range(nd - 2):  # 3D: along Z first, as a plain pass over the stack
-            t = filter_axis(t, axis + 1, sig_st[axis], [0], out=ws.get("pass0", P)[None])[0]
+        for axis in range(nd - 2):  # 3D: along Z first, as a plain pass over the planes kept
+            t = t.reshape(P, -1, N, W)
+            t = filter_axis(t, axis + 1, sig_st[axis], [0], out=ws.flat("pass0", t.size).reshape((1,) + t.shape))[0]
         half = gaussian_kernel(sig_st[-2], 0)[0].astype(np.float32)
         outs = np.flatnonzero(orow >= 0).astype(np.int64)
         run_rows(tensor_rows, outs.size, t.reshape(P, R // N, N, W), reflect_index(N, half.size - 1), half, nd, out,

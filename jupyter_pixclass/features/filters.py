@@ -144,32 +144,41 @@ def _pass_last(lo, hi, src, half, sign, idx, out):  # pragma: no cover - compile
 
 
 @njit(fastmath=True, cache=True, nogil=True)
-def _pass_mid(lo, hi, src, half, sign, idx, out):  # pragma: no cover - compiled
-    # src (A, N, B); filter along N; rows ai = a * N + i in lo..hi-1; out (m, A, N, B)
+def _pass_mid(lo, hi, src, half, sign, idx, out, p0):  # pragma: no cover - compiled
+    # src (A, N, B); filter along N; out (m, A, M, B) holds positions p0..p0+M-1 along N; rows
+    # ai = a * M + i in lo..hi-1
     A, N, B = src.shape
+    M = out.shape[2]
     m, R1 = half.shape
     r = R1 - 1
     for ai in range(lo, hi):
-        a = ai // N
-        j = ai % N + r  # position in the mirrored index
+        a = ai // M
+        i = ai % M
+        j = p0 + i + r  # position in the mirrored index
         for k0 in range(0, m, 3):
             K = min(3, m - k0)
             conv_across(src, a, j, idx, half[k0:k0 + K], sign[k0:k0 + K], R1, B,
-                        out[k0, a, ai % N], out[k0 + min(1, K - 1), a, ai % N], out[k0 + K - 1, a, ai % N])
+                        out[k0, a, i], out[k0 + min(1, K - 1), a, i], out[k0 + K - 1, a, i])
 
 
-def filter_axis(x, axis, sigma, orders, out=None):
+def filter_axis(x, axis, sigma, orders, out=None, span=None):
     """Filter float32 array ``x`` along ``axis`` with Gaussian derivatives of ``orders``.
 
     Returns an array of shape ``(len(orders),) + x.shape`` (``out`` if given); equals
     ``scipy.ndimage.gaussian_filter1d(x, sigma, axis, order=o, mode="reflect")`` per order.
+    ``span=(p0, p1)`` (an axis but the last) computes positions ``p0..p1-1`` along ``axis`` only: the
+    result has ``p1 - p0`` there (a plane of a volume needs one position of the pass across planes).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = x.shape[axis]
     half, sign = kernels(sigma, orders)
     idx = reflect_index(n, half.shape[1] - 1)
+    p0, p1 = (0, n) if span is None else (int(span[0]), int(span[1]))
+    if not 0 <= p0 < p1 <= n or (span is not None and axis == x.ndim - 1):
+        raise ValueError(f"span {span} does not fit axis {axis} of length {n} (the last axis takes none)")
+    shape = (len(orders),) + x.shape[:axis] + (p1 - p0,) + x.shape[axis + 1:]
     if out is None:
-        out = np.empty((len(orders),) + x.shape, np.float32)
+        out = np.empty(shape, np.float32)
     elif not out.flags.c_contiguous:  # reshaped below: a copy would drop the results
         raise ValueError("filter_axis needs a C-contiguous out")
     if axis == x.ndim - 1:
@@ -178,5 +187,6 @@ def filter_axis(x, axis, sigma, orders, out=None):
     else:
         A = int(np.prod(x.shape[:axis], dtype=np.int64))
         B = int(np.prod(x.shape[axis + 1 :], dtype=np.int64))
-        run_rows(_pass_mid, A * n, x.reshape(A, n, B), half, sign, idx, out.reshape(len(orders), A, n, B))
+        run_rows(_pass_mid, A * (p1 - p0), x.reshape(A, n, B), half, sign, idx,
+                 out.reshape(len(orders), A, p1 - p0, B), p0)
     return out

@@ -7,11 +7,13 @@ import sys
 
 import numpy as np
 
+from ..features.blocks import block_for_budget
 from ..images.atomic import atomic_write, check_not_input
 from ..images.ome_zarr import create_ome_zarr, ngff_axes
 from ..images.paths import PIL, ZARR, split_inner, stem_of, suffix_of
 from ..images.read import load_image
 from ..images.write import create_array, write_array
+from ..runtime.memory import available_bytes
 from .blockwise import predict_blockwise, stream_to_file
 from .export import arrange, format_of
 from .on_dask import client_of, predict_dask
@@ -229,8 +231,10 @@ def _on_cluster(project, img, out, source, dtype, renormalize, class_name, clien
     import dask.array as da
 
     shape, nsp = img.shape_spatial, img.ndim_spatial
-    chunk = (max(64, shape[0] // 2),) * nsp if nsp == 2 else (max(16, shape[0] // 2), 256, 256)
-    x = da.from_array(img.data, chunks=chunk + (-1,))
+    # a block (with its halo and features) within a quarter of the memory budget, as in-process: each
+    # worker runs one at a time per thread (PIXCLASS_MEMORY_LIMIT, or the container's limit, sets it)
+    chunk = block_for_budget(shape, project.features, img.n_channels, budget=min(2 * 2**30, available_bytes() // 4))
+    x = da.from_array(img.data, chunks=tuple(chunk) + (-1,))
     res = predict_dask(project, x, source, img.spacing, class_name)
     if suffix_of(out) not in ZARR or output_axes is not None:
         return client.compute(res).result()

@@ -1,0 +1,187 @@
+"""A volume bigger than memory: 192 x 2048 x 2048 x 2 uint16 OME-Zarr (3.2 GB, 3 levels).
+
+``make``: writes benchmarks/_data/vol.ome.zarr from synthetic nuclei scenes (16 scenes of 48 x 512 x 512,
+each used in 4 layers along z, every other one mirrored), level by level, never whole in memory.
+``app``: in a child process with ``PIXCLASS_MEMORY_LIMIT=3GiB``: open lazily, the app's first frame of plane
+z=120 fitted to a 600 x 600 canvas (the xy view; orthogonal panes are not built yet); zoomed to 1:1 on the
+stroked region, 4 strokes then Live Update (first complete overlay), 10 strokes 1 s apart (stroke -> complete
+overlay, median); then the whole plane fitted (complete overlay); peak RSS (VmHWM); nucleus IoU on the
+stroked 48 x 512 x 512 sub-volume read from the volume vs the same scene held in memory (same labels).
+``batch``: the whole volume into a multiscale OME-Zarr on a dask LocalCluster of 2 workers (each with
+``PIXCLASS_MEMORY_LIMIT=3GiB``), MVox/s, against the in-process batch of a 48 x 1024 x 1024 x 2 volume
+that fits, same project and features (sigma 0.7, 1.6, 3.5: 3D features, 100 trees).
+
+Run: python benchmarks/bench_volume.py [make|app|batch]   (no argument: all three, each in its own process)
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import jupyter_pixclass as pc
+from _common import machine, peak_rss_mb
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "_data")
+VOL = os.path.join(DATA, "vol.ome.zarr")
+SHAPE = (192, 2048, 2048)
+TILE = (48, 512, 512)
+FEATURES = pc.FeatureSet(sigmas=[0.7, 1.6, 3.5])
+PAUSE = 1.0
+
+
+def scene(ty, tx):
+    """The synthetic scene of tile row ``ty``, column ``tx``: image and truth."""
+    return pc.datasets.nuclei(TILE, seed=4000 + 4 * ty + tx)
+
+
+def make():
+    from jupyter_pixclass.images.ome_zarr import create_ome_zarr
+
+    if os.path.exists(VOL):
+        print(f"{VOL} exists")
+        return
+    os.makedirs(DATA, exist_ok=True)
+    t = time.perf_counter()
+    with create_ome_zarr(VOL, (2,) + SHAPE, np.uint16, "CZYX", spacing=(2.0, 0.5, 0.5), unit="micrometer",
+                         channel_names=["cytoplasm", "DAPI"]) as level0:
+        for ty in range(4):
+            for tx in range(4):
+                img, _ = scene(ty, tx)
+                block = np.moveaxis(img.data, -1, 0)
+                for tz in range(4):
+                    b = block if tz % 2 == 0 else block[:, ::-1]
+                    level0[:, tz * 48:(tz + 1) * 48, ty * 512:(ty + 1) * 512, tx * 512:(tx + 1) * 512] = b
+    print(f"wrote {VOL} ({np.prod(SHAPE) * 4 / 1e9:.1f} GB of pixels, 3 levels) in {time.perf_counter() - t:.0f} s")
+
+
+def trained():
+    """A project trained on strokes in the sub-volume of tile (1, 1), layer 2 (z 96..143), in memory."""
+    img, truth = scene(1, 1)
+    p = pc.Project(features=FEATURES, n_estimators=100)
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(truth["classes"], n_strokes=6, mapping={1: 1, 2: 2, 3: 2}))
+    return p.train()
+
+
+def iou(seg, cls):
+    return ((seg == 1) & (cls == 1)).sum() / max(((seg == 1) | (cls == 1)).sum(), 1)
+
+
+def app():
+    assert os.environ.get("PIXCLASS_MEMORY_LIMIT") == "3GiB"
+    t = time.perf_counter()
+    img = pc.load_image(VOL)
+    t_open = time.perf_counter() - t
+    p = pc.Project(features=FEATURES, n_estimators=100)
+    p.add_image(img)
+    t = time.perf_counter()
+    a = pc.PixelClassifierApp(p, canvas_size=(600, 600))
+    a.z = 96 + 24
+    a.canvas_view.draw()
+    t_view = time.perf_counter() - t
+    _, truth = scene(1, 1)
+    cls = truth["classes"][24]
+    y0, x0 = 512, 512
+    found = pc.datasets.strokes(cls, n_strokes=7, length=30, radius=2, mapping={1: 1, 2: 2, 3: 2}, seed=0)
+    nuc, bg = [s for s in found if s[1] == 1], [s for s in found if s[1] == 2]
+    strokes = [([(x + x0, y + y0) for x, y in pts], k) for pair in zip(nuc, bg) for pts, k in pair]
+    a.show_box(618, 618, 918, 918)  # 1:1 around the stroked region, as a person paints
+    assert abs(a.view.scale - 1) < 1e-6
+    for pts, k in strokes[:4]:
+        a.stroke(pts, k, radius=2)
+    time.sleep(3)
+    t = time.perf_counter()
+    a.live_update = True
+    a.wait_idle(600)
+    t_first = time.perf_counter() - t
+    totals, firsts = [], []
+    for pts, k in strokes[4:14]:
+        time.sleep(PAUSE)
+        a.stroke(pts, k, radius=2)
+        a.wait_idle(600)
+        totals.append(a.timings["total"])
+        firsts.append(a.timings["first"])
+    parts = {k: statistics.median(d[k] for d in [a.timings]) for k in a.timings}
+    time.sleep(PAUSE)
+    t = time.perf_counter()
+    a.fit()  # the whole 2048 x 2048 plane: 3D features of every row the canvas samples
+    a.wait_idle(900)
+    t_fit = time.perf_counter() - t
+    print(f"machine: {machine()}")
+    print(f"volume {SHAPE}x2 uint16 OME-Zarr, lazily opened under PIXCLASS_MEMORY_LIMIT=3GiB:")
+    print(f"  open: {t_open:.2f} s; the app's first frame of plane z=120 (from the pyramid level that fits the 600x600 "
+          f"canvas): {t_view:.2f} s")
+    print(f"  at 1:1 (600x600 of the plane), 4 strokes then Live Update: complete overlay after {t_first:.1f} s")
+    print(f"  10 strokes 1 s apart: stroke -> complete overlay median {statistics.median(totals):.2f} s "
+          f"(max {max(totals):.2f}), first overlay median {statistics.median(firsts):.2f} s; last update's parts: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
+    print(f"  then fit the whole 2048x2048 plane: complete overlay after {t_fit:.1f} s")
+    print(f"  labels: {len(p.labels(0).chunks)} chunks painted, {p.labels(0).nbytes / 2**20:.1f} MB; "
+          f"peak RSS (VmHWM) {peak_rss_mb():.0f} MB")
+    a.close()
+    sub = pc.Image(img.data[96:144, 512:1024, 512:1024], axes="ZYXC")  # read: 50 MB; the scenes are isotropic
+    ref = trained()
+    lazy_p = pc.Project(features=FEATURES, n_estimators=100)
+    lazy_p.set_labels(lazy_p.add_image(sub), ref.labels(0))
+    seg_lazy = lazy_p.train().segment(0)
+    seg_mem = ref.segment(0)
+    truth_l2 = truth["classes"]  # layer 2 is not mirrored: the tile as generated
+    print(f"  nucleus IoU on the 48x512x512 sub-volume, same labels: read from the volume {iou(seg_lazy, truth_l2):.4f}, "
+          f"the scene in memory {iou(seg_mem, truth_l2):.4f} (the sub-volume's borders see its neighbours)")
+
+
+def batch():
+    import h5py
+    from dask.distributed import Client, LocalCluster
+
+    p = trained()
+    tmp = os.path.join(DATA, "batch_out")
+    os.makedirs(tmp, exist_ok=True)
+    small = os.path.join(DATA, "fits.h5")
+    if not os.path.exists(small):
+        with h5py.File(small, "w") as f:
+            d = f.create_dataset("raw", shape=(48, 2, 1024, 1024), dtype=np.uint16, chunks=(8, 2, 256, 256))
+            d.attrs["axes"] = "ZCYX"
+            for ty in range(2):
+                for tx in range(2):
+                    img, _ = scene(ty, tx)
+                    d[:, :, ty * 512:(ty + 1) * 512, tx * 512:(tx + 1) * 512] = np.moveaxis(img.data, -1, 1)
+    t = time.perf_counter()
+    pc.batch_predict(p, small, tmp, format="hdf5", overwrite=True, progress=False, max_voxels=2**31)
+    dt_mem = time.perf_counter() - t
+    mv_mem = 48 * 1024 * 1024 / 1e6
+    os.environ["PIXCLASS_MEMORY_LIMIT"] = "3GiB"  # the workers' budget (they inherit it)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit="3GiB") as cluster, Client(cluster) as client:
+        t = time.perf_counter()
+        outs = pc.batch_predict(p, VOL, tmp, format="ome-zarr", scheduler=client, overwrite=True, progress=False,
+                                source="simple_segmentation", dtype="uint8")
+        dt = time.perf_counter() - t
+
+        def vmhwm():
+            with open("/proc/self/status") as f:
+                return int(next(line for line in f if line.startswith("VmHWM")).split()[1]) / 1024
+
+        peaks = client.run(vmhwm)
+    mv = np.prod(SHAPE) / 1e6
+    print(f"batch, {FEATURES.n_features(2, 3)} 3D features, 100 trees:")
+    print(f"  whole volume {SHAPE}x2 -> {os.path.basename(outs[0])} (multiscale segmentation) on a LocalCluster of "
+          f"2 workers: {dt:.0f} s, {mv / dt:.2f} MVox/s; workers' peak RSS {', '.join(f'{v:.0f}' for v in peaks.values())} MB")
+    print(f"  in-process batch of a 48x1024x1024x2 volume that fits (HDF5 in and out): {dt_mem:.0f} s, "
+          f"{mv_mem / dt_mem:.2f} MVox/s; ratio cluster / in-process {mv / dt / (mv_mem / dt_mem):.2f}")
+
+
+def main():
+    steps = sys.argv[1:] or ["make", "app", "batch"]
+    if len(steps) == 1:
+        return {"make": make, "app": app, "batch": batch}[steps[0]]()
+    for s in steps:
+        env = dict(os.environ, PIXCLASS_MEMORY_LIMIT="3GiB") if s == "app" else dict(os.environ)
+        subprocess.run([sys.executable, os.path.abspath(__file__), s], check=True, cwd=HERE, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
