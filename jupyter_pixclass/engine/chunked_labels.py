@@ -10,6 +10,8 @@ import itertools
 
 import numpy as np
 
+from ..images.lazy import ArrayShape
+
 __all__ = ["ChunkedLabels", "labels_for", "relabel", "take_flat", "painted_regions"]
 
 CHUNK_2D = (256, 256)
@@ -45,7 +47,7 @@ def painted_regions(lab):
     return [tuple(slice(0, n) for n in lab.shape)]
 
 
-class ChunkedLabels:
+class ChunkedLabels(ArrayShape):
     """uint8 labels of ``shape`` kept as the chunks that hold any (0 elsewhere).
 
     Supports what labels get: ``lab[slices]`` (a dense copy), ``lab[slices] = values``,
@@ -66,16 +68,6 @@ class ChunkedLabels:
         out = cls(labels.shape, chunk)
         out[(slice(None),) * labels.ndim] = labels
         return out
-
-    @property
-    def ndim(self):
-        """Number of axes."""
-        return len(self.shape)
-
-    @property
-    def size(self):
-        """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def nbytes(self):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .checks import check_dtype
 
-__all__ = ["LazyArray", "is_lazy"]
+__all__ = ["LazyArray", "ArrayShape", "is_lazy"]
 
 _SPATIAL = "ZYX"
 
@@ -20,7 +20,23 @@ def is_lazy(data):
     return isinstance(data, LazyArray)
 
 
-class LazyArray:
+class ArrayShape:
+    """``ndim`` and ``size`` from ``shape``: what the package's own array-likes share with ndarrays."""
+
+    shape = ()
+
+    @property
+    def ndim(self):
+        """Number of axes."""
+        return len(self.shape)
+
+    @property
+    def size(self):
+        """Number of elements."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class LazyArray(ArrayShape):
     """``source`` (axes letters ``axes`` from ``TZCYX``) seen as ``(T,)(Z,)Y,X,C``, read on demand.
 
     Parameters
@@ -47,16 +63,6 @@ class LazyArray:
         self.axes = "".join(order)
         self.shape = tuple(source.shape[axes.index(a)] if a in axes else 1 for a in order)
         self.dtype = np.dtype(np.uint8) if source.dtype == bool else np.dtype(source.dtype)
-
-    @property
-    def ndim(self):
-        """Number of axes."""
-        return len(self.shape)
-
-    @property
-    def size(self):
-        """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def nbytes(self):
