@@ -229,3 +229,22 @@ def test_batch_on_a_local_cluster_writes_ome_zarr_from_the_workers(volume, tmp_p
     got = pc.load_image(outs[0], lazy=True)
     assert got.lazy and got.data.shape == img.shape_spatial + (2,)
     np.testing.assert_allclose(got.data[...], p.predict(0), atol=1e-6)
+
+
+def test_batch_of_an_hdf5_file_on_a_cluster(volume, tmp_path):
+    """An open HDF5 dataset cannot travel to dask workers: a file that fits is read and sent as an array."""
+    from dask.distributed import Client, LocalCluster
+
+    img, truth = volume
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(truth["classes"], n_strokes=3, mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    src = tmp_path / "in.h5"
+    with h5py.File(src, "w") as f:
+        f.create_dataset("raw", data=stored(img)).attrs["axes"] = "ZCYX"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        outs = pc.batch_predict(p, [str(src)], tmp_path / "out", format="hdf5", scheduler=client, progress=False,
+                                raise_on_error=True, source="simple_segmentation")
+    with h5py.File(outs[0]) as f:
+        np.testing.assert_array_equal(f["exported_data"][...], p.segment(0))

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import glob
 import os
+import pickle
 import sys
 
 import numpy as np
 
 from ..features.blocks import block_for_budget
 from ..images.atomic import atomic_write, check_not_input
+from ..images.checks import check_read_size
 from ..images.ome_zarr import create_ome_zarr, ngff_axes
 from ..images.paths import PIL, ZARR, split_inner, stem_of, suffix_of
 from ..images.read import load_image
@@ -234,7 +236,7 @@ def _on_cluster(project, img, out, source, dtype, renormalize, class_name, clien
     # a block (with its halo and features) within a quarter of the memory budget, as in-process: each
     # worker runs one at a time per thread (PIXCLASS_MEMORY_LIMIT, or the container's limit, sets it)
     chunk = block_for_budget(shape, project.features, img.n_channels, budget=min(2 * 2**30, available_bytes() // 4))
-    x = da.from_array(img.data, chunks=tuple(chunk) + (-1,))
+    x = da.from_array(_travelling(img), chunks=tuple(chunk) + (-1,))
     res = predict_dask(project, x, source, img.spacing, class_name)
     if suffix_of(out) not in ZARR or output_axes is not None:
         return client.compute(res).result()
@@ -253,6 +255,20 @@ def _on_cluster(project, img, out, source, dtype, renormalize, class_name, clien
         with create_array(tmp, res.shape, dt, "ZYX"[-nsp:] + ("C" if has_c else "")) as target:
             _store(client, res, target)
     return None
+
+
+def _travelling(img):
+    """``img``'s pixels in a form dask can send to workers: a Zarr (or memory-mapped) array left in its file
+    travels; an open HDF5 dataset does not, so such an image is read here (if it fits) and sent as an array."""
+    if not img.lazy:
+        return img.data
+    try:
+        pickle.dumps(img.data)
+        return img.data
+    except Exception:  # h5py objects cannot be pickled
+        check_read_size(img.data.shape, img.data.dtype, "an HDF5 image sent to a dask cluster (use Zarr or "
+                        "OME-Zarr for one larger than memory: workers read their own blocks of it)", img.path)
+        return img.data[...]
 
 
 def _store(client, res, target):
