@@ -8,12 +8,13 @@ import time
 import numpy as np
 
 
-def timeit(fn, repeat=5, warmup=1):
-    """Median and min wall time of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
+def timeit(fn, repeat=5, warmup=1, pause=0.0):
+    """Median and min wall time of ``fn()`` over ``repeat`` runs after ``warmup`` runs, ``pause`` s before each."""
     for _ in range(warmup):
         fn()
     ts = []
     for _ in range(repeat):
+        time.sleep(pause)
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
@@ -46,3 +47,14 @@ def reset_peak_rss():
 
 def machine():
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}"
+
+
+def live_strokes(classes):
+    """bench_live's strokes on a 1024 x 1024 scene's truth ``classes``: nucleus and background alternating,
+    ``[(points, k), ...]`` for ``PixelClassifierApp.stroke``."""
+    import jupyter_pixclass as pc
+
+    strokes = pc.datasets.strokes(classes, n_strokes=40, length=90, radius=6, mapping={1: 1, 2: 2, 3: 2}, seed=0)
+    nuc = [s for s in strokes if s[1] == 1]
+    bg = [s for s in strokes if s[1] == 2]
+    return [s for pair in zip(nuc, bg) for s in pair]

@@ -16,7 +16,7 @@ import numpy as np
 import jupyter_pixclass as pc
 from jupyter_pixclass.app import render
 from jupyter_pixclass.forest import train_forest
-from _common import machine, peak_rss_mb, timeit
+from _common import live_strokes, machine, peak_rss_mb, timeit
 
 PAUSE = 1.0
 
@@ -31,12 +31,8 @@ def main():
     p = pc.Project()
     p.add_image(img)
     app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
-    strokes = pc.datasets.strokes(truth["classes"], n_strokes=40, length=90, radius=6,
-                                  mapping={1: 1, 2: 2, 3: 2}, seed=0)
-    nuc = [s for s in strokes if s[1] == 1]
-    bg = [s for s in strokes if s[1] == 2]
     rng = np.random.default_rng(0)
-    order = [s for pair in zip(nuc, bg) for s in pair]
+    order = live_strokes(truth["classes"])
     app.stroke(*order[0], radius=5)
     app.stroke(*order[1], radius=5)
     time.sleep(3)

@@ -12,7 +12,6 @@ between strokes; fresh memory is slow here after a pause), on all cores:
 
 Run: python benchmarks/bench_train.py
 """
-import statistics
 import sys
 import time
 
@@ -22,7 +21,7 @@ import jupyter_pixclass as pc
 from jupyter_pixclass.forest import train_forest
 from jupyter_pixclass.forest.bins import bin_edges
 from jupyter_pixclass.forest.train import Binned, fit_binned_forest
-from _common import machine
+from _common import live_strokes, machine, timeit
 
 PAUSE = 1.0
 
@@ -52,12 +51,8 @@ def labels_as_painted():
     p = pc.Project()
     p.add_image(img)
     app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
-    strokes = pc.datasets.strokes(truth["classes"], n_strokes=40, length=90, radius=6,
-                                  mapping={1: 1, 2: 2, 3: 2}, seed=0)
-    nuc = [s for s in strokes if s[1] == 1]
-    bg = [s for s in strokes if s[1] == 2]
     rng = np.random.default_rng(0)
-    order = [s for pair in zip(nuc, bg) for s in pair]
+    order = live_strokes(truth["classes"])
     app.stroke(*order[0], radius=5)
     app.stroke(*order[1], radius=5)
     snaps = []
@@ -71,15 +66,8 @@ def labels_as_painted():
     return snaps
 
 
-def median_ms(fn, repeat=7):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        time.sleep(PAUSE)
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1000
+def median_ms(fn):
+    return timeit(fn, repeat=7, pause=PAUSE)[0] * 1000
 
 
 def main():

@@ -261,23 +261,31 @@ def test_status_reports_view_progress_and_features_ready_before_forest(scene, st
         app.close()
 
 
-def test_preview_forest_first_then_the_whole_forest(scene, stroke_points):
-    img, truth = scene
+def live_app_third_stroke(scene, stroke_points, last_update_s):
+    """An app with Live Update on after two strokes, given a third as if the last update took ``last_update_s``.
+
+    Returns the app, its project, every status line shown and when the third stroke was made.
+    """
+    img, _ = scene
     p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=60)
     p.add_image(img)
     app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
     statuses = []
     app.observe(lambda c: statuses.append(c["new"]), "status")
+    nuc, nuc2, bg = stroke_points
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.live_update = True
+    app.wait_idle(60)
+    app.live.last_update_s = last_update_s
+    app.stroke(nuc2, 1)
+    app.wait_idle(60)
+    return app, p, statuses, app.live.stroke_t
+
+
+def test_preview_forest_first_then_the_whole_forest(scene, stroke_points):
+    app, p, statuses, t_stroke = live_app_third_stroke(scene, stroke_points, 1.0)  # slow: preview first
     try:
-        nuc, nuc2, bg = stroke_points
-        app.stroke(nuc, 1)
-        app.stroke(bg, 2)
-        app.live_update = True
-        app.wait_idle(60)
-        app.live.last_update_s = 1.0  # as if the last update were slow: preview first
-        app.stroke(nuc2, 1)
-        app.wait_idle(60)
-        t_stroke = app.live.stroke_t
         assert any("preview of 20 trees" in s for s in statuses)
         assert "done, whole forest" in app.status and "20-tree preview was shown first" in app.status
         assert p.forest.n_trees == 60
@@ -291,7 +299,7 @@ def test_preview_forest_first_then_the_whole_forest(scene, stroke_points):
             np.testing.assert_allclose(shown[ry, rx], vf.predict(p.forest, k), atol=1e-6)
         assert app.prediction.state.head is not None  # the preview's pieces were a head start
         reference = pc.Project(["Nucleus", "Background"], features=p.features, n_estimators=60)
-        reference.set_labels(reference.add_image(img), p.labels(0))
+        reference.set_labels(reference.add_image(scene[0]), p.labels(0))
         np.testing.assert_array_equal(reference.train().predict(0), p.predict(0))  # the same forest
     finally:
         app.close()
@@ -299,21 +307,8 @@ def test_preview_forest_first_then_the_whole_forest(scene, stroke_points):
 
 def test_no_preview_when_the_last_update_was_quick(scene, stroke_points):
     """A preview only delays the whole forest when the whole update is quick: none is drawn then."""
-    img, truth = scene
-    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=60)
-    p.add_image(img)
-    app = pc.PixelClassifierApp(p, canvas_size=(160, 160))
-    statuses = []
-    app.observe(lambda c: statuses.append(c["new"]), "status")
+    app, _, statuses, _ = live_app_third_stroke(scene, stroke_points, 0.05)
     try:
-        nuc, nuc2, bg = stroke_points
-        app.stroke(nuc, 1)
-        app.stroke(bg, 2)
-        app.live_update = True
-        app.wait_idle(60)
-        app.live.last_update_s = 0.05  # the last update was quick
-        app.stroke(nuc2, 1)
-        app.wait_idle(60)
         assert not any("preview" in s for s in statuses)
         assert app.timings["first"] == app.timings["total"]
         assert 0 < app.live.last_update_s  # measured again for the next stroke
