@@ -2,10 +2,11 @@
 
 ``make``: writes benchmarks/_data/vol.ome.zarr from synthetic nuclei scenes (16 scenes of 48 x 512 x 512,
 each used in 4 layers along z, every other one mirrored), level by level, never whole in memory.
-``app``: in a child process with ``PIXCLASS_MEMORY_LIMIT=3GiB``: open lazily, the app's first frame of plane
-z=120 fitted to a 600 x 600 canvas (the xy view; orthogonal panes are not built yet); zoomed to 1:1 on the
-stroked region, 4 strokes then Live Update (first complete overlay), 10 strokes 1 s apart (stroke -> complete
-overlay, median); then the whole plane fitted (complete overlay); peak RSS (VmHWM); nucleus IoU on the
+``app``: in a child process with ``PIXCLASS_MEMORY_LIMIT=3GiB``: open lazily, the app's first frames in its
+orthogonal views (xy plane z=120, xz and yz panes through the cursor); zoomed to 1:1 on the stroked region,
+4 strokes across the three panes then Live Update (first complete overlay of the three panes), 10 strokes
+1 s apart across the panes (stroke -> complete overlay of the three panes, median); then the whole plane
+fitted (complete overlay); peak RSS (VmHWM); nucleus IoU on the
 stroked 48 x 512 x 512 sub-volume read from the volume vs the same scene held in memory (same labels).
 ``batch``: the whole volume into a multiscale OME-Zarr on a dask LocalCluster of 2 workers (each with
 ``PIXCLASS_MEMORY_LIMIT=3GiB``), MVox/s, against the in-process batch of a 48 x 1024 x 1024 x 2 volume
@@ -70,6 +71,26 @@ def iou(seg, cls):
     return ((seg == 1) & (cls == 1)).sum() / max(((seg == 1) | (cls == 1)).sum(), 1)
 
 
+def pane_strokes(cls3d, z0, y0, x0, cy, cx):
+    """Strokes on the xy, xz and yz panes through (z 120, ``cy``, ``cx``), from the truth of the stroked tile.
+
+    Returns ``[(plane, points, class), ...]`` alternating panes and classes, points in each pane's
+    (horizontal, vertical) image coordinates.
+    """
+    cut = {"xy": (cls3d[120 - z0], x0, y0), "xz": (cls3d[:, cy - y0], x0, z0), "yz": (cls3d[:, :, cx - x0], y0, z0)}
+    found = {}
+    for plane, (sec, oh, ov) in cut.items():
+        got = pc.datasets.strokes(sec, n_strokes=8, length=30, radius=2, mapping={1: 1, 2: 2, 3: 2}, seed=0)
+        found[plane] = {k: [[(h + oh, v + ov) for h, v in pts] for pts, kk in got if kk == k] for k in (1, 2)}
+    out = []
+    for i in range(5):
+        for plane in ("xy", "xz", "yz"):
+            k = 1 + (i + len(out)) % 2
+            if found[plane][k]:
+                out.append((plane, found[plane][k].pop(0), k))
+    return out
+
+
 def app():
     assert os.environ.get("PIXCLASS_MEMORY_LIMIT") == "3GiB"
     t = time.perf_counter()
@@ -79,46 +100,46 @@ def app():
     p.add_image(img)
     t = time.perf_counter()
     a = pc.PixelClassifierApp(p, canvas_size=(600, 600))
-    a.z = 96 + 24
-    a.canvas_view.draw()
+    assert a.orthoviews  # a volume opens in three views
+    a.cursor = (120, 768, 768)
     t_view = time.perf_counter() - t
     _, truth = scene(1, 1)
-    cls = truth["classes"][24]
-    y0, x0 = 512, 512
-    found = pc.datasets.strokes(cls, n_strokes=7, length=30, radius=2, mapping={1: 1, 2: 2, 3: 2}, seed=0)
-    nuc, bg = [s for s in found if s[1] == 1], [s for s in found if s[1] == 2]
-    strokes = [([(x + x0, y + y0) for x, y in pts], k) for pair in zip(nuc, bg) for pts, k in pair]
+    strokes = pane_strokes(truth["classes"], 96, 512, 512, 768, 768)
     a.show_box(618, 618, 918, 918)  # 1:1 around the stroked region, as a person paints
     assert abs(a.view.scale - 1) < 1e-6
-    for pts, k in strokes[:4]:
-        a.stroke(pts, k, radius=2)
+    for plane, pts, k in strokes[:4]:
+        a.stroke(pts, k, radius=2, plane=plane)
     time.sleep(3)
     t = time.perf_counter()
     a.live_update = True
     a.wait_idle(600)
     t_first = time.perf_counter() - t
+    assert all(q.complete() for q in [a.prediction] + a.ortho.predictions())
     totals, firsts = [], []
-    for pts, k in strokes[4:14]:
+    for plane, pts, k in strokes[4:14]:
         time.sleep(PAUSE)
-        a.stroke(pts, k, radius=2)
+        a.stroke(pts, k, radius=2, plane=plane)
         a.wait_idle(600)
         totals.append(a.timings["total"])
         firsts.append(a.timings["first"])
-    parts = {k: statistics.median(d[k] for d in [a.timings]) for k in a.timings}
+    parts = dict(a.timings)
+    n_pieces = (len(a.prediction.vf), [len(q.vf) for q in a.ortho.predictions()])
     time.sleep(PAUSE)
     t = time.perf_counter()
-    a.fit()  # the whole 2048 x 2048 plane: 3D features of every row the canvas samples
+    a.fit()  # the whole 2048 x 2048 plane and the panes across it: 3D features of every row the canvases sample
     a.wait_idle(900)
     t_fit = time.perf_counter() - t
     print(f"machine: {machine()}")
-    print(f"volume {SHAPE}x2 uint16 OME-Zarr, lazily opened under PIXCLASS_MEMORY_LIMIT=3GiB:")
-    print(f"  open: {t_open:.2f} s; the app's first frame of plane z=120 (from the pyramid level that fits the 600x600 "
-          f"canvas): {t_view:.2f} s")
-    print(f"  at 1:1 (600x600 of the plane), 4 strokes then Live Update: complete overlay after {t_first:.1f} s")
-    print(f"  10 strokes 1 s apart: stroke -> complete overlay median {statistics.median(totals):.2f} s "
-          f"(max {max(totals):.2f}), first overlay median {statistics.median(firsts):.2f} s; last update's parts: "
+    print(f"volume {SHAPE}x2 uint16 OME-Zarr (spacing z 2.0, y x 0.5 um), lazily opened under PIXCLASS_MEMORY_LIMIT=3GiB:")
+    print(f"  open: {t_open:.2f} s; the app's first frames, xy plane z=120 and the xz / yz panes through y=x=768 "
+          f"(from the pyramid level that fits the 600x600 canvas): {t_view:.2f} s")
+    print(f"  at 1:1 (xy 600x600, xz and yz panes 600x200 = 50 planes at 4 rows a plane), 4 strokes across the panes "
+          f"then Live Update: complete overlay of the three panes after {t_first:.1f} s")
+    print(f"  10 strokes 1 s apart across the three panes ({', '.join(s[0] for s in strokes[4:14])}): stroke -> complete "
+          f"overlay of the three panes median {statistics.median(totals):.2f} s (max {max(totals):.2f}), first overlay "
+          f"median {statistics.median(firsts):.2f} s; pieces xy {n_pieces[0]}, xz/yz {n_pieces[1]}; last update's parts: "
           + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
-    print(f"  then fit the whole 2048x2048 plane: complete overlay after {t_fit:.1f} s")
+    print(f"  then fit the whole 2048x2048 plane (and the panes across it): complete overlay after {t_fit:.1f} s")
     print(f"  labels: {len(p.labels(0).chunks)} chunks painted, {p.labels(0).nbytes / 2**20:.1f} MB; "
           f"peak RSS (VmHWM) {peak_rss_mb():.0f} MB")
     a.close()

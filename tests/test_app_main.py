@@ -423,7 +423,12 @@ def test_the_app_on_a_volume_left_in_its_file(tmp_path):
         app.live_update = True
         app.wait_idle(120)
         assert app.prediction.complete() and p.forest is not None
-        assert type(p.labels(0)).__name__ == "ChunkedLabels"
+        assert app.orthoviews and all(q.complete() for q in app.ortho.predictions())  # the xz and yz panes too
+        lab, y = p.labels(0), app.cursor[1]
+        before = lab[:, y].copy()
+        app.stroke([(int(x), 8) for x in np.flatnonzero(truth["classes"][8, y] == 3)[:40:10]], 2, plane="xz")
+        assert type(lab).__name__ == "ChunkedLabels" and (lab[:, y] != before).any()
+        assert app.undo() and (lab[:, y] == before).all()  # the xz plane of chunked labels swapped back
         assert 0 < top.largest < top.arr.size / 2  # tiles around the strokes and the view, never the volume
     finally:
         app.close()

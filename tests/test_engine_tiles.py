@@ -185,3 +185,21 @@ def test_3d_rows_of_a_few_planes_equal_the_whole_volume(zs):
     rows = [np.array(zs), np.array([0, 7, 20, 39])]
     got = eng.row_features(img, fs, (0, 0, 0), rows)
     np.testing.assert_allclose(got, ref[:, zs][:, :, rows[1]], rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_a_plane_of_deep_3d_tiles_is_cut_in_wide_pieces():
+    """3D tiles many planes deep are never kept for one plane: the view's pieces span several tiles (the halo is
+    read once per piece, not per 32 x 64 tile) and still equal the whole volume's features."""
+    img, _ = pc.datasets.nuclei((12, 300, 280), seed=6)
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6])
+    eng = TileEngine(2**30, tile_bytes_3d=2**22)  # deep, narrow tiles, as for a tall volume
+    g = eng.grid(img, fs)
+    assert g.tile[0] > 1 and g.tile[1] < 256
+    vf = ViewFeatures(eng, img, fs, np.arange(300), np.arange(280), z=7)
+    assert vf.plane_rows and len(vf) == 4 < g.counts[1] * g.counts[2]  # 256-pixel pieces, not one per tile
+    ref = whole(img, fs)
+    for k, (t, ry, rx) in enumerate(vf.pieces):
+        fm, idx = vf.features(k)
+        got = fm if idx is None else fm[:, idx]
+        want = ref[:, 7][:, vf.rows[ry]][:, :, vf.cols[rx]].reshape(ref.shape[0], -1)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(ref).max())

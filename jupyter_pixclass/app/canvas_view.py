@@ -26,26 +26,46 @@ def put_encoded(canvas, data, x=0, y=0, fmt="jpeg", quality=85):
         return 0
 
 
-def view_pixels(img, z, ys, xs, chans, scale):
-    """The pixels a view shows: rows ``ys``, columns ``xs``, channels ``chans`` of plane ``z`` (None in 2D).
+def section_pixels(img, axis, pos, rows, cols, chans, scales):
+    """The pixels a pane shows: ``rows`` x ``cols`` x channels ``chans`` of the plane through ``pos``.
 
-    Only the shown channels are read (IMC stacks have 25+). Of an image left in its file, only the
-    view's span is read, from the coarsest level of its pyramid whose pixels are still no larger
-    than a display pixel (``scale``: display pixels per image pixel).
+    ``axis`` is the spatial axis held at ``pos`` (0: an xy plane, 1: xz, 2: yz; None for a 2D
+    image); ``rows`` index the plane's first remaining axis, ``cols`` its second. Only the shown
+    channels are read (IMC stacks have 25+). Of an image left in its file, only the pane's span
+    is read, from the coarsest level of its pyramid whose pixels are still no larger than a
+    display pixel (``scales``: display pixels per image pixel along rows and columns).
     """
+    nsp = img.ndim_spatial
+    v_ax, h_ax = [a for a in range(nsp) if a != axis]
     if not img.lazy:
-        plane = img.data if z is None else img.data[z]
-        return plane[np.ix_(ys, xs, chans)]
-    src, f = img.data, [1] * img.ndim_spatial
+        plane = img.data if axis is None else img.data[(slice(None),) * axis + (int(pos),)]
+        return plane[np.ix_(rows, cols, chans)]
+    src, f = img.data, [1] * nsp
     for level in img.levels:
         g = [max(1, round(a / b)) for a, b in zip(img.shape_spatial, level.shape[:-1])]
-        if g[-1] * scale <= 1 and g[-2] * scale <= 1:
+        if g[v_ax] * scales[0] <= 1 and g[h_ax] * scales[1] <= 1:
             src, f = level, g
-    yl, xl = np.minimum(ys // f[-2], src.shape[-3] - 1), np.minimum(xs // f[-1], src.shape[-2] - 1)
-    lead = () if z is None else (min(z // f[0], src.shape[0] - 1),)
-    block = src[lead + (slice(int(yl.min()), int(yl.max()) + 1), slice(int(xl.min()), int(xl.max()) + 1),
-                        np.asarray(chans, np.int64))]
-    return block[np.ix_(yl - yl.min(), xl - xl.min(), np.arange(len(chans)))]
+    rl, cl = np.minimum(rows // f[v_ax], src.shape[v_ax] - 1), np.minimum(cols // f[h_ax], src.shape[h_ax] - 1)
+    key = [0] * nsp
+    key[v_ax], key[h_ax] = slice(int(rl.min()), int(rl.max()) + 1), slice(int(cl.min()), int(cl.max()) + 1)
+    if axis is not None:
+        key[axis] = min(int(pos) // f[axis], src.shape[axis] - 1)
+    block = src[tuple(key) + (np.asarray(chans, np.int64),)]
+    return block[np.ix_(rl - rl.min(), cl - cl.min(), np.arange(len(chans)))]
+
+
+def view_pixels(img, z, ys, xs, chans, scale):
+    """The pixels the xy view shows: rows ``ys``, columns ``xs``, channels ``chans`` of plane ``z`` (None in 2D)."""
+    return section_pixels(img, None if z is None else 0, z, ys, xs, chans, (scale, scale))
+
+
+def draw_crosshair(layer, at, size):
+    """Thin lines through display point ``at`` (y, x) across a layer of ``size`` (h, w): the cursor of the orthoviews."""
+    y, x = at
+    layer.stroke_style = "rgba(255, 255, 255, 0.55)"
+    layer.line_width = 1
+    layer.stroke_lines([(0, y), (size[1], y)])
+    layer.stroke_lines([(x, 0), (x, size[0])])
 
 
 class CanvasView:
@@ -65,13 +85,26 @@ class CanvasView:
         """The RGB float frame the image layer shows (image composite + overlay)."""
         a = self.app
         rgb = self._composite()
-        ov = a.overlay
-        pv = a.prediction.probabilities() if with_overlay and ov != "none" else None
-        if pv is not None and pv[0].shape[-1] == len(a.project.classes):  # else made before a class change
-            over = self._overlaid(rgb, pv[0], ov)
+        return self.with_overlay(rgb, a.prediction.probabilities() if with_overlay else None, self._inside)
+
+    def with_overlay(self, rgb, pv, inside):
+        """``rgb`` with the overlay of ``pv`` (probabilities, where ready) where ready; black outside ``inside``."""
+        a = self.app
+        if pv is not None and a.overlay != "none" and pv[0].shape[-1] == len(a.project.classes):  # else stale
+            over = self.overlaid(rgb, pv[0], a.overlay)
             rgb = over if pv[1].all() else np.where(pv[1][..., None], over, rgb)  # unpredicted parts: the image
-            return rgb * self._inside
+            return rgb * inside
         return rgb
+
+    def channel_style(self):
+        """``(channels, limits, colours)`` shown now: what a composite of the current image needs."""
+        a = self.app
+        chans = list(a.channels.active())
+        limits = tuple(tuple(np.ravel(a.channels.limits[a.image_index][c]).tolist()) for c in chans)
+        colors = tuple(a.channels.colors[a.image_index][c] for c in chans)
+        if len(chans) == 1 and a.display_channel.startswith("ch:"):
+            colors = ("#ffffff",)  # a single channel is shown in grey
+        return chans, limits, colors
 
     def _composite(self):
         """The shown channels' composite of the view, outside the image black (kept while nothing it shows changes).
@@ -80,13 +113,9 @@ class CanvasView:
         cost about a third of a frame.
         """
         a = self.app
-        chans = list(a.channels.active())
-        limits = [tuple(np.ravel(a.channels.limits[a.image_index][c]).tolist()) for c in chans]
-        colors = [a.channels.colors[a.image_index][c] for c in chans]
-        if len(chans) == 1 and a.display_channel.startswith("ch:"):
-            colors = ["#ffffff"]  # a single channel is shown in grey
+        chans, limits, colors = self.channel_style()
         key = (a.image.uid, a.z if a.image.ndim_spatial == 3 else None, a.view.origin, a.view.scale,
-               a.view.size, tuple(chans), tuple(limits), tuple(colors))
+               a.view.size, tuple(chans), limits, colors)
         if self._comp_key != key:
             ys, xs, _, _ = a.view.indices()
             data = view_pixels(a.image, a.z if a.image.ndim_spatial == 3 else None, ys, xs, chans, a.view.scale)
@@ -95,7 +124,8 @@ class CanvasView:
             self._comp_key = key
         return self._comp
 
-    def _overlaid(self, rgb, prob, ov):
+    def overlaid(self, rgb, prob, ov):
+        """``rgb`` under overlay ``ov`` (probabilities, probability:k, segmentation, uncertainty) of ``prob``."""
         a = self.app
         cols, alpha = a.project.colors, a.overlay_opacity
         if ov == "probabilities":
@@ -172,6 +202,9 @@ class CanvasView:
                 layer.stroke_style = layer.fill_style = "#ffd400"
                 layer.stroke_rect(dx0, dy0, dx1 - dx0, dy1 - dy0)
                 layer.fill_text(str(n), dx0 + 4, dy0 + 16)
+            if a.ortho.visible():
+                z, y, x = a.cursor
+                draw_crosshair(layer, a.view.to_display(y + 0.5, x + 0.5), a.canvas_size)
             if a.overlay_stale and a.overlay != "none":
                 layer.fill_style = "rgba(0, 0, 0, 0.6)"
                 layer.fill_rect(4, 4, 92, 22)

@@ -23,7 +23,11 @@ SHORTCUTS = [
     ("O", "next overlay"), ("U", "uncertainty overlay on / off"), ("L", "labels on / off"),
     ("+ / −", "zoom in / out"), ("0", "fit the image"),
     ("wheel", "zoom at the pointer"), ("right or Shift drag", "pan"),
+    ("↑ / ↓, PgUp / PgDn", "volumes: move the plane under the pointer by 1 / 10"),
+    ("Ctrl+click (or click with pan)", "volumes: move the cursor of the three views there"),
 ]
+PLANE_AXIS = {"xy": 0, "xz": 1, "yz": 2}  # the axis each pane holds fixed
+STEPS = {"ArrowUp": 1, "ArrowDown": -1, "PageUp": 10, "PageDown": -10}
 
 
 def help_html():
@@ -35,17 +39,22 @@ def help_html():
 
 
 class Keyboard:
-    """Maps key presses over ``app``'s canvas to its actions."""
+    """Maps key presses over ``app``'s canvases to its actions."""
 
     def __init__(self, app):
         self.app = app
-        self.events = Event(source=app.canvas_view.canvas, watched_events=["keydown"],
-                            prevent_default_action=True, ignore_modifier_key_events=True)
-        self.events.on_dom_event(self.on_key)
+        self.events = self.attach(app.canvas_view.canvas, "xy")
         self.guard = KeyGuard(selector=".pixclass-canvas", root=".pixclass-app")
 
-    def on_key(self, ev):
-        """Handle one ``keydown`` event dict (``key``, ``ctrlKey``, ``metaKey``, ``shiftKey``); True if used."""
+    def attach(self, canvas, plane):
+        """Listen to keys over ``canvas``, the pane of ``plane`` ("xy", "xz", "yz")."""
+        events = Event(source=canvas, watched_events=["keydown"], prevent_default_action=True,
+                       ignore_modifier_key_events=True)
+        events.on_dom_event(lambda ev: self.on_key(ev, plane))
+        return events
+
+    def on_key(self, ev, plane="xy"):
+        """Handle one ``keydown`` event dict (``key``, ``ctrlKey``, ``metaKey``, ``shiftKey``) over ``plane``; True if used."""
         a = self.app
         key = str(ev.get("key", ""))
         low = key.lower()
@@ -80,6 +89,10 @@ class Keyboard:
             a.zoom(1 / 1.5)
         elif key == "0":
             a.fit()
+        elif key in STEPS and a.image.ndim_spatial == 3:
+            c, axis = list(a.cursor), PLANE_AXIS[plane]
+            c[axis] = min(max(c[axis] + STEPS[key], 0), a.image.shape_spatial[axis] - 1)
+            a.cursor = tuple(c)
         else:
             return False
         return True

@@ -203,6 +203,7 @@ class LiveUpdater:
         a = self.app
         t = time.perf_counter()
         a.canvas_view.draw()
+        a.ortho.draw()
         tm["render"] = time.perf_counter() - t
         tm["total"] = time.perf_counter() - t0
         if self._first is None:
@@ -218,9 +219,20 @@ class LiveUpdater:
             self._first = time.perf_counter() - self._t0
 
     def _fill_view(self, gen, tm, forest=None):
-        """Predict the view's pieces from the centre out, drawing as they finish (False when stale)."""
+        """Predict the xy view, then the orthogonal panes shown, piece by piece (False when stale)."""
+        preds = [self.app.prediction] + self.app.ortho.predictions()
+        total = None
+        for pred in preds:
+            vf = pred.features()
+            if vf is None or vf.key != pred.key():
+                return False
+            total = (total or 0) + len(vf)
+        done = [0]
+        return all(self._fill(pred, gen, tm, forest, done, total) for pred in preds)
+
+    def _fill(self, pred, gen, tm, forest, done, total):
+        """Predict one view's pieces from its centre out, drawing as they finish (False when stale)."""
         a = self.app
-        pred = a.prediction
         vf = pred.features()
         if vf is None or vf.key != pred.key():
             return False
@@ -230,8 +242,10 @@ class LiveUpdater:
                     return False
                 if vf.full():  # what is not kept would be computed again for the forest
                     break
-                self._report(f"features of the view: {k}/{len(vf)} tiles", "features of the view", k / len(vf))
+                self._report(f"features of the view: {done[0] + k}/{total} tiles", "features of the view",
+                             (done[0] + k) / total)
                 vf.features(k)
+            done[0] += len(vf)
             return True
         forest = forest or a.project.forest
         if forest is None or forest.n_classes != len(a.project.classes):  # the classes changed meanwhile
@@ -250,14 +264,17 @@ class LiveUpdater:
             t2 = time.perf_counter()
             tm["features"] += t1 - t
             tm["predict"] += t2 - t1
-            done = int(state.done.sum())
-            a.view_progress = (done, len(vf))
-            if done < len(vf):
-                self._report(f"predicting the view: {done}/{len(vf)} tiles", "predicting the view",
-                             0.3 + 0.7 * done / len(vf))
+            n = done[0] + int(state.done.sum())
+            a.view_progress = (n, total)
+            if n < total:
+                self._report(f"predicting the view: {n}/{total} tiles", "predicting the view", 0.3 + 0.7 * n / total)
                 if t2 - last_draw > DRAW_EVERY_S:
-                    a.canvas_view.draw()
+                    pred.draw()
                     self._drawn()
                     last_draw = time.perf_counter()
-        a.view_progress = (len(vf), len(vf))
+        done[0] += len(vf)
+        a.view_progress = (done[0], total)
+        if done[0] < total:
+            pred.draw()  # this view is complete: show it while the next fills
+            self._drawn()
         return True

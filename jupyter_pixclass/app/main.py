@@ -21,8 +21,9 @@ from .keyboard import Keyboard
 from .live_updater import LiveUpdater
 from .mouse import Mouse
 from .navigation import Navigation
+from .ortho_views import OrthoViews
 from .overlays import OverlayControls
-from .painting import Painter
+from .painting import Painter, check_stroke
 from .palette import ClassPalette
 from .progress import ProgressPanel
 from .style import style_widget
@@ -50,6 +51,11 @@ class PixelClassifierApp(T.HasTraits):
     Keys over the image: see :data:`keyboard.SHORTCUTS` (the "?" button lists them).
     Scripted surface: :meth:`stroke`, ``live_update``, :meth:`wait_idle`, ``timings``,
     :meth:`suggest`, :meth:`undo`, :meth:`redo`.
+
+    Volumes are shown in orthogonal views (``orthoviews``, on by default for a 3D image): the xy
+    canvas and, below it, xz and yz panes through ``cursor`` (z, y, x). A click with the pan tool
+    or a Ctrl-click on any pane moves the cursor there; the arrow keys move the plane of the pane
+    under the pointer; painting works on every pane (``stroke(..., plane="xz")``).
     """
 
     live_update = T.Bool(False)
@@ -58,6 +64,8 @@ class PixelClassifierApp(T.HasTraits):
     current_class = T.Int(1)
     image_index = T.Int(0)
     z = T.Int(0)
+    orthoviews = T.Bool(False)
+    cursor = T.Tuple(T.Int(), T.Int(), T.Int(), default_value=(0, 0, 0))
     display_channel = T.Unicode("composite")
     overlay = T.Unicode("probabilities")
     overlay_opacity = T.Float(0.45, min=0.0, max=1.0)
@@ -72,6 +80,8 @@ class PixelClassifierApp(T.HasTraits):
         if not project.images:
             raise ValueError("the project has no images: project.add_image(...) before opening the app")
         self.project = project
+        if "orthoviews" not in kwargs and project.images:  # ilastik's three views for a volume
+            self.orthoviews = project.images[0].ndim_spatial == 3
         self.canvas_size = tuple(int(s) for s in canvas_size)
         self.suggestions = []  # the last suggest() result
         self.timings_full = {}  # the same as timings, for scripts written when timings held the preview's
@@ -93,6 +103,7 @@ class PixelClassifierApp(T.HasTraits):
         self.export_panel = ExportPanel(self)
         self.progress_panel = ProgressPanel(self)
         self.suggest_panel = SuggestionPanel(self)
+        self.ortho = OrthoViews(self)
         self._build()
         self._set_image(0)
         self.live.request_view()  # a trained project shows its prediction at once
@@ -117,8 +128,8 @@ class PixelClassifierApp(T.HasTraits):
         side = W.VBox([W.HBox([self.w_live, self.w_update]), self.progress_panel, self.palette,
                        W.HTML("<b>Where to label next</b>"), self.suggest_panel, acc],
                       layout=W.Layout(width=SIDE_WIDTH, min_width=SIDE_WIDTH))
-        main = W.HBox([W.VBox([self.canvas_view.canvas, self.w_status], layout=W.Layout(width=f"{self.canvas_size[1]}px")),
-                       side])
+        main = W.HBox([W.VBox([self.canvas_view.canvas, self.w_status, self.ortho],
+                              layout=W.Layout(width=f"{max(self.canvas_size)}px")), side])
         main.add_class("pixclass-wrap")
         self.widget = W.VBox([style_widget(), self.keyboard.guard, self.toolbar, self.toolbar.help_panel, main])
         self.widget.add_class("pixclass-app")
@@ -144,9 +155,13 @@ class PixelClassifierApp(T.HasTraits):
         self.view = render.View(img.shape_spatial[-2:], self.canvas_size)
         self.channels.set_image(i)
         nz = self.navigation.set_image(i)
+        h, w = img.shape_spatial[-2:]
+        self.cursor = (nz // 2, h // 2, w // 2)
         self.z = nz // 2
         self.prediction.reset()
+        self.ortho.reset()
         self.canvas_view.ready = True
+        self.ortho.show()
         self._redraw()
 
     @T.observe("image_index")
@@ -161,15 +176,48 @@ class PixelClassifierApp(T.HasTraits):
         if change["name"] in ("z", "show_labels", "labels_opacity"):
             self.canvas_view.draw_labels()
         if change["name"] == "z":
+            if self.cursor[0] != change["new"] and self.image.ndim_spatial == 3:
+                self.cursor = (change["new"],) + tuple(self.cursor[1:])
             self.canvas_view.draw_marks()
             self.live.request_view()
-        if change["name"] not in ("show_labels", "labels_opacity"):
+        if change["name"] in ("show_labels", "labels_opacity"):
+            self.ortho.draw_labels()
+        else:
             self.canvas_view.draw()
+            self.ortho.draw()
+
+    @T.validate("cursor")
+    def _check_cursor(self, proposal):
+        c = tuple(proposal["value"])
+        shape = self.image.shape_spatial if self.project.images else ()
+        shape = shape if len(shape) == 3 else (1,) + tuple(shape)
+        if any(not 0 <= v < n for v, n in zip(c, shape)):
+            raise T.TraitError(f"cursor (z, y, x) = {c} lies outside image {self.image.name!r} of shape {shape}")
+        return c
+
+    @T.observe("cursor")
+    def _on_cursor(self, change):
+        if change["new"][0] != self.z:
+            self.z = change["new"][0]  # the xy pane shows the cursor's plane
+        self.canvas_view.draw_marks()
+        self.ortho.draw_all()
+        old = change["old"] if isinstance(change["old"], tuple) else None
+        if old is None or change["new"][1:] != old[1:]:
+            self.live.request_view()
+
+    @T.observe("orthoviews")
+    def _on_orthoviews(self, change):
+        if getattr(self, "ortho", None) is None:  # set while the app is being made
+            return
+        self.ortho.show()
+        self.canvas_view.draw_marks()
+        self.live.request_view()
 
     def _redraw(self):
         self.canvas_view.draw_labels()
         self.canvas_view.draw_marks()
         self.canvas_view.draw()
+        self.ortho.draw_all()
 
     # ------------------------------------------------------------------ view
     def zoom(self, factor, at=None):
@@ -197,7 +245,7 @@ class PixelClassifierApp(T.HasTraits):
         self._view_changed()
 
     def _view_changed(self):
-        self._redraw()
+        self._redraw()  # the panes follow the xy view's zoom and pan
         self.live.request_view()
 
     def frame(self, with_overlay=True):
@@ -218,6 +266,7 @@ class PixelClassifierApp(T.HasTraits):
         self.painter.clear()
         self.current_class = min(self.current_class, max(1, len(self.project.classes)))
         self.prediction.reset()
+        self.ortho.reset()
         self.palette.refresh()
         self._redraw()
         self.request_update()
@@ -230,6 +279,7 @@ class PixelClassifierApp(T.HasTraits):
             return
         self.project.set_features(fs)
         self.prediction.reset()
+        self.ortho.reset()
         self.feature_grid.update_info()
         self.canvas_view.draw()
         self.request_update()
@@ -254,40 +304,22 @@ class PixelClassifierApp(T.HasTraits):
         self.set_contrast(c, float(d.min()), float(d.max()))
 
     # ------------------------------------------------------------------ painting
-    def stroke(self, points, k, radius=3, image=None, z=None):
-        """Paint class ``k`` (0 erases) along ``[(x, y), ...]`` in image pixels, like a brush drag.
+    def stroke(self, points, k, radius=3, image=None, z=None, plane="xy"):
+        """Paint class ``k`` (0 erases) along ``points`` in image pixels, like a brush drag.
 
-        Raises ``ValueError`` naming the value for an image index, slice, class or radius out of
-        range (radius 1..512) or a point outside the image; nothing changes then.
+        ``plane`` is the pane painted on, through the cursor: "xy" takes ``[(x, y), ...]`` (on
+        plane ``z``, default the shown one), "xz" ``[(x, z), ...]`` at the cursor's y, "yz"
+        ``[(y, z), ...]`` at the cursor's x. Raises ``ValueError`` naming the value for an image
+        index, slice, class, radius (1..512) or plane out of range, or a point outside the
+        plane; nothing changes then.
         """
-        n_img = len(self.project.images)
-        if image is not None and not (isinstance(image, (int, np.integer)) and 0 <= image < n_img):
-            raise ValueError(f"image {image!r} does not exist: the project has {n_img} images (0..{n_img - 1})")
-        img = self.project.images[self.image_index if image is None else int(image)]
-        try:
-            radius = float(radius)
-        except (TypeError, ValueError):
-            raise ValueError(f"radius {radius!r} is not a number") from None
-        if not 1 <= radius <= 512:
-            raise ValueError(f"radius {radius!r} is outside 1..512 pixels")
-        k = int(k)
-        if not 0 <= k <= len(self.project.classes):
-            raise ValueError(f"class {k} does not exist (0 erases, 1..{len(self.project.classes)} are classes)")
-        pts = np.asarray(points, float).reshape(-1, 2) if len(points) else np.zeros((0, 2))
-        h, w = img.shape_spatial[-2:]
-        if not np.isfinite(pts).all() or (pts < 0).any() or (pts[:, 0] > w - 1).any() or (pts[:, 1] > h - 1).any():
-            bad = next((tuple(float(c) for c in p) for p in pts if not (np.isfinite(p).all() and 0 <= p[0] <= w - 1
-                                                      and 0 <= p[1] <= h - 1)), None)
-            raise ValueError(f"point (x, y) = {bad} lies outside image {img.name!r} of {w} x {h} pixels")
-        if z is not None and img.ndim_spatial == 3 and not (
-                isinstance(z, (int, np.integer)) and 0 <= z < img.shape_spatial[0]):
-            raise ValueError(f"z {z!r} is outside 0..{img.shape_spatial[0] - 1} of image {img.name!r}")
+        pts, radius, k = check_stroke(self, points, k, radius, image, z, plane)
         if image is not None and image != self.image_index:
             self.image_index = image
         if z is not None and z != self.z:
             self.z = z
-        self.painter.begin()
-        self.painter.segment([(float(y), float(x)) for x, y in points], int(k), radius)
+        self.painter.begin(plane)
+        self.painter.segment([(float(v), float(h)) for h, v in pts], k, radius, plane)
         self.painter.end()
 
     def undo(self):

@@ -1,4 +1,4 @@
-"""Brush strokes on the project's labels, with undo and redo of whole strokes."""
+"""Brush strokes on the project's labels in any pane (xy, xz, yz), with undo and redo of whole strokes."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,39 +28,112 @@ def stroke_pixels(pts, radius, shape):
     return yy[ok], xx[ok]
 
 
+PLANES = {"xy": ("x", "y"), "xz": ("x", "z"), "yz": ("y", "z")}  # a pane's (horizontal, vertical) axes
+
+
+def plane_shape(img, plane):
+    """(rows, columns) of ``plane`` of image ``img``: xy (y, x), xz (z, x), yz (z, y)."""
+    shape = img.shape_spatial
+    if plane == "xy":
+        return shape[-2:]
+    return (shape[0], shape[2]) if plane == "xz" else (shape[0], shape[1])
+
+
+def plane_key(app, plane):
+    """The index (ints and slices) of the plane of ``app``'s image that a stroke on ``plane`` paints."""
+    if app.image.ndim_spatial == 2:
+        return (Ellipsis,)
+    z, y, x = app.cursor
+    return {"xy": (app.z,), "xz": (slice(None), y), "yz": (slice(None), slice(None), x)}[plane]
+
+
+def check_stroke(app, points, k, radius, image=None, z=None, plane="xy"):
+    """``(points (n, 2) float, radius, k)`` of a scripted stroke, or ``ValueError`` naming the bad value.
+
+    An image index, slice, class or radius out of range (radius 1..512), an unknown plane, or a
+    point outside the pane's plane is refused before anything changes.
+    """
+    n_img = len(app.project.images)
+    if image is not None and not (isinstance(image, (int, np.integer)) and 0 <= image < n_img):
+        raise ValueError(f"image {image!r} does not exist: the project has {n_img} images (0..{n_img - 1})")
+    img = app.project.images[app.image_index if image is None else int(image)]
+    try:
+        radius = float(radius)
+    except (TypeError, ValueError):
+        raise ValueError(f"radius {radius!r} is not a number") from None
+    if not 1 <= radius <= 512:
+        raise ValueError(f"radius {radius!r} is outside 1..512 pixels")
+    k = int(k)
+    if not 0 <= k <= len(app.project.classes):
+        raise ValueError(f"class {k} does not exist (0 erases, 1..{len(app.project.classes)} are classes)")
+    if plane not in PLANES:
+        raise ValueError(f"plane {plane!r} is not one of {', '.join(PLANES)}")
+    if plane != "xy" and img.ndim_spatial != 3:
+        raise ValueError(f"plane {plane!r} needs a volume; image {img.name!r} is 2D")
+    pts = np.asarray(points, float).reshape(-1, 2) if len(points) else np.zeros((0, 2))
+    h, w = plane_shape(img, plane)
+    inside = np.isfinite(pts).all(1) & (pts >= 0).all(1) & (pts[:, 0] <= w - 1) & (pts[:, 1] <= h - 1)
+    if not inside.all():
+        bad = tuple(float(c) for c in pts[np.flatnonzero(~inside)[0]])
+        where = f"image {img.name!r}" if plane == "xy" else f"the {plane} plane of image {img.name!r}"
+        raise ValueError(f"point ({', '.join(PLANES[plane])}) = {bad} lies outside {where} of {w} x {h} pixels")
+    if z is not None and img.ndim_spatial == 3 and not (
+            isinstance(z, (int, np.integer)) and 0 <= z < img.shape_spatial[0]):
+        raise ValueError(f"z {z!r} is outside 0..{img.shape_spatial[0] - 1} of image {img.name!r}")
+    return pts, radius, k
+
+
 class Painter:
-    """Paints ``app``'s current image/slice; a stroke is one undo step (the plane before it is kept)."""
+    """Paints ``app``'s current image in one of its panes; a stroke is one undo step (its plane before it is kept)."""
 
     def __init__(self, app):
         self.app = app
         self.undo_stack = []
         self.redo_stack = []
         self._before = None
+        self.plane = "xy"
 
-    def begin(self):
-        """Start a stroke: remember the plane for undo."""
+    def begin(self, plane="xy"):
+        """Start a stroke on ``plane``: remember that plane for undo."""
         a = self.app
-        self._before = a.plane(a.project.labels(a.image_index)).copy()
+        self.plane = plane
+        self._key = plane_key(a, plane)
+        self._before = np.array(a.project.labels(a.image_index)[self._key])
 
-    def segment(self, pts, k, radius):
-        """Stamp a disk of ``radius`` along ``pts`` [(y, x), ...] in image pixels with class ``k`` (0 erases)."""
+    def segment(self, pts, k, radius, plane=None):
+        """Stamp a disk of ``radius`` along ``pts`` [(row, column), ...] of the pane's plane with class ``k``.
+
+        Rows and columns are the plane's: (y, x) on xy, (z, x) on xz, (z, y) on yz; 0 erases.
+        """
         a = self.app
+        plane = plane or self.plane
         n = len(a.project.classes)
         if not 0 <= k <= n:
             raise ValueError(f"class {k} does not exist (0 erases, 1..{n} are classes)")
-        yy, xx = stroke_pixels(pts, radius, a.image.shape_spatial[-2:])
-        index = (yy, xx) if a.image.ndim_spatial == 2 else (np.full(yy.size, a.z), yy, xx)
+        rr, cc = stroke_pixels(pts, radius, plane_shape(a.image, plane))
+        if a.image.ndim_spatial == 2:
+            index = (rr, cc)
+        else:
+            z, y, x = a.cursor
+            index = {"xy": lambda: (np.full(rr.size, a.z), rr, cc), "xz": lambda: (rr, np.full(rr.size, y), cc),
+                     "yz": lambda: (rr, cc, np.full(rr.size, x))}[plane]()
         a.project.paint_pixels(a.image_index, index, k)
-        a.canvas_view.draw_segment(pts, k, radius)  # immediate feedback in the browser
+        if plane == "xy":
+            a.canvas_view.draw_segment(pts, k, radius)  # immediate feedback in the browser
+        else:
+            a.ortho.panes[plane].draw_labels()
 
     def end(self):
         """End a stroke: push it on the undo stack and retrain."""
         a = self.app
         if self._before is not None:
-            self.undo_stack.append((a.image_index, a.z if a.image.ndim_spatial == 3 else None, self._before))
+            self.undo_stack.append((a.image_index, self._key, self._before))
             del self.undo_stack[:-HISTORY]
             self.redo_stack.clear()  # a new stroke ends the redo history, as in every editor
             self._before = None
+            a.ortho.draw_labels()  # a stroke on one pane crosses the others
+            if self.plane != "xy":
+                a.canvas_view.draw_labels()
         a.live.labels_edited()
 
     def clear(self):
@@ -82,9 +155,10 @@ class Painter:
         if not src:
             a.status = f"nothing to {verb}"
             return False
-        i, z, saved = src.pop()
-        dst.append((i, z, a.project.replace_labels(i, saved, z)))
+        i, key, saved = src.pop()
+        dst.append((i, key, a.project.replace_labels(i, saved, where=key)))
         if i == a.image_index:
             a.canvas_view.draw_labels()
+            a.ortho.draw_labels()
         a.live.labels_edited()
         return True

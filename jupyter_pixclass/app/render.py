@@ -20,19 +20,26 @@ def hex_to_rgb(c):
 class View:
     """Which image pixels a canvas of ``size`` (h, w) shows: top-left ``origin`` and ``scale``.
 
-    ``scale`` is display pixels per image pixel. Sampling is nearest-neighbour at pixel
-    centres, so what is drawn costs display pixels, not image pixels.
+    ``scale`` is display pixels per image pixel along columns; rows are ``aspect`` times taller
+    (an xz pane of a volume whose planes lie farther apart than its pixels). Sampling is
+    nearest-neighbour at pixel centres, so what is drawn costs display pixels, not image pixels.
     """
 
-    def __init__(self, image_shape, size, origin=(0.0, 0.0), scale=None):
+    def __init__(self, image_shape, size, origin=(0.0, 0.0), scale=None, aspect=1.0):
         self.image_shape = tuple(image_shape)
         self.size = tuple(int(s) for s in size)
+        self.aspect = float(aspect)
         self.scale = float(scale) if scale else self.fit_scale()
         self.origin = tuple(float(o) for o in origin)
 
+    @property
+    def scales(self):
+        """Display pixels per image pixel along rows and along columns."""
+        return self.scale * self.aspect, self.scale
+
     def fit_scale(self):
         """The scale at which the whole image fits the canvas."""
-        return min(self.size[0] / self.image_shape[0], self.size[1] / self.image_shape[1])
+        return min(self.size[0] / (self.image_shape[0] * self.aspect), self.size[1] / self.image_shape[1])
 
     def fit(self):
         """Show the whole image."""
@@ -45,32 +52,40 @@ class View:
         new = float(np.clip(self.scale * factor, self.fit_scale() * 0.5, 32.0))
         iy, ix = self.to_image(*at)
         self.scale = new
-        self.origin = (iy - at[0] / new, ix - at[1] / new)
+        sy, sx = self.scales
+        self.origin = (iy - at[0] / sy, ix - at[1] / sx)
         self.clamp()
 
     def pan(self, dy, dx):
         """Move the view by a display-pixel drag (dy, dx)."""
-        self.origin = (self.origin[0] - dy / self.scale, self.origin[1] - dx / self.scale)
+        sy, sx = self.scales
+        self.origin = (self.origin[0] - dy / sy, self.origin[1] - dx / sx)
         self.clamp()
 
     def clamp(self):
         """Keep the view's origin where some of the image stays visible."""
-        oy = np.clip(self.origin[0], min(0, self.image_shape[0] - self.size[0] / self.scale), max(0, self.image_shape[0] - self.size[0] / self.scale))
-        ox = np.clip(self.origin[1], min(0, self.image_shape[1] - self.size[1] / self.scale), max(0, self.image_shape[1] - self.size[1] / self.scale))
-        self.origin = (float(oy), float(ox))
+        o = []
+        for a, s in enumerate(self.scales):
+            room = self.image_shape[a] - self.size[a] / s
+            o.append(float(np.clip(self.origin[a], min(0, room), max(0, room))))
+        self.origin = tuple(o)
 
     def to_image(self, y, x):
         """Display (y, x) -> image (y, x), floats."""
-        return self.origin[0] + y / self.scale, self.origin[1] + x / self.scale
+        sy, sx = self.scales
+        return self.origin[0] + y / sy, self.origin[1] + x / sx
 
     def to_display(self, y, x):
         """Display coordinates of image position (``y``, ``x``)."""
-        return (y - self.origin[0]) * self.scale, (x - self.origin[1]) * self.scale
+        sy, sx = self.scales
+        return (y - self.origin[0]) * sy, (x - self.origin[1]) * sx
 
     def indices(self):
         """Image row and column index per display row/column, and masks of those inside the image."""
-        ys = np.floor(self.origin[0] + (np.arange(self.size[0]) + 0.5) / self.scale).astype(np.int64)
-        xs = np.floor(self.origin[1] + (np.arange(self.size[1]) + 0.5) / self.scale).astype(np.int64)
+        out = []
+        for a, s in enumerate(self.scales):
+            out.append(np.floor(self.origin[a] + (np.arange(self.size[a]) + 0.5) / s).astype(np.int64))
+        ys, xs = out
         iny = (ys >= 0) & (ys < self.image_shape[0])
         inx = (xs >= 0) & (xs < self.image_shape[1])
         return np.clip(ys, 0, self.image_shape[0] - 1), np.clip(xs, 0, self.image_shape[1] - 1), iny, inx

@@ -56,16 +56,28 @@ class ViewPrediction:
         """Forget the probabilities (classes or features changed)."""
         self.state = None
 
+    def view(self):
+        """The :class:`render.View` whose pixels this predicts (the xy canvas's)."""
+        return self.app.view
+
+    def draw(self):
+        """Draw the canvas this predicts for."""
+        self.app.canvas_view.draw()
+
+    def make_features(self, rows, cols, key):
+        """Features of the view's grid: image rows ``rows`` and columns ``cols`` of the shown plane."""
+        a = self.app
+        return ViewFeatures(a.project.engine, a.image, a.project.features, rows, cols, z=key[1])
+
     def features(self):
-        """The ViewFeatures of the current view (made anew when the view moved)."""
+        """The features of the current view (made anew when the view moved)."""
         key = self.key()
         vf = self.vf
         if vf is None or vf.key != key:
-            ys, xs, iny, inx = self.app.view.indices()
+            ys, xs, iny, inx = self.view().indices()
             if key != self.key():  # moved meanwhile: the next update takes the new view
                 return vf
-            a = self.app
-            vf = ViewFeatures(a.project.engine, a.image, a.project.features, ys[iny], xs[inx], z=key[1])
+            vf = self.make_features(ys[iny], xs[inx], key)
             vf.key = key
             self.vf = vf
         return vf
@@ -110,7 +122,7 @@ class ViewPrediction:
         s, vf = self.state, self.vf
         if s is None or vf is None or not s.is_of(self.key(), self.shown_forest):
             return None
-        view = self.app.view
+        view = self.view()
         _, _, iny, inx = view.indices()
         grid, done = s.grid, s.done
         h, w = view.size

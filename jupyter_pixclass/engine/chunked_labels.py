@@ -139,7 +139,11 @@ class ChunkedLabels(ArrayShape):
         box, pick = self._region(key)
         if any(p != slice(None, None, 1) and p != slice(None) and p != 0 for p in pick):
             raise IndexError("labels are written without steps")
-        full = np.broadcast_to(np.asarray(value, np.uint8), tuple(s.stop - s.start for s in box))
+        value = np.asarray(value, np.uint8)
+        ints = [a for a, p in enumerate(pick) if isinstance(p, int)]
+        if value.ndim == len(box) - len(ints):  # a plane across the first axis: (z, x) of (z, y, x)
+            value = np.expand_dims(value, tuple(ints))
+        full = np.broadcast_to(value, tuple(s.stop - s.start for s in box))
         for idx, in_chunk, in_box in self._overlaps(box):
             part = full[in_box]
             c = self.chunks.get(idx)

@@ -17,6 +17,7 @@ __all__ = ["ViewFeatures"]
 
 SPARSE_BELOW = 0.5  # a view showing fewer than this share of the rows it spans samples tiles
 WIDE = 4  # tiles side by side in one piece of a sampled view
+PLANE_PIECE = 256  # side of a piece of one plane of a volume whose 3D tiles span many planes
 
 
 class ViewFeatures:
@@ -45,8 +46,13 @@ class ViewFeatures:
         # tiles share their halos (a 256-pixel tile reads 1.5x its width at sigma 10)
         span = int(self.rows[-1] - self.rows[0] + 1) if self.rows.size else 0
         self.sparse = self.rows.size < SPARSE_BELOW * span
+        # one plane of 3D tiles many planes deep: no tile is kept for it, so pieces need not follow
+        # the tiles (32 x 64 pixels for 3D features of a tall volume); wide pieces read the halo once
+        self.plane_rows = z is not None and g.tile[0] > 1
         if self.sparse:
             ty, tx = ty * WIDE, tx * WIDE
+        if self.plane_rows:
+            ty, tx = max(ty, PLANE_PIECE), max(tx, PLANE_PIECE)
         yb = _cuts(self.rows, ty)
         xb = _cuts(self.cols, tx)
         cy, cx = self.rows.mean() if self.rows.size else 0, self.cols.mean() if self.cols.size else 0
@@ -94,7 +100,7 @@ class ViewFeatures:
         t, ry, rx = self.pieces[k]
         ys, xs = self.rows[ry], self.cols[rx]
         lead = [ys] if self.z is None else [np.array([self.z]), ys]
-        fm = None if self.sparse else eng.cached(img, fs, t)
+        fm = None if self.sparse or self.plane_rows else eng.cached(img, fs, t)
         if fm is None and not self.sparse and self._mostly_covers(t, ys, xs):
             fm = eng.tile_features(img, fs, t)  # kept: strokes land here, panning back is free
         if fm is not None:

@@ -74,18 +74,26 @@ class Labeling:
             self._store.mark(self.images[i], region)
             self.version += 1
 
-    def replace_labels(self, i, values, z=None):
-        """Put ``values`` into the labels of image ``i`` (plane ``z`` of a volume); returns what was there.
+    def replace_labels(self, i, values, z=None, where=None):
+        """Put ``values`` into the labels of image ``i``; returns what was there.
 
-        Undo and redo swap whole planes this way, atomically with respect to training.
+        ``z`` replaces plane ``z`` of a volume; ``where`` (ints and slices, e.g. ``(slice(None), y)``
+        for the xz plane through row ``y``) any plane or box; neither: everything. Undo and redo
+        swap whole planes this way, atomically with respect to training.
         """
         i = self.image_index(i)
+        if where is None:
+            where = (Ellipsis,) if z is None else (int(z),)
+        where = tuple(where)
         with self.lock:
             lab = self._labels[i]
-            where = (Ellipsis,) if z is None else (z,)
             before = np.array(lab[where])
             lab[where] = values
-            self._store.mark(self.images[i], None if z is None else (slice(z, z + 1),) + (slice(None),) * (lab.ndim - 1))
+            region = None
+            if Ellipsis not in where:
+                region = tuple(slice(w, w + 1) if isinstance(w, (int, np.integer)) else w for w in where)
+                region += (slice(None),) * (lab.ndim - len(region))
+            self._store.mark(self.images[i], region)
             self.version += 1
         return before
 

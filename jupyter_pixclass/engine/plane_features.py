@@ -1,0 +1,111 @@
+"""Features and predictions of the pixels an xz or yz pane of a volume shows, piece by piece.
+
+An orthogonal pane shows one plane across the volume's planes: all rows ``y`` fixed (xz) or all
+columns ``x`` fixed (yz). Its features are 3D features at those voxels only: each piece reads
+the voxels it shows with the features' halo around them (a slab a few dozen voxels thick, never
+the volume) and computes just the rows it shows. Pieces are kept, within a quarter of the tile
+cache's budget, while the pane stays where it is, so after a stroke re-predicting the pane is
+the forest alone.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PlaneFeatures", "PANE_AXES"]
+
+# the pane's fixed axis, its vertical axis and its horizontal axis, in the volume's (z, y, x)
+PANE_AXES = {"xz": (1, 0, 2), "yz": (2, 0, 1)}
+# a piece is a slab of at most 64 planes x (2 halo + 1) x (512 + 2 halo) voxels (8 MB of two channels at
+# sigma 3.5): each piece reads its own halo, and chunks of the file it touches are decompressed whole
+PIECE_PLANES = 64
+PIECE_SIDE = 512
+
+
+class PlaneFeatures:
+    """The grid ``rows x cols`` of the plane through ``pos`` on the fixed axis of ``plane``.
+
+    Parameters
+    ----------
+    engine : TileEngine
+    img : Image
+        A volume.
+    fs : FeatureSet
+    plane : {"xz", "yz"}
+    pos : int
+        The fixed coordinate: y of an xz pane, x of a yz pane.
+    rows, cols : int arrays
+        Plane (z) of each display row; column (xz) or row (yz) of each display column.
+
+    Attributes ``rows``/``row_of``, ``cols``/``col_of``, ``identity`` and ``pieces`` (tile, row
+    slice, column slice) mean what they mean for :class:`.ViewFeatures`.
+    """
+
+    def __init__(self, engine, img, fs, plane, pos, rows, cols):
+        if plane not in PANE_AXES:
+            raise ValueError(f"plane {plane!r} is not one of {sorted(PANE_AXES)}")
+        self.engine, self.img, self.fs, self.plane, self.pos = engine, img, fs, plane, int(pos)
+        self.key = None
+        self.rows, self.row_of = np.unique(np.asarray(rows, np.int64), return_inverse=True)
+        self.cols, self.col_of = np.unique(np.asarray(cols, np.int64), return_inverse=True)
+        self.identity = self.rows.size == self.row_of.size and self.cols.size == self.col_of.size
+        ys = _even(self.rows.size, PIECE_PLANES)
+        xs = _even(self.cols.size, PIECE_SIDE)
+        cy = self.rows.mean() if self.rows.size else 0
+        cx = self.cols.mean() if self.cols.size else 0
+        pieces = []
+        for y0, y1 in ys:
+            for x0, x1 in xs:
+                my = (self.rows[y0] + self.rows[y1 - 1]) / 2
+                mx = (self.cols[x0] + self.cols[x1 - 1]) / 2
+                pieces.append(((my - cy) ** 2 + (mx - cx) ** 2, None, slice(y0, y1), slice(x0, x1)))
+        pieces.sort(key=lambda p: p[0])
+        self.pieces = [p[1:] for p in pieces]
+        self._feats = [None] * len(self.pieces)
+        self._held, self.max_bytes = 0, engine.cache.max_bytes
+
+    def __len__(self):
+        return len(self.pieces)
+
+    def n_ready(self):
+        """How many pieces have their features kept."""
+        return sum(f is not None for f in self._feats)
+
+    def full(self):
+        """Whether the kept pieces fill their share of the budget."""
+        return self._held >= self.max_bytes // 4
+
+    def features(self, k):
+        """``(fm (F, M), None)`` for piece ``k``: M voxels in row-major order of the piece."""
+        got = self._feats[k]
+        if got is not None:
+            return got
+        _, ry, rx = self.pieces[k]
+        zs, hs = self.rows[ry], self.cols[rx]
+        g = self.engine.grid(self.img, self.fs)
+        t = (0,) * len(g.shape)  # any tile: the rows and columns asked for say what is read
+        if self.plane == "xz":
+            fr = self.engine.row_features(self.img, self.fs, t, [zs, np.array([self.pos])],
+                                          slice(int(hs[0]), int(hs[-1]) + 1))
+            fr = fr[:, :, 0][:, :, hs - hs[0]]
+        else:
+            fr = self.engine.row_features(self.img, self.fs, t, [zs, hs], slice(self.pos, self.pos + 1))[..., 0]
+        got = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
+        if self._held + got[0].nbytes <= self.max_bytes // 4:
+            self._feats[k] = got
+            self._held += got[0].nbytes
+        return got
+
+    def predict(self, forest, k, features=None):
+        """Probabilities ``(n rows, n cols, K)`` of piece ``k`` (from ``features(k)`` when given)."""
+        fm, idx = features if features is not None else self.features(k)
+        _, ry, rx = self.pieces[k]
+        p = forest.predict_proba_fm(fm, idx)
+        return p.reshape(ry.stop - ry.start, rx.stop - rx.start, -1)
+
+
+def _even(n, most):
+    """``n`` positions in the fewest runs of at most ``most``, of near-equal length: [(start, stop), ...]."""
+    if n == 0:
+        return []
+    cuts = np.linspace(0, n, -(-n // most) + 1).round().astype(int)
+    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))

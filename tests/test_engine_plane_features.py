@@ -1,0 +1,65 @@
+"""PlaneFeatures: the xz and yz planes of a volume equal the whole volume's features there, read in slabs."""
+import numpy as np
+import pytest
+
+import jupyter_pixclass as pc
+from jupyter_pixclass.engine.plane_features import PlaneFeatures
+from jupyter_pixclass.engine.tiles import TileEngine
+from jupyter_pixclass.features.compute import compute_features
+
+
+class Counting:
+    """An array that records the largest block read from it."""
+
+    def __init__(self, arr):
+        self.arr, self.shape, self.dtype, self.ndim, self.largest = arr, arr.shape, arr.dtype, arr.ndim, 0
+
+    def __getitem__(self, key):
+        out = np.asarray(self.arr[key])
+        self.largest = max(self.largest, out.size)
+        return out
+
+
+def _assemble(pf, n_features):
+    out = np.full((n_features, pf.rows.size, pf.cols.size), np.nan, np.float32)
+    for k in range(len(pf)):
+        fm, idx = pf.features(k)
+        assert idx is None
+        _, ry, rx = pf.pieces[k]
+        out[:, ry, rx] = fm.reshape(n_features, ry.stop - ry.start, rx.stop - rx.start)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["3d", "2d"])
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (3.0, 1.0, 0.8)])
+def test_panes_equal_the_whole_volume(mode, spacing):
+    rng = np.random.default_rng(1)
+    img = pc.Image(rng.random((70, 40, 300, 2)).astype(np.float32), axes="ZYXC", spacing=spacing)
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6], mode=mode)
+    whole = compute_features(img, fs)  # (Z, Y, X, F)
+    eng = TileEngine(cache_bytes=2**28)
+    for plane, pos in (("xz", 13), ("yz", 277)):
+        n_h = 300 if plane == "xz" else 40
+        rows, cols = np.arange(70), np.arange(0, n_h, 2)  # every other column, as a zoomed-out pane shows them
+        pf = PlaneFeatures(eng, img, fs, plane, pos, rows, cols)
+        assert len(pf) == 2  # cut into two slabs of 35 planes
+        got = _assemble(pf, whole.shape[-1])
+        ref = np.moveaxis(whole[:, pos] if plane == "xz" else whole[:, :, pos], -1, 0)[:, rows][:, :, cols]
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_a_pane_reads_slabs_never_the_volume():
+    rng = np.random.default_rng(2)
+    data = Counting(rng.random((64, 200, 200, 1)).astype(np.float32))
+    img = pc.Image(np.zeros((1, 1, 1, 1), np.float32), axes="ZYXC")
+    img.data = data  # any array-like with shape and slicing is read this way
+    fs = pc.FeatureSet(sigmas=[1.0, 2.0])
+    eng = TileEngine(cache_bytes=2**28)
+    for plane in ("xz", "yz"):
+        pf = PlaneFeatures(eng, img, fs, plane, 100, np.arange(64), np.arange(200))
+        for k in range(len(pf)):
+            pf.features(k)
+    halo = fs.halo(3)
+    assert 0 < data.largest <= 64 * (2 * halo + 1) * 200  # one slab across the planes, as thick as the halo
+    with pytest.raises(ValueError, match="plane 'xy' is not one of"):
+        PlaneFeatures(eng, img, fs, "xy", 0, np.arange(3), np.arange(3))
