@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .view_features import PieceGrid
+
 __all__ = ["PlaneFeatures", "PANE_AXES"]
 
 # the pane's fixed axis, its vertical axis and its horizontal axis, in the volume's (z, y, x)
@@ -21,7 +23,7 @@ PIECE_PLANES = 64
 PIECE_SIDE = 512
 
 
-class PlaneFeatures:
+class PlaneFeatures(PieceGrid):
     """The grid ``rows x cols`` of the plane through ``pos`` on the fixed axis of ``plane``.
 
     Parameters
@@ -45,9 +47,7 @@ class PlaneFeatures:
             raise ValueError(f"plane {plane!r} is not one of {sorted(PANE_AXES)}")
         self.engine, self.img, self.fs, self.plane, self.pos = engine, img, fs, plane, int(pos)
         self.key = None
-        self.rows, self.row_of = np.unique(np.asarray(rows, np.int64), return_inverse=True)
-        self.cols, self.col_of = np.unique(np.asarray(cols, np.int64), return_inverse=True)
-        self.identity = self.rows.size == self.row_of.size and self.cols.size == self.col_of.size
+        self._set_grid(rows, cols)
         ys = _even(self.rows.size, PIECE_PLANES)
         xs = _even(self.cols.size, PIECE_SIDE)
         cy = self.rows.mean() if self.rows.size else 0
@@ -62,13 +62,6 @@ class PlaneFeatures:
         self.pieces = [p[1:] for p in pieces]
         self._feats = [None] * len(self.pieces)
         self._held, self.max_bytes = 0, engine.cache.max_bytes
-
-    def __len__(self):
-        return len(self.pieces)
-
-    def n_ready(self):
-        """How many pieces have their features kept."""
-        return sum(f is not None for f in self._feats)
 
     def full(self):
         """Whether the kept pieces fill their share of the budget."""
@@ -94,13 +87,6 @@ class PlaneFeatures:
             self._feats[k] = got
             self._held += got[0].nbytes
         return got
-
-    def predict(self, forest, k, features=None):
-        """Probabilities ``(n rows, n cols, K)`` of piece ``k`` (from ``features(k)`` when given)."""
-        fm, idx = features if features is not None else self.features(k)
-        _, ry, rx = self.pieces[k]
-        p = forest.predict_proba_fm(fm, idx)
-        return p.reshape(ry.stop - ry.start, rx.stop - rx.start, -1)
 
 
 def _even(n, most):

@@ -13,14 +13,43 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ViewFeatures"]
+__all__ = ["ViewFeatures", "PieceGrid"]
 
 SPARSE_BELOW = 0.5  # a view showing fewer than this share of the rows it spans samples tiles
 WIDE = 4  # tiles side by side in one piece of a sampled view
 PLANE_PIECE = 256  # side of a piece of one plane of a volume whose 3D tiles span many planes
 
 
-class ViewFeatures:
+class PieceGrid:
+    """What a canvas shows as a grid of image rows by columns, cut in ``pieces`` (tile, row slice, column slice).
+
+    ``rows``/``cols`` are the distinct image rows and columns shown, ``row_of``/``col_of`` which of them
+    each display row and column shows, ``identity`` whether each is shown once. Subclasses give
+    ``features(k)`` and keep ``_feats``.
+    """
+
+    def _set_grid(self, rows, cols):
+        self.rows, self.row_of = np.unique(np.asarray(rows, np.int64), return_inverse=True)
+        self.cols, self.col_of = np.unique(np.asarray(cols, np.int64), return_inverse=True)
+        # every display row and column its own image row and column: the grid is the view as it is
+        self.identity = self.rows.size == self.row_of.size and self.cols.size == self.col_of.size
+
+    def __len__(self):
+        return len(self.pieces)
+
+    def n_ready(self):
+        """How many pieces have their features kept."""
+        return sum(f is not None for f in self._feats)
+
+    def predict(self, forest, k, features=None):
+        """Probabilities ``(n rows, n cols, K)`` of piece ``k`` (from ``features(k)`` when given)."""
+        fm, idx = features if features is not None else self.features(k)
+        _, ry, rx = self.pieces[k]
+        p = forest.predict_proba_fm(fm, idx)
+        return p.reshape(ry.stop - ry.start, rx.stop - rx.start, -1)
+
+
+class ViewFeatures(PieceGrid):
     """The pixel grid ``rows x cols`` of plane ``z`` of ``img``, in pieces.
 
     Parameters
@@ -36,10 +65,7 @@ class ViewFeatures:
 
     def __init__(self, engine, img, fs, rows, cols, z=None):
         self.engine, self.img, self.fs, self.z = engine, img, fs, z
-        self.rows, self.row_of = np.unique(np.asarray(rows, np.int64), return_inverse=True)
-        self.cols, self.col_of = np.unique(np.asarray(cols, np.int64), return_inverse=True)
-        # every display row and column its own image row and column: the grid is the view as it is
-        self.identity = self.rows.size == self.row_of.size and self.cols.size == self.col_of.size
+        self._set_grid(rows, cols)
         g = engine.grid(img, fs)
         ty, tx = g.tile[-2], g.tile[-1]
         # zoomed far out, tiles are only sampled (rows computed, nothing kept): pieces of several
@@ -69,13 +95,6 @@ class ViewFeatures:
         self.pieces = [p[1:] for p in pieces]
         self._feats = [None] * len(self.pieces)
         self._held, self._tile_bytes, self.max_bytes = 0, 0, engine.cache.max_bytes
-
-    def __len__(self):
-        return len(self.pieces)
-
-    def n_ready(self):
-        """How many pieces have their features ready (kept here or in the tile cache)."""
-        return sum(f is not None for f in self._feats)
 
     def full(self):
         """Whether the view's features fill the budget (more would evict what it keeps)."""
@@ -129,14 +148,6 @@ class ViewFeatures:
         """Whether the piece shows at least half of tile ``t``'s rows and columns."""
         shape = self.engine.grid(self.img, self.fs).tile_shape(t)
         return ys.size >= 0.5 * shape[-2] and xs.size >= 0.5 * shape[-1] and (self.z is None or shape[0] == 1)
-
-    def predict(self, forest, k, features=None):
-        """Probabilities ``(n rows, n cols, K)`` of piece ``k`` (from ``features(k)`` when given)."""
-        fm, idx = features if features is not None else self.features(k)
-        _, ry, rx = self.pieces[k]
-        p = forest.predict_proba_fm(fm, idx)
-        return p.reshape(ry.stop - ry.start, rx.stop - rx.start, -1)
-
 
 def _cuts(sorted_idx, tile):
     """Runs of ``sorted_idx`` that fall in one tile: [(start, stop), ...] positions."""
