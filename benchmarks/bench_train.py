@@ -8,7 +8,9 @@ between strokes; fresh memory is slow here after a pause), on all cores:
   against the same rule written with ``np.sort``/``np.argpartition`` (``numpy_edges`` below: what
   the trainer used before), on the same rows;
 - binning (edges + bins of every labeled pixel), growing 100 trees, and ``train_forest`` whole;
-- scikit-learn's ``RandomForestClassifier`` (100 trees, all cores) on the same labels, once.
+- scikit-learn's ``RandomForestClassifier`` (100 trees, all cores) on the same labels, once;
+- whether the cost follows the number of labels or what they teach: the first 10 strokes, all 60,
+  and all 60 thinned to as many pixels as the first 10 (``complexity`` below).
 
 Run: python benchmarks/bench_train.py
 """
@@ -72,7 +74,8 @@ def median_ms(fn):
 
 def main():
     print(f"machine: {machine()}")
-    for X, y in labels_as_painted():
+    snaps = labels_as_painted()
+    for X, y in snaps:
         _, yi = np.unique(y, return_inverse=True)
         ours, _ = bin_edges(X)
         ref = numpy_edges(X)
@@ -91,6 +94,30 @@ def main():
         print(f"  bin edges: numpy sort {t_np:.0f} ms, ours {t_ours:.0f} ms ({t_np / t_ours:.1f}x), identical {same}")
         print(f"  binning (edges + bins) {t_bin:.0f} ms, growing 100 trees {t_grow:.0f} ms, train_forest {t_all:.0f} ms; "
               f"scikit-learn {t_sk:.0f} ms ({t_sk / t_all:.0f}x)")
+    complexity(snaps)
+
+
+def complexity(snaps):
+    """Does the cost follow the number of labels, or what they teach? Three label sets of the same
+    scene: the first 10 strokes (~6.6k pixels), all 60 (~27k), and all 60 thinned to every 4th pixel
+    (~6.8k pixels spread over every stroke). Nodes per tree, growing 100 trees, and predicting a
+    600 x 600 view (100 trees, features computed beforehand) after 1 s pauses."""
+    img, _ = pc.datasets.nuclei((1024, 1024), seed=1)
+    feats = pc.compute_features(img, pc.FeatureSet.default())[212:812, 212:812]
+    view = np.ascontiguousarray(np.moveaxis(feats, -1, 0).reshape(feats.shape[-1], -1))
+    (X10, y10), (X60, y60) = snaps
+    sets = {"first 10 strokes": (X10, y10), "all 60 strokes": (X60, y60),
+            "all 60 strokes, every 4th pixel": (X60[::4], y60[::4])}
+    print("cost against what the labels teach (forest seed 0):")
+    for name, (X, y) in sets.items():
+        _, yi = np.unique(y, return_inverse=True)
+        b = Binned(X, yi, 0)
+        forest, _ = train_forest(X, y, 100, 0)
+        nodes = np.diff(np.append(forest.roots, forest.left.size))
+        t_grow = median_ms(lambda: fit_binned_forest(X, yi, 100, 0, binned=b))
+        t_pred = median_ms(lambda: forest.predict_proba_fm(view))
+        print(f"  {name}: {len(y)} labeled pixels, median {np.median(nodes):.0f} nodes a tree; growing 100 trees "
+              f"{t_grow:.0f} ms, predicting the view {t_pred:.0f} ms")
 
 
 if __name__ == "__main__":

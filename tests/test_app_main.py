@@ -305,9 +305,11 @@ def test_preview_forest_first_then_the_whole_forest(scene, stroke_points):
         app.close()
 
 
-def test_no_preview_when_the_last_update_was_quick(scene, stroke_points):
-    """A preview only delays the whole forest when the whole update is quick: none is drawn then."""
-    app, _, statuses, _ = live_app_third_stroke(scene, stroke_points, 0.05)
+@pytest.mark.parametrize("last_update_s", [0.05, 0.25])
+def test_no_preview_when_the_last_update_was_quick(scene, stroke_points, last_update_s):
+    """A preview only delays the whole forest when the whole update is within the 0.3 s a person
+    waits for: none is drawn then."""
+    app, _, statuses, _ = live_app_third_stroke(scene, stroke_points, last_update_s)
     try:
         assert not any("preview" in s for s in statuses)
         assert app.timings["first"] == app.timings["total"]

@@ -13,8 +13,10 @@ import numpy as np
 
 PREVIEW_TREES = 20  # drawn first when the whole update is slow
 # the last update, less any preview, took longer than this from stroke to complete overlay: show a
-# preview first (something on screen by ~0.2 s); below it a preview only delays the whole forest
-PREVIEW_AFTER_S = 0.2
+# preview first (something on screen by ~0.2 s). Below it, the whole forest is on screen within the
+# 0.3 s a person waits for, and a preview would only delay it: its pieces are gathered and drawn
+# twice (at 27k labels on 1024², 0.2 s here cost 40 ms a stroke; benchmarks/RESULTS.md)
+PREVIEW_AFTER_S = 0.3
 DRAW_EVERY_S = 0.25  # a large view fills in on the canvas at this pace
 
 
