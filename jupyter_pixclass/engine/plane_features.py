@@ -48,19 +48,7 @@ class PlaneFeatures(PieceGrid):
         self.engine, self.img, self.fs, self.plane, self.pos = engine, img, fs, plane, int(pos)
         self.key = None
         self._set_grid(rows, cols)
-        ys = _even(self.rows.size, PIECE_PLANES)
-        xs = _even(self.cols.size, PIECE_SIDE)
-        cy = self.rows.mean() if self.rows.size else 0
-        cx = self.cols.mean() if self.cols.size else 0
-        pieces = []
-        for y0, y1 in ys:
-            for x0, x1 in xs:
-                my = (self.rows[y0] + self.rows[y1 - 1]) / 2
-                mx = (self.cols[x0] + self.cols[x1 - 1]) / 2
-                pieces.append(((my - cy) ** 2 + (mx - cx) ** 2, None, slice(y0, y1), slice(x0, x1)))
-        pieces.sort(key=lambda p: p[0])
-        self.pieces = [p[1:] for p in pieces]
-        self._feats = [None] * len(self.pieces)
+        self._set_pieces(_even(self.rows.size, PIECE_PLANES), _even(self.cols.size, PIECE_SIDE))
         self._held, self.max_bytes = 0, engine.cache.max_bytes
 
     def full(self):

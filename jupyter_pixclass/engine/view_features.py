@@ -34,6 +34,21 @@ class PieceGrid:
         # every display row and column its own image row and column: the grid is the view as it is
         self.identity = self.rows.size == self.row_of.size and self.cols.size == self.col_of.size
 
+    def _set_pieces(self, ys, xs, tile_of=lambda y0, x0: None):
+        """Pieces of the row cuts ``ys`` by the column cuts ``xs`` (``(start, stop)`` pairs), nearest the
+        view's centre first, each with ``tile_of(y0, x0)``; none of them has features yet."""
+        cy = self.rows.mean() if self.rows.size else 0
+        cx = self.cols.mean() if self.cols.size else 0
+        pieces = []
+        for y0, y1 in ys:
+            for x0, x1 in xs:
+                my = (self.rows[y0] + self.rows[y1 - 1]) / 2
+                mx = (self.cols[x0] + self.cols[x1 - 1]) / 2
+                pieces.append(((my - cy) ** 2 + (mx - cx) ** 2, tile_of(y0, x0), slice(y0, y1), slice(x0, x1)))
+        pieces.sort(key=lambda p: p[0])
+        self.pieces = [p[1:] for p in pieces]
+        self._feats = [None] * len(self.pieces)
+
     def __len__(self):
         return len(self.pieces)
 
@@ -81,19 +96,9 @@ class ViewFeatures(PieceGrid):
             ty, tx = max(ty, PLANE_PIECE), max(tx, PLANE_PIECE)
         yb = _cuts(self.rows, ty)
         xb = _cuts(self.cols, tx)
-        cy, cx = self.rows.mean() if self.rows.size else 0, self.cols.mean() if self.cols.size else 0
-        pieces = []
-        for (y0, y1) in yb:
-            for (x0, x1) in xb:
-                t = (int(self.rows[y0] // g.tile[-2]), int(self.cols[x0] // g.tile[-1]))
-                if z is not None:
-                    t = (int(z // g.tile[0]),) + t
-                my = (self.rows[y0] + self.rows[y1 - 1]) / 2
-                mx = (self.cols[x0] + self.cols[x1 - 1]) / 2
-                pieces.append(((my - cy) ** 2 + (mx - cx) ** 2, t, slice(y0, y1), slice(x0, x1)))
-        pieces.sort(key=lambda p: p[0])
-        self.pieces = [p[1:] for p in pieces]
-        self._feats = [None] * len(self.pieces)
+        plane = () if z is None else (int(z // g.tile[0]),)
+        self._set_pieces(yb, xb, lambda y0, x0: plane + (int(self.rows[y0] // g.tile[-2]),
+                                                         int(self.cols[x0] // g.tile[-1])))
         self._held, self._tile_bytes, self.max_bytes = 0, 0, engine.cache.max_bytes
 
     def full(self):
