@@ -21,14 +21,14 @@ import numpy as np
 
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import train_forest
-from jupyter_pixclass.forest.bins import bin_edges
+from jupyter_pixclass.forest.bins import EDGE_SAMPLE, bin_edges
 from jupyter_pixclass.forest.train import Binned, fit_binned_forest
 from _common import live_strokes, machine, timeit
 
 PAUSE = 1.0
 
 
-def numpy_edges(X, n_bins=256, sample=16_384, seed=0, n_gaps=64):
+def numpy_edges(X, n_bins=256, sample=EDGE_SAMPLE, seed=0, n_gaps=64):
     """bin_edges' rule with numpy's sort and partition, row by row of the feature-major sample."""
     if X.shape[0] > sample:
         X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], sample, replace=False))]

@@ -5,7 +5,7 @@ import pytest
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import Forest, train_forest
 from jupyter_pixclass.forest.bins import apply_bins, bin_edges
-from jupyter_pixclass.forest.train import class_draws
+from jupyter_pixclass.forest.train import Binned, class_draws, edge_rows
 
 
 def blobs(n, rng, shift=2.5, F=12):
@@ -56,14 +56,14 @@ def test_rare_class_keeps_a_share():
     rng = np.random.default_rng(3)
     X, y = blobs(20000, rng, shift=6)
     rare = rng.standard_normal((40, X.shape[1])).astype(np.float32)
-    rare[:, 1] += 8  # a third, small but separable class
+    rare[:, 1] += 6  # a third, small class, near enough to the others that without a share it is outvoted
     X = np.vstack([X, rare])
     y = np.concatenate([y, np.full(40, 3)])
     draws = class_draws(np.bincount(y)[1:], 4000, 0.1)
     assert draws[2] == 400 and draws.sum() >= 4000  # 10 % of every tree's draws (with replacement)
     f, classes = train_forest(X, y, 30, random_state=0)
     test = rng.standard_normal((200, X.shape[1])).astype(np.float32)
-    test[:, 1] += 8
+    test[:, 1] += 6
     pf = f.predict_proba(test)
     g, _ = train_forest(X, y, 30, random_state=0, min_class_share=0)  # no share: the rare class is outvoted
     pg = g.predict_proba(test)
@@ -112,7 +112,7 @@ def reference_edges(X, n_bins=256, n_gaps=64):
 def test_bin_edges_follow_their_rule(kind):
     """The compiled edges (radix sort, a heap of the widest gaps) are exactly the rule's, ties included."""
     rng = np.random.default_rng(6)
-    X = {"normal": lambda: rng.standard_normal((9000, 4)),
+    X = {"normal": lambda: rng.standard_normal((8000, 4)),
          "integers": lambda: rng.integers(0, 200, (5000, 3)),  # more equal gaps than n_gaps
          "negative": lambda: np.concatenate([-np.abs(rng.standard_normal((3000, 2))), np.zeros((5, 2)),
                                              -np.zeros((5, 2))]),
@@ -126,6 +126,27 @@ def test_bin_edges_follow_their_rule(kind):
         edges, _ = bin_edges(X, sample=2000, seed=3)
         rows = np.sort(np.random.default_rng(3).choice(X.shape[0], 2000, replace=False))
         np.testing.assert_array_equal(edges, reference_edges(X[rows]))
+
+
+def test_edges_of_many_labels_come_from_a_sample_of_fixed_size():
+    # so that their cost stops growing with the labels: 12 000 labeled pixels, edges from 8 192
+    X = np.random.default_rng(5).standard_normal((12_000, 3)).astype(np.float32)
+    edges, _ = bin_edges(X, seed=7)
+    rows = np.sort(np.random.default_rng(7).choice(X.shape[0], 8192, replace=False))
+    np.testing.assert_array_equal(edges, bin_edges(X[rows])[0])
+    assert not np.array_equal(edges, bin_edges(X, sample=X.shape[0])[0])
+
+
+def test_edges_of_many_labels_keep_a_rare_class_whole():
+    # 12 000 background pixels and 40 of a rare class: drawn uniformly, ~27 of the 40 would shape the edges
+    y = np.r_[np.zeros(6000, np.int64), np.ones(40, np.int64), np.zeros(6000, np.int64)]
+    rows = edge_rows(y, 8192, 0.1, seed=0)
+    assert np.all(np.diff(rows) > 0) and 8192 <= rows.size <= 8192 + 40
+    assert set(np.flatnonzero(y == 1)) <= set(rows.tolist())
+    assert edge_rows(y[:8000], 8192) is None  # fewer than the sample: every row
+    X = np.random.default_rng(2).standard_normal((y.size, 3)).astype(np.float32)
+    b = Binned(X, y, random_state=4)
+    np.testing.assert_array_equal(b.edges, bin_edges(X, rows=edge_rows(y, seed=4))[0])
 
 
 def test_large_trees_grow_again_with_room():

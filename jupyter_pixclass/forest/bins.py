@@ -6,15 +6,20 @@ from numba import njit
 
 from ..runtime.threads import run_rows
 
-__all__ = ["N_BINS", "bin_edges", "apply_bins", "transpose"]
+__all__ = ["N_BINS", "EDGE_SAMPLE", "bin_edges", "apply_bins", "transpose"]
 
 N_BINS = 256
+# edges come from about this many labeled pixels, so their cost stops growing with the labels:
+# 8 192 of bench_live's 27 245 give the same held-out IoU as 16 384 (benchmarks/RESULTS.md,
+# "Edges from a sample of fixed size") at half the cost
+EDGE_SAMPLE = 8192
 
 
-def bin_edges(X, n_bins=N_BINS, sample=16_384, seed=0, n_gaps=64, feature_major=False):
+def bin_edges(X, n_bins=N_BINS, sample=EDGE_SAMPLE, seed=0, n_gaps=64, feature_major=False, rows=None):
     """Per feature, up to ``n_bins - 1`` increasing float32 edges: quantiles and the widest gaps.
 
-    Quantiles of at most ``sample`` rows (a fixed random subset) follow the distribution; the
+    Quantiles of at most ``sample`` rows (a fixed random subset; or the increasing indices
+    ``rows``, which the trainer draws class by class) follow the distribution; the
     lower ends of the ``n_gaps`` widest gaps between neighbouring values are edges too (of equal
     gaps, the lower ones). Brush strokes stay inside objects, so classes often sit on either side
     of an empty stretch of feature values; a bin straddling it could not separate them, and the
@@ -23,7 +28,11 @@ def bin_edges(X, n_bins=N_BINS, sample=16_384, seed=0, n_gaps=64, feature_major=
     """
     XT = np.ascontiguousarray(X, np.float32) if feature_major else transpose(X)
     N = XT.shape[1]
-    rows = np.arange(N) if N <= sample else np.sort(np.random.default_rng(seed).choice(N, sample, replace=False))
+    if rows is None:
+        rows = np.arange(N) if N <= sample else np.sort(np.random.default_rng(seed).choice(N, sample, replace=False))
+    rows = np.ascontiguousarray(rows, np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= N):
+        raise IndexError(f"edge rows outside the {N} samples")
     edges = np.full((XT.shape[0], n_bins - 1), np.inf, np.float32)
     if N:
         run_rows(_edges_of_rows, XT.shape[0], XT, rows, min(n_gaps, n_bins - 1), edges)

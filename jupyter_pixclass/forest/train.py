@@ -6,12 +6,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..runtime.threads import run_rows
-from .bins import apply_bins, bin_edges, transpose
+from .bins import EDGE_SAMPLE, apply_bins, bin_edges, transpose
 from .grow import GrowPlan, TreeArrays, grow_trees
 from .model import Forest, floor32
 
 __all__ = ["train_forest", "fit_binned_forest", "Binned", "GrownTrees", "TrainedForest", "class_draws",
-           "leaf_weights"]
+           "leaf_weights", "edge_rows"]
 
 
 class GrownTrees(NamedTuple):
@@ -72,6 +72,26 @@ def leaf_weights(counts, draws, max_samples):
     return w
 
 
+def edge_rows(y, sample=EDGE_SAMPLE, min_class_share=0.1, seed=0):
+    """The labeled pixels bin edges come from: all of them up to ``sample``, else about ``sample`` drawn
+    class by class (increasing indices), or None for all.
+
+    A class keeps its share of the sample and at least ``min_class_share`` of it (all its pixels if
+    it has fewer): drawn uniformly, a few strokes of a rare class among thousands of background
+    pixels would get few edges, and its splits coarse bins.
+    """
+    y = np.asarray(y)
+    if y.size <= sample:
+        return None
+    counts = np.bincount(y)
+    quota = np.minimum(class_draws(counts, sample, min_class_share), counts)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xED6E]))
+    by_class = np.argsort(y, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rows = [by_class[s + rng.choice(c, q, replace=False)] for s, c, q in zip(starts, counts, quota) if q]
+    return np.sort(np.concatenate(rows))
+
+
 def _tree_arrays(T, cap, K, F):
     """:class:`.grow.TreeArrays` for ``T`` trees of at most ``cap`` nodes, ``K`` classes, ``F`` features."""
     # uninitialised where _grow writes every node it makes: untouched pages cost nothing
@@ -98,9 +118,10 @@ class Binned:
         self.K = int(self.y.max()) + 1
         self.random_state = int(random_state or 0)
         XT = transpose(X)
-        self.edges, self.n_edges = bin_edges(XT, seed=self.random_state, feature_major=True)
-        self.Xb, self.XT = apply_bins(XT, self.edges, feature_major=True)
         self.by_class = np.argsort(self.y, kind="stable").astype(np.int64)
+        rows = edge_rows(self.y, EDGE_SAMPLE, min_class_share, self.random_state)
+        self.edges, self.n_edges = bin_edges(XT, seed=self.random_state, feature_major=True, rows=rows)
+        self.Xb, self.XT = apply_bins(XT, self.edges, feature_major=True)
         self.counts = np.bincount(self.y, minlength=self.K).astype(np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
         self.draws = class_draws(self.counts, max_samples, min_class_share)
