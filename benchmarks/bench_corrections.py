@@ -161,6 +161,7 @@ def single_strokes(n_scenes=6, n_strokes=12, options=None, n_seeds=8, n_base_see
     options = options or {"ours (default)": ("binned", {}), "scikit-learn": ("sklearn", {})}
     deltas = {k: [] for k in options}
     chance = {k: [] for k in options}
+    start_iou = {k: [] for k in options}
     for ci, (title, img, cls, K, features, score) in enumerate(imc_scenes(n_scenes)):
         seeds = [1000 * (ci + 1) + s for s in range(max(n_seeds, n_base_seeds))]
         p = pc.Project([f"c{k}" for k in range(1, K + 1)], features=features)
@@ -186,6 +187,7 @@ def single_strokes(n_scenes=6, n_strokes=12, options=None, n_seeds=8, n_base_see
                     *train_forest(feats[m], lab[m], 100, fs, method=method, **kw), F_fm, K, cls.shape), -1) + 1, cls)
                     for fs in seeds[:n]])
             before = fit_score(start, n_base_seeds)
+            start_iou[name].append(before.mean())
             sd = before.std(ddof=1) * sqrt(1 / n_seeds + 1 / n_base_seeds)  # of a change measured so
             chance[name].append(0.5 * (1 + erf(-0.01 / (sd * sqrt(2)))))
             for (yy, xx), k in strokes:
@@ -195,13 +197,14 @@ def single_strokes(n_scenes=6, n_strokes=12, options=None, n_seeds=8, n_base_see
         print(f"- {title}: {int((start > 0).sum())} labels at the start; " + "; ".join(
             f"{k} median {np.median(v[-n_strokes:]):+.4f}, {np.mean(np.array(v[-n_strokes:]) < -0.01):.2f} lower by "
             f"> 0.01" for k, v in deltas.items()), flush=True)
-    print(f"\n| trainer | strokes | IoU change (after: mean of {n_seeds} seeds, before: {n_base_seeds}): median | "
-          f"mean | 10th percentile | min | share of strokes that lower IoU by > 0.01 | by chance alone |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"\n| trainer | IoU at the start (mean of the crops) | strokes | IoU change (after: mean of {n_seeds} seeds, "
+          f"before: {n_base_seeds}): median | mean | 10th percentile | min | share of strokes that lower IoU by > 0.01 | "
+          f"by chance alone |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for k, v in deltas.items():
         v = np.array(v)
-        print(f"| {k} | {v.size} | {np.median(v):+.4f} | {v.mean():+.4f} | {np.percentile(v, 10):+.4f} | "
-              f"{v.min():+.3f} | {(v < -0.01).mean():.2f} | {np.mean(chance[k]):.2f} |")
+        print(f"| {k} | {np.mean(start_iou[k]):.4f} | {v.size} | {np.median(v):+.4f} | {v.mean():+.4f} | "
+              f"{np.percentile(v, 10):+.4f} | {v.min():+.3f} | {(v < -0.01).mean():.2f} | {np.mean(chance[k]):.2f} |")
 
 
 def first_strokes(label_seeds=range(5), forest_seeds=range(4)):
@@ -238,7 +241,12 @@ def main():
         for arg in sys.argv:
             if arg.startswith("--try="):  # e.g. --try=min_samples_leaf:3
                 key, val = arg[6:].split(":")
-                opts[f"ours, {key}={val}"] = ("binned", {key: float(val) if "." in val else int(val)})
+                for conv in (int, float, str):  # e.g. 3, 0.33, balanced
+                    try:
+                        opts[f"ours, {key}={val}"] = ("binned", {key: conv(val)})
+                        break
+                    except ValueError:
+                        continue
         single_strokes(2 if quick else 6, 4 if quick else 12, opts, interior="--interior" in sys.argv)
         return
     seeds = SEEDS[:1] if quick else SEEDS

@@ -5,7 +5,7 @@ import pytest
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import Forest, train_forest
 from jupyter_pixclass.forest.bins import apply_bins, bin_edges
-from jupyter_pixclass.forest.train import Binned, class_draws, edge_rows
+from jupyter_pixclass.forest.train import Binned, balanced_draws, class_draws, edge_rows
 
 
 def blobs(n, rng, shift=2.5, F=12):
@@ -244,3 +244,23 @@ def test_leaves_do_not_inflate_a_class_drawn_above_its_share():
     f, classes = train_forest(X, y, 30, random_state=0, min_samples_leaf=300, min_class_share=0.2)
     p_rare = f.predict_proba(X)[:, 1].mean()
     assert abs(p_rare - (y == 2).mean()) < 0.01  # drawn 20 % of the time, predicted at its 4 %
+
+
+def test_balanced_classes_weigh_alike_as_scikit_learns():
+    # 9:1 labels of two overlapping classes: weighed alike, the rare one claims about as much of the overlap
+    # as scikit-learn's class_weight="balanced" gives it, and more than it gets weighed by its labels
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (900, 4)), rng.normal(1.0, 1, (100, 4))].astype(np.float32)
+    y = np.r_[np.ones(900, np.int64), np.full(100, 2)]
+    np.testing.assert_array_equal(balanced_draws(np.bincount(y - 1), 6000), [500, 500])
+    np.testing.assert_array_equal(balanced_draws([0, 300, 30], 100), [0, 50, 50])
+    T = np.r_[rng.normal(0, 1, (2000, 4)), rng.normal(1.0, 1, (2000, 4))].astype(np.float32)
+    share = {}
+    for cw in (None, "balanced"):
+        for m in ("binned", "sklearn"):
+            f, c = train_forest(X, y, 100, 0, method=m, class_weight=cw)
+            share[cw, m] = (c[f.predict_proba(T).argmax(1)] == 2).mean()
+    assert share["balanced", "binned"] > share[None, "binned"] + 0.05
+    assert abs(share["balanced", "binned"] - share["balanced", "sklearn"]) < 0.03
+    with pytest.raises(ValueError, match="class_weight"):
+        train_forest(X, y, 4, class_weight="auto")

@@ -193,6 +193,24 @@ def test_save_load_roundtrip(trained, tmp_path):
     assert q.feature_importance() == trained.feature_importance()
 
 
+def test_class_weight_trains_saves_and_loads(tmp_path, scene):
+    img, truth = scene
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=8, mapping={1: 1, 2: 2, 3: 2})
+    lab[(lab == 1) & (np.arange(lab.size).reshape(lab.shape) % 4 > 0)] = 0  # few nucleus labels: 1 in 4
+    probs = {}
+    for cw in (None, "balanced"):
+        p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20, class_weight=cw)
+        p.set_labels(p.add_image(img), lab)
+        probs[cw] = p.train().predict(0)
+        q = pc.Project.load(p.save(tmp_path / f"{cw}.h5"))
+        assert q.class_weight == cw
+        np.testing.assert_array_equal(q.train().predict(0), probs[cw])
+    # classes weighed alike: the nuclei, labeled less, get more of the probability than the labels' share gives
+    assert probs["balanced"][..., 0].mean() > probs[None][..., 0].mean()
+    with pytest.raises(ValueError, match="class_weight"):
+        pc.Project(class_weight="balanced_subsample")
+
+
 def test_save_paths_mode(tmp_path, scene):
     img, truth = scene
     src = tmp_path / "img.tif"

@@ -146,7 +146,8 @@ def test_every_entry_truncated_retyped_or_missing(saved, tmp_path):
 
 def test_hostile_metadata_is_refused_naming_the_file(saved, tmp_path):
     for change in ({"classes": ["A", "A"]}, {"classes": ["A"] * 300}, {"features": {"pairs": [["nope", 1]]}},
-                   {"colors": ["notacolour", "#000000"]}):
+                   {"colors": ["notacolour", "#000000"]}, {"class_weight": "balanced_subsample"},
+                   {"class_weight": ["balanced"]}):
         bad = tmp_path / "m.h5"
         bad.write_bytes(saved.read_bytes())
         with h5py.File(bad, "a") as f:

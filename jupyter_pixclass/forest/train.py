@@ -11,7 +11,16 @@ from .grow import GrowPlan, TreeArrays, grow_trees
 from .model import Forest, floor32
 
 __all__ = ["train_forest", "fit_binned_forest", "Binned", "GrownTrees", "TrainedForest", "class_draws",
-           "leaf_weights", "edge_rows"]
+           "balanced_draws", "leaf_weights", "edge_rows", "CLASS_WEIGHTS", "check_class_weight"]
+
+CLASS_WEIGHTS = (None, "balanced")
+
+
+def check_class_weight(class_weight, where="class_weight"):
+    """``class_weight`` if it is one of :data:`CLASS_WEIGHTS`, else a ValueError naming ``where``."""
+    if not isinstance(class_weight, (str, type(None))) or class_weight not in CLASS_WEIGHTS:
+        raise ValueError(f"{where} must be one of {CLASS_WEIGHTS}; got {str(class_weight)[:40]!r}")
+    return class_weight
 
 
 class GrownTrees(NamedTuple):
@@ -52,6 +61,19 @@ def class_draws(counts, max_samples, min_class_share):
     draws = np.maximum(draws, int(m * min_class_share))
     draws[counts == 0] = 0
     return draws
+
+
+def balanced_draws(counts, max_samples):
+    """Bootstrap draws per class for classes weighed alike: every labeled class the same number of draws.
+
+    As scikit-learn's ``class_weight="balanced"``: a class's weight no longer grows with its labels,
+    so a stroke of one class does not squeeze a class with few labels out of the overlay; the
+    probabilities then follow equal class priors, not the labels' proportions.
+    """
+    counts = np.asarray(counts, np.int64)
+    m = min(int(counts.sum()), int(max_samples))
+    present = counts > 0
+    return np.where(present, int(round(m / max(int(present.sum()), 1))), 0).astype(np.int64)
 
 
 def leaf_weights(counts, draws, max_samples):
@@ -111,7 +133,8 @@ def _widen(a, b, rows):
 class Binned:
     """Labeled pixels ready for growing trees: 8-bit bins, classes, draws per tree."""
 
-    def __init__(self, X, y, random_state=0, max_samples=6000, min_class_share=0.1):
+    def __init__(self, X, y, random_state=0, max_samples=6000, min_class_share=0.1, class_weight=None):
+        check_class_weight(class_weight)
         X = np.asarray(X, np.float32)
         self.y = np.ascontiguousarray(y, np.int64)
         self.F = X.shape[1]
@@ -124,8 +147,12 @@ class Binned:
         self.Xb, self.XT = apply_bins(XT, self.edges, feature_major=True)
         self.counts = np.bincount(self.y, minlength=self.K).astype(np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
-        self.draws = class_draws(self.counts, max_samples, min_class_share)
-        self.leaf_weight = leaf_weights(self.counts, self.draws, max_samples)
+        if class_weight == "balanced":  # classes weighed alike, in the splits and in the leaves
+            self.draws = balanced_draws(self.counts, max_samples)
+            self.leaf_weight = np.ones(self.K)
+        else:
+            self.draws = class_draws(self.counts, max_samples, min_class_share)
+            self.leaf_weight = leaf_weights(self.counts, self.draws, max_samples)
 
     def seeds(self, n_estimators):
         """One seed per tree of an ``n_estimators`` forest; tree t's seed does not depend on the count."""
@@ -134,7 +161,8 @@ class Binned:
 
 
 def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, min_class_share=0.1,
-                      max_depth=40, min_samples_leaf=1, max_features="sqrt", trees=None, binned=None):
+                      max_depth=40, min_samples_leaf=1, max_features="sqrt", trees=None, binned=None,
+                      class_weight=None):
     """Grow a random forest on ``X`` (N, F) float32 and labels ``y`` (N,) in ``0..K-1``.
 
     Returns :class:`GrownTrees`: the arrays of :class:`.Forest` (thresholds as float32 feature values)
@@ -142,7 +170,7 @@ def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, 
     the ``n_estimators`` forest (a preview, then the rest: together they are the whole forest);
     ``binned`` (a :class:`Binned` of the same data) saves binning twice.
     """
-    b = binned if binned is not None else Binned(X, y, random_state, max_samples, min_class_share)
+    b = binned if binned is not None else Binned(X, y, random_state, max_samples, min_class_share, class_weight)
     F, K, m = b.F, b.K, int(b.draws.sum())
     mtry = max(1, int(np.sqrt(F))) if max_features == "sqrt" else int(max_features)
     start, stop = trees if trees is not None else (0, int(n_estimators))
@@ -186,10 +214,16 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
     ``RandomForestClassifier`` (every labeled pixel in every tree), for comparison. Same ``X``,
     ``y`` and ``random_state`` give the same forest either way.
 
+    ``class_weight="balanced"`` weighs the classes alike, whatever their labels' counts (either
+    method): a stroke of one class then rarely squeezes a class with few labels, and the
+    probabilities follow equal class priors instead of the labels' (default None: calibrated to
+    the labels; benchmarks/RESULTS.md, "One correct stroke").
+
     With ``preview=n`` and ``on_preview(forest, classes)``, the first ``n`` trees are handed
     over as soon as they exist (the app draws them); if it returns False the rest is not grown
     and ``forest`` is None. The trees are the same as without a preview.
     """
+    check_class_weight(kwargs.get("class_weight"))
     X = np.asarray(X, np.float32)
     y = np.asarray(y)
     classes, yi = np.unique(y, return_inverse=True)
@@ -204,7 +238,7 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
     F = X.shape[1]
     if on_preview is not None and 0 < preview < n_estimators:
         # the first trees first (shown while the rest grow); together they are the same forest
-        opts = {k: kwargs[k] for k in ("max_samples", "min_class_share") if k in kwargs}
+        opts = {k: kwargs[k] for k in ("max_samples", "min_class_share", "class_weight") if k in kwargs}
         b = Binned(X, yi, random_state, **opts)
         first = fit_binned_forest(X, yi, n_estimators, random_state, trees=(0, preview), binned=b, **kwargs).forest(F)
         if on_preview(first, classes) is False:

@@ -9,6 +9,7 @@ import numpy as np
 from ..engine.chunked_labels import ChunkedLabels
 from ..features.spec import FeatureSet
 from ..forest.model import Forest
+from ..forest.train import check_class_weight
 from ..images.atomic import atomic_write, check_not_input
 from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image
@@ -41,7 +42,7 @@ def save_project(state, path, images="inline"):
             meta = {
                 "classes": state.classes, "colors": state.colors,
                 "features": state.features.to_dict(), "random_state": state.random_state,
-                "n_estimators": state.n_estimators,
+                "n_estimators": state.n_estimators, "class_weight": state.class_weight,
             }
             f.attrs["meta"] = json.dumps(meta)
             g = f.create_group("images")
@@ -173,8 +174,9 @@ def _read(path):
             if path in str(e):
                 raise
             raise ValueError(f"{path!r} is damaged: {e}") from e
+    class_weight = check_class_weight(meta.get("class_weight"), f"{path!r}: class_weight")
     return ProjectState(classes, colors, features, images, meta["random_state"], meta.get("n_estimators", 100),
-                        forest, trained, source=FORMAT)
+                        forest, trained, source=FORMAT, class_weight=class_weight)
 
 
 def _image(gi, i, path):

@@ -12,7 +12,7 @@ from ..engine.label_store import LabelStore
 from ..engine.tiles import TileEngine
 from ..features.compute import compute_features
 from ..features.spec import FeatureSet
-from ..forest.train import train_forest
+from ..forest.train import check_class_weight, train_forest
 from ..images.read import as_image
 from ..outputs.predict import predict_array
 from ..outputs.results import uncertainty_from
@@ -48,6 +48,9 @@ class Project(ClassList, Labeling):
         Seed of the forest: same labels and seed give the same predictions.
     n_estimators : int
         Trees in the forest (ilastik uses 100).
+    class_weight : {None, "balanced"}
+        None: probabilities follow the labels' class proportions. ``"balanced"``: classes weigh
+        alike, so a stroke rarely squeezes a class with few labels (priors then equal).
     cache_bytes : int, optional
         Budget of a tile-feature cache for this project's images alone. By default every
         project of the process shares one cache (``tiles.shared_cache``) of a quarter of the
@@ -66,7 +69,7 @@ class Project(ClassList, Labeling):
     """
 
     def __init__(self, classes=("Nucleus", "Background"), features=None, colors=None, random_state=0,
-                 n_estimators=100, cache_bytes=None):
+                 n_estimators=100, cache_bytes=None, class_weight=None):
         self.classes = []
         self.colors = []
         self._features = features if features is not None else FeatureSet.default()
@@ -74,6 +77,7 @@ class Project(ClassList, Labeling):
             raise TypeError(f"features must be a FeatureSet; got {type(self._features).__name__}")
         self.random_state = random_state
         self.n_estimators = int(n_estimators)
+        self.class_weight = check_class_weight(class_weight)
         self.images = []
         self._labels = []
         self.forest = None
@@ -225,7 +229,7 @@ class Project(ClassList, Labeling):
 
         cb = None if on_preview is None else preview_cb
         forest, classes = train_forest(X, y, n_estimators or self.n_estimators, self.random_state,
-                                       preview=preview, on_preview=cb)
+                                       preview=preview, on_preview=cb, class_weight=self.class_weight)
         if forest is None:
             return self
         forest = widen(forest, classes)
@@ -337,13 +341,13 @@ class Project(ClassList, Labeling):
         with self.lock:
             return ProjectState(list(self.classes), list(self.colors), self.features,
                                 list(zip(self.images, self._labels)), self.random_state, self.n_estimators,
-                                self.forest, self.trained_for)
+                                self.forest, self.trained_for, class_weight=self.class_weight)
 
     @classmethod
     def from_state(cls, state):
         """A Project assembled from a :class:`.ProjectState`: classes, images with their labels, a forest."""
         p = cls(state.classes, features=state.features, colors=state.colors, random_state=state.random_state,
-                n_estimators=state.n_estimators)
+                n_estimators=state.n_estimators, class_weight=state.class_weight)
         for img, lab in state.images:
             idx = p.add_image(img)
             for i, lt in zip(*((idx, lab) if isinstance(idx, list) else ([idx], [lab]))):

@@ -20,7 +20,8 @@ class ProjectState(NamedTuple):
 
     ``images`` is a list of ``(Image, labels)``; labels of a time series have a leading T axis.
     ``forest`` and ``trained`` are both None for an untrained project. ``warnings`` are what a
-    reader noticed but could work around; ``source`` names what wrote the file.
+    reader noticed but could work around; ``source`` names what wrote the file; ``class_weight``
+    is the forest's (None or ``"balanced"``, see :func:`..forest.train.train_forest`).
     """
 
     classes: list
@@ -33,3 +34,4 @@ class ProjectState(NamedTuple):
     trained: Optional[TrainedFor] = None
     warnings: tuple = ()
     source: Optional[str] = None
+    class_weight: Optional[str] = None

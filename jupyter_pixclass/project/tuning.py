@@ -39,7 +39,8 @@ def cross_validate(project, features=None, folds=5, n_estimators=None):
     for tr, te in GroupKFold(n_splits=folds).split(X, y, groups):
         if np.unique(y[tr]).size < 2:
             continue
-        forest, classes = train_forest(X[tr], y[tr], n_estimators or project.n_estimators, project.random_state)
+        forest, classes = train_forest(X[tr], y[tr], n_estimators or project.n_estimators, project.random_state,
+                                       class_weight=project.class_weight)
         pred = classes[np.argmax(forest.predict_proba(X[te]), axis=1)]
         scores.append(float((pred == y[te]).mean()))
         bal.append(float(np.mean([(pred[y[te] == c] == c).mean() for c in np.unique(y[te])])))
