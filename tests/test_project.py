@@ -209,6 +209,10 @@ def test_class_weight_trains_saves_and_loads(tmp_path, scene):
     assert probs["balanced"][..., 0].mean() > probs[None][..., 0].mean()
     with pytest.raises(ValueError, match="class_weight"):
         pc.Project(class_weight="balanced_subsample")
+    p.class_weight = "balanced_subsample"  # set by hand after construction: refused before anything is written
+    with pytest.raises(ValueError, match="class_weight"):
+        p.save(tmp_path / "bad.h5")
+    assert not (tmp_path / "bad.h5").exists()
 
 
 def test_save_paths_mode(tmp_path, scene):

@@ -35,6 +35,7 @@ def save_project(state, path, images="inline"):
         raise ValueError(f"images must be 'inline' or 'paths'; got {images!r}")
     path = os.fspath(path)
     check_not_input(path, [im.path for im, _ in state.images], "project path")
+    check_class_weight(state.class_weight)  # before writing: a file its own loader would refuse is lost work
     with atomic_write(path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
