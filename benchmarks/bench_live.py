@@ -38,7 +38,7 @@ def main():
     time.sleep(3)
     app.live_update = True
     app.wait_idle(300)
-    totals, parts, n_lab, full, walls = [], [], [], [], []
+    totals, parts, n_lab, full, walls, splits = [], [], [], [], [], []
     for i in range(60):
         time.sleep(PAUSE)
         pts, k = order[2 + i % (len(order) - 2)]
@@ -51,6 +51,7 @@ def main():
         parts.append(app.timings)
         full.append(app.timings["first"])
         n_lab.append(int((p.labels(0) > 0).sum()))
+        splits.append(int((p.forest.left >= 0).sum()))  # split nodes of the 100 trees: what they learned
     t = np.array(totals)
     med = {k: statistics.median(d[k] for d in parts) for k in parts[0]}
     print(f"machine: {machine()}")
@@ -70,6 +71,14 @@ def main():
     for name, sl in (("first 10", slice(0, 10)), ("last 10", slice(-10, None))):
         m = {k: statistics.median(d[k] for d in parts[sl]) for k in parts[0]}
         print(f"  {name} parts: " + ", ".join(f"{k} {v * 1000:.0f}" for k, v in m.items()))
+    # where the cost grows: per block of 10 strokes, the labels, the forest's size and the parts
+    print("  per 10 strokes (medians): labeled px at the block's end, split nodes of the forest, complete overlay,"
+          " train, predict")
+    for a in range(0, 60, 10):
+        sl = slice(a, a + 10)
+        print(f"    strokes {a + 1}-{a + 10}: {n_lab[a + 9]} px, {int(np.median(splits[sl]))} split nodes, total "
+              f"{np.median(t[sl]) * 1000:.0f} ms, train {statistics.median(d['train'] for d in parts[sl]) * 1000:.0f}"
+              f" ms, predict {statistics.median(d['predict'] for d in parts[sl]) * 1000:.0f} ms")
     print(f"  peak RSS {peak_rss_mb():.0f} MB")
     app.close()
 

@@ -83,35 +83,71 @@ def watershed(probabilities, class_index=1, threshold=0.5, seeds="distance", min
     return lut[lab]
 
 
-def object_table(instances, image):
+def object_table(instances, image, block_bytes=64 * 2**20):
     """Per-object measurements: label, area, centroid, mean intensity per channel.
+
+    Read slab by slab along the first spatial axis, so a lazy image (and instances in a file: a
+    zarr, h5py or memory-mapped array) is never read whole and memory stays near ``block_bytes``.
 
     Parameters
     ----------
-    instances : ndarray of int
-        Instance labels (spatial shape).
+    instances : array-like of int
+        Instance labels (spatial shape), 0 for background: an ndarray or anything sliceable.
     image : Image or ndarray
         Channel-last image of the same spatial shape.
+    block_bytes : int
+        About how much working memory one slab may take.
 
     Returns
     -------
-    dict of column name -> 1D array (``pandas.DataFrame(table)`` makes it a frame).
+    dict of column name -> 1D array (``pandas.DataFrame(table)`` makes it a frame), one row per
+    label present, in increasing order; centroids in pixels, as scikit-image's ``regionprops``.
     """
-    from skimage.measure import regionprops_table
-
     from .images.read import as_image
 
     img = as_image(image)
-    instances = np.asarray(instances)
-    if instances.shape != img.shape_spatial:
-        raise ValueError(f"instances of shape {instances.shape} do not fit image of spatial shape {img.shape_spatial}")
-    t = regionprops_table(instances.astype(np.int32), intensity_image=img.data.astype(np.float32),
-                          properties=("label", "area", "centroid", "intensity_mean"))
-    out = {"label": t["label"], "area": t["area"]}
-    axes = "zyx"[-img.ndim_spatial:]
-    for j, a in enumerate(axes):
-        out[f"centroid_{a}"] = t[f"centroid-{j}"]
+    shape = tuple(img.shape_spatial)
+    if tuple(getattr(instances, "shape", ())) != shape:
+        instances = np.asarray(instances)
+        if instances.shape != shape:
+            raise ValueError(f"instances of shape {instances.shape} do not fit image of spatial shape {shape}")
+    if np.dtype(instances.dtype).kind not in "iub":
+        raise ValueError(f"instances must hold integer labels; got dtype {np.dtype(instances.dtype)}")
+    nd, n_ch = len(shape), img.n_channels
+    # per pixel: the slab's labels and inverse index, a float64 weight, the image's channels
+    per_px = 40 + 8 * n_ch
+    rows = max(1, int(block_bytes) // max(per_px * int(np.prod(shape[1:], dtype=np.int64)), 1))
+    labels, sums = np.zeros(0, np.int64), np.zeros((1 + nd + n_ch, 0))
+    for a in range(0, shape[0], rows):
+        sl = slice(a, min(a + rows, shape[0]))
+        lab = np.asarray(instances[sl])
+        if lab.size and lab.min() < 0:
+            raise ValueError(f"instances hold a negative label ({int(lab.min())}); labels are 0 or more")
+        if lab.size and lab.dtype == np.uint64 and lab.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"instances hold a label too large for int64 ({int(lab.max())})")
+        u, inv = np.unique(lab, return_inverse=True)
+        inv = inv.reshape(-1)
+        part = [np.bincount(inv, minlength=u.size).astype(np.float64)]
+        for ax in range(nd):  # coordinate sums, for the centroids
+            coord = np.arange(lab.shape[ax], dtype=np.float64) + (a if ax == 0 else 0)
+            coord = np.broadcast_to(coord.reshape([-1 if i == ax else 1 for i in range(nd)]), lab.shape)
+            part.append(np.bincount(inv, weights=coord.reshape(-1), minlength=u.size))
+        data = np.asarray(img.data[sl])
+        for c in range(n_ch):
+            part.append(np.bincount(inv, weights=data[..., c].reshape(-1), minlength=u.size))
+        part = np.array(part)
+        u = u.astype(np.int64)
+        merged = np.union1d(labels, u)
+        acc = np.zeros((sums.shape[0], merged.size))
+        acc[:, np.searchsorted(merged, labels)] += sums
+        acc[:, np.searchsorted(merged, u)] += part
+        labels, sums = merged, acc
+    keep = labels != 0
+    labels, sums = labels[keep], sums[:, keep]
+    area = sums[0]
+    out = {"label": labels, "area": area}
+    for j, name in enumerate("zyx"[-nd:]):
+        out[f"centroid_{name}"] = sums[1 + j] / area
     for c, name in enumerate(img.channel_names):
-        key = f"intensity_mean-{c}" if f"intensity_mean-{c}" in t else "intensity_mean"
-        out[f"mean_intensity_{name}"] = t[key]
+        out[f"mean_intensity_{name}"] = sums[1 + nd + c] / area
     return out

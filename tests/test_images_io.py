@@ -1,4 +1,5 @@
 import os
+import sys
 
 import h5py
 import numpy as np
@@ -211,6 +212,59 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
             raise RuntimeError("boom")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.tif"]
+
+
+def _folder_write(target, text):
+    with atomic_write(target) as tmp:
+        os.remove(tmp)  # a file until the writer makes it a folder, as the Zarr writers do
+        os.makedirs(tmp)
+        open(os.path.join(tmp, "data"), "w").write(text)
+
+
+def test_replacing_a_zarr_folder_never_moves_the_old_one_aside(tmp_path, monkeypatch):
+    """Where the OS swaps two paths in one step, the output folder is never missing, not for an instant."""
+    from jupyter_pixclass.images import atomic
+
+    target = tmp_path / "out.zarr"
+    _folder_write(target, "old")
+    moved = []
+    real = os.replace
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (moved.append(os.fspath(a)), real(a, b)))
+    _folder_write(target, "new")
+    if sys.platform.startswith("linux"):
+        assert os.fspath(target) not in moved
+    assert (target / "data").read_text() == "new" and os.listdir(tmp_path) == ["out.zarr"]
+
+
+def test_a_writer_killed_between_renames_loses_no_output(tmp_path, monkeypatch):
+    """Without the one-step swap, a kill between the two renames leaves the old folder aside: the next
+    write puts it back before anything else, and the user's last output is never deleted."""
+    from jupyter_pixclass.images import atomic
+
+    target = tmp_path / "out.zarr"
+    _folder_write(target, "old")
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    real, calls = os.replace, []
+
+    def killed_after_first(a, b):
+        calls.append(a)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if killed between the renames
+        return real(a, b)
+
+    monkeypatch.setattr(atomic.os, "replace", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        _folder_write(target, "new")
+    monkeypatch.setattr(atomic.os, "replace", real)
+    assert not target.exists()
+    aside = [n for n in os.listdir(tmp_path) if n.endswith(".old")]
+    assert len(aside) == 1
+    dead = os.path.join(tmp_path, aside[0].replace(f"-{os.getpid()}.", "-999999999."))  # its writer is gone
+    os.rename(tmp_path / aside[0], dead)
+    atomic._remove_stale_temporaries(os.fspath(tmp_path), "out.zarr")
+    assert (target / "data").read_text() == "old"
+    _folder_write(target, "newer")
+    assert (target / "data").read_text() == "newer" and os.listdir(tmp_path) == ["out.zarr"]
 
 
 def test_missing_zarr_chunk_without_fill_value_is_refused_naming_it(tmp_path):

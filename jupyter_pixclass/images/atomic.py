@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import re
 import shutil
+import sys
 import tempfile
 
 from .paths import split_inner, suffix_of
@@ -31,7 +34,11 @@ def _writer_tag():
 
 
 def _remove_stale_temporaries(folder, base):
-    """Temporaries of ``base`` left by a killed writer of this host (its pid is in the name and gone)."""
+    """Temporaries of ``base`` left by a killed writer of this host (its pid is in the name and gone).
+
+    An old Zarr folder moved aside (``.old``) by a writer killed before it put the new one in place
+    is moved back when ``base`` is missing: it is the user's last complete output.
+    """
     prefix = "." + base + "."
     host = _writer_tag().rpartition("-")[0]
     try:
@@ -44,6 +51,10 @@ def _remove_stale_temporaries(folder, base):
         their_host, _, pid = n[len(prefix):].split(".", 1)[0].rpartition("-")
         if their_host == host and pid.isdigit() and not _pid_alive(int(pid)):
             p = os.path.join(folder, n)
+            target = os.path.join(folder, base)
+            if n.endswith(".old") and os.path.isdir(p) and not os.path.lexists(target):
+                os.replace(p, target)
+                continue
             shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else _silent_remove(p)
 
 
@@ -76,6 +87,28 @@ def _fsync_one(path):
         os.close(fd)
 
 
+def _exchange(a, b):
+    """Swap paths ``a`` and ``b`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported.
+
+    Replacing a folder takes two renames otherwise, and between them the old output is only a
+    temporary.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # glibc before 2.28, or another libc
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):  # e.g. a file system without it
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
 @contextlib.contextmanager
 def atomic_write(path, suffix=None):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -98,10 +131,13 @@ def atomic_write(path, suffix=None):
         yield tmp
         _fsync(tmp)
         if os.path.isdir(tmp) and os.path.isdir(path):  # a Zarr folder: replace the old one
-            old = tmp + ".old"
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            if _exchange(tmp, path):  # one step: the new folder in place, the old one at tmp
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:  # two renames; a writer killed between them leaves ".old", put back by the next write
+                old = tmp + ".old"
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
         _fsync_one(folder)
