@@ -12,7 +12,12 @@ between strokes; fresh memory is slow here after a pause), on all cores:
 - whether the cost follows the number of labels or what they teach: the first 10 strokes, all 60,
   and all 60 thinned to as many pixels as the first 10 (``complexity`` below).
 
-Run: python benchmarks/bench_train.py
+``--many``: many labels (``many_labels`` below): 400 strokes of a radius-6 brush on a 2048x2048x2 scene
+(~185k labeled pixels), ``Project.training_data()`` and training with the label pool
+(``forest.train.LABEL_POOL``) and without, and the held-out nucleus IoU of both on three 1024x1024 scenes,
+forest seeds 0-5.
+
+Run: python benchmarks/bench_train.py [--many]
 """
 import sys
 import time
@@ -72,8 +77,49 @@ def median_ms(fn):
     return timeit(fn, repeat=7, pause=PAUSE)[0] * 1000
 
 
+def many_labels(seeds=range(6), test_seeds=(2, 3, 4)):
+    """Training cost and held-out accuracy with ~185k labeled pixels, with and without the label pool."""
+    from skimage.draw import disk
+
+    from jupyter_pixclass.forest.train import LABEL_POOL
+
+    img, truth = pc.datasets.nuclei((2048, 2048), seed=11)
+    lab = np.zeros(img.shape_spatial, np.uint8)
+    for pts, k in pc.datasets.strokes(truth["classes"], n_strokes=200, length=90, radius=6,
+                                      mapping={1: 1, 2: 2, 3: 2}, seed=3):
+        for x, y in pts:
+            lab[disk((y, x), 6, shape=lab.shape)] = k
+    p = pc.Project()
+    p.set_labels(p.add_image(img), lab)
+    X, y = p.training_data()
+    print(f"{len(y)} labeled pixels on 2048x2048x2 ({np.bincount(y)[1:].tolist()} per class), {X.shape[1]} "
+          f"features; the labeled features and training (what Project.train does) after {PAUSE:.0f} s pauses, "
+          f"medians of 7:")
+    for pool in (LABEL_POOL, None):
+        t = median_ms(lambda: train_forest(*p.training_data(), 100, 0, pool=pool))
+        print(f"  pool {pool}: {t:.0f} ms")
+    for ts in test_seeds:
+        test, t2 = pc.datasets.nuclei((1024, 1024), seed=ts)
+        gt = t2["classes"] == 1
+        ft = np.ascontiguousarray(np.moveaxis(pc.compute_features(test, p.features), -1, 0).reshape(X.shape[1], -1))
+        row = {}
+        for pool in (LABEL_POOL, None):
+            ious = []
+            for s in seeds:
+                forest, classes = train_forest(X, y, 100, s, pool=pool)
+                seg = (classes[forest.predict_proba_fm(ft).argmax(1)] == 1).reshape(gt.shape)
+                ious.append((seg & gt).sum() / (seg | gt).sum())
+            row[pool] = ious
+        d = np.array(row[LABEL_POOL]) - np.array(row[None])
+        print(f"  held-out scene {ts}: IoU with the pool {np.mean(row[LABEL_POOL]):.4f} (sd "
+              f"{np.std(row[LABEL_POOL], ddof=1):.4f}), without {np.mean(row[None]):.4f} (sd "
+              f"{np.std(row[None], ddof=1):.4f}); difference {d.mean():+.4f}")
+
+
 def main():
     print(f"machine: {machine()}")
+    if "--many" in sys.argv:
+        return many_labels()
     snaps = labels_as_painted()
     for X, y in snaps:
         _, yi = np.unique(y, return_inverse=True)

@@ -5,7 +5,7 @@ import pytest
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import Forest, train_forest
 from jupyter_pixclass.forest.bins import apply_bins, bin_edges
-from jupyter_pixclass.forest.train import Binned, balanced_draws, class_draws, edge_rows
+from jupyter_pixclass.forest.train import Binned, balanced_draws, class_draws, class_rows, edge_rows
 
 
 def blobs(n, rng, shift=2.5, F=12):
@@ -264,3 +264,41 @@ def test_balanced_classes_weigh_alike_as_scikit_learns():
     assert abs(share["balanced", "binned"] - share["balanced", "sklearn"]) < 0.03
     with pytest.raises(ValueError, match="class_weight"):
         train_forest(X, y, 4, class_weight="auto")
+
+
+def test_many_labels_grow_trees_from_a_pool_drawn_class_by_class():
+    """Beyond `pool` labeled pixels only that many are binned and drawn from: the same forest as trained
+    on those rows alone, but with the classes' shares of every label (the pool keeps a rare class whole)."""
+    rng = np.random.default_rng(3)
+    n = 5000
+    y = np.where(rng.random(n) < 0.9, 1, 2)
+    y[rng.choice(n, 30, replace=False)] = 3  # a rare class: all 30 pixels stay in the pool
+    X = rng.standard_normal((n, 6)).astype(np.float32)
+    X[:, 0] += y
+    _, yi = np.unique(y, return_inverse=True)
+    b = Binned(X, yi, random_state=2, pool=1000)
+    rows = class_rows(yi, 1000, 0.1, 2, stream=0x9001)
+    assert 1000 <= rows.size <= 1030 and set(np.flatnonzero(y == 3)) <= set(rows.tolist())
+    np.testing.assert_array_equal(b.y, yi[rows])
+    np.testing.assert_array_equal(b.XT, X[rows].T)
+    # draws and leaf weights follow every label: as without a pool
+    full = Binned(X, yi, random_state=2, pool=None)
+    np.testing.assert_array_equal(b.draws, full.draws)
+    np.testing.assert_array_equal(b.leaf_weight, full.leaf_weight)
+    f1, _ = train_forest(X, y, 20, random_state=2, pool=1000)
+    f2, _ = train_forest(X, y, 20, random_state=2, pool=1000)
+    np.testing.assert_array_equal(f1.threshold, f2.threshold)  # deterministic
+    f3, _ = train_forest(X, y, 20, random_state=2, pool=None)
+    assert not np.array_equal(f1.threshold, f3.threshold)
+    np.testing.assert_array_equal(train_forest(X[:900], y[:900], 5, 2, pool=1000)[0].threshold,
+                                  train_forest(X[:900], y[:900], 5, 2, pool=None)[0].threshold)  # below it: the same
+
+
+def test_a_pool_keeps_the_labels_class_shares_in_the_probabilities():
+    # no signal, a 5 % class whose pool share is lifted to min_class_share: predicted at its 5 %, not at its
+    # share of the pool
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((20_000, 4)).astype(np.float32)
+    y = np.where(rng.random(20_000) < 0.05, 2, 1)
+    f, _ = train_forest(X, y, 30, random_state=0, min_samples_leaf=300, pool=2000, min_class_share=0.3)
+    assert abs(f.predict_proba(X)[:, 1].mean() - (y == 2).mean()) < 0.01

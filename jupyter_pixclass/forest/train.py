@@ -11,9 +11,14 @@ from .grow import GrowPlan, TreeArrays, grow_trees
 from .model import Forest, floor32
 
 __all__ = ["train_forest", "fit_binned_forest", "Binned", "GrownTrees", "TrainedForest", "class_draws",
-           "balanced_draws", "leaf_weights", "edge_rows", "CLASS_WEIGHTS", "check_class_weight"]
+           "balanced_draws", "leaf_weights", "edge_rows", "class_rows", "CLASS_WEIGHTS", "check_class_weight",
+           "LABEL_POOL"]
 
 CLASS_WEIGHTS = (None, "balanced")
+# beyond this many labeled pixels a forest grows from this many of them, drawn class by class, so
+# binning them and drawing each tree's sample stop growing with the labels: at 184 604 labels 259 ->
+# 107 ms, held-out IoU -0.0004 (benchmarks/RESULTS.md, "Many labels"); up to it nothing changes
+LABEL_POOL = 32768
 
 
 def check_class_weight(class_weight, where="class_weight"):
@@ -94,6 +99,24 @@ def leaf_weights(counts, draws, max_samples):
     return w
 
 
+def class_rows(y, sample, min_class_share=0.1, seed=0, stream=0):
+    """About ``sample`` indices of ``y`` drawn class by class (increasing), or None when ``y`` has no more.
+
+    A class keeps its share of the sample and at least ``min_class_share`` of it (all its pixels if
+    it has fewer); ``stream`` keeps draws for different uses apart.
+    """
+    y = np.asarray(y)
+    if y.size <= sample:
+        return None
+    counts = np.bincount(y)
+    quota = np.minimum(np.maximum(class_draws(counts, sample, min_class_share), counts > 0), counts)  # a row each
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(stream)]))
+    by_class = np.argsort(y, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rows = [by_class[s + rng.choice(c, q, replace=False)] for s, c, q in zip(starts, counts, quota) if q]
+    return np.sort(np.concatenate(rows))
+
+
 def edge_rows(y, sample=EDGE_SAMPLE, min_class_share=0.1, seed=0):
     """The labeled pixels bin edges come from: all of them up to ``sample``, else about ``sample`` drawn
     class by class (increasing indices), or None for all.
@@ -102,16 +125,7 @@ def edge_rows(y, sample=EDGE_SAMPLE, min_class_share=0.1, seed=0):
     it has fewer): drawn uniformly, a few strokes of a rare class among thousands of background
     pixels would get few edges, and its splits coarse bins.
     """
-    y = np.asarray(y)
-    if y.size <= sample:
-        return None
-    counts = np.bincount(y)
-    quota = np.minimum(class_draws(counts, sample, min_class_share), counts)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xED6E]))
-    by_class = np.argsort(y, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rows = [by_class[s + rng.choice(c, q, replace=False)] for s, c, q in zip(starts, counts, quota) if q]
-    return np.sort(np.concatenate(rows))
+    return class_rows(y, sample, min_class_share, seed, stream=0xED6E)
 
 
 def _tree_arrays(T, cap, K, F):
@@ -131,16 +145,27 @@ def _widen(a, b, rows):
 
 
 class Binned:
-    """Labeled pixels ready for growing trees: 8-bit bins, classes, draws per tree."""
+    """Labeled pixels ready for growing trees: 8-bit bins, classes, draws per tree.
 
-    def __init__(self, X, y, random_state=0, max_samples=6000, min_class_share=0.1, class_weight=None):
+    Beyond ``pool`` labeled pixels only ``pool`` of them, drawn class by class, are binned and drawn
+    from; the draws per class and the leaf weights follow every label's class.
+    """
+
+    def __init__(self, X, y, random_state=0, max_samples=6000, min_class_share=0.1, class_weight=None,
+                 pool=LABEL_POOL):
         check_class_weight(class_weight)
-        X = np.asarray(X, np.float32)
-        self.y = np.ascontiguousarray(y, np.int64)
+        X = np.asarray(X)
+        y = np.ascontiguousarray(y, np.int64)
         self.F = X.shape[1]
-        self.K = int(self.y.max()) + 1
+        self.K = int(y.max()) + 1
         self.random_state = int(random_state or 0)
-        XT = transpose(X)
+        # the classes' priors come from every label, the pixels trees draw from the pool
+        labeled = np.bincount(y, minlength=self.K).astype(np.int64)
+        rows = class_rows(y, pool, min_class_share, self.random_state, stream=0x9001) if pool else None
+        if rows is not None:
+            X, y = X[rows], y[rows]
+        self.y = y
+        XT = transpose(np.asarray(X, np.float32))
         self.by_class = np.argsort(self.y, kind="stable").astype(np.int64)
         rows = edge_rows(self.y, EDGE_SAMPLE, min_class_share, self.random_state)
         self.edges, self.n_edges = bin_edges(XT, seed=self.random_state, feature_major=True, rows=rows)
@@ -148,11 +173,11 @@ class Binned:
         self.counts = np.bincount(self.y, minlength=self.K).astype(np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
         if class_weight == "balanced":  # classes weighed alike, in the splits and in the leaves
-            self.draws = balanced_draws(self.counts, max_samples)
+            self.draws = balanced_draws(labeled, max_samples)
             self.leaf_weight = np.ones(self.K)
         else:
-            self.draws = class_draws(self.counts, max_samples, min_class_share)
-            self.leaf_weight = leaf_weights(self.counts, self.draws, max_samples)
+            self.draws = class_draws(labeled, max_samples, min_class_share)
+            self.leaf_weight = leaf_weights(labeled, self.draws, max_samples)
 
     def seeds(self, n_estimators):
         """One seed per tree of an ``n_estimators`` forest; tree t's seed does not depend on the count."""
@@ -162,15 +187,18 @@ class Binned:
 
 def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, min_class_share=0.1,
                       max_depth=40, min_samples_leaf=1, max_features="sqrt", trees=None, binned=None,
-                      class_weight=None):
+                      class_weight=None, pool=LABEL_POOL):
     """Grow a random forest on ``X`` (N, F) float32 and labels ``y`` (N,) in ``0..K-1``.
 
     Returns :class:`GrownTrees`: the arrays of :class:`.Forest` (thresholds as float32 feature values)
     and the mean decrease in impurity per feature. ``trees=(start, stop)`` grows only those trees of
     the ``n_estimators`` forest (a preview, then the rest: together they are the whole forest);
-    ``binned`` (a :class:`Binned` of the same data) saves binning twice.
+    ``binned`` (a :class:`Binned` of the same data) saves binning twice. Beyond ``pool`` labeled
+    pixels the trees draw from ``pool`` of them, drawn class by class (:func:`class_rows`; None: from
+    all), while the classes' shares still come from every label.
     """
-    b = binned if binned is not None else Binned(X, y, random_state, max_samples, min_class_share, class_weight)
+    b = binned if binned is not None else Binned(X, y, random_state, max_samples, min_class_share, class_weight,
+                                                 pool)
     F, K, m = b.F, b.K, int(b.draws.sum())
     mtry = max(1, int(np.sqrt(F))) if max_features == "sqrt" else int(max_features)
     start, stop = trees if trees is not None else (0, int(n_estimators))
@@ -210,7 +238,8 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
 
     ``method="binned"`` (default) grows the trees with :mod:`.grow` (bootstrap of at
     most ``max_samples`` pixels per tree with a share for every class, 8-bit histogram splits):
-    its cost stops growing with the number of labels. ``method="sklearn"`` fits scikit-learn's
+    its cost stops growing with the number of labels (beyond :data:`LABEL_POOL` labeled pixels,
+    trees draw from that many of them). ``method="sklearn"`` fits scikit-learn's
     ``RandomForestClassifier`` (every labeled pixel in every tree), for comparison. Same ``X``,
     ``y`` and ``random_state`` give the same forest either way.
 
@@ -238,7 +267,7 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
     F = X.shape[1]
     if on_preview is not None and 0 < preview < n_estimators:
         # the first trees first (shown while the rest grow); together they are the same forest
-        opts = {k: kwargs[k] for k in ("max_samples", "min_class_share", "class_weight") if k in kwargs}
+        opts = {k: kwargs[k] for k in ("max_samples", "min_class_share", "class_weight", "pool") if k in kwargs}
         b = Binned(X, yi, random_state, **opts)
         first = fit_binned_forest(X, yi, n_estimators, random_state, trees=(0, preview), binned=b, **kwargs).forest(F)
         if on_preview(first, classes) is False:
