@@ -290,6 +290,9 @@ def test_many_labels_grow_trees_from_a_pool_drawn_class_by_class():
     np.testing.assert_array_equal(f1.threshold, f2.threshold)  # deterministic
     f3, _ = train_forest(X, y, 20, random_state=2, pool=None)
     assert not np.array_equal(f1.threshold, f3.threshold)
+    for bad in (0, -3, 2.5, "all"):
+        with pytest.raises(ValueError, match="pool must be"):
+            train_forest(X, y, 5, 2, pool=bad)
     np.testing.assert_array_equal(train_forest(X[:900], y[:900], 5, 2, pool=1000)[0].threshold,
                                   train_forest(X[:900], y[:900], 5, 2, pool=None)[0].threshold)  # below it: the same
 

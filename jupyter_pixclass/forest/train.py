@@ -161,7 +161,9 @@ class Binned:
         self.random_state = int(random_state or 0)
         # the classes' priors come from every label, the pixels trees draw from the pool
         labeled = np.bincount(y, minlength=self.K).astype(np.int64)
-        rows = class_rows(y, pool, min_class_share, self.random_state, stream=0x9001) if pool else None
+        if pool is not None and (not isinstance(pool, (int, np.integer)) or pool < 1):
+            raise ValueError(f"pool must be a positive number of labeled pixels or None; got {pool!r}")
+        rows = class_rows(y, int(pool), min_class_share, self.random_state, stream=0x9001) if pool else None
         if rows is not None:
             X, y = X[rows], y[rows]
         self.y = y
