@@ -96,7 +96,7 @@ def many_labels(seeds=range(6), test_seeds=(2, 3, 4)):
           f"features; the labeled features and training (what Project.train does) after {PAUSE:.0f} s pauses, "
           f"medians of 7:")
     for pool in (LABEL_POOL, None):
-        t = median_ms(lambda: train_forest(*p.training_data(), 100, 0, pool=pool))
+        t = median_ms(lambda: train_forest(*p.training_data(lazy=True), 100, 0, pool=pool))
         print(f"  pool {pool}: {t:.0f} ms")
     for ts in test_seeds:
         test, t2 = pc.datasets.nuclei((1024, 1024), seed=ts)

@@ -116,3 +116,41 @@ def test_small_cache_budget_still_correct():
     assert small.engine.cache.nbytes <= 200_000
     np.testing.assert_array_equal(small.predict(0), big.predict(0))
     np.testing.assert_allclose(small.predict(img.data), big.predict(0), atol=1e-6)
+
+
+def test_lazy_rows_are_the_training_rows_copied_as_taken():
+    """`LabeledRows` gives the rows `training_data()` gives, whole or a few, over tiles and images."""
+    p = pc.Project(cache_bytes=4 * 2**20)  # a small budget: many tiles
+    for seed, shape in ((2, (300, 420)), (4, (160, 160))):
+        img, t = pc.datasets.nuclei(shape, seed=seed)
+        p.set_labels(p.add_image(img), pc.datasets.scribbles(t["classes"], n_strokes=12, mapping={1: 1, 2: 2, 3: 2}))
+    X, y = p.training_data()
+    L, y2 = p.training_data(lazy=True)
+    assert L.shape == X.shape
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(np.asarray(L), X)
+    rows = np.sort(np.random.default_rng(0).choice(len(y), 300, replace=False))
+    np.testing.assert_array_equal(L[rows], X[rows])
+    np.testing.assert_array_equal(L[rows[::-1]], X[rows[::-1]])
+    with pytest.raises(IndexError):
+        L[np.array([len(y)])]
+
+
+def test_training_beyond_the_pool_copies_only_the_pools_rows(monkeypatch):
+    """With more labeled pixels than the label pool, training never builds the whole (N, F) array."""
+    from jupyter_pixclass.engine.label_store import LabeledRows
+    from jupyter_pixclass.forest.train import LABEL_POOL
+
+    img, t = pc.datasets.nuclei((240, 240), seed=5)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    lab = np.where(t["classes"] == 1, 1, 2).astype(np.uint8)  # every pixel labeled: 57 600 > the pool
+    p.set_labels(p.add_image(img), lab)
+    assert lab.size > LABEL_POOL
+    want = p.train().predict(0)
+
+    def whole(self, dtype=None, copy=None):
+        raise AssertionError("every labeled row copied")
+
+    monkeypatch.setattr(LabeledRows, "__array__", whole)
+    p.forest = None
+    np.testing.assert_array_equal(p.train().predict(0), want)  # the same forest from the pool's rows alone

@@ -15,7 +15,7 @@ import numpy as np
 
 from .chunked_labels import painted_regions, take_flat
 
-__all__ = ["LabelStore", "spatial_groups"]
+__all__ = ["LabelStore", "LabeledRows", "spatial_groups"]
 
 
 class LabelStore:
@@ -94,15 +94,17 @@ class LabelStore:
         with self._lock:
             return sum(p.nbytes + x.nbytes for p, x in self._tiles.values())
 
-    def data(self, images, labels, with_groups=False):
+    def data(self, images, labels, with_groups=False, lazy=False):
         """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``).
 
         Rows come image by image in the order of the pixels in the image (C order), whatever
         order strokes came in and however the image is cut into tiles (which follows the memory
-        budget), so the same labels always give the same training set.
+        budget), so the same labels always give the same training set. With ``lazy``, ``X`` is a
+        :class:`LabeledRows`: rows are copied only when taken (a trainer that draws from some of
+        them copies those).
         """
         self.sync(images, labels)
-        parts, ys, gs = [], [], []
+        blocks, ys, gs = [], [], []
         gid = 0
         with self._lock:
             for img, lab in zip(images, labels):
@@ -111,30 +113,69 @@ class LabelStore:
                     continue
                 pos = np.concatenate([t[0] for t in tiles])
                 order = np.argsort(pos, kind="stable")
-                pos = pos[order]
-                parts.append((tiles, order))
-                ys.append(take_flat(lab, pos))
+                blocks.extend(rows for _, rows in tiles)
+                ys.append(take_flat(lab, pos[order]))
                 if with_groups:
                     groups = spatial_groups(np.asarray(lab)).reshape(-1)
-                    gs.append(groups[pos] + gid)
+                    gs.append(groups[pos[order]] + gid)
                     gid += int(groups.max()) + 1
-            if not parts:
+                blocks.append(order)  # marks the image's end: its rows' order
+            if not ys:
                 return None
-            # every tile's rows go straight to their place in one array: concatenating and then
-            # reordering copied the labeled features (10 MB at 27k labels) three times
-            first = parts[0][0][0][1]
-            X = np.empty((sum(o.size for _, o in parts), first.shape[1]), first.dtype)
-            start = 0
-            for tiles, order in parts:
-                dest = np.empty(order.size, np.int64)
-                dest[order] = np.arange(start, start + order.size)
-                a = 0
-                for _, rows in tiles:
-                    X[dest[a:a + len(rows)]] = rows
-                    a += len(rows)
-                start += order.size
+            X = LabeledRows(blocks)
+        X = X if lazy else np.asarray(X)
         y = np.concatenate(ys)
         return (X, y, np.concatenate(gs)) if with_groups else (X, y)
+
+
+class LabeledRows:
+    """The labeled pixels' feature vectors in training order, copied only when taken.
+
+    ``rows[idx]`` (int indices) copies those rows; ``np.asarray(rows)`` all of them. Built by
+    :meth:`LabelStore.data` from each image's tile blocks followed by the order of its pixels.
+    """
+
+    def __init__(self, blocks):
+        self._blocks, self._dest = [], []  # tile blocks (n, F) and the training row of each of their rows
+        n = 0
+        cur = []
+        for b in blocks:
+            if b.ndim == 2:
+                cur.append(b)
+                continue
+            # an image's blocks are done: its i-th row in pixel order is row b[i] of its blocks one after another
+            dest = np.empty(b.size, np.int64)
+            dest[b] = np.arange(n, n + b.size)
+            a = 0
+            for rows in cur:
+                self._blocks.append(rows)
+                self._dest.append(dest[a:a + len(rows)])
+                a += len(rows)
+            n += b.size
+            cur = []
+        first = self._blocks[0]
+        self.shape = (n, first.shape[1])
+        self.dtype = first.dtype
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, idx):
+        idx = np.arange(self.shape[0])[idx]  # any index numpy takes, checked against the rows there are
+        at = np.full(self.shape[0], -1, np.int64)
+        at[idx] = np.arange(idx.size)
+        out = np.empty((idx.size, self.shape[1]), self.dtype)
+        for rows, dest in zip(self._blocks, self._dest):
+            k = at[dest]
+            take = k >= 0
+            out[k[take]] = rows[take]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.empty(self.shape, self.dtype)
+        for rows, dest in zip(self._blocks, self._dest):  # every row straight to its place: one copy
+            out[dest] = rows
+        return out if dtype is None else out.astype(dtype, copy=False)
 
 
 def spatial_groups(lab, tile=32):

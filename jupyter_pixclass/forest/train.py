@@ -16,8 +16,9 @@ __all__ = ["train_forest", "fit_binned_forest", "Binned", "GrownTrees", "Trained
 
 CLASS_WEIGHTS = (None, "balanced")
 # beyond this many labeled pixels a forest grows from this many of them, drawn class by class, so
-# binning them and drawing each tree's sample stop growing with the labels: at 184 604 labels 259 ->
-# 107 ms, held-out IoU -0.0004 (benchmarks/RESULTS.md, "Many labels"); up to it nothing changes
+# copying, binning and drawing from them stop growing with the labels: at 184 604 labels 448 -> 126 ms
+# with Project.train's lazy rows, held-out IoU within 0.0005 (benchmarks/RESULTS.md, "Many labels");
+# up to it nothing changes
 LABEL_POOL = 32768
 
 
@@ -154,7 +155,6 @@ class Binned:
     def __init__(self, X, y, random_state=0, max_samples=6000, min_class_share=0.1, class_weight=None,
                  pool=LABEL_POOL):
         check_class_weight(class_weight)
-        X = np.asarray(X)
         y = np.ascontiguousarray(y, np.int64)
         self.F = X.shape[1]
         self.K = int(y.max()) + 1
@@ -164,7 +164,7 @@ class Binned:
         if pool is not None and (not isinstance(pool, (int, np.integer)) or pool < 1):
             raise ValueError(f"pool must be a positive number of labeled pixels or None; got {pool!r}")
         rows = class_rows(y, int(pool), min_class_share, self.random_state, stream=0x9001) if pool else None
-        if rows is not None:
+        if rows is not None:  # X may be a LabeledRows: only these rows are copied
             X, y = X[rows], y[rows]
         self.y = y
         XT = transpose(np.asarray(X, np.float32))
@@ -255,14 +255,15 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
     and ``forest`` is None. The trees are the same as without a preview.
     """
     check_class_weight(kwargs.get("class_weight"))
-    X = np.asarray(X, np.float32)
+    if not hasattr(X, "shape") or len(X.shape) != 2:  # rows taken later (a LabeledRows) stay as they are
+        X = np.asarray(X, np.float32)
     y = np.asarray(y)
     classes, yi = np.unique(y, return_inverse=True)
     if method == "sklearn":
         from sklearn.ensemble import RandomForestClassifier
 
         rf = RandomForestClassifier(n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs, **kwargs)
-        rf.fit(X, y)
+        rf.fit(np.asarray(X, np.float32), y)
         return TrainedForest(Forest.from_sklearn(rf), rf.classes_)
     if method != "binned":
         raise ValueError(f"method must be 'binned' or 'sklearn'; got {method!r}")

@@ -182,14 +182,14 @@ class Project(ClassList, Labeling):
             st.sync(self.images, self._labels)
         return st
 
-    def training_data(self, fs=None, with_groups=False):
+    def training_data(self, fs=None, with_groups=False, lazy=False):
         """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``), for ``fs``.
 
-        Raises a ValueError when fewer than two classes are labeled.
-        """
+        ``lazy``: X is a :class:`.LabeledRows`, copied as rows are taken. Raises a ValueError when fewer
+        than two classes are labeled."""
         with self.lock:
             st = self.store(fs)
-            data = st.data(self.images, self._labels, with_groups=with_groups)
+            data = st.data(self.images, self._labels, with_groups=with_groups, lazy=lazy)
         if data is None:
             raise ValueError("no labels yet: paint at least one stroke for each of two classes before training")
         y = data[1]
@@ -211,7 +211,7 @@ class Project(ClassList, Labeling):
         if not self.images:
             raise ValueError("the project has no images: add_image(...) first")
         with self.lock:  # what the forest is trained for, read with the labels it is trained on
-            X, y = self.training_data()
+            X, y = self.training_data(lazy=True)  # beyond the label pool, only the pool's rows are copied
             K, schema = len(self.classes), self.schema
             fnd = self.features.spatial_ndim(self.images[0].ndim_spatial)
             trained = TrainedFor(self.features.key(), self.images[0].n_channels, K, fnd)
