@@ -132,7 +132,8 @@ class LabeledRows:
     """The labeled pixels' feature vectors in training order, copied only when taken.
 
     ``rows[idx]`` (int indices) copies those rows; ``np.asarray(rows)`` all of them. Built by
-    :meth:`LabelStore.data` from each image's tile blocks followed by the order of its pixels.
+    :meth:`LabelStore.data` from each image's tile blocks followed by the order of its pixels. A
+    snapshot: a stroke during training replaces the store's tile arrays, it never writes into them.
     """
 
     def __init__(self, blocks):
