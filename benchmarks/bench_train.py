@@ -14,7 +14,7 @@ between strokes; fresh memory is slow here after a pause), on all cores:
 
 ``--many``: many labels (``many_labels`` below): 400 strokes of a radius-6 brush on a 2048x2048x2 scene
 (~185k labeled pixels), ``Project.training_data()`` and training with the label pool
-(``forest.train.LABEL_POOL``) and without, and the held-out nucleus IoU of both on three 1024x1024 scenes,
+(``forest.train.LABEL_POOL``) and without, scikit-learn's forest on the same labels once, peak RSS, and the held-out nucleus IoU of both on three 1024x1024 scenes,
 forest seeds 0-5.
 
 Run: python benchmarks/bench_train.py [--many]
@@ -28,7 +28,7 @@ import jupyter_pixclass as pc
 from jupyter_pixclass.forest import train_forest
 from jupyter_pixclass.forest.bins import EDGE_SAMPLE, bin_edges
 from jupyter_pixclass.forest.train import Binned, fit_binned_forest
-from _common import live_strokes, machine, timeit
+from _common import live_strokes, machine, peak_rss_mb, timeit
 
 PAUSE = 1.0
 
@@ -95,9 +95,18 @@ def many_labels(seeds=range(6), test_seeds=(2, 3, 4)):
     print(f"{len(y)} labeled pixels on 2048x2048x2 ({np.bincount(y)[1:].tolist()} per class), {X.shape[1]} "
           f"features; the labeled features and training (what Project.train does) after {PAUSE:.0f} s pauses, "
           f"medians of 7:")
+    times = {}
     for pool in (LABEL_POOL, None):
-        t = median_ms(lambda: train_forest(*p.training_data(lazy=True), 100, 0, pool=pool))
-        print(f"  pool {pool}: {t:.0f} ms")
+        times[pool] = median_ms(lambda: train_forest(*p.training_data(lazy=True), 100, 0, pool=pool))
+        print(f"  pool {pool}: {times[pool]:.0f} ms")
+    # the named peer, after the same pause, on the same labels (once: it takes about a minute)
+    time.sleep(PAUSE)
+    t = time.perf_counter()
+    train_forest(*p.training_data(), 100, 0, method="sklearn")
+    t_sk = (time.perf_counter() - t) * 1000
+    print(f"  scikit-learn's RandomForestClassifier (100 trees, all cores), the same call: {t_sk:.0f} ms, "
+          f"{t_sk / times[LABEL_POOL]:.0f}x the time with the pool")
+    print(f"  peak RSS (VmHWM) {peak_rss_mb():.0f} MB")
     for ts in test_seeds:
         test, t2 = pc.datasets.nuclei((1024, 1024), seed=ts)
         gt = t2["classes"] == 1
