@@ -134,6 +134,34 @@ def test_lazy_rows_are_the_training_rows_copied_as_taken():
     np.testing.assert_array_equal(L[rows[::-1]], X[rows[::-1]])
     with pytest.raises(IndexError):
         L[np.array([len(y)])]
+    twice = np.array([5, 3, 5, 0, 3])  # a row taken twice is that row each time
+    np.testing.assert_array_equal(L[twice], X[twice])
+    # feature-major, straight from the tile blocks: what the trainer reads
+    np.testing.assert_array_equal(L.feature_major(), X.T)
+    for idx in (rows, rows[::-1], twice, slice(10, 200, 7)):
+        np.testing.assert_array_equal(L.feature_major(idx), X[idx].T)
+    with pytest.raises(IndexError):
+        L.feature_major(np.array([-len(y) - 1]))
+
+
+def test_training_from_lazy_rows_never_builds_the_row_major_array(monkeypatch):
+    """Project.train reads the labeled rows feature-major (no (N, F) copy) and grows the same forest."""
+    from jupyter_pixclass.engine.label_store import LabeledRows
+    from jupyter_pixclass.forest.train import train_forest
+
+    img, t = pc.datasets.nuclei((200, 260), seed=3)
+    p = pc.Project(n_estimators=8)
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(t["classes"], n_strokes=10, mapping={1: 1, 2: 2, 3: 2}))
+    X, y = p.training_data()
+    want = train_forest(X, y, 8, p.random_state).forest
+
+    def whole(self, dtype=None, copy=None):
+        raise AssertionError("the (N, F) array was built")
+
+    monkeypatch.setattr(LabeledRows, "__array__", whole)
+    got = p.train().forest
+    np.testing.assert_array_equal(got.threshold, want.threshold)
+    np.testing.assert_array_equal(got.feature, want.feature)
 
 
 def test_training_beyond_the_pool_copies_only_the_pools_rows(monkeypatch):

@@ -121,6 +121,9 @@ def test_bin_edges_follow_their_rule(kind):
     edges, n = bin_edges(X)
     np.testing.assert_array_equal(edges, reference_edges(X))
     np.testing.assert_array_equal(n, np.isfinite(edges).sum(1))
+    # a pixel's bin is the number of edges below its value (searches eight at a time, and the rest)
+    b, _ = apply_bins(X, edges)
+    np.testing.assert_array_equal(b, [np.searchsorted(edges[f], X[:, f], side="left") for f in range(X.shape[1])])
     # more rows than the sample: the edges come from the sampled rows
     if kind == "normal":
         edges, _ = bin_edges(X, sample=2000, seed=3)
@@ -200,6 +203,21 @@ def test_a_node_looks_past_mtry_features_until_one_splits():
     roots = forest.roots
     assert (forest.left[roots] >= 0).all() and (forest.feature[roots] == 17).all()
     assert (classes[forest.predict_proba(X).argmax(1)] == y).all()
+
+
+@pytest.mark.parametrize("end", ["lowest", "highest"])
+def test_a_binned_split_can_cut_off_the_lowest_or_highest_occupied_bin(end):
+    # 600 pixels of one class spread over many bins and a few of the other at one end (beyond
+    # EXACT_BELOW, so the root splits on bins): the only pure cut is next to the end bin, which a
+    # scan of fewer bins than those from the lowest to the highest occupied would miss
+    rng = np.random.default_rng(1)
+    X = np.concatenate([rng.uniform(10, 20, 600), np.full(30, 0.0 if end == "lowest" else 30.0)]).astype(np.float32)
+    y = np.repeat([0, 1], [600, 30])
+    forest, classes = train_forest(X[:, None], y, 5, 0)
+    roots = forest.roots
+    assert (forest.left[roots] >= 0).all()
+    assert np.allclose(forest.threshold[roots], 5.0 if end == "lowest" else 25.0, atol=0.5)
+    assert (classes[forest.predict_proba(X[:, None]).argmax(1)] == y).all()
 
 
 def test_exact_splits_of_small_nodes_separate_every_distinct_value():

@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 
+from ..forest.bins import transpose_into
 from .chunked_labels import painted_regions, take_flat
 
 __all__ = ["LabelStore", "LabeledRows", "spatial_groups"]
@@ -161,16 +162,40 @@ class LabeledRows:
     def __len__(self):
         return self.shape[0]
 
-    def __getitem__(self, idx):
+    def _slots(self, idx):
+        """The rows ``idx`` picks (numpy's rules, checked) and each row's place among them (-1: not taken),
+        or None for the places when a row is picked twice."""
         idx = np.arange(self.shape[0])[idx]  # any index numpy takes, checked against the rows there are
         at = np.full(self.shape[0], -1, np.int64)
         at[idx] = np.arange(idx.size)
+        return idx, (at if np.count_nonzero(at >= 0) == idx.size else None)
+
+    def __getitem__(self, idx):
+        idx, at = self._slots(idx)
+        if at is None:  # a row taken twice: each distinct row once, then repeated
+            u, inv = np.unique(idx, return_inverse=True)
+            return self[u][inv]
         out = np.empty((idx.size, self.shape[1]), self.dtype)
         for rows, dest in zip(self._blocks, self._dest):
             k = at[dest]
             take = k >= 0
             out[k[take]] = rows[take]
         return out
+
+    def feature_major(self, idx=None):
+        """Rows ``idx`` (increasing or not; None: all) as a feature-major float32 array ``(F, len(idx))``.
+
+        What a trainer reads, made straight from the tile blocks: no ``(N, F)`` copy on the way.
+        """
+        if idx is None:
+            out = np.empty((self.shape[1], self.shape[0]), np.float32)
+            return transpose_into(out, self._blocks, self._dest)
+        idx, at = self._slots(idx)
+        if at is None:
+            u, inv = np.unique(idx, return_inverse=True)
+            return self.feature_major(u)[:, inv]
+        out = np.empty((self.shape[1], idx.size), np.float32)
+        return transpose_into(out, self._blocks, [at[dest] for dest in self._dest])
 
     def __array__(self, dtype=None, copy=None):
         out = np.empty(self.shape, self.dtype)

@@ -164,10 +164,11 @@ class Binned:
         if pool is not None and (not isinstance(pool, (int, np.integer)) or pool < 1):
             raise ValueError(f"pool must be a positive number of labeled pixels or None; got {pool!r}")
         rows = class_rows(y, int(pool), min_class_share, self.random_state, stream=0x9001) if pool else None
-        if rows is not None:  # X may be a LabeledRows: only these rows are copied
-            X, y = X[rows], y[rows]
-        self.y = y
-        XT = transpose(np.asarray(X, np.float32))
+        if hasattr(X, "feature_major"):  # a LabeledRows: its rows (the pool's) land feature-major, in one copy
+            XT = X.feature_major(rows)
+        else:
+            XT = transpose(np.asarray(X if rows is None else X[rows], np.float32))
+        self.y = y if rows is None else y[rows]
         self.by_class = np.argsort(self.y, kind="stable").astype(np.int64)
         rows = edge_rows(self.y, EDGE_SAMPLE, min_class_share, self.random_state)
         self.edges, self.n_edges = bin_edges(XT, seed=self.random_state, feature_major=True, rows=rows)
