@@ -1,8 +1,16 @@
-"""Cold prediction of a new 1024x1024 2-channel image, features included.
+"""Cold prediction of a new 1024x1024 2-channel image, features included; and re-predicting the app's view.
 
 Ours (default set, 98 features, 100 trees, numba traversal) vs scikit-image's
 multiscale_basic_features + predict_segmenter (its default features, a 100-tree
 RandomForestClassifier, n_jobs=-1) trained on the same strokes, same run.
+
+``--view``: what Live Update does after each stroke, the view's features kept: predicting the 600x600
+view of a 1024x1024x2 image (the whole image, every 1.7th row and column) with a forest trained on
+bench_live's 60 strokes, piece by piece, after 1 s pauses, medians of 9, the two ways alternating:
+each piece's shown pixels picked out of its tile's features at every call, against copied side
+by side once (what ``engine.view_features`` keeps within a quarter of the cache budget).
+
+Run: python benchmarks/bench_predict.py [--view]
 """
 import sys
 from functools import partial
@@ -13,7 +21,7 @@ from skimage.future import fit_segmenter, predict_segmenter
 from sklearn.ensemble import RandomForestClassifier
 
 import jupyter_pixclass as pc
-from _common import machine, timeit
+from _common import live_strokes, machine, timeit
 
 
 def main():
@@ -48,5 +56,57 @@ def main():
           f"features/forest size {t_skrf:.2f} s ({t_skrf / t_pred:.1f}x slower)")
 
 
+def view_repredict(repeat=9, pause=1.0):
+    """Re-predicting the app's zoomed-out view: pixels picked from the tiles, or kept side by side."""
+    import statistics
+    import time
+
+    from jupyter_pixclass.app.render import View
+    from jupyter_pixclass.engine.view_features import ViewFeatures
+
+    img, truth = pc.datasets.nuclei((1024, 1024), seed=1)
+    p = pc.Project()
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
+    rng = np.random.default_rng(0)
+    order = live_strokes(truth["classes"])
+    for i in range(62):  # bench_live's strokes, without Live Update
+        pts, k = order[i % len(order)] if i < 2 else order[2 + (i - 2) % (len(order) - 2)]
+        shift = 0 if i < len(order) else 7
+        app.stroke([(x + shift, y) for x, y in pts], k, radius=int(rng.integers(4, 7)) if i >= 2 else 5)
+    app.close()
+    p.train()
+    v = View(img.shape_spatial, (600, 600))
+    ys, xs, iny, inx = v.indices()
+    views = {}
+    for name, keep in (("picked from the tiles", False), ("kept side by side", True)):
+        vf = ViewFeatures(p.engine, img, p.features, ys[iny], xs[inx])
+        if not keep:
+            vf.max_bytes = 0  # nothing kept by the view itself: every call reads the tiles
+        for k in range(len(vf)):
+            vf.features(k)
+        views[name] = vf
+    times = {name: [] for name in views}
+    for _ in range(repeat):
+        for name, vf in views.items():
+            time.sleep(pause)
+            t = time.perf_counter()
+            for k in range(len(vf)):
+                vf.predict(p.forest, k)
+            times[name].append(time.perf_counter() - t)
+    a, b = (views[n] for n in views)
+    same = all(np.array_equal(a.predict(p.forest, k), b.predict(p.forest, k)) for k in range(len(a)))
+    n_px = a.rows.size * a.cols.size
+    print(f"re-predicting a {a.rows.size}x{a.cols.size} view of 1024x1024x2 ({n_px} px, {len(a)} pieces, "
+          f"{p.forest.n_trees} trees, {int((p.forest.left >= 0).sum())} split nodes, {len(p.training_data()[1])} "
+          f"labeled px), {pause:.0f} s pauses, medians of {repeat}:")
+    for name, ts in times.items():
+        print(f"  {name}: {statistics.median(ts) * 1000:.0f} ms")
+    print(f"  kept by the view: {b.kept_bytes() / 2**20:.0f} MiB; same probabilities: {same}")
+
+
 if __name__ == "__main__":
+    if "--view" in sys.argv:
+        print(f"machine: {machine()}")
+        sys.exit(view_repredict())
     sys.exit(main())

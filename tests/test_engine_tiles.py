@@ -105,7 +105,7 @@ def test_a_tile_of_many_channels_stays_within_its_byte_cap():
         assert g.tile[0] == g.tile[1] and g.counts[0] * g.tile[0] - 500 < g.counts[0]  # near-even cuts, no slivers
 
 
-@pytest.mark.parametrize("scale", [1.0, 0.2])
+@pytest.mark.parametrize("scale", [1.0, 0.7, 0.2])
 def test_view_pieces_cover_the_view_exactly(scale):
     img, _ = pc.datasets.nuclei((300, 330), seed=5)
     fs = FS2
@@ -130,6 +130,43 @@ def test_view_pieces_cover_the_view_exactly(scale):
     centre = np.array([vf.rows.mean(), vf.cols.mean()])
     d = [np.hypot(*(np.array([vf.rows[ry].mean(), vf.cols[rx].mean()]) - centre)) for _, ry, rx in vf.pieces]
     assert d[0] == min(d)
+
+
+@pytest.mark.parametrize("budget", [2**30, 8 * 2**20])
+def test_a_zoomed_out_view_keeps_its_pixels_features_side_by_side_within_a_quarter_of_the_budget(budget):
+    """Zoomed out (but not sampled), a piece's shown pixels are copied out of its tile once, so predicting
+    after a stroke reads only them; what the view keeps stays within a quarter of the cache's budget."""
+    from jupyter_pixclass.forest.score import take_columns
+
+    img, _ = pc.datasets.nuclei((256, 256), seed=4)
+    eng = TileEngine(budget, tile=64)
+    rows = np.unique((np.arange(180) / 0.7).astype(np.int64))  # every 1.4th row and column
+    vf = ViewFeatures(eng, img, FS2, rows, rows)
+    ref = whole(img, FS2)
+    compact = 0
+    for k, (t, ry, rx) in enumerate(vf.pieces):
+        fm, idx = vf.features(k)
+        compact += idx is None
+        want = ref[:, vf.rows[ry]][:, :, vf.cols[rx]].reshape(ref.shape[0], -1)
+        np.testing.assert_allclose(fm if idx is None else take_columns(fm, idx), want, rtol=1e-5,
+                                   atol=1e-4 * np.abs(ref).max())
+    assert 0 < vf.kept_bytes() <= budget // 4
+    if budget == 2**30:
+        assert compact == len(vf)  # room for all: every piece side by side
+    else:
+        assert 0 < compact < len(vf)  # the pieces nearest the centre, the rest read from their tiles
+
+
+def test_take_columns_checks_its_indices():
+    from jupyter_pixclass.forest.score import take_columns
+
+    X = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(take_columns(X, [3, 0, 0]), X[:, [3, 0, 0]])
+    assert take_columns(X, np.zeros(0, int)).shape == (3, 0)
+    with pytest.raises(IndexError, match="outside the 4 columns"):
+        take_columns(X, [4])
+    with pytest.raises(IndexError):
+        take_columns(X, [-1])
 
 
 def test_projects_share_one_budget_unless_given_their_own():

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..forest.score import take_columns
+
 __all__ = ["ViewFeatures", "PieceGrid"]
 
 SPARSE_BELOW = 0.5  # a view showing fewer than this share of the rows it spans samples tiles
@@ -101,6 +103,10 @@ class ViewFeatures(PieceGrid):
                                                          int(self.cols[x0] // g.tile[-1])))
         self._held, self._tile_bytes, self.max_bytes = 0, 0, engine.cache.max_bytes
 
+    def kept_bytes(self):
+        """Bytes of features the view keeps itself (sampled rows, shown pixels), at most a quarter of the budget."""
+        return self._held
+
     def full(self):
         """Whether the view's features fill the budget (more would evict what it keeps)."""
         return self._tile_bytes + self._held >= self.max_bytes
@@ -135,6 +141,14 @@ class ViewFeatures(PieceGrid):
                 idx = idx + (self.z - o[0]) * fm.shape[-1] * fm.shape[-2]
             whole = idx.size == fm[0].size and (idx.size == 0 or (idx[0] == 0 and (np.diff(idx) == 1).all()))
             got = (fm.reshape(fm.shape[0], -1), None if whole else idx)
+            if not whole and self._held + got[0].shape[0] * idx.size * got[0].itemsize <= self.max_bytes // 4:
+                # zoomed out: keep the shown pixels' features side by side; picking them out of the
+                # tile after every stroke read the tile's whole rows (a 600 x 600 view of 1024 x 1024:
+                # predicting it 97 -> 60 ms, benchmarks/RESULTS.md)
+                got = (take_columns(got[0], idx), None)
+                self._feats[k] = got
+                self._held += got[0].nbytes
+                return got
             if eng.cached(img, fs, t) is fm:
                 self._feats[k] = (None, got[1])
                 self._tile_bytes += fm.nbytes

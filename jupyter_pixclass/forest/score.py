@@ -15,7 +15,7 @@ from numba.extending import intrinsic
 
 from ..runtime.threads import run_rows
 
-__all__ = ["score_tables", "predict_proba_fm", "QS_MAX_LEAVES", "WORD32_MAX_LEAVES"]
+__all__ = ["score_tables", "predict_proba_fm", "take_columns", "QS_MAX_LEAVES", "WORD32_MAX_LEAVES"]
 
 
 _CHUNK = 256  # pixels per task: a chunk's features and leaf bitvectors stay in cache
@@ -224,4 +224,33 @@ def predict_proba_fm(forest, tables, X_fm, idx=None):
         w32, w64, big, used, feat_u = tables
         run_rows(_predict, (n_out + _CHUNK - 1) // _CHUNK, X_fm, idx, w32, w64,
                  forest.threshold, forest.left, forest.right, forest.value, big, forest.n_trees, used, feat_u, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _take_columns(lo, hi, X, idx, out):  # pragma: no cover - compiled
+    # rows lo..hi-1 of X (F, N) at columns idx into out (F, len(idx)): one feature plane at a time,
+    # read front to back
+    for f in range(lo, hi):
+        xf = X[f]
+        o = out[f]
+        for p in range(idx.size):
+            o[p] = xf[idx[p]]
+
+
+def take_columns(X_fm, idx):
+    """Columns ``idx`` (int) of feature-major ``X_fm`` (F, N) as a contiguous ``(F, len(idx))`` array.
+
+    What a zoomed-out view keeps of its tiles' features: predicting it then reads the pixels it
+    shows, front to back, instead of picking them out of every tile row again after each stroke.
+    """
+    X_fm = np.asarray(X_fm)
+    idx = np.ascontiguousarray(idx, np.int64).ravel()
+    if X_fm.ndim != 2:
+        raise ValueError(f"features must be feature-major (F, N); got shape {X_fm.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= X_fm.shape[1]):
+        raise IndexError(f"pixel indices outside the {X_fm.shape[1]} columns")
+    out = np.empty((X_fm.shape[0], idx.size), X_fm.dtype)
+    if idx.size:
+        run_rows(_take_columns, X_fm.shape[0], X_fm, idx, out)
     return out
