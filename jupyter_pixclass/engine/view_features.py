@@ -144,7 +144,7 @@ class ViewFeatures(PieceGrid):
             if not whole and self._held + got[0].shape[0] * idx.size * got[0].itemsize <= self.max_bytes // 4:
                 # zoomed out: keep the shown pixels' features side by side; picking them out of the
                 # tile after every stroke read the tile's whole rows (a 600 x 600 view of 1024 x 1024:
-                # predicting it 97 -> 60 ms, benchmarks/RESULTS.md)
+                # predicting it 102 -> 74 ms, benchmarks/bench_predict.py --view)
                 got = (take_columns(got[0], idx), None)
                 self._feats[k] = got
                 self._held += got[0].nbytes
