@@ -20,6 +20,26 @@ def trained(scene):
     return p.train()
 
 
+class CountingArray:
+    """An array-like that counts what is read through it (the largest single read too)."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype = data, data.shape, data.dtype
+        self.read, self.largest = 0, 0
+
+    def __getitem__(self, key):
+        out = np.asarray(self.data[key])
+        self.read += out.size
+        self.largest = max(self.largest, out.size)
+        return out
+
+
+@pytest.fixture
+def counting_array():
+    """:class:`CountingArray`: wrap an array to count what a lazy reader reads through it."""
+    return CountingArray
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -9,20 +9,6 @@ import jupyter_pixclass as pc
 from jupyter_pixclass.images.lazy import LazyArray
 
 
-class CountingArray:
-    """An array-like that counts what is read through it (the largest single read too)."""
-
-    def __init__(self, data):
-        self.data, self.shape, self.dtype = data, data.shape, data.dtype
-        self.read, self.largest = 0, 0
-
-    def __getitem__(self, key):
-        out = np.asarray(self.data[key])
-        self.read += out.size
-        self.largest = max(self.largest, out.size)
-        return out
-
-
 @pytest.fixture(scope="module")
 def volume():
     img, truth = pc.datasets.nuclei((24, 96, 96), seed=7)
@@ -77,18 +63,14 @@ def test_lazy_none_follows_the_memory_budget(volume, tmp_path, monkeypatch):
         pc.load_image(tmp_path / "p.png", lazy=True)
 
 
-def counted(img):
-    src = CountingArray(stored(img))
-    return pc.Image(LazyArray(src, "ZCYX"), spacing=img.spacing), src
-
-
-def test_nothing_is_read_whole(volume, tmp_path, monkeypatch):
+def test_nothing_is_read_whole(volume, tmp_path, monkeypatch, counting_array):
     """Training, prediction, features and export of a lazy volume read it piece by piece."""
     img, truth = volume
     cls = truth["classes"]
 
     def trained_on(where):
-        lazy, src = counted(img)
+        src = counting_array(stored(img))
+        lazy = pc.Image(LazyArray(src, "ZCYX"), spacing=img.spacing)
         p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 2.0]), n_estimators=20)
         p.engine.tile_bytes_3d = 2**20  # tiles much smaller than the volume, as in a large one
         lab = np.zeros(cls.shape, np.uint8)

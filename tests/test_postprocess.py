@@ -8,19 +8,6 @@ import jupyter_pixclass as pc
 from jupyter_pixclass.images.lazy import LazyArray
 
 
-class CountingArray:
-    """An array-like that counts what is read through it (the largest single read too)."""
-
-    def __init__(self, data):
-        self.data, self.shape, self.dtype = data, data.shape, data.dtype
-        self.largest = 0
-
-    def __getitem__(self, key):
-        out = np.asarray(self.data[key])
-        self.largest = max(self.largest, out.size)
-        return out
-
-
 @pytest.mark.parametrize("shape", [(96, 80), (10, 48, 40)])
 def test_object_table_matches_regionprops(shape):
     img, truth = pc.datasets.nuclei(shape, seed=3)
@@ -37,10 +24,10 @@ def test_object_table_matches_regionprops(shape):
             np.testing.assert_allclose(t[f"mean_intensity_{name}"], ref[f"intensity_mean-{c}"], rtol=1e-6)
 
 
-def test_object_table_reads_a_lazy_volume_slab_by_slab(tmp_path):
+def test_object_table_reads_a_lazy_volume_slab_by_slab(tmp_path, counting_array):
     """A volume in its file and instances in a zarr array: neither is read whole, the table is the same."""
     img, truth = pc.datasets.nuclei((16, 64, 64), seed=5)
-    src = CountingArray(np.ascontiguousarray(np.moveaxis(img.data, -1, 1)))
+    src = counting_array(np.ascontiguousarray(np.moveaxis(img.data, -1, 1)))
     lazy = pc.Image(LazyArray(src, "ZCYX"))
     z = zarr.open(str(tmp_path / "inst.zarr"), mode="w", shape=truth["nuclei"].shape, chunks=(4, 64, 64),
                   dtype=np.int32)
