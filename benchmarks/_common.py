@@ -58,3 +58,16 @@ def live_strokes(classes):
     nuc = [s for s in strokes if s[1] == 1]
     bg = [s for s in strokes if s[1] == 2]
     return [s for pair in zip(nuc, bg) for s in pair]
+
+
+def live_sequence(classes, n=60):
+    """bench_live's painting: two first strokes of radius 5, then ``n`` of radius 4-6 (a second pass 7 px beside
+    the first), as ``[(points, k, radius), ...]`` for ``PixelClassifierApp.stroke``."""
+    order = live_strokes(classes)
+    rng = np.random.default_rng(0)
+    seq = [(pts, k, 5) for pts, k in order[:2]]
+    for i in range(n):
+        pts, k = order[2 + i % (len(order) - 2)]
+        shift = 0 if i < len(order) - 2 else 7
+        seq.append(([(x + shift, y) for x, y in pts], k, int(rng.integers(4, 7))))
+    return seq

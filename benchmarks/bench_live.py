@@ -16,7 +16,7 @@ import numpy as np
 import jupyter_pixclass as pc
 from jupyter_pixclass.app import render
 from jupyter_pixclass.forest import train_forest
-from _common import live_strokes, machine, peak_rss_mb, timeit
+from _common import live_sequence, machine, peak_rss_mb, timeit
 
 PAUSE = 1.0
 
@@ -31,19 +31,16 @@ def main():
     p = pc.Project()
     p.add_image(img)
     app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
-    rng = np.random.default_rng(0)
-    order = live_strokes(truth["classes"])
-    app.stroke(*order[0], radius=5)
-    app.stroke(*order[1], radius=5)
+    seq = live_sequence(truth["classes"])
+    for pts, k, r in seq[:2]:
+        app.stroke(pts, k, radius=r)
     time.sleep(3)
     app.live_update = True
     app.wait_idle(300)
     totals, parts, n_lab, full, walls, splits = [], [], [], [], [], []
-    for i in range(60):
+    for pts, k, r in seq[2:]:
         time.sleep(PAUSE)
-        pts, k = order[2 + i % (len(order) - 2)]
-        shift = 0 if i < len(order) - 2 else 7  # second pass: beside the first strokes
-        app.stroke([(x + shift, y) for x, y in pts], k, radius=int(rng.integers(4, 7)))
+        app.stroke(pts, k, radius=r)
         t_w = time.perf_counter()
         app.wait_idle(300)
         walls.append(time.perf_counter() - t_w)  # from after stroke() returned

@@ -21,7 +21,7 @@ from skimage.future import fit_segmenter, predict_segmenter
 from sklearn.ensemble import RandomForestClassifier
 
 import jupyter_pixclass as pc
-from _common import live_strokes, machine, timeit
+from _common import live_sequence, machine, timeit
 
 
 def main():
@@ -68,12 +68,8 @@ def view_repredict(repeat=9, pause=1.0):
     p = pc.Project()
     p.add_image(img)
     app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
-    rng = np.random.default_rng(0)
-    order = live_strokes(truth["classes"])
-    for i in range(62):  # bench_live's strokes, without Live Update
-        pts, k = order[i % len(order)] if i < 2 else order[2 + (i - 2) % (len(order) - 2)]
-        shift = 0 if i < len(order) else 7
-        app.stroke([(x + shift, y) for x, y in pts], k, radius=int(rng.integers(4, 7)) if i >= 2 else 5)
+    for pts, k, r in live_sequence(truth["classes"]):  # bench_live's strokes, without Live Update
+        app.stroke(pts, k, radius=r)
     app.close()
     p.train()
     v = View(img.shape_spatial, (600, 600))

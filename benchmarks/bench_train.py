@@ -28,7 +28,7 @@ import jupyter_pixclass as pc
 from jupyter_pixclass.forest import train_forest
 from jupyter_pixclass.forest.bins import EDGE_SAMPLE, bin_edges
 from jupyter_pixclass.forest.train import Binned, fit_binned_forest
-from _common import live_strokes, machine, peak_rss_mb, timeit
+from _common import live_sequence, machine, peak_rss_mb, timeit
 
 PAUSE = 1.0
 
@@ -58,16 +58,10 @@ def labels_as_painted():
     p = pc.Project()
     p.add_image(img)
     app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
-    rng = np.random.default_rng(0)
-    order = live_strokes(truth["classes"])
-    app.stroke(*order[0], radius=5)
-    app.stroke(*order[1], radius=5)
     snaps = []
-    for i in range(60):
-        pts, k = order[2 + i % (len(order) - 2)]
-        shift = 0 if i < len(order) - 2 else 7
-        app.stroke([(x + shift, y) for x, y in pts], k, radius=int(rng.integers(4, 7)))
-        if i in (9, 59):
+    for i, (pts, k, r) in enumerate(live_sequence(truth["classes"])):
+        app.stroke(pts, k, radius=r)
+        if i - 2 in (9, 59):
             snaps.append(p.training_data())
     app.close()
     return snaps
