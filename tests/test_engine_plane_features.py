@@ -26,7 +26,7 @@ def _assemble(pf, n_features):
         fm, idx = pf.features(k)
         assert idx is None
         _, ry, rx = pf.pieces[k]
-        out[:, ry, rx] = fm.reshape(n_features, ry.stop - ry.start, rx.stop - rx.start)
+        out[:, ry, rx] = np.asarray(fm).reshape(n_features, ry.stop - ry.start, rx.stop - rx.start)
     return out
 
 

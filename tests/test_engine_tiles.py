@@ -134,9 +134,10 @@ def test_view_pieces_cover_the_view_exactly(scale):
 
 @pytest.mark.parametrize("budget", [2**30, 8 * 2**20])
 def test_a_zoomed_out_view_keeps_its_pixels_features_side_by_side_within_a_quarter_of_the_budget(budget):
-    """Zoomed out (but not sampled), a piece's shown pixels are copied out of its tile once, so predicting
-    after a stroke reads only them; what the view keeps stays within a quarter of the cache's budget."""
-    from jupyter_pixclass.forest.score import take_columns
+    """Zoomed out (but not sampled), a piece's shown pixels are copied out of its tile once, in blocks the forest
+    reads where they lie, so predicting after a stroke reads only them; what the view keeps stays within a quarter
+    of the cache's budget."""
+    from jupyter_pixclass.forest.score import PixelBlocks
 
     img, _ = pc.datasets.nuclei((256, 256), seed=4)
     eng = TileEngine(budget, tile=64)
@@ -146,9 +147,10 @@ def test_a_zoomed_out_view_keeps_its_pixels_features_side_by_side_within_a_quart
     compact = 0
     for k, (t, ry, rx) in enumerate(vf.pieces):
         fm, idx = vf.features(k)
-        compact += idx is None
+        compact += isinstance(fm, PixelBlocks)
+        assert (idx is None) == isinstance(fm, PixelBlocks)
         want = ref[:, vf.rows[ry]][:, :, vf.cols[rx]].reshape(ref.shape[0], -1)
-        np.testing.assert_allclose(fm if idx is None else take_columns(fm, idx), want, rtol=1e-5,
+        np.testing.assert_allclose(np.asarray(fm) if idx is None else fm[:, idx], want, rtol=1e-5,
                                    atol=1e-4 * np.abs(ref).max())
     assert 0 < vf.kept_bytes() <= budget // 4
     if budget == 2**30:
@@ -157,16 +159,23 @@ def test_a_zoomed_out_view_keeps_its_pixels_features_side_by_side_within_a_quart
         assert 0 < compact < len(vf)  # the pieces nearest the centre, the rest read from their tiles
 
 
-def test_take_columns_checks_its_indices():
-    from jupyter_pixclass.forest.score import take_columns
+def test_take_blocks_keeps_the_columns_asked_for_and_checks_them():
+    from jupyter_pixclass.forest.score import BLOCK, PixelBlocks, take_blocks
 
-    X = np.arange(12, dtype=np.float32).reshape(3, 4)
-    np.testing.assert_array_equal(take_columns(X, [3, 0, 0]), X[:, [3, 0, 0]])
-    assert take_columns(X, np.zeros(0, int)).shape == (3, 0)
-    with pytest.raises(IndexError, match="outside the 4 columns"):
-        take_columns(X, [4])
+    X = np.arange(3 * 600, dtype=np.float32).reshape(3, 600)
+    idx = np.r_[599, 0, 0, np.arange(1, 300)]
+    for cols, want in ((idx, X[:, idx]), (None, X)):
+        b = take_blocks(X, cols)
+        assert b.shape == want.shape and b.blocks.shape == (-(-want.shape[1] // BLOCK), 3, BLOCK)
+        np.testing.assert_array_equal(np.asarray(b), want)
+        np.testing.assert_array_equal(b.blocks[1, :, 5], want[:, BLOCK + 5])  # pixel i: block i // BLOCK
+    assert take_blocks(X, np.zeros(0, int)).shape == (3, 0)
+    with pytest.raises(IndexError, match="outside the 600 columns"):
+        take_blocks(X, [600])
     with pytest.raises(IndexError):
-        take_columns(X, [-1])
+        take_blocks(X, [-1])
+    with pytest.raises(ValueError, match="do not fit"):
+        PixelBlocks(np.zeros((1, 3, BLOCK), np.float32), BLOCK + 1)
 
 
 def test_projects_share_one_budget_unless_given_their_own():

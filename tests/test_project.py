@@ -111,6 +111,9 @@ def test_forest_matches_sklearn(max_leaves, word32, monkeypatch):
     np.testing.assert_allclose(f.predict_proba(Xt), rf.predict_proba(Xt), atol=1e-6)
     idx = rng.permutation(2000)[:700]  # a subset of pixels, as the widget's viewport asks
     np.testing.assert_array_equal(f.predict_proba_fm(np.ascontiguousarray(Xt.T), idx), f.predict_proba(Xt)[idx])
+    # pixels kept in blocks (what a zoomed-out view keeps), scored where they lie: the same, bit for bit
+    np.testing.assert_array_equal(f.predict_proba_fm(score.take_blocks(np.ascontiguousarray(Xt.T), idx)),
+                                  f.predict_proba(Xt)[idx])
     g = Forest.from_arrays(f.to_arrays(), f.n_features)
     np.testing.assert_array_equal(g.predict_proba(Xt), f.predict_proba(Xt))
 

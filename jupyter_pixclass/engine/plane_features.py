@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..forest.score import take_blocks
 from .view_features import PieceGrid
 
 __all__ = ["PlaneFeatures", "PANE_AXES"]
@@ -56,7 +57,8 @@ class PlaneFeatures(PieceGrid):
         return self._held >= self.max_bytes // 4
 
     def features(self, k):
-        """``(fm (F, M), None)`` for piece ``k``: M voxels in row-major order of the piece."""
+        """``(fm (F, M), None)`` for piece ``k``: M voxels in row-major order of the piece (kept ones as
+        :class:`..forest.score.PixelBlocks`)."""
         got = self._feats[k]
         if got is not None:
             return got
@@ -72,6 +74,7 @@ class PlaneFeatures(PieceGrid):
             fr = self.engine.row_features(self.img, self.fs, t, [zs, hs], slice(self.pos, self.pos + 1))[..., 0]
         got = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
         if self._held + got[0].nbytes <= self.max_bytes // 4:
+            got = (take_blocks(got[0]), None)  # kept: read where they lie at every prediction
             self._feats[k] = got
             self._held += got[0].nbytes
         return got

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..forest.score import take_columns
+from ..forest.score import take_blocks
 
 __all__ = ["ViewFeatures", "PieceGrid"]
 
@@ -115,8 +115,9 @@ class ViewFeatures(PieceGrid):
         """``(fm (F, M), idx or None)`` for piece ``k``: the forest reads columns ``idx`` of ``fm``.
 
         A piece that is a kept tile is looked up in the tile cache each time (holding it here
-        too would keep it after the cache let it go: twice the budget); sampled rows are kept
-        here, within a quarter of the budget.
+        too would keep it after the cache let it go: twice the budget); sampled rows and a zoomed-out
+        view's shown pixels are kept here as :class:`..forest.score.PixelBlocks` (``np.asarray``
+        makes them ``(F, M)``), within a quarter of the budget.
         """
         got = self._feats[k]
         if got is not None and got[0] is None:  # a kept tile: its features live in the cache
@@ -142,10 +143,11 @@ class ViewFeatures(PieceGrid):
             whole = idx.size == fm[0].size and (idx.size == 0 or (idx[0] == 0 and (np.diff(idx) == 1).all()))
             got = (fm.reshape(fm.shape[0], -1), None if whole else idx)
             if not whole and self._held + got[0].shape[0] * idx.size * got[0].itemsize <= self.max_bytes // 4:
-                # zoomed out: keep the shown pixels' features side by side; picking them out of the
-                # tile after every stroke read the tile's whole rows (a 600 x 600 view of 1024 x 1024:
-                # predicting it 102 -> 74 ms, benchmarks/bench_predict.py --view)
-                got = (take_columns(got[0], idx), None)
+                # zoomed out: keep the shown pixels' features in blocks the forest reads where they
+                # lie; picking them out of the tile after every stroke read the tile's whole rows (a
+                # 600 x 600 view of 1024 x 1024: predicting it 102 -> 74 ms kept side by side,
+                # -> ~50 ms in blocks, benchmarks/bench_predict.py --view)
+                got = (take_blocks(got[0], idx), None)
                 self._feats[k] = got
                 self._held += got[0].nbytes
                 return got
@@ -156,8 +158,14 @@ class ViewFeatures(PieceGrid):
         else:
             cols = slice(int(xs[0]), int(xs[-1]) + 1)
             fr = eng.row_features(img, fs, t, lead, cols)  # (F, [1,] n rows, width)
-            fr = fr.reshape(fr.shape[0], ys.size, fr.shape[-1])[:, :, xs - xs[0]]
-            got = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
+            w = fr.shape[-1]
+            fr = np.ascontiguousarray(fr).reshape(fr.shape[0], -1)
+            got = (fr, (np.arange(ys.size)[:, None] * w + (xs - xs[0])[None, :]).ravel())
+            if self._held + fr.shape[0] * got[1].size * fr.itemsize <= self.max_bytes // 4:
+                got = (take_blocks(*got), None)  # kept: read where they lie at every prediction
+                self._feats[k] = got
+                self._held += got[0].nbytes
+            return got
         if self._held + got[0].nbytes <= self.max_bytes // 4:
             self._feats[k] = got
             self._held += got[0].nbytes

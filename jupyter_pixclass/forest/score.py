@@ -15,10 +15,12 @@ from numba.extending import intrinsic
 
 from ..runtime.threads import run_rows
 
-__all__ = ["score_tables", "predict_proba_fm", "take_columns", "QS_MAX_LEAVES", "WORD32_MAX_LEAVES"]
+__all__ = ["score_tables", "predict_proba_fm", "take_blocks", "PixelBlocks", "BLOCK", "QS_MAX_LEAVES",
+           "WORD32_MAX_LEAVES"]
 
 
 _CHUNK = 256  # pixels per task: a chunk's features and leaf bitvectors stay in cache
+BLOCK = _CHUNK  # pixels per block of PixelBlocks: one chunk, scored where it lies
 QS_MAX_LEAVES = 64  # trees up to this many leaves are scored as bitvectors (one uint64 per pixel)
 # trees up to this many leaves use 32-bit words: twice the pixels per vector instruction (a 0.4 MP
 # view, 100 trees of ~15 leaves: 170 -> 83 ms)
@@ -92,9 +94,10 @@ def _bitvector_tables(left, right, roots, min_leaves, max_leaves):  # pragma: no
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def _score_words(X, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t, acc):  # pragma: no cover
+def _score_words(X, rows, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t, acc):  # pragma: no cover
     # the bitvector trees of one word size (q_mask's type: numba compiles uint32 and uint64 apart)
-    # on a chunk's pixels X (F, m); acc (K, m) summed leaf probabilities of all classes but the last
+    # on a chunk's pixels X (F, m), feature f in row rows[f]; acc (K, m) summed leaf probabilities
+    # of all classes but the last
     R = q_base.size
     if R == 0:
         return
@@ -105,7 +108,7 @@ def _score_words(X, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
     for e in range(q_feature.size):
         thr = q_threshold[e]
         mk = q_mask[e]
-        xr = X[q_feature[e]]
+        xr = X[rows[q_feature[e]]]
         vr = v[q_row[e]]
         for p in range(m):  # branch-free: keep all bits where x <= thr, else clear the left subtree
             vr[p] &= full if xr[p] <= thr else mk
@@ -123,18 +126,38 @@ def _score_words(X, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t,
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def _walk(X, feature, threshold, left, right, value, big_roots, acc):  # pragma: no cover - compiled
+def _walk(X, rows, feature, threshold, left, right, value, big_roots, acc):  # pragma: no cover - compiled
     # large trees: walking them pixel by pixel is cheaper than testing every split
     for root in big_roots:
         for p in range(X.shape[1]):
             node = root
             while left[node] >= 0:
-                if X[feature[node], p] <= threshold[node]:
+                if X[rows[feature[node]], p] <= threshold[node]:
                     node = left[node]
                 else:
                     node = right[node]
             for k in range(acc.shape[0] - 1):
                 acc[k, p] += value[node, k]
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _score_chunk(Xc, rows, w32, w64, threshold, left, right, value, big_roots, feature_u, inv, out, m0, m):
+    # pragma: no cover - compiled
+    # every tree on chunk Xc's first m pixels (feature f in row rows[f]) into out[m0:m0+m]
+    K = value.shape[1]
+    acc = np.zeros((K, Xc.shape[1]), np.float32)
+    _score_words(Xc, rows, w32[0], w32[1], w32[2], w32[3], w32[4], w32[5], acc)
+    _score_words(Xc, rows, w64[0], w64[1], w64[2], w64[3], w64[4], w64[5], acc)
+    _walk(Xc, rows, feature_u, threshold, left, right, value, big_roots, acc)
+    # leaves hold distributions (Forest checks it): the last class's probability is 1 - the
+    # others', so its leaf values are never summed (a view of 2 classes: 129 -> 102 ms)
+    for p in range(m):
+        s = np.float32(0.0)
+        for k in range(K - 1):
+            v = acc[k, p] * inv
+            out[m0 + p, k] = v
+            s += v
+        out[m0 + p, K - 1] = max(np.float32(1.0) - s, np.float32(0.0))
 
 
 @njit(fastmath=True, cache=True, nogil=True)
@@ -147,12 +170,11 @@ def _predict(lo, hi, X, idx, w32, w64, threshold, left, right, value, big_roots,
     # and feature_u index into them.
     F = used.size
     M = idx.size if idx.size else X.shape[1]
-    K = value.shape[1]
     inv = np.float32(1.0 / n_trees)
+    rows = np.arange(F)
     for c in range(lo, hi):
         m0 = c * _CHUNK
         m = min(m0 + _CHUNK, M) - m0
-        acc = np.zeros((K, m), np.float32)
         Xc = np.empty((F, m), X.dtype)
         # the chunk's columns of the features the trees test, gathered once: reading them from
         # the full planes (rows megabytes apart) at every split was 4-5x slower
@@ -164,18 +186,29 @@ def _predict(lo, hi, X, idx, w32, w64, threshold, left, right, value, big_roots,
             else:
                 for p in range(m):
                     Xc[f, p] = xf[m0 + p]
-        _score_words(Xc, w32[0], w32[1], w32[2], w32[3], w32[4], w32[5], acc)
-        _score_words(Xc, w64[0], w64[1], w64[2], w64[3], w64[4], w64[5], acc)
-        _walk(Xc, feature_u, threshold, left, right, value, big_roots, acc)
-        # leaves hold distributions (Forest checks it): the last class's probability is 1 - the
-        # others', so its leaf values are never summed (a view of 2 classes: 129 -> 102 ms)
-        for p in range(m):
-            s = np.float32(0.0)
-            for k in range(K - 1):
-                v = acc[k, p] * inv
-                out[m0 + p, k] = v
-                s += v
-            out[m0 + p, K - 1] = max(np.float32(1.0) - s, np.float32(0.0))
+        _score_chunk(Xc, rows, w32, w64, threshold, left, right, value, big_roots, feature_u, inv, out, m0, m)
+
+
+@njit(fastmath=True, cache=True, nogil=True)
+def _predict_blocks(lo, hi, B, n, w32, w64, threshold, left, right, value, big_roots, n_trees, used, feature_u,
+                    out):  # pragma: no cover - compiled
+    # blocks lo..hi-1 of B (n_blocks, F, _CHUNK) scored where they lie (no gather; features are
+    # rows used[f] of a block); out (n, K)
+    inv = np.float32(1.0 / n_trees)
+    sink = np.zeros(1, np.float32)
+    for c in range(lo, hi):
+        Xc = B[c]
+        # one read of every cache line the trees test, in order, before the splits read them in
+        # the trees' order: the lines arrive as a stream (bench_live's view 32 -> 27 ms, scratch)
+        s = np.float32(0.0)
+        for f in used:
+            xf = Xc[f]
+            for p in range(0, _CHUNK, 16):
+                s += xf[p]
+        sink[0] += s
+        m0 = c * _CHUNK
+        _score_chunk(Xc, used, w32, w64, threshold, left, right, value, big_roots, feature_u, inv, out, m0,
+                     min(m0 + _CHUNK, n) - m0)
 
 
 def score_tables(forest):
@@ -200,20 +233,60 @@ def score_tables(forest):
     return (words[0], words[1], f.roots[~small_any], used, np.where(inner, remap[f.feature], 0).astype(np.int32))
 
 
+class PixelBlocks:
+    """Pixels' features in blocks of :data:`BLOCK` pixels, each block feature-major: what a view keeps.
+
+    ``blocks`` is ``(n_blocks, F, BLOCK)`` float32 (the last block padded); pixel ``i`` is column
+    ``i % BLOCK`` of block ``i // BLOCK``. The scorer reads a block where it lies: a view kept
+    feature-major ``(F, n)`` was copied chunk by chunk out of rows a megabyte apart at every
+    prediction (a 600 x 600 view: 51 -> 27 ms for 100 trees, benchmarks/RESULTS.md). ``np.asarray``
+    gives the feature-major ``(F, n)`` array.
+    """
+
+    __slots__ = ("blocks", "n")
+
+    def __init__(self, blocks, n):
+        blocks = np.asarray(blocks)
+        if blocks.ndim != 3 or blocks.shape[2] != BLOCK or blocks.dtype != np.float32:
+            raise ValueError(f"blocks must be float32 (n_blocks, F, {BLOCK}); got {blocks.dtype} {blocks.shape}")
+        if not 0 <= int(n) <= blocks.shape[0] * BLOCK:
+            raise ValueError(f"{n} pixels do not fit {blocks.shape[0]} blocks of {BLOCK}")
+        self.blocks, self.n = blocks, int(n)
+
+    @property
+    def shape(self):
+        """``(F, n)``, as the feature-major array."""
+        return (self.blocks.shape[1], self.n)
+
+    @property
+    def nbytes(self):
+        """Bytes held (the blocks, padding included)."""
+        return self.blocks.nbytes
+
+    def __array__(self, dtype=None, copy=None):
+        fm = self.blocks.transpose(1, 0, 2).reshape(self.blocks.shape[1], -1)[:, :self.n]
+        return fm.astype(dtype or fm.dtype, copy=False)
+
+
 def predict_proba_fm(forest, tables, X_fm, idx=None):
     """Class probabilities ``(N, K)`` float32 of ``forest`` (its ``tables``) for feature-major ``X_fm`` (F, N).
 
     With ``idx`` (int64 column indices), only those columns are predicted, in place: the app
-    predicts what the viewport shows without copying features.
+    predicts what the viewport shows without copying features. ``X_fm`` may be
+    :class:`PixelBlocks` (then without ``idx``).
     """
-    X_fm = np.asarray(X_fm)
-    if X_fm.dtype != np.float32:
-        X_fm = X_fm.astype(np.float32)
+    blocked = isinstance(X_fm, PixelBlocks)
+    if not blocked:
+        X_fm = np.asarray(X_fm)
+        if X_fm.dtype != np.float32:
+            X_fm = X_fm.astype(np.float32)
     if X_fm.shape[0] != forest.n_features:
         raise ValueError(f"forest expects {forest.n_features} features; got {X_fm.shape[0]}")
     if idx is None:
         idx = np.zeros(0, np.int64)
         n_out = X_fm.shape[1]
+    elif blocked:
+        raise ValueError("pixel blocks are predicted whole: no idx")
     else:
         idx = np.ascontiguousarray(idx, np.int64).ravel()
         if idx.size and (idx.min() < 0 or idx.max() >= X_fm.shape[1]):
@@ -222,35 +295,50 @@ def predict_proba_fm(forest, tables, X_fm, idx=None):
     out = np.empty((n_out, forest.n_classes), np.float32)
     if n_out:
         w32, w64, big, used, feat_u = tables
-        run_rows(_predict, (n_out + _CHUNK - 1) // _CHUNK, X_fm, idx, w32, w64,
-                 forest.threshold, forest.left, forest.right, forest.value, big, forest.n_trees, used, feat_u, out)
+        f = forest
+        if blocked:
+            run_rows(_predict_blocks, (n_out + BLOCK - 1) // BLOCK, X_fm.blocks, n_out, w32, w64, f.threshold,
+                     f.left, f.right, f.value, big, f.n_trees, used, feat_u, out)
+        else:
+            run_rows(_predict, (n_out + _CHUNK - 1) // _CHUNK, X_fm, idx, w32, w64, f.threshold, f.left, f.right,
+                     f.value, big, f.n_trees, used, feat_u, out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _take_columns(lo, hi, X, idx, out):  # pragma: no cover - compiled
-    # rows lo..hi-1 of X (F, N) at columns idx into out (F, len(idx)): one feature plane at a time,
-    # read front to back
-    for f in range(lo, hi):
-        xf = X[f]
-        o = out[f]
-        for p in range(idx.size):
-            o[p] = xf[idx[p]]
+def _take_blocks(lo, hi, X, idx, whole, n, out):  # pragma: no cover - compiled
+    # blocks lo..hi-1 of out (n_blocks, F, BLOCK): the n columns idx (or all, whole) of X (F, N)
+    for c in range(lo, hi):
+        m0 = c * BLOCK
+        m = min(m0 + BLOCK, n) - m0
+        for f in range(X.shape[0]):
+            xf = X[f]
+            o = out[c, f]
+            if whole:
+                for p in range(m):
+                    o[p] = xf[m0 + p]
+            else:
+                for p in range(m):
+                    o[p] = xf[idx[m0 + p]]
+            for p in range(m, BLOCK):
+                o[p] = 0.0
 
 
-def take_columns(X_fm, idx):
-    """Columns ``idx`` (int) of feature-major ``X_fm`` (F, N) as a contiguous ``(F, len(idx))`` array.
+def take_blocks(X_fm, idx=None):
+    """Columns ``idx`` (int; all when None) of feature-major ``X_fm`` (F, N) as :class:`PixelBlocks`.
 
     What a zoomed-out view keeps of its tiles' features: predicting it then reads the pixels it
-    shows, front to back, instead of picking them out of every tile row again after each stroke.
+    shows where they lie, instead of picking them out of every tile row again after each stroke.
     """
-    X_fm = np.asarray(X_fm)
-    idx = np.ascontiguousarray(idx, np.int64).ravel()
+    X_fm = np.asarray(X_fm, np.float32)
     if X_fm.ndim != 2:
         raise ValueError(f"features must be feature-major (F, N); got shape {X_fm.shape}")
+    whole = idx is None
+    idx = np.zeros(0, np.int64) if whole else np.ascontiguousarray(idx, np.int64).ravel()
     if idx.size and (idx.min() < 0 or idx.max() >= X_fm.shape[1]):
         raise IndexError(f"pixel indices outside the {X_fm.shape[1]} columns")
-    out = np.empty((X_fm.shape[0], idx.size), X_fm.dtype)
-    if idx.size:
-        run_rows(_take_columns, X_fm.shape[0], X_fm, idx, out)
-    return out
+    n = X_fm.shape[1] if whole else idx.size
+    out = np.empty(((n + BLOCK - 1) // BLOCK, X_fm.shape[0], BLOCK), np.float32)
+    if out.shape[0]:
+        run_rows(_take_blocks, out.shape[0], X_fm, idx, whole, n, out)
+    return PixelBlocks(out, n)
