@@ -256,17 +256,24 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
 
 @njit(nogil=True, cache=True)
 def _bootstrap(state, by_class, starts, counts, draws, times, out):  # pragma: no cover - compiled
-    # draws[c] samples with replacement from class c's pixels into out, in increasing pixel order
-    # (a counting sort over ``times``, zeros of one per pixel, left zero): a node then reads a
-    # feature's bins front to back
+    # draws[c] samples with replacement from class c's pixels into out (two elements longer than
+    # the draws), in increasing pixel order (a counting sort over ``times``, zeros of one per pixel,
+    # left zero): a node then reads a feature's bins front to back
     for c in range(counts.size):
         for _ in range(draws[c]):
             times[by_class[starts[c] + _randint(state, counts[c])]] += 1
+    # each pixel written twice, then the position moves by its count (0, 1 or 2; more is rare): no
+    # branch on the counts, which pixels draw at random (bootstrap 27 -> 22 Mcycles per forest at
+    # 27 k labels, 15 -> 9 at 6.6 k; the same draws)
     j = 0
     for s in range(times.size):
-        for _ in range(times[s]):
-            out[j] = s
-            j += 1
+        t = times[s]
+        out[j] = s  # out has two spare elements at its end
+        out[j + 1] = s
+        if t > 2:
+            for r in range(2, t):
+                out[j + r] = s
+        j += t
         times[s] = 0
 
 
@@ -306,10 +313,11 @@ def grow_trees(lo, hi, plan, seeds, out):  # pragma: no cover - compiled
     # sibling per level
     scratch = _scratch(n, by_class.size, K, Xb.shape[0], min(n + 1, 2 * max_depth + 4))
     times = np.zeros(by_class.size, np.int32)
-    idx = np.empty(n, np.int64)
+    idx_pad = np.empty(n + 2, np.int64)
+    idx = idx_pad[:n]
     for t in range(lo, hi):
         state = np.empty(1, np.uint64)
         state[0] = seeds[t]
-        _bootstrap(state, by_class, starts, counts, draws, times, idx)
+        _bootstrap(state, by_class, starts, counts, draws, times, idx_pad)
         n_nodes[t] = _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, _rand(state),
                            feat[t], thr[t], tval[t], left[t], right[t], value[t], imp[t], scratch)
