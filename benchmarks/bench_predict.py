@@ -7,8 +7,9 @@ RandomForestClassifier, n_jobs=-1) trained on the same strokes, same run.
 ``--view``: what Live Update does after each stroke, the view's features kept: predicting the 600x600
 view of a 1024x1024x2 image (the whole image, every 1.7th row and column) with a forest trained on
 bench_live's 60 strokes, piece by piece, after 1 s pauses, medians of 9, the two ways alternating:
-each piece's shown pixels picked out of its tile's features at every call, against copied side
-by side once (what ``engine.view_features`` keeps within a quarter of the cache budget).
+each piece's shown pixels picked out of its tile's features at every call, against copied once
+into blocks the forest reads where they lie (``forest.score.PixelBlocks``: what
+``engine.view_features`` keeps within a quarter of the cache budget).
 
 Run: python benchmarks/bench_predict.py [--view]
 """
@@ -57,7 +58,7 @@ def main():
 
 
 def view_repredict(repeat=9, pause=1.0):
-    """Re-predicting the app's zoomed-out view: pixels picked from the tiles, or kept side by side."""
+    """Re-predicting the app's zoomed-out view: pixels picked from the tiles, or kept in blocks."""
     import statistics
     import time
 
@@ -75,7 +76,7 @@ def view_repredict(repeat=9, pause=1.0):
     v = View(img.shape_spatial, (600, 600))
     ys, xs, iny, inx = v.indices()
     views = {}
-    for name, keep in (("picked from the tiles", False), ("kept side by side", True)):
+    for name, keep in (("picked from the tiles", False), ("kept in blocks", True)):
         vf = ViewFeatures(p.engine, img, p.features, ys[iny], xs[inx])
         if not keep:
             vf.max_bytes = 0  # nothing kept by the view itself: every call reads the tiles
