@@ -502,3 +502,67 @@ def test_painting_on_the_xz_pane_in_a_real_browser(lab, tmp_path):
     assert lab3d.shape == (16, 64, 96) and set(y) == {20}  # the cursor's row: the plane of the xz pane
     assert set(np.unique(lab3d[z, y, x])) == {1}
     assert z.min() >= 1 and z.max() <= 7 and x.min() <= 21 and x.max() >= 59  # along x at plane 4, brush 3
+
+
+ZOOMED_OUT_CELLS = [
+    "import numpy as np\n"
+    "import jupyter_pixclass as pc\n"
+    "img, truth = pc.datasets.nuclei((640, 640), seed=2)\n"
+    "project = pc.Project(['Nucleus', 'Background'], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)\n"
+    "project.add_image(img)\n"
+    "app = pc.PixelClassifierApp(project, canvas_size=(384, 384))\n"
+    "app.live_update = True\n"
+    "app",
+    "app.wait_idle(120)\n"
+    "prob, valid = app.prediction.probabilities()\n"
+    "ys, xs, iny, inx = app.view.indices()\n"
+    "want = project.predict(0)[np.ix_(ys[iny], xs[inx])]\n"
+    "np.save('zoomed_out.npy', np.array([np.abs(prob[np.ix_(iny, inx)] - want).max(), valid.all(), "
+    "app.prediction.vf.kept_bytes(), project.store().n_labeled(), app.view.scale]))",
+]
+
+
+def test_live_update_of_a_zoomed_out_view_in_a_real_browser(lab, tmp_path):
+    """A 640² image on a 384² canvas: the view keeps its shown pixels' features (in blocks) and, after strokes
+    painted with the mouse, Live Update's overlay is the whole forest's prediction at the pixels shown."""
+    from playwright.sync_api import sync_playwright
+
+    import jupyter_pixclass as pc
+
+    url, token, d = lab
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
+                    for c in ZOOMED_OUT_CELLS],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (d / "zoomed.ipynb").write_text(json.dumps(nb))
+    out = d / "zoomed_out.npy"
+    _, truth = pc.datasets.nuclei((640, 640), seed=2)
+    nuc1, nuc2, bg = _stroke_points(truth)
+    scale = 384 / 640
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            open_app(page, url, token, "lab", notebook="zoomed.ipynb", workspace="zoomed")
+            page.locator(".pixclass-class-1 .pixclass-class-name").click()
+            _drag(page, nuc1, scale)
+            _drag(page, nuc2, scale)
+            page.locator(".pixclass-class-2 .pixclass-class-name").click()
+            _wait_for(lambda: _selected_class(page) == "pixclass-class-2", 10, "class 2 selected")
+            _drag(page, [bg[0], (bg[0][0] + 30, bg[0][1])], scale)
+            app_text = lambda: page.locator(".pixclass-app").inner_text()  # noqa: E731
+            _wait_for(lambda: "whole forest" in app_text(), 120, "the whole forest's overlay")
+            page.locator(".jp-Cell .cm-content").nth(1).click()
+            page.keyboard.press("Shift+Enter")
+            _wait_for(out.exists, 120, "the check saved by the second cell")
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            print("lab log:", (d / "lab.log").read_text()[-3000:])
+            raise
+        finally:
+            browser.close()
+    time.sleep(0.5)
+    diff, all_valid, kept, n_labeled, view_scale = np.load(out)
+    assert 0.5 <= view_scale < 1 and kept > 0  # zoomed out, not sampled: the shown pixels kept in blocks
+    assert n_labeled > 20 and all_valid
+    assert diff < 1e-5  # the overlay is the whole forest's prediction at the pixels shown
