@@ -145,8 +145,8 @@ class ViewFeatures(PieceGrid):
             if not whole and self._held + got[0].shape[0] * idx.size * got[0].itemsize <= self.max_bytes // 4:
                 # zoomed out: keep the shown pixels' features in blocks the forest reads where they
                 # lie; picking them out of the tile after every stroke read the tile's whole rows (a
-                # 600 x 600 view of 1024 x 1024: predicting it 102 -> 74 ms kept side by side,
-                # -> ~50 ms in blocks, benchmarks/bench_predict.py --view)
+                # 600 x 600 view of 1024 x 1024: predicting it ~100 ms, 77-79 ms kept feature-major,
+                # 53-59 ms in blocks, benchmarks/bench_predict.py --view)
                 got = (take_blocks(got[0], idx), None)
                 self._feats[k] = got
                 self._held += got[0].nbytes

@@ -239,8 +239,8 @@ class PixelBlocks:
     ``blocks`` is ``(n_blocks, F, BLOCK)`` float32 (the last block padded); pixel ``i`` is column
     ``i % BLOCK`` of block ``i // BLOCK``. The scorer reads a block where it lies: a view kept
     feature-major ``(F, n)`` was copied chunk by chunk out of rows a megabyte apart at every
-    prediction (a 600 x 600 view: 51 -> 27 ms for 100 trees, benchmarks/RESULTS.md). ``np.asarray``
-    gives the feature-major ``(F, n)`` array.
+    prediction (a 600 x 600 view, 100 trees: 77-79 -> 53-59 ms, ``benchmarks/bench_predict.py --view``).
+    ``np.asarray`` gives the feature-major ``(F, n)`` array.
     """
 
     __slots__ = ("blocks", "n")
