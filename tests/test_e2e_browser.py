@@ -3,6 +3,7 @@
 Needs Debian's ``chromium`` (``.ci/install-browser`` installs it). Skipped when no browser
 is found, except under CI (``CI=true``), where a missing browser is a failure.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -41,9 +42,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _notebook(path):
+def _notebook(path, cells=NOTEBOOK_CELLS):
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
-                    for c in NOTEBOOK_CELLS],
+                    for c in cells],
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
     path.write_text(json.dumps(nb))
@@ -232,6 +233,21 @@ def _open_section(page, title):
     if "Collapse-open" not in (header.locator("xpath=..").get_attribute("class") or ""):
         header.click()
     time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _page(pw, tmp_path, d, height):
+    """A browser page; on failure a screenshot and the end of JupyterLab's log, and the browser closed either way."""
+    browser = _launch(pw)
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    try:
+        yield page
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        print("lab log:", (d / "lab.log").read_text()[-3000:])
+        raise
+    finally:
+        browser.close()
 
 
 def _launch(pw):
@@ -466,16 +482,10 @@ def test_painting_on_the_xz_pane_in_a_real_browser(lab, tmp_path):
     from playwright.sync_api import sync_playwright
 
     url, token, d = lab
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
-                    for c in ORTHO_CELLS],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    (d / "ortho.ipynb").write_text(json.dumps(nb))
+    _notebook(d / "ortho.ipynb", ORTHO_CELLS)
     out = d / "ortho_labels.npy"
     with sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 1200})
-        try:
+        with _page(pw, tmp_path, d, 1200) as page:
             open_app(page, url, token, "lab", notebook="ortho.ipynb", workspace="ortho")
             pane = page.locator("canvas.pixclass-pane-xz").first
             pane.scroll_into_view_if_needed()
@@ -490,12 +500,6 @@ def test_painting_on_the_xz_pane_in_a_real_browser(lab, tmp_path):
             page.locator(".jp-Cell .cm-content").nth(1).click()
             page.keyboard.press("Shift+Enter")
             _wait_for(out.exists, 60, "the labels saved by the second cell")
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"))
-            print("lab log:", (d / "lab.log").read_text()[-3000:])
-            raise
-        finally:
-            browser.close()
     time.sleep(0.5)
     lab3d = np.load(out)
     z, y, x = np.nonzero(lab3d)
@@ -530,19 +534,13 @@ def test_live_update_of_a_zoomed_out_view_in_a_real_browser(lab, tmp_path):
     import jupyter_pixclass as pc
 
     url, token, d = lab
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
-                    for c in ZOOMED_OUT_CELLS],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    (d / "zoomed.ipynb").write_text(json.dumps(nb))
+    _notebook(d / "zoomed.ipynb", ZOOMED_OUT_CELLS)
     out = d / "zoomed_out.npy"
     _, truth = pc.datasets.nuclei((640, 640), seed=2)
     nuc1, nuc2, bg = _stroke_points(truth)
     scale = 384 / 640
     with sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        try:
+        with _page(pw, tmp_path, d, 900) as page:
             open_app(page, url, token, "lab", notebook="zoomed.ipynb", workspace="zoomed")
             page.locator(".pixclass-class-1 .pixclass-class-name").click()
             _drag(page, nuc1, scale)
@@ -555,12 +553,6 @@ def test_live_update_of_a_zoomed_out_view_in_a_real_browser(lab, tmp_path):
             page.locator(".jp-Cell .cm-content").nth(1).click()
             page.keyboard.press("Shift+Enter")
             _wait_for(out.exists, 120, "the check saved by the second cell")
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"))
-            print("lab log:", (d / "lab.log").read_text()[-3000:])
-            raise
-        finally:
-            browser.close()
     time.sleep(0.5)
     diff, all_valid, kept, n_labeled, view_scale = np.load(out)
     assert 0.5 <= view_scale < 1 and kept > 0  # zoomed out, not sampled: the shown pixels kept in blocks
