@@ -1,3 +1,5 @@
+import warnings
+
 import h5py
 import numpy as np
 import pytest
@@ -167,6 +169,12 @@ def test_export_sources_dtypes(trained, tmp_path):
     np.testing.assert_array_equal(mask == 255, trained.segment(0) == 1)
     s = trained.export(0, tmp_path / "s.npy", source="simple_segmentation", axes="XY")
     np.testing.assert_array_equal(np.load(s), trained.segment(0).T)
+    with warnings.catch_warnings():  # classes as uint16, as steinbock's tools read them: no overflow warning
+        warnings.simplefilter("error")
+        s16 = np.load(trained.export(0, tmp_path / "s16.npy", source="simple_segmentation", dtype="uint16",
+                                     renormalize=True))
+    assert s16.dtype == np.uint16
+    np.testing.assert_array_equal(s16, trained.segment(0))
     u = np.load(trained.export(0, tmp_path / "u.npy", source="uncertainty", dtype="uint8", renormalize=True))
     assert u.dtype == np.uint8
     lab = np.load(trained.export(0, tmp_path / "l.npy", source="labels"))

@@ -64,6 +64,9 @@ def convert(data, source, dtype=None, renormalize=False):
     if dtype.kind == "f":
         return data.astype(dtype)
     info = np.iinfo(dtype)
+    if data.dtype.kind == "u":  # classes, labels: whole numbers, capped at what both dtypes hold (clipping
+        # a uint8 at 65 535 casts the bound to uint8 first, which numpy warns about as an overflow)
+        return np.minimum(data, min(info.max, np.iinfo(data.dtype).max)).astype(dtype)
     x = data.astype(np.float64) if data.dtype.kind == "f" else data
     if renormalize and source in ("probabilities", "uncertainty", "features"):
         lo, hi = (0.0, 1.0) if source != "features" else (float(x.min()), float(x.max()))
