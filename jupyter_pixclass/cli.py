@@ -5,6 +5,7 @@ import argparse
 import os
 import subprocess
 import sys
+import warnings
 
 from .outputs.results import DTYPES, SOURCES
 
@@ -122,9 +123,20 @@ def _one_line(e):
     return text.strip().strip("'\"") if isinstance(e, KeyError) else text
 
 
+def _note(message, category, filename, lineno, file=None, line=None):
+    # a warning in the shell as one line of ours, not Python's "file:line: UserWarning" and our source line
+    print(f"pixclass: note: {message}", file=sys.stderr)
+
+
 def main(argv=None):
     """The ``pixclass`` command: ``demo``, ``batch``, ``import-ilastik``; returns the exit status."""
     args = _parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _note
+        return _run(args)
+
+
+def _run(args):
     if args.cmd == "demo":
         return demo(args)
     if args.cmd == "import-ilastik":

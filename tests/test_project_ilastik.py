@@ -299,6 +299,19 @@ def test_steinbock_template_opens_with_classes_and_no_lanes(tmp_path):
     assert p.classes == ["Nucleus", "Cytoplasm", "Background"] and p.images == []
 
 
+
+def test_command_line_says_a_warning_in_one_line(tmp_path, capsys):
+    with h5py.File(tmp_path / "t.ilp", "w") as f:  # steinbock's template again: it selects no features
+        _vstr(f, "workflowName", "Pixel Classification")
+        f.create_group("Input Data/infos")
+        f.create_group("FeatureSelections")
+        f.create_group("PixelClassification")["LabelNames"] = np.array([b"Nucleus", b"Background"], dtype="S17")
+    assert main(["import-ilastik", str(tmp_path / "t.ilp"), "-o", str(tmp_path / "t.h5")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("pixclass: note: ") and "default grid" in err[0]
+    assert not any("UserWarning" in e or "from_ilastik(" in e for e in err)  # no Python warning, no source line
+
+
 # ----- what a damaged or hostile .ilp declares is checked before it is read
 
 def _one_lane(path, img, block=None, slice_text=None, **kw):
