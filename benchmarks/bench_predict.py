@@ -9,7 +9,8 @@ view of a 1024x1024x2 image (the whole image, every 1.7th row and column) with a
 bench_live's 60 strokes, piece by piece, after 1 s pauses, medians of 9, the two ways alternating:
 each piece's shown pixels picked out of its tile's features at every call, against copied once
 into blocks the forest reads where they lie (``forest.score.PixelBlocks``: what
-``engine.view_features`` keeps within a quarter of the cache budget).
+``engine.view_features`` keeps within a quarter of the cache budget); and a 600x600 window at 1:1,
+whose pieces are the kept tiles themselves; and the whole image with its features given.
 
 Run: python benchmarks/bench_predict.py [--view]
 """
@@ -58,7 +59,7 @@ def main():
 
 
 def view_repredict(repeat=9, pause=1.0):
-    """Re-predicting the app's zoomed-out view: pixels picked from the tiles, or kept in blocks."""
+    """Re-predicting the app's zoomed-out view (pixels picked from the tiles, or kept in blocks) and a 1:1 view."""
     import statistics
     import time
 
@@ -83,7 +84,19 @@ def view_repredict(repeat=9, pause=1.0):
         for k in range(len(vf)):
             vf.features(k)
         views[name] = vf
-    times = {name: [] for name in views}
+    # at 1:1 (a 600 x 600 window in the middle, as a person paints): pieces are the tiles themselves,
+    # kept in the tile cache, and scored from there (the tiles' rows lie 256 KB apart)
+    v1 = View(img.shape_spatial, (600, 600))
+    v1.scale, v1.origin = 1.0, (212.0, 212.0)
+    v1.clamp()
+    y1, x1, iny1, inx1 = v1.indices()
+    vf1 = ViewFeatures(p.engine, img, p.features, y1[iny1], x1[inx1])
+    for k in range(len(vf1)):
+        vf1.features(k)
+    views["1:1, from the kept tiles"] = vf1
+    # the whole image, features given (what export and batch do band by band): rows 4 MB apart
+    fm = np.ascontiguousarray(np.moveaxis(p.features_of(0), -1, 0).reshape(p.features.n_features(2, 2), -1))
+    times = {name: [] for name in list(views) + ["the whole image, features given"]}
     for _ in range(repeat):
         for name, vf in views.items():
             time.sleep(pause)
@@ -91,7 +104,11 @@ def view_repredict(repeat=9, pause=1.0):
             for k in range(len(vf)):
                 vf.predict(p.forest, k)
             times[name].append(time.perf_counter() - t)
-    a, b = (views[n] for n in views)
+        time.sleep(pause)
+        t = time.perf_counter()
+        p.forest.predict_proba_fm(fm)
+        times["the whole image, features given"].append(time.perf_counter() - t)
+    a, b, one = (views[n] for n in views)
     same = all(np.array_equal(a.predict(p.forest, k), b.predict(p.forest, k)) for k in range(len(a)))
     n_px = a.rows.size * a.cols.size
     print(f"re-predicting a {a.rows.size}x{a.cols.size} view of 1024x1024x2 ({n_px} px, {len(a)} pieces, "
@@ -100,6 +117,8 @@ def view_repredict(repeat=9, pause=1.0):
     for name, ts in times.items():
         print(f"  {name}: {statistics.median(ts) * 1000:.0f} ms")
     print(f"  kept by the view: {b.kept_bytes() / 2**20:.0f} MiB; same probabilities: {same}")
+    whole = sum(one.features(k)[1] is None and not hasattr(one.features(k)[0], "blocks") for k in range(len(one)))
+    print(f"  (the 1:1 view: {one.rows.size}x{one.cols.size} px in {len(one)} pieces, {whole} of them whole tiles)")
 
 
 if __name__ == "__main__":

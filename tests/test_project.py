@@ -120,6 +120,28 @@ def test_forest_matches_sklearn(max_leaves, word32, monkeypatch):
     np.testing.assert_array_equal(g.predict_proba(Xt), f.predict_proba(Xt))
 
 
+@pytest.mark.parametrize("group", [1, 2, 3, 4])
+def test_chunks_gathered_in_groups_score_every_pixel_alike(group, monkeypatch):
+    """Pixels scored in groups of chunks (features gathered a group at a time, a short last chunk
+    padded with zeros) get the probabilities of scoring them one by one, with or without ``idx``."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(1)
+    X = rng.random((800, 5)).astype(np.float32)
+    y = (X[:, 0] + X[:, 2] > 1).astype(int)
+    rf = RandomForestClassifier(10, random_state=0).fit(X, y)
+    f = Forest.from_sklearn(rf)
+    Xt = rng.random((3 * score.BLOCK * group + 37, 5)).astype(np.float32)  # groups and chunks left short
+    # one chunk at a time (no group to gather), bit for bit; scikit-learn's to rounding
+    want = np.concatenate([f.predict_proba(Xt[i:i + score.BLOCK]) for i in range(0, Xt.shape[0], score.BLOCK)])
+    np.testing.assert_allclose(want, rf.predict_proba(Xt), atol=1e-6)
+    monkeypatch.setattr(score, "_group", lambda n_features, n_chunks: group)
+    for n in (1, score.BLOCK - 1, score.BLOCK + 1, Xt.shape[0]):
+        np.testing.assert_array_equal(f.predict_proba_fm(np.ascontiguousarray(Xt[:n].T)), want[:n])
+    idx = rng.permutation(Xt.shape[0])[:score.BLOCK * group + 5]
+    np.testing.assert_array_equal(f.predict_proba_fm(np.ascontiguousarray(Xt.T), idx), want[idx])
+
+
 def test_corrupt_forest_arrays_are_refused():
     from sklearn.ensemble import RandomForestClassifier
 
