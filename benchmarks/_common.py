@@ -71,3 +71,16 @@ def live_sequence(classes, n=60):
         shift = 0 if i < len(order) - 2 else 7
         seq.append(([(x + shift, y) for x, y in pts], k, int(rng.integers(4, 7))))
     return seq
+
+
+def careless_strokes(classes, n=12, seed=0):
+    """Strokes of 40 px in random directions from random places, each of the class where it starts:
+    a person painting across borders. ``[(points, k), ...]`` (nucleus 1, anything else 2)."""
+    rng = np.random.default_rng(seed)
+    h, w = classes.shape
+    out = []
+    for _ in range(n):
+        y, x = int(rng.integers(40, h - 40)), int(rng.integers(40, w - 40))
+        a = rng.uniform(0, 2 * np.pi)
+        out.append(([(x, y), (x + 40 * np.cos(a), y + 40 * np.sin(a))], 1 if classes[y, x] == 1 else 2))
+    return out

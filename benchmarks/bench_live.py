@@ -6,6 +6,11 @@ against the first 10; beside it stroke -> first overlay (app.timings['first']: a
 when training is slow). Then accuracy on a held-out image: our forest trained on
 all the strokes against scikit-learn's 100-tree forest on the same labels and features, and the
 training time of each on those labels. Also the cost of sending one 1024x1024 frame.
+
+``--careless``: then 12 more strokes painted across borders (labels that contradict each other: trees
+of ~90 leaves, more than one 64-bit word holds).
+
+Run: python benchmarks/bench_live.py [--careless]
 """
 import statistics
 import sys
@@ -16,7 +21,7 @@ import numpy as np
 import jupyter_pixclass as pc
 from jupyter_pixclass.app import render
 from jupyter_pixclass.forest import train_forest
-from _common import live_sequence, machine, peak_rss_mb, timeit
+from _common import careless_strokes, live_sequence, machine, peak_rss_mb, timeit
 
 PAUSE = 1.0
 
@@ -77,10 +82,12 @@ def main():
               f"{np.median(t[sl]) * 1000:.0f} ms, train {statistics.median(d['train'] for d in parts[sl]) * 1000:.0f}"
               f" ms, predict {statistics.median(d['predict'] for d in parts[sl]) * 1000:.0f} ms")
     print(f"  peak RSS {peak_rss_mb():.0f} MB")
+    X, y = p.training_data()  # the 60 strokes' labels, for the accuracy below
+    if "--careless" in sys.argv:
+        careless(app, p, truth["classes"])
     app.close()
 
     # accuracy on a held-out image, same labels and features
-    X, y = p.training_data()
     gt = t2["classes"] == 1
     ft = np.moveaxis(pc.compute_features(test, p.features), -1, 0).reshape(X.shape[1], -1)
     rows = []
@@ -105,6 +112,26 @@ def main():
     t_png, _ = timeit(lambda: binary_image(rgba), repeat=3)
     print(f"sending a 1024x1024 frame (noise, worst case): our JPEG {t_jpeg * 1000:.0f} ms; "
           f"ipycanvas default RGBA PNG {t_png * 1000:.0f} ms")
+
+
+def careless(app, p, classes):
+    """12 more strokes painted across borders (each of the class where it starts), 1 s apart: labels that
+    contradict each other, and trees with more leaves than one 64-bit word holds."""
+    tot, first, parts = [], [], []
+    for pts, k in careless_strokes(classes):
+        time.sleep(PAUSE)
+        app.stroke(pts, k, radius=3)
+        app.wait_idle(300)
+        tot.append(app.timings["total"])
+        first.append(app.timings["first"])
+        parts.append(app.timings)
+    f = p.forest
+    leaves = np.add.reduceat(f.left < 0, f.roots)
+    print(f"then 12 careless strokes (across borders, radius 3; {int((p.labels(0) > 0).sum())} labeled px, leaves a "
+          f"tree: median {np.median(leaves):.0f}, max {leaves.max()}):")
+    print(f"  stroke -> complete overlay: median {np.median(tot) * 1000:.0f} ms, max {max(tot) * 1000:.0f} ms; first "
+          f"overlay median {np.median(first) * 1000:.0f} ms")
+    print("  median parts: " + ", ".join(f"{k} {statistics.median(d[k] for d in parts) * 1000:.0f}" for k in parts[0]))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ into blocks the forest reads where they lie (``forest.score.PixelBlocks``: what
 ``engine.view_features`` keeps within a quarter of the cache budget); and a 600x600 window at 1:1,
 whose pieces are the kept tiles themselves; and the whole image with its features given.
 
-Run: python benchmarks/bench_predict.py [--view]
+``--careless``: the same after 12 more strokes painted across borders (each of the class where it
+starts), whose trees have more leaves than one 64-bit word holds.
+
+Run: python benchmarks/bench_predict.py [--view | --careless]
 """
 import sys
 from functools import partial
@@ -23,7 +26,7 @@ from skimage.future import fit_segmenter, predict_segmenter
 from sklearn.ensemble import RandomForestClassifier
 
 import jupyter_pixclass as pc
-from _common import live_sequence, machine, timeit
+from _common import careless_strokes, live_sequence, machine, timeit
 
 
 def main():
@@ -58,8 +61,9 @@ def main():
           f"features/forest size {t_skrf:.2f} s ({t_skrf / t_pred:.1f}x slower)")
 
 
-def view_repredict(repeat=9, pause=1.0):
-    """Re-predicting the app's zoomed-out view (pixels picked from the tiles, or kept in blocks) and a 1:1 view."""
+def view_repredict(repeat=9, pause=1.0, careless=False):
+    """Re-predicting the app's zoomed-out view (pixels picked from the tiles, or kept in blocks) and a 1:1 view;
+    with ``careless``, after bench_live's strokes and 12 careless ones (their trees need more than one word)."""
     import statistics
     import time
 
@@ -72,8 +76,12 @@ def view_repredict(repeat=9, pause=1.0):
     app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
     for pts, k, r in live_sequence(truth["classes"]):  # bench_live's strokes, without Live Update
         app.stroke(pts, k, radius=r)
+    for pts, k in careless_strokes(truth["classes"]) if careless else ():
+        app.stroke(pts, k, radius=3)
     app.close()
     p.train()
+    f = p.forest
+    leaves = np.add.reduceat(f.left < 0, f.roots)
     v = View(img.shape_spatial, (600, 600))
     ys, xs, iny, inx = v.indices()
     views = {}
@@ -113,7 +121,8 @@ def view_repredict(repeat=9, pause=1.0):
     n_px = a.rows.size * a.cols.size
     print(f"re-predicting a {a.rows.size}x{a.cols.size} view of 1024x1024x2 ({n_px} px, {len(a)} pieces, "
           f"{p.forest.n_trees} trees, {int((p.forest.left >= 0).sum())} split nodes, {len(p.training_data()[1])} "
-          f"labeled px), {pause:.0f} s pauses, medians of {repeat}:")
+          f"labeled px; leaves a tree: median {np.median(leaves):.0f}, max {leaves.max()}, {(leaves > 64).sum()} trees over "
+          f"64), {pause:.0f} s pauses, medians of {repeat}:")
     for name, ts in times.items():
         print(f"  {name}: {statistics.median(ts) * 1000:.0f} ms")
     print(f"  kept by the view: {b.kept_bytes() / 2**20:.0f} MiB; same probabilities: {same}")
@@ -122,7 +131,7 @@ def view_repredict(repeat=9, pause=1.0):
 
 
 if __name__ == "__main__":
-    if "--view" in sys.argv:
+    if "--view" in sys.argv or "--careless" in sys.argv:
         print(f"machine: {machine()}")
-        sys.exit(view_repredict())
+        sys.exit(view_repredict(careless="--careless" in sys.argv))
     sys.exit(main())

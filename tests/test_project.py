@@ -7,7 +7,7 @@ import tifffile
 from skimage.filters import threshold_otsu
 
 import jupyter_pixclass as pc
-from jupyter_pixclass.forest import score
+from jupyter_pixclass.forest import bitvectors, score
 from jupyter_pixclass.forest import Forest
 
 
@@ -98,8 +98,9 @@ def test_forest_matches_sklearn(max_leaves, word32, monkeypatch):
     """Every way of scoring a tree (32-bit and 64-bit bitvectors, walking) gives scikit-learn's answer."""
     from sklearn.ensemble import RandomForestClassifier
 
-    monkeypatch.setattr(score, "QS_MAX_LEAVES", max_leaves)
-    monkeypatch.setattr(score, "WORD32_MAX_LEAVES", word32)
+    monkeypatch.setattr(bitvectors, "QS_MAX_LEAVES", max_leaves)
+    monkeypatch.setattr(bitvectors, "WORD32_MAX_LEAVES", word32)
+    monkeypatch.setattr(bitvectors, "WIDE_MAX_LEAVES", max_leaves)  # no tree in several words: walked
     rng = np.random.default_rng(0)
     X = rng.random((600, 7)).astype(np.float32)
     y = (X[:, 0] + X[:, 3] > 1).astype(int) + 2 * (X[:, 5] > 0.7)
@@ -118,6 +119,33 @@ def test_forest_matches_sklearn(max_leaves, word32, monkeypatch):
                                   f.predict_proba(Xt)[idx])
     g = Forest.from_arrays(f.to_arrays(), f.n_features)
     np.testing.assert_array_equal(g.predict_proba(Xt), f.predict_proba(Xt))
+
+
+@pytest.mark.parametrize("max_leaves,word32,wide", [(0, 0, 256), (64, 32, 150), (16, 8, 256), (64, 32, 64)])
+def test_trees_in_several_words_score_as_scikit_learn(max_leaves, word32, wide, monkeypatch):
+    """Trees of up to 256 leaves in several 64-bit words, beside one-word and walked trees: scikit-learn's answer."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(2)
+    X = rng.random((3000, 6)).astype(np.float32)
+    y = ((X[:, 0] + 0.5 * rng.random(3000)) > 0.75).astype(int) + (X[:, 4] > 0.8)  # noisy: deep trees
+    # trees of two, three, four words and larger (walked): forests of 4 trees each, one forest of them all
+    rfs = [RandomForestClassifier(4, max_leaf_nodes=n, random_state=i).fit(X, y)
+           for i, n in enumerate((100, 180, 250, None))]
+    leaves = [int((e.tree_.children_left < 0).sum()) for rf in rfs for e in rf.estimators_]
+    assert 64 < min(leaves) and max(leaves[:8]) <= 192 and max(leaves) > 256
+    f = Forest.concat([Forest.from_sklearn(rf) for rf in rfs])
+    monkeypatch.setattr(bitvectors, "QS_MAX_LEAVES", max_leaves)
+    monkeypatch.setattr(bitvectors, "WORD32_MAX_LEAVES", word32)
+    monkeypatch.setattr(bitvectors, "WIDE_MAX_LEAVES", wide)
+    w32, w64, several, big, used, feat_u = bitvectors.score_tables(f)
+    assert several[4].size == sum(max_leaves < n <= wide for n in leaves) and big.size == sum(n > wide for n in leaves)
+    Xt = rng.random((1500, 6)).astype(np.float32)
+    Xt[:500] = X[:500]  # values equal to split candidates
+    np.testing.assert_allclose(f.predict_proba(Xt), np.mean([rf.predict_proba(Xt) for rf in rfs], 0), atol=1e-6)
+    idx = rng.permutation(1500)[:600]
+    np.testing.assert_array_equal(f.predict_proba_fm(score.take_blocks(np.ascontiguousarray(Xt.T), idx)),
+                                  f.predict_proba(Xt)[idx])
 
 
 @pytest.mark.parametrize("group", [1, 2, 3, 4])

@@ -1,5 +1,5 @@
-"""The random forest: flat arrays (:mod:`.model`), their compiled scorer (:mod:`.score`), and the
-trainer (:mod:`.train`: binning in :mod:`.bins`, growing in :mod:`.grow`)."""
+"""The random forest: flat arrays (:mod:`.model`), their compiled scorer (:mod:`.score`, its tables in
+:mod:`.bitvectors`), and the trainer (:mod:`.train`: binning in :mod:`.bins`, growing in :mod:`.grow`)."""
 from .model import Forest
 from .train import TrainedForest, train_forest
 

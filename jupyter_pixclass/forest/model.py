@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import score
+from . import bitvectors, score
 
 __all__ = ["Forest", "floor32"]
 
@@ -107,9 +107,9 @@ class Forest:
         self._tables = None  # leaf values are copied into the bitvector tables
 
     def _bitvectors(self):
-        """The scorer's tables (:func:`.score.score_tables`), made once per forest."""
+        """The scorer's tables (:func:`.bitvectors.score_tables`), made once per forest."""
         if self._tables is None:
-            self._tables = score.score_tables(self)
+            self._tables = bitvectors.score_tables(self)
         return self._tables
 
     @property

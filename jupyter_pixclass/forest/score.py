@@ -3,8 +3,9 @@
 scikit-learn's ``predict_proba`` needs samples x features rows (a 400 MB copy for a 1024x1024
 image with 98 features) and allocates per-tree outputs; this reads feature-major planes in place
 and accumulates leaf probabilities directly. Small trees (the usual result of a few brush
-strokes) are scored as bitvectors, split by split over contiguous pixels, without branches
-(QuickScorer); large trees are walked pixel by pixel (benchmarks/bench_predict.py).
+strokes) are scored as bitvectors (:mod:`.bitvectors`: one word per pixel, or several for trees
+of up to 256 leaves), split by split over contiguous pixels, without branches (QuickScorer);
+larger trees are walked pixel by pixel (benchmarks/bench_predict.py).
 """
 from __future__ import annotations
 
@@ -15,17 +16,12 @@ from numba.extending import intrinsic
 
 from ..runtime.threads import get_threads, run_rows
 
-__all__ = ["score_tables", "predict_proba_fm", "take_blocks", "PixelBlocks", "BLOCK", "QS_MAX_LEAVES",
-           "WORD32_MAX_LEAVES"]
+__all__ = ["predict_proba_fm", "take_blocks", "PixelBlocks", "BLOCK"]
 
 
 _CHUNK = 256  # pixels per task: a chunk's features and leaf bitvectors stay in cache
 BLOCK = _CHUNK  # pixels per block of PixelBlocks: one chunk, scored where it lies
 GROUP_BYTES = 512 * 1024  # a group of chunks' gathered features (see _group)
-QS_MAX_LEAVES = 64  # trees up to this many leaves are scored as bitvectors (one uint64 per pixel)
-# trees up to this many leaves use 32-bit words: twice the pixels per vector instruction (a 0.4 MP
-# view, 100 trees of ~15 leaves: 170 -> 83 ms)
-WORD32_MAX_LEAVES = 32
 
 
 @intrinsic
@@ -37,61 +33,6 @@ def _cttz(typingctx, x):
         return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
 
     return sig, codegen
-
-
-@njit(cache=True, nogil=True)
-def _bitvector_tables(left, right, roots, min_leaves, max_leaves):  # pragma: no cover - compiled
-    # QuickScorer (Lucchese et al., SIGIR 2015): a tree's leaves, numbered left to right, are the
-    # bits of one word; a split whose test fails ("go right") clears the bits of its left subtree;
-    # the lowest bit left standing is the exit leaf. Children have larger indices than parents
-    # (checked in Forest), so subtree sizes and leaf numbers come from two linear sweeps.
-    # Tables for the trees with min_leaves < leaves <= max_leaves.
-    n = left.size
-    T = roots.size
-    nleaves = np.zeros(n, np.int64)
-    first = np.zeros(n, np.int64)
-    small = np.zeros(T, np.bool_)
-    n_entries = 0
-    n_leaf_total = 0
-    for t in range(T):
-        end = roots[t + 1] if t + 1 < T else n
-        for node in range(end - 1, roots[t] - 1, -1):
-            nleaves[node] = 1 if left[node] < 0 else nleaves[left[node]] + nleaves[right[node]]
-        if min_leaves < nleaves[roots[t]] <= max_leaves:
-            small[t] = True
-            n_leaf_total += nleaves[roots[t]]
-            for node in range(roots[t], end):
-                if left[node] >= 0:
-                    n_entries += 1
-    node_of = np.empty(n_entries, np.int64)
-    row = np.empty(n_entries, np.int32)
-    mask = np.empty(n_entries, np.uint64)
-    leaf_node = np.empty(n_leaf_total, np.int64)
-    base = np.zeros(T, np.int64)
-    e = 0
-    lb = 0
-    r = 0
-    for t in range(T):
-        if not small[t]:
-            continue
-        end = roots[t + 1] if t + 1 < T else n
-        base[r] = lb
-        first[roots[t]] = 0
-        for node in range(roots[t], end):
-            if left[node] < 0:
-                leaf_node[lb + first[node]] = node
-                continue
-            a = first[node]
-            nl = nleaves[left[node]]  # < 64: the right subtree has a leaf too
-            first[left[node]] = a
-            first[right[node]] = a + nl
-            node_of[e] = node
-            row[e] = r
-            mask[e] = ~(((np.uint64(1) << np.uint64(nl)) - np.uint64(1)) << np.uint64(a))
-            e += 1
-        lb += nleaves[roots[t]]
-        r += 1
-    return small, node_of, row, mask, leaf_node, base[:r]
 
 
 @njit(fastmath=True, nogil=True, cache=True)
@@ -127,6 +68,40 @@ def _score_words(X, rows, q_feature, q_threshold, q_row, q_mask, q_base, leaf_va
 
 
 @njit(fastmath=True, nogil=True, cache=True)
+def _score_wide(X, rows, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t, row0, nwords, e_start, acc):
+    # pragma: no cover - compiled
+    # trees of several 64-bit words, one tree at a time (its words stay in cache): each entry
+    # clears the bits of a left subtree in one word; the exit leaf is the lowest bit standing in
+    # the first word that has one
+    m = X.shape[1]
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    v = np.empty((max(nwords.max(), 1) if nwords.size else 1, m), np.uint64)
+    leaf = np.empty(m, np.int64)
+    for t in range(q_base.size):
+        W = nwords[t]
+        r0 = row0[t]
+        v[:W] = full
+        for e in range(e_start[t], e_start[t + 1]):
+            thr = q_threshold[e]
+            mk = q_mask[e]
+            xr = X[rows[q_feature[e]]]
+            vr = v[q_row[e] - r0]
+            for p in range(m):
+                vr[p] &= full if xr[p] <= thr else mk
+        b = q_base[t]
+        for p in range(m):
+            w = 0
+            while v[w, p] == 0:
+                w += 1
+            leaf[p] = b + 64 * w + np.int64(_cttz(v[w, p]))
+        for k in range(acc.shape[0] - 1):
+            lv = leaf_value_t[k]
+            ak = acc[k]
+            for p in range(m):
+                ak[p] += lv[leaf[p]]
+
+
+@njit(fastmath=True, nogil=True, cache=True)
 def _walk(X, rows, feature, threshold, left, right, value, big_roots, acc):  # pragma: no cover - compiled
     # large trees: walking them pixel by pixel is cheaper than testing every split
     for root in big_roots:
@@ -142,13 +117,15 @@ def _walk(X, rows, feature, threshold, left, right, value, big_roots, acc):  # p
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def _score_chunk(Xc, rows, w32, w64, threshold, left, right, value, big_roots, feature_u, inv, out, m0, m):
+def _score_chunk(Xc, rows, words, threshold, left, right, value, big_roots, feature_u, inv, out, m0, m):
     # pragma: no cover - compiled
     # every tree on chunk Xc's first m pixels (feature f in row rows[f]) into out[m0:m0+m]
     K = value.shape[1]
     acc = np.zeros((K, Xc.shape[1]), np.float32)
+    w32, w64, wide = words
     _score_words(Xc, rows, w32[0], w32[1], w32[2], w32[3], w32[4], w32[5], acc)
     _score_words(Xc, rows, w64[0], w64[1], w64[2], w64[3], w64[4], w64[5], acc)
+    _score_wide(Xc, rows, wide[0], wide[1], wide[2], wide[3], wide[4], wide[5], wide[6], wide[7], wide[8], acc)
     _walk(Xc, rows, feature_u, threshold, left, right, value, big_roots, acc)
     # leaves hold distributions (Forest checks it): the last class's probability is 1 - the
     # others', so its leaf values are never summed (a view of 2 classes: 129 -> 102 ms)
@@ -162,13 +139,13 @@ def _score_chunk(Xc, rows, w32, w64, threshold, left, right, value, big_roots, f
 
 
 @njit(fastmath=True, cache=True, nogil=True)
-def _predict(lo, hi, X, idx, G, w32, w64, threshold, left, right, value, big_roots, n_trees, used, feature_u,
+def _predict(lo, hi, X, idx, G, words, threshold, left, right, value, big_roots, n_trees, used, feature_u,
              out):  # pragma: no cover - compiled
     # X (F, N) feature-major; idx: the pixel columns to predict (what a viewport shows), or empty
-    # for all of them; out (M, K); groups lo..hi-1 of G chunks of _CHUNK pixels. w32 / w64: the
-    # bitvector tables (features, thresholds, rows, masks, bases, leaf values) of the trees that
-    # fit 32 and 64 bits. Only the features the trees test (used) are gathered, and the tables'
-    # features and feature_u index into them.
+    # for all of them; out (M, K); groups lo..hi-1 of G chunks of _CHUNK pixels. words: the
+    # bitvector tables of the trees that fit a 32-bit word, a 64-bit word and several
+    # (bitvectors.score_tables). Only the features the trees test (used) are gathered, and the
+    # tables' features and feature_u index into them.
     F = used.size
     M = idx.size if idx.size else X.shape[1]
     n_chunks = (M + _CHUNK - 1) // _CHUNK
@@ -198,12 +175,12 @@ def _predict(lo, hi, X, idx, G, w32, w64, threshold, left, right, value, big_roo
                     o[p] = 0.0
         for c in range(c0, c1):
             m0 = c * _CHUNK
-            _score_chunk(Xg[c - c0], rows, w32, w64, threshold, left, right, value, big_roots, feature_u, inv, out,
+            _score_chunk(Xg[c - c0], rows, words, threshold, left, right, value, big_roots, feature_u, inv, out,
                          m0, min(m0 + _CHUNK, M) - m0)
 
 
 @njit(fastmath=True, cache=True, nogil=True)
-def _predict_blocks(lo, hi, B, n, w32, w64, threshold, left, right, value, big_roots, n_trees, used, feature_u,
+def _predict_blocks(lo, hi, B, n, words, threshold, left, right, value, big_roots, n_trees, used, feature_u,
                     out):  # pragma: no cover - compiled
     # blocks lo..hi-1 of B (n_blocks, F, _CHUNK) scored where they lie (no gather; features are
     # rows used[f] of a block); out (n, K)
@@ -220,30 +197,8 @@ def _predict_blocks(lo, hi, B, n, w32, w64, threshold, left, right, value, big_r
                 s += xf[p]
         sink[0] += s
         m0 = c * _CHUNK
-        _score_chunk(Xc, used, w32, w64, threshold, left, right, value, big_roots, feature_u, inv, out, m0,
+        _score_chunk(Xc, used, words, threshold, left, right, value, big_roots, feature_u, inv, out, m0,
                      min(m0 + _CHUNK, n) - m0)
-
-
-def score_tables(forest):
-    """Bitvector tables of ``forest``'s small trees (32- and 64-bit words), the roots of the large ones,
-    the features its trees test and each node's feature among those (see :func:`_predict`)."""
-    f = forest
-    inner = f.left >= 0
-    used = np.unique(f.feature[inner]).astype(np.int64)
-    if used.size == 0:
-        used = np.zeros(1, np.int64)
-    remap = np.zeros(f.n_features, np.int32)
-    remap[used] = np.arange(used.size, dtype=np.int32)
-    n32 = min(WORD32_MAX_LEAVES, QS_MAX_LEAVES, 32)
-    small_any = np.zeros(f.n_trees, bool)
-    words = []
-    for lo, hi, dtype in ((0, n32, np.uint32), (n32, QS_MAX_LEAVES, np.uint64)):
-        small, node_of, row, mask, leaf_node, base = _bitvector_tables(f.left, f.right, f.roots, lo, hi)
-        small_any |= small
-        words.append((remap[f.feature[node_of]], f.threshold[node_of], row,
-                      mask.astype(dtype) if mask.size else np.zeros(1, dtype), base,
-                      np.ascontiguousarray(f.value[leaf_node].T)))
-    return (words[0], words[1], f.roots[~small_any], used, np.where(inner, remap[f.feature], 0).astype(np.int32))
 
 
 class PixelBlocks:
@@ -314,14 +269,15 @@ def predict_proba_fm(forest, tables, X_fm, idx=None):
         n_out = idx.size
     out = np.empty((n_out, forest.n_classes), np.float32)
     if n_out:
-        w32, w64, big, used, feat_u = tables
+        w32, w64, wide, big, used, feat_u = tables
+        words = (w32, w64, wide)
         f = forest
         if blocked:
-            run_rows(_predict_blocks, (n_out + BLOCK - 1) // BLOCK, X_fm.blocks, n_out, w32, w64, f.threshold,
+            run_rows(_predict_blocks, (n_out + BLOCK - 1) // BLOCK, X_fm.blocks, n_out, words, f.threshold,
                      f.left, f.right, f.value, big, f.n_trees, used, feat_u, out)
         else:
             G = _group(used.size, (n_out + _CHUNK - 1) // _CHUNK)
-            run_rows(_predict, (n_out + _CHUNK * G - 1) // (_CHUNK * G), X_fm, idx, G, w32, w64, f.threshold, f.left,
+            run_rows(_predict, (n_out + _CHUNK * G - 1) // (_CHUNK * G), X_fm, idx, G, words, f.threshold, f.left,
                      f.right, f.value, big, f.n_trees, used, feat_u, out)
     return out
 
