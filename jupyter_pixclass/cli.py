@@ -122,9 +122,15 @@ def import_ilastik(args):
     except Exception as e:  # one line for every bad input, never a traceback
         print(f"pixclass: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    fs = project.features
+    if project.images:  # what the forest sees: every channel's filters, in the images' dimensions
+        im = project.images[0]
+        n_feat = fs.n_features(im.n_channels, fs.spatial_ndim(im.ndim_spatial))
+        feats = f"{n_feat} features ({len(fs.pairs)} filter and scale choices)"
+    else:
+        feats = f"{len(fs.pairs)} filter and scale choices"
     print(f"imported {args.ilp}: {len(project.classes)} classes {project.classes}, {len(project.images)} images, "
-          f"{n_lab} labeled pixels, {len(project.features.pairs)} features"
-          f"{', trained' if trained else ''} -> {args.out}")
+          f"{n_lab} labeled pixels, {feats}{', trained' if trained else ''} -> {args.out}")
     return 0
 
 

@@ -180,9 +180,10 @@ def test_command_line_import(tmp_path, scene2d, capsys):
     blocks = [("[0:60,0:70,0:1]", lab[..., None])]
     write_ilp(tmp_path / "s.ilp", [{"data": img.data, "axes": "yxc", "blocks": blocks}], features=FEATS)
     assert main(["import-ilastik", str(tmp_path / "s.ilp"), "-o", str(tmp_path / "s.h5")]) == 0
-    assert "2 classes" in capsys.readouterr().out
+    out = capsys.readouterr().out
     q = pc.Project.load(tmp_path / "s.h5")
     assert q.forest is not None and (q.labels(0) == lab).all()
+    assert "2 classes" in out and f" {q.forest.n_features} features (" in out  # what the forest sees, not the grid's ticks
     assert main(["import-ilastik", str(tmp_path / "none.ilp"), "-o", str(tmp_path / "n.h5")]) == 2
     assert "no such ilastik project" in capsys.readouterr().err
 
