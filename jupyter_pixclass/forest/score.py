@@ -74,9 +74,11 @@ def _score_wide(X, rows, q_feature, q_threshold, q_row, q_mask, q_base, leaf_val
     # clears the bits of a left subtree in one word; the exit leaf is the lowest bit standing in
     # the first word that has one (found from the last word back, without branches or unbounded
     # loops: 5 % faster than searching forward)
+    if q_base.size == 0:
+        return
     m = X.shape[1]
     full = np.uint64(0xFFFFFFFFFFFFFFFF)
-    v = np.empty((max(nwords.max(), 1) if nwords.size else 1, m), np.uint64)
+    v = np.empty((nwords.max(), m), np.uint64)
     leaf = np.empty(m, np.int64)
     for t in range(q_base.size):
         W = nwords[t]
