@@ -30,8 +30,11 @@ def test_live_update_trains_draws_and_times(app, scene, stroke_points):
     app.stroke(bg, 2, radius=2)
     assert app.project.forest is None  # live update off: nothing trained
     before = app.frame().copy()
+    time.sleep(0.5)  # the strokes were painted a while before Live Update is switched on
+    t_on = time.perf_counter()
     app.live_update = True
     app.wait_idle(60)
+    assert app.timings["total"] <= time.perf_counter() - t_on  # timed from switching on, not from the strokes
     assert app.project.forest is not None and app.overlay_frames == 1
     assert set(app.timings) == {"features", "train", "predict", "render", "total", "first"}
     assert all(v >= 0 for v in app.timings.values()) and "done" in app.status

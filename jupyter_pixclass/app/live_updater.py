@@ -29,7 +29,7 @@ class LiveUpdater:
         self.gen = 0
         self.pending = self.busy = self.closed = self.force = False
         self.jobs = []  # (job, on_error) run between updates
-        self.stroke_t = self.request_t = time.perf_counter()
+        self.stroke_t = self.request_t = self.asked_t = time.perf_counter()
         self.trained_version = None  # project.version the forest was trained at
         self.last_train_s = 0.0
         self.last_update_s = 0.0  # stroke -> complete overlay of the last retraining, less its preview
@@ -43,6 +43,7 @@ class LiveUpdater:
         if not (self.app.live_update or force):
             return
         with self.cv:
+            self.asked_t = time.perf_counter()  # a retraining asked for: a stroke, Live Update switched on, Apply
             self.force = self.force or force
             self._bump()
 
@@ -148,7 +149,10 @@ class LiveUpdater:
         tm = {"features": 0.0, "train": 0.0, "predict": 0.0, "render": 0.0}
         version = p.version
         retrain = (a.live_update or self.force) and (p.forest is None or version != self.trained_version)
-        t0 = self.stroke_t if retrain else t_req  # "total": from the stroke, or from the zoom / pan
+        # "total": from the stroke, or from when the retraining was asked for if later (labels painted
+        # or loaded while Live Update was off: not from the idle time before it was switched on); from
+        # the zoom / pan without retraining
+        t0 = max(self.stroke_t, self.asked_t) if retrain else t_req
         self._t0, self._first = t0, None
         shown = []
         if retrain:
