@@ -17,7 +17,11 @@ between strokes; fresh memory is slow here after a pause), on all cores:
 (``forest.train.LABEL_POOL``) and without, scikit-learn's forest on the same labels once, peak RSS, and the held-out nucleus IoU of both on three 1024x1024 scenes,
 forest seeds 0-5.
 
-Run: python benchmarks/bench_train.py [--many]
+``--careless``: growing 100 trees (one thread and all cores, 1 s pauses, medians of 9) on three label sets:
+bench_live's first 10 strokes, all 60, and all 60 plus its 12 careless strokes painted across borders
+(``_common.careless_strokes``: labels that contradict each other, trees of ~90 leaves); the leaves a tree.
+
+Run: python benchmarks/bench_train.py [--many | --careless]
 """
 import sys
 import time
@@ -28,7 +32,7 @@ import jupyter_pixclass as pc
 from jupyter_pixclass.forest import train_forest
 from jupyter_pixclass.forest.bins import EDGE_SAMPLE, bin_edges
 from jupyter_pixclass.forest.train import Binned, fit_binned_forest
-from _common import live_sequence, machine, peak_rss_mb, timeit
+from _common import careless_strokes, live_sequence, machine, peak_rss_mb, timeit
 
 PAUSE = 1.0
 
@@ -52,8 +56,8 @@ def numpy_edges(X, n_bins=256, sample=EDGE_SAMPLE, seed=0, n_gaps=64):
     return cand[:, :n_bins - 1]
 
 
-def labels_as_painted():
-    """(X, y) after 10 and after 60 of bench_live's strokes."""
+def labels_as_painted(careless=False):
+    """(X, y) after 10 and after 60 of bench_live's strokes (and after its 12 careless ones)."""
     img, truth = pc.datasets.nuclei((1024, 1024), seed=1)
     p = pc.Project()
     p.add_image(img)
@@ -63,8 +67,33 @@ def labels_as_painted():
         app.stroke(pts, k, radius=r)
         if i - 2 in (9, 59):
             snaps.append(p.training_data())
+    for pts, k in careless_strokes(truth["classes"]) if careless else ():
+        app.stroke(pts, k, radius=3)
+    if careless:
+        snaps.append(p.training_data())
     app.close()
     return snaps
+
+
+def growing(snaps):
+    """Growing 100 trees on each label set, one thread and all cores."""
+    from jupyter_pixclass.runtime.threads import get_threads, set_threads
+
+    n = get_threads()
+    names = ("first 10 strokes", "all 60 strokes", "all 60 and 12 careless strokes")
+    print(f"growing 100 trees (forest seed 0), medians of 9 with {PAUSE:.0f} s pauses:")
+    for name, (X, y) in zip(names, snaps):
+        _, yi = np.unique(y, return_inverse=True)
+        b = Binned(X, yi, 0)
+        f = fit_binned_forest(X, yi, 100, 0, binned=b).forest(X.shape[1])
+        leaves = np.add.reduceat(f.left < 0, f.roots)
+        ts = []
+        for threads in (1, n):
+            set_threads(threads)
+            ts.append(timeit(lambda: fit_binned_forest(X, yi, 100, 0, binned=b), repeat=9, pause=PAUSE)[0] * 1000)
+        set_threads(n)
+        print(f"  {name}: {len(y)} labeled pixels, leaves a tree median {np.median(leaves):.0f}; one thread "
+              f"{ts[0]:.0f} ms, {n} threads {ts[1]:.0f} ms")
 
 
 def median_ms(fn):
@@ -123,6 +152,8 @@ def main():
     print(f"machine: {machine()}")
     if "--many" in sys.argv:
         return many_labels()
+    if "--careless" in sys.argv:
+        return growing(labels_as_painted(careless=True))
     snaps = labels_as_painted()
     for X, y in snaps:
         _, yi = np.unique(y, return_inverse=True)

@@ -231,6 +231,32 @@ def test_exact_splits_of_small_nodes_separate_every_distinct_value():
     assert set(np.round(cuts, 3)) <= {0.5, 1.5, 2.5}
 
 
+def test_exact_splits_treat_negative_and_positive_zero_as_one_value():
+    # -0.0 == 0.0: no cut between them (a sort on raw bits would put -0.0 first and cut there, a
+    # threshold of 0.0 that sends both left)
+    X = np.repeat(np.array([-0.0, 0.0, 1.0, 2.0], np.float32), 6)[:, None]
+    y = np.array([0, 1, 0, 1]).repeat(6)
+    forest, _ = train_forest(X, y, 20, 0)
+    cuts = np.unique(forest.threshold[forest.left >= 0])
+    assert cuts.size and set(np.round(cuts, 3)) <= {0.5, 1.5}
+
+
+def test_binned_thresholds_lie_halfway_between_the_extreme_values_of_their_bins():
+    # beyond EXACT_BELOW the root splits on bins; the bins at the cut hold many distinct values
+    # (2 000 per class in a unit interval, 255 edges), the largest left one 1.0 and the smallest
+    # right one 3.0 (each repeated, so every bootstrap draws them): the threshold is exactly their
+    # middle, not a bin edge nor another value of those bins
+    rng = np.random.default_rng(3)
+    a = np.concatenate([rng.uniform(0.99, 1.0, 2000), np.full(200, 1.0), np.full(200, 3.0),
+                        rng.uniform(3.0, 3.01, 2000)]).astype(np.float32)
+    y = np.repeat([0, 1], 2200)
+    edges, _ = bin_edges(a[:, None])
+    assert ((edges[0] > 0.99) & (edges[0] < 1.0)).sum() > 10  # the bins near the cut are narrow but hold several values
+    forest, _ = train_forest(a[:, None], y, 10, random_state=0)
+    assert (forest.left[forest.roots] >= 0).all()
+    np.testing.assert_array_equal(forest.threshold[forest.roots], np.float32(2.0))
+
+
 def test_probabilities_stay_calibrated_when_background_outnumbers_nuclei(scene):
     # 8x more background than nucleus labels, scored on held-out pixels: Brier score and log loss
     # no worse than scikit-learn's forest on the same features and labels (+ 0.003)

@@ -115,7 +115,8 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
     n = idx.size
     state = np.empty(1, np.uint64)
     state[0] = np.uint64(seed)
-    nidx, ny, code, right_idx, stack, hist, vals, srt, order = scratch
+    nidx, ny, code, right_idx, stack, hist, vals, keys, order = scratch
+    vbits = vals.view(np.uint32)
     stack_lo, stack_hi, stack_node, stack_depth = stack[0], stack[1], stack[2], stack[3]
     hist[:] = 0
     for j in range(F):
@@ -162,7 +163,7 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
         best_score = parent_score + 1e-12
         best_f = -1
         best_b = -1
-        best_cut = np.float32(0.0)
+        cut_key = np.uint32(0)
         exact = m <= EXACT_BELOW  # small nodes: every distinct value is a candidate, as in scikit-learn
         # candidate features in random order; like scikit-learn, look past mtry until a split exists
         tried = 0
@@ -178,20 +179,26 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
                 continue
             if exact:
                 xf = XT[f]
-                # insertion sort of at most EXACT_BELOW values into srt (stable, no allocation)
                 for q in range(m):
-                    v = xf[nidx[q]]
-                    vals[q] = v
+                    vals[q] = xf[nidx[q]] + np.float32(0.0)  # -0.0 becomes 0.0: equal values, equal keys
+                # insertion sort of at most EXACT_BELOW keys: a value's order-preserving bits above
+                # its class (K < 2**32); ties between classes do not matter, as only the cuts
+                # between distinct values are scored. Keys, not indices into the values: half the
+                # cycles (careless strokes' trees: 126 -> 63 Mcycles a forest)
+                for q in range(m):
+                    bq = vbits[q]
+                    kq = (np.uint64(~bq if bq >> np.uint32(31) else bq | np.uint32(0x80000000)) << np.uint64(32)) | \
+                        np.uint64(ny[q])
                     r = q
-                    while r > 0 and vals[srt[r - 1]] > v:
-                        srt[r] = srt[r - 1]
+                    while r > 0 and keys[r - 1] > kq:
+                        keys[r] = keys[r - 1]
                         r -= 1
-                    srt[r] = q
+                    keys[r] = kq
                 lcount[:] = 0.0
                 for q in range(m - 1):
-                    lcount[ny[srt[q]]] += 1.0
-                    v0 = vals[srt[q]]
-                    if v0 == vals[srt[q + 1]]:
+                    kq = keys[q]
+                    lcount[np.int64(kq & np.uint64(0xFFFFFFFF))] += 1.0
+                    if kq >> np.uint64(32) == keys[q + 1] >> np.uint64(32):
                         continue
                     nl = q + 1.0
                     if nl < min_leaf or m - nl < min_leaf:
@@ -200,7 +207,7 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
                     if score > best_score:
                         best_score = score
                         best_f = f
-                        best_cut = v0
+                        cut_key = np.uint32(kq >> np.uint64(32))
                 continue
             row = Xb[f]
             for q in range(m):  # the hot loop: integer counts, one flat index
@@ -213,24 +220,52 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
         if best_f < 0:
             continue
         # split idx[lo:hi] by bin <= best_b (or, in an exact split, value <= best_cut), keeping
-        # both sides in increasing order, without branches; the largest value going left and
-        # the smallest going right come with it
+        # both sides in increasing order, without branches; then the largest value going left
+        # and the smallest going right
         row = Xb[best_f]
         xf = XT[best_f]
         i = lo
         nr = 0
         lmax = -np.inf
         rmin = np.inf
-        for q in range(m):
-            a = nidx[q]
-            v = xf[a]
-            go_left = (row[a] <= best_b) if not exact else (v <= best_cut)
-            idx[i] = a
-            right_idx[nr] = a
-            i += 1 if go_left else 0
-            nr += 0 if go_left else 1
-            lmax = max(lmax, v) if go_left else lmax
-            rmin = rmin if go_left else min(rmin, v)
+        if exact:
+            vbits[0] = cut_key & np.uint32(0x7FFFFFFF) if cut_key >> np.uint32(31) else ~cut_key
+            best_cut = vals[0]  # the cut's value back from its key
+            for q in range(m):
+                a = nidx[q]
+                v = xf[a]
+                go_left = v <= best_cut
+                idx[i] = a
+                right_idx[nr] = a
+                i += 1 if go_left else 0
+                nr += 0 if go_left else 1
+                lmax = max(lmax, v) if go_left else lmax
+                rmin = rmin if go_left else min(rmin, v)
+        else:
+            # they lie in the highest bin going left and the lowest going right (a bin's values
+            # all exceed the bins below): only those bins' values are read, not every sample's
+            # (at 27 k labels the values' rows outgrow the L1 cache; splitting 25 -> 19 Mcycles
+            # a forest, benchmarks/RESULTS.md)
+            lb = 0
+            rb = 255
+            for q in range(m):
+                a = nidx[q]
+                bq = np.int64(row[a])
+                go_left = bq <= best_b
+                idx[i] = a
+                right_idx[nr] = a
+                i += 1 if go_left else 0
+                nr += 0 if go_left else 1
+                lb = max(lb, bq) if go_left else lb
+                rb = rb if go_left else min(rb, bq)
+            for q in range(lo, i):
+                a = idx[q]
+                if row[a] == lb:
+                    lmax = max(lmax, xf[a])
+            for q in range(nr):
+                a = right_idx[q]
+                if row[a] == rb:
+                    rmin = min(rmin, xf[a])
         for q in range(nr):
             idx[i + q] = right_idx[q]
         feat[node] = best_f
@@ -278,7 +313,7 @@ def _scratch(n, n_pixels, K, F, stack_size):  # pragma: no cover - compiled
     # one thread's buffers for growing trees on n samples (see _grow)
     return (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
             np.empty((4, stack_size), np.int64), np.zeros(K * N_BINS, np.int32), np.empty(EXACT_BELOW, np.float32),
-            np.empty(EXACT_BELOW, np.int64), np.empty(F, np.int64))
+            np.empty(EXACT_BELOW, np.uint64), np.empty(F, np.int64))
 
 
 GrowPlan = namedtuple("GrowPlan", "Xb XT n_edges y K by_class starts counts draws weight mtry max_depth min_leaf")
