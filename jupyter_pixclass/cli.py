@@ -125,7 +125,7 @@ def import_ilastik(args):
     fs = project.features
     if project.images:  # what the forest sees: every channel's filters, in the images' dimensions
         im = project.images[0]
-        n_feat = fs.n_features(im.n_channels, fs.spatial_ndim(im.ndim_spatial))
+        n_feat = fs.n_features_for(im.n_channels, im.ndim_spatial)
         feats = f"{n_feat} features ({len(fs.pairs)} filter and scale choices)"
     else:
         feats = f"{len(fs.pairs)} filter and scale choices"

@@ -60,6 +60,10 @@ def test_3d_true_and_plane_by_plane():
     f2 = pc.compute_features(img, fs2)
     assert f2.shape == (12, 30, 28, 3)  # smoothing + 2 eigenvalues per plane
     close(f2[..., 0], np.stack([gauss(p, 1.6) for p in v]))
+    # what an image of that many channels and axes gets: 2D filters give 2 eigenvalues, 3D ones 3
+    fs3 = pc.FeatureSet(sigmas=[1.6], families=["gaussian", "hessian_eigenvalues"])
+    assert fs2.n_features_for(2, 3) == 6 and fs3.n_features_for(2, 3) == 8 and fs3.n_features_for(2, 2) == 6
+    assert pc.compute_features(img, fs3).shape[-1] == fs3.n_features_for(img.n_channels, img.ndim_spatial)
 
 
 def test_3d_structure_tensor_and_mixed_families():

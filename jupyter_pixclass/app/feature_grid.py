@@ -55,5 +55,5 @@ class FeatureGrid(W.VBox):
         """Say how many features the ticked boxes give."""
         img = self.app.project.images[0]
         fs = self.app.project.features
-        n = fs.n_features(img.n_channels, fs.spatial_ndim(img.ndim_spatial))
+        n = fs.n_features_for(img.n_channels, img.ndim_spatial)
         self.info.value = f"{n} features ({len(fs.pairs)} filters x {img.n_channels} channels)"

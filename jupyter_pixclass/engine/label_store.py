@@ -72,7 +72,7 @@ class LabelStore:
             return 0
         coords = tuple(c + s.start for c, s in zip(local, sl))
         pos = np.ravel_multi_index(coords, lab.shape)  # sorted: C order within the tile
-        F = self.fs.n_features(img.n_channels, self.fs.spatial_ndim(lab.ndim))
+        F = self.fs.n_features_for(img.n_channels, lab.ndim)
         old_pos, old_X = self._tiles.get(key, (np.zeros(0, np.int64), np.zeros((0, F), np.float32)))
         X = np.empty((pos.size, F), np.float32)
         j = np.clip(np.searchsorted(old_pos, pos), 0, max(old_pos.size - 1, 0))

@@ -186,7 +186,7 @@ class TileEngine:
         """Tile ``t``'s features ``(F, *tile shape)``, computed whole and kept in the LRU."""
 
         g = self.grid(img, fs)
-        F = fs.n_features(img.n_channels, fs.spatial_ndim(len(g.shape)))
+        F = fs.n_features_for(img.n_channels, len(g.shape))
 
         def compute(buf):
             data, inner = self._read(img, fs, g.slices(t))
@@ -225,7 +225,7 @@ class TileEngine:
         """
         coords = [np.asarray(c, np.int64) for c in coords]
         g = self.grid(img, fs)
-        F = fs.n_features(img.n_channels, fs.spatial_ndim(len(g.shape)))
+        F = fs.n_features_for(img.n_channels, len(g.shape))
         n = coords[0].size
         out = np.empty((n, F), np.float32)
         if n == 0:

@@ -354,7 +354,7 @@ def features_inner(data, fs, spacing, inner, ranges=None, ws=None, out=None):
     """
     data = normalized(np.asarray(data, np.float32), ranges if fs.normalize else None)
     nsp = data.ndim - 1
-    F = fs.n_features(data.shape[-1], fs.spatial_ndim(nsp))
+    F = fs.n_features_for(data.shape[-1], nsp)
     shape = (F,) + selection_shape(inner, data.shape[:-1])
     if out is None:
         out = np.empty(shape, np.float32)

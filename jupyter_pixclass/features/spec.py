@@ -123,6 +123,10 @@ class FeatureSet:
         """Number of features for ``n_channels`` channels in ``ndim`` filter dimensions."""
         return n_channels * sum(n_components(f, ndim) for f, _ in self.pairs)
 
+    def n_features_for(self, n_channels, image_ndim):
+        """Number of features of an image of ``n_channels`` channels and ``image_ndim`` spatial axes."""
+        return self.n_features(n_channels, self.spatial_ndim(image_ndim))
+
     def names(self, n_channels=1, ndim=2):
         """Readable feature names in the order :func:`compute_features` returns them."""
         out = []

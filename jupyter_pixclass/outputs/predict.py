@@ -38,7 +38,7 @@ def predict_block(block, fs, spacing, forest, inner=None, ranges=None, out=None)
         inner = (slice(None),) * nsp
     inner = tuple(inner)
     shape = selection_shape(inner, block.shape[:-1])
-    F = fs.n_features(block.shape[-1], fs.spatial_ndim(nsp))
+    F = fs.n_features_for(block.shape[-1], nsp)
     K = forest.n_classes
     if out is None:
         out = np.empty(shape + (K,), np.float32)

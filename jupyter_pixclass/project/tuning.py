@@ -54,6 +54,6 @@ def cross_validate(project, features=None, folds=5, n_estimators=None):
     return {
         "accuracy": float(np.mean(scores)), "std": float(np.std(scores)), "scores": scores,
         "balanced_accuracy": float(np.mean(bal)),
-        "n_features": fs.n_features(n_ch, fs.spatial_ndim(project.images[0].ndim_spatial)),
+        "n_features": fs.n_features_for(n_ch, project.images[0].ndim_spatial),
         "feature_seconds": t_feat, "seconds_per_megapixel": per_mp,
     }
