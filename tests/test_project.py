@@ -121,9 +121,11 @@ def test_forest_matches_sklearn(max_leaves, word32, monkeypatch):
     np.testing.assert_array_equal(g.predict_proba(Xt), f.predict_proba(Xt))
 
 
+@pytest.mark.parametrize("word", [np.uint32, np.uint64])
 @pytest.mark.parametrize("max_leaves,word32,wide", [(0, 0, 256), (64, 32, 150), (16, 8, 256), (64, 32, 64)])
-def test_trees_in_several_words_score_as_scikit_learn(max_leaves, word32, wide, monkeypatch):
-    """Trees of up to 256 leaves in several 64-bit words, beside one-word and walked trees: scikit-learn's answer."""
+def test_trees_in_several_words_score_as_scikit_learn(max_leaves, word32, wide, word, monkeypatch):
+    """Trees of up to 256 leaves in several 32- or 64-bit words, beside one-word and walked trees: scikit-learn's
+    answer."""
     from sklearn.ensemble import RandomForestClassifier
 
     rng = np.random.default_rng(2)
@@ -138,7 +140,9 @@ def test_trees_in_several_words_score_as_scikit_learn(max_leaves, word32, wide, 
     monkeypatch.setattr(bitvectors, "QS_MAX_LEAVES", max_leaves)
     monkeypatch.setattr(bitvectors, "WORD32_MAX_LEAVES", word32)
     monkeypatch.setattr(bitvectors, "WIDE_MAX_LEAVES", wide)
+    monkeypatch.setattr(bitvectors, "WIDE_WORD", word)
     w32, w64, several, big, used, feat_u = bitvectors.score_tables(f)
+    assert several[3].dtype == word
     assert several[4].size == sum(max_leaves < n <= wide for n in leaves) and big.size == sum(n > wide for n in leaves)
     Xt = rng.random((1500, 6)).astype(np.float32)
     Xt[:500] = X[:500]  # values equal to split candidates

@@ -4,7 +4,7 @@ scikit-learn's ``predict_proba`` needs samples x features rows (a 400 MB copy fo
 image with 98 features) and allocates per-tree outputs; this reads feature-major planes in place
 and accumulates leaf probabilities directly. Small trees (the usual result of a few brush
 strokes) are scored as bitvectors (:mod:`.bitvectors`: one word per pixel, or several for trees
-of up to 256 leaves), split by split over contiguous pixels, without branches (QuickScorer);
+of up to 512 leaves), split by split over contiguous pixels, without branches (QuickScorer);
 larger trees are walked pixel by pixel (benchmarks/bench_predict.py).
 """
 from __future__ import annotations
@@ -70,15 +70,16 @@ def _score_words(X, rows, q_feature, q_threshold, q_row, q_mask, q_base, leaf_va
 @njit(fastmath=True, nogil=True, cache=True)
 def _score_wide(X, rows, q_feature, q_threshold, q_row, q_mask, q_base, leaf_value_t, row0, nwords, e_start, acc):
     # pragma: no cover - compiled
-    # trees of several 64-bit words, one tree at a time (its words stay in cache): each entry
+    # trees of several words (q_mask's type), one tree at a time (its words stay in cache): each entry
     # clears the bits of a left subtree in one word; the exit leaf is the lowest bit standing in
     # the first word that has one (found from the last word back, without branches or unbounded
     # loops: 5 % faster than searching forward)
     if q_base.size == 0:
         return
     m = X.shape[1]
-    full = np.uint64(0xFFFFFFFFFFFFFFFF)
-    v = np.empty((nwords.max(), m), np.uint64)
+    full = q_mask[0] | ~q_mask[0]
+    B = 8 * q_mask.itemsize
+    v = np.empty((nwords.max(), m), q_mask.dtype)
     leaf = np.empty(m, np.int64)
     for t in range(q_base.size):
         W = nwords[t]
@@ -94,12 +95,12 @@ def _score_wide(X, rows, q_feature, q_threshold, q_row, q_mask, q_base, leaf_val
         b = q_base[t]
         vl = v[W - 1]
         for p in range(m):
-            leaf[p] = b + 64 * (W - 1) + np.int64(_cttz(vl[p]))
+            leaf[p] = b + B * (W - 1) + np.int64(_cttz(vl[p]))
         for w in range(W - 2, -1, -1):
             vw = v[w]
             for p in range(m):
                 x = vw[p]
-                leaf[p] = b + 64 * w + np.int64(_cttz(x)) if x != 0 else leaf[p]
+                leaf[p] = b + B * w + np.int64(_cttz(x)) if x != 0 else leaf[p]
         for k in range(acc.shape[0] - 1):
             lv = leaf_value_t[k]
             ak = acc[k]
