@@ -34,9 +34,8 @@ WIDE_WORD = np.uint32
 def _bitvector_tables(left, right, roots, min_leaves, max_leaves, bits):  # pragma: no cover - compiled
     # Tables for the trees with min_leaves < leaves <= max_leaves, in words of ``bits`` bits: per
     # tree, its first word's row (row0), its words (ceil(leaves / bits)), its first leaf (base) and
-    # its first entry (e_start);
-    # per entry (a split and a word its left subtree reaches), the node, the word's row and the
-    # mask clearing those bits. Children have larger indices than parents (checked in Forest), so
+    # its first entry (e_start); per entry (a split and a word its left subtree reaches), the node,
+    # the word's row and the mask clearing those bits. Children have larger indices than parents (checked in Forest), so
     # subtree sizes and leaf numbers come from linear sweeps.
     n = left.size
     T = roots.size

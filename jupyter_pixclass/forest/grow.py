@@ -248,7 +248,7 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
             # a forest, benchmarks/RESULTS.md)
             # (the same loop as above, on bins: one inlined helper for both made growing 26-30 % slower)
             lb = 0
-            rb = 255
+            rb = N_BINS - 1
             for q in range(m):
                 a = nidx[q]
                 bq = np.int64(row[a])
