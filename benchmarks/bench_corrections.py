@@ -25,7 +25,9 @@ nowhere else in the project):
 of issue 22): from the first strokes (~250 labeled pixels), each of 12 strokes at a random unlabeled place
 through its true class, alone, retrained (IoU after the stroke averaged over 8 forest seeds of the crop's
 own, before it over 24: see ``single_strokes``); its distribution, ours vs scikit-learn's, and the trainer's
-options tried (``--try=KEY:VALUE``).
+options tried (``--try=KEY:VALUE``), scikit-learn's forest's options (``--try-sklearn=KEY:VALUE``, e.g.
+``max_samples:0.5``) and scikit-learn's extremely randomised trees (``--extra-trees``: a random threshold per
+candidate feature, all labels in every tree; with and without bootstrap).
 With ``--interior`` each stroke keeps only its pixels at least 3 px inside their class (a binary erosion of the
 class, 3 iterations; strokes left with fewer than 10 pixels are drawn again), as a person paints inside a region
 rather than along its edge: how much of the harm comes from pixels at class borders, whose features (sigma >= 1 on
@@ -34,7 +36,8 @@ a x2 upscaled image) mix both classes.
 ``--first``: round 0 alone on BBBC007, with label seeds and forest seeds drawn apart (5 x 4 per image):
 the main table ties the forest seed to the label seed, so its round 0 rests on 5 draws per image.
 
-Run: python benchmarks/bench_corrections.py [--quick] [--strokes [--interior]] [--first]
+Run: python benchmarks/bench_corrections.py [--quick] [--strokes [--interior] [--try=K:V] [--try-sklearn=K:V]
+     [--extra-trees]] [--first]
 """
 import sys
 import time
@@ -42,7 +45,7 @@ import time
 import numpy as np
 
 import jupyter_pixclass as pc
-from jupyter_pixclass.forest import train_forest
+from jupyter_pixclass.forest import Forest, train_forest
 from jupyter_pixclass.simulate import correction_strokes, mean_iou
 
 NUCLEI_FEATURES = pc.FeatureSet(sigmas=[0.3, 1.0, 3.5, 5.0])
@@ -80,6 +83,17 @@ def real_scenes(n):
     for img, inst in bbbc007()[:n]:
         yield f"BBBC007 {img.name}", img, np.where(inst > 0, 1, 2).astype(np.uint8), 2, pc.FeatureSet.default(), \
             nucleus_iou
+
+
+def fit(X, y, n_estimators, seed, method="binned", **kw):
+    """A forest and its classes: ours or scikit-learn's (``train_forest``), or scikit-learn's extra trees."""
+    if method != "extra":
+        return train_forest(X, y, n_estimators, seed, method=method, **kw)
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    et = ExtraTreesClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=-1, **kw)
+    et.fit(np.asarray(X, np.float32), y)
+    return Forest.from_sklearn(et), et.classes_
 
 
 def full_probabilities(forest, classes, F_fm, K, shape):
@@ -184,7 +198,7 @@ def single_strokes(n_scenes=6, n_strokes=12, options=None, n_seeds=8, n_base_see
             def fit_score(lab, n):
                 m = lab > 0
                 return np.array([score(np.argmax(full_probabilities(
-                    *train_forest(feats[m], lab[m], 100, fs, method=method, **kw), F_fm, K, cls.shape), -1) + 1, cls)
+                    *fit(feats[m], lab[m], 100, fs, method=method, **kw), F_fm, K, cls.shape), -1) + 1, cls)
                     for fs in seeds[:n]])
             before = fit_score(start, n_base_seeds)
             start_iou[name].append(before.mean())
@@ -239,14 +253,18 @@ def main():
     if "--strokes" in sys.argv:
         opts = {"ours (default)": ("binned", {}), "scikit-learn": ("sklearn", {})}
         for arg in sys.argv:
-            if arg.startswith("--try="):  # e.g. --try=min_samples_leaf:3
-                key, val = arg[6:].split(":")
-                for conv in (int, float, str):  # e.g. 3, 0.33, balanced
-                    try:
-                        opts[f"ours, {key}={val}"] = ("binned", {key: conv(val)})
-                        break
-                    except ValueError:
-                        continue
+            for prefix, who, method in (("--try=", "ours", "binned"), ("--try-sklearn=", "scikit-learn", "sklearn")):
+                if arg.startswith(prefix):  # e.g. --try=min_samples_leaf:3, --try-sklearn=max_samples:0.5
+                    key, val = arg[len(prefix):].split(":")
+                    for conv in (int, float, str):  # e.g. 3, 0.33, balanced
+                        try:
+                            opts[f"{who}, {key}={val}"] = (method, {key: conv(val)})
+                            break
+                        except ValueError:
+                            continue
+        if "--extra-trees" in sys.argv:
+            opts["extra trees"] = ("extra", {})
+            opts["extra trees, bootstrap"] = ("extra", {"bootstrap": True})
         single_strokes(2 if quick else 6, 4 if quick else 12, opts, interior="--interior" in sys.argv)
         return
     seeds = SEEDS[:1] if quick else SEEDS
