@@ -74,11 +74,13 @@ def main():
         m = {k: statistics.median(d[k] for d in parts[sl]) for k in parts[0]}
         print(f"  {name} parts: " + ", ".join(f"{k} {v * 1000:.0f}" for k, v in m.items()))
     # where the cost grows: per block of 10 strokes, the labels, the forest's size and the parts
-    print("  per 10 strokes (medians): labeled px at the block's end, split nodes of the forest, complete overlay,"
-          " train, predict")
+    # a tree draws as many pixels as there are labels, up to max_samples: the first strokes' trees grow from fewer
+    print("  per 10 strokes (medians): labeled px (the block's median, its end), split nodes of the forest, complete"
+          " overlay, train, predict")
     for a in range(0, 60, 10):
         sl = slice(a, a + 10)
-        print(f"    strokes {a + 1}-{a + 10}: {n_lab[a + 9]} px, {int(np.median(splits[sl]))} split nodes, total "
+        print(f"    strokes {a + 1}-{a + 10}: {np.median(n_lab[sl]):.0f} / {n_lab[a + 9]} px, "
+              f"{int(np.median(splits[sl]))} split nodes, total "
               f"{np.median(t[sl]) * 1000:.0f} ms, train {statistics.median(d['train'] for d in parts[sl]) * 1000:.0f}"
               f" ms, predict {statistics.median(d['predict'] for d in parts[sl]) * 1000:.0f} ms")
     print(f"  peak RSS {peak_rss_mb():.0f} MB")
