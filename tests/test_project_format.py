@@ -147,7 +147,9 @@ def test_every_entry_truncated_retyped_or_missing(saved, tmp_path):
 def test_hostile_metadata_is_refused_naming_the_file(saved, tmp_path):
     for change in ({"classes": ["A", "A"]}, {"classes": ["A"] * 300}, {"features": {"pairs": [["nope", 1]]}},
                    {"colors": ["notacolour", "#000000"]}, {"class_weight": "balanced_subsample"},
-                   {"class_weight": ["balanced"]}):
+                   {"class_weight": ["balanced"]}, {"classes": "AB"}, {"colors": 5}, {"random_state": "x"},
+                   {"random_state": -1}, {"random_state": None, "n_estimators": 10**12}, {"n_estimators": None},
+                   {"features": 3}):
         bad = tmp_path / "m.h5"
         bad.write_bytes(saved.read_bytes())
         with h5py.File(bad, "a") as f:
@@ -155,6 +157,17 @@ def test_hostile_metadata_is_refused_naming_the_file(saved, tmp_path):
             meta.update(change)
             f.attrs["meta"] = json.dumps(meta)
         with pytest.raises(ValueError, match="m.h5"):
+            pc.Project.load(bad)
+    deep = '{"a": ' * 100_000 + "1" + "}" * 100_000  # deeper than the JSON parser's stack
+    for where, key, value in (("/", "meta", deep), ("images/0", "meta", deep), ("forest", "trained", deep),
+                              ("/", "format", np.arange(3)), ("forest", "trained", None)):
+        bad = tmp_path / "j.h5"
+        bad.write_bytes(saved.read_bytes())
+        with h5py.File(bad, "a") as f:
+            if value is None:  # filter dimensions that are not 2 or 3
+                value = json.dumps(dict(json.loads(f["forest"].attrs["trained"]), ndim="x"))
+            f[where].attrs[key] = value
+        with pytest.raises(ValueError, match="j.h5"):
             pc.Project.load(bad)
     bad = tmp_path / "l.h5"
     bad.write_bytes(saved.read_bytes())
@@ -167,4 +180,18 @@ def test_hostile_metadata_is_refused_naming_the_file(saved, tmp_path):
         del f["images/0/labels"]
         f["images/0/labels"] = np.full(f["images/0/data"].shape[:2], 9, np.uint8)
     with pytest.raises(ValueError, match=r"l.h5.*values 9..9"):
+        pc.Project.load(bad)
+
+
+def test_a_flipped_bit_in_the_forest_fails_its_checksum(saved, tmp_path):
+    # a flipped bit in a threshold still makes a valid forest; the stored checksum catches it
+    with h5py.File(saved) as f:
+        ds = f["forest/threshold"]
+        assert ds.fletcher32
+        start, size = ds.id.get_chunk_info(0).byte_offset, ds.id.get_chunk_info(0).size
+    raw = bytearray(saved.read_bytes())
+    raw[start + size // 2] ^= 0x04
+    bad = tmp_path / "bit.h5"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"bit.h5.*forest/threshold cannot be read: its checksum"):
         pc.Project.load(bad)

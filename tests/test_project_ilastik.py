@@ -375,6 +375,17 @@ def test_hostile_entries_get_errors_naming_the_file(tmp_path, scene2d, monkeypat
         f.create_dataset("Input Data/local_data/id-0", data=np.array([b"x"] * 4, dtype=object), dtype=VLEN)
     with pytest.raises(ValueError, match=r"o.ilp.*local_data/id-0.*not plain numbers"):
         pc.Project.from_ilastik(tmp_path / "o.ilp")
+    _one_lane(tmp_path / "w.ilp", img)
+    with h5py.File(tmp_path / "w.ilp", "a") as f:  # a workflow name that is not text
+        del f["workflowName"]
+        f["workflowName"] = np.arange(3.0)
+    with pytest.raises(ValueError, match=r"w.ilp.*workflowName should be"):
+        pc.Project.from_ilastik(tmp_path / "w.ilp")
+    _one_lane(tmp_path / "i.ilp", img)
+    with h5py.File(tmp_path / "i.ilp", "a") as f:  # stored in the project, but the pixels are gone
+        del f["Input Data/local_data/id-0"]
+    with pytest.raises(ValueError, match=r"i.ilp.*lane0000 is stored in the project as 'Input Data/local_data/id-0'"):
+        pc.Project.from_ilastik(tmp_path / "i.ilp")
 
 
 def test_internal_lane_without_lane_axes_takes_the_datasets_axistags(tmp_path, scene2d):

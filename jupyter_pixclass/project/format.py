@@ -21,6 +21,10 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "save_project", "read_project"]
 
 FORMAT = "jupyter-pixclass project"
 FORMAT_VERSION = 1
+# every dataset compressed and checksummed (HDF5's Fletcher-32 filter): a flipped bit in a forest's
+# thresholds or feature numbers would still be a valid forest that predicts garbage; with the
+# checksum, reading it fails and says so (files written before it load as they are)
+STORED = {"compression": "gzip", "compression_opts": 1, "fletcher32": True}
 
 
 def save_project(state, path, images="inline"):
@@ -54,12 +58,12 @@ def save_project(state, path, images="inline"):
                     "channel_names": img.channel_names, "lazy": img.lazy,
                 })
                 if (images == "inline" or img.path is None) and not img.lazy:  # a lazy image: its path, never a copy
-                    gi.create_dataset("data", data=img.data, compression="gzip", compression_opts=1)
+                    gi.create_dataset("data", data=img.data, **STORED)
                 _write_labels(gi, lab)
             if state.forest is not None:
                 fg = f.create_group("forest")
                 for k, v in state.forest.to_arrays().items():
-                    fg.create_dataset(k, data=v)
+                    fg.create_dataset(k, data=v, **STORED)
                 tr = state.trained
                 fg.attrs["n_features"] = state.forest.n_features
                 fg.attrs["trained"] = json.dumps({"n_channels": tr.n_channels, "n_classes": tr.n_classes,
@@ -70,10 +74,9 @@ def save_project(state, path, images="inline"):
 def _write_labels(g, lab):
     """Labels as a gzip dataset; chunked labels as a chunked dataset holding only their painted chunks."""
     if not isinstance(lab, ChunkedLabels):
-        g.create_dataset("labels", data=lab, compression="gzip", compression_opts=1)
+        g.create_dataset("labels", data=lab, **STORED)
         return
-    d = g.create_dataset("labels", shape=lab.shape, dtype=np.uint8, chunks=lab.chunk, compression="gzip",
-                         compression_opts=1, fillvalue=0)
+    d = g.create_dataset("labels", shape=lab.shape, dtype=np.uint8, chunks=lab.chunk, fillvalue=0, **STORED)
     for box in lab.chunk_slices():
         d[box] = lab[box]
 
@@ -90,12 +93,12 @@ def _read_labels(g, path, shape, lazy):
         raise ValueError(f"{path!r}: {ds.name} ({ds.dtype}, shape {ds.shape}) does not fit the image's {tuple(shape)}")
     if ds.chunks is None:
         check_read_size(ds.shape, ds.dtype, ds.name, path)
-        return ChunkedLabels.from_dense(np.asarray(ds[...], np.uint8))
+        return ChunkedLabels.from_dense(np.asarray(_checked_read(ds, ..., path), np.uint8))
     out = ChunkedLabels(shape, ds.chunks)
     for j in range(ds.id.get_num_chunks()):  # only the chunks written
         off = ds.id.get_chunk_info(j).chunk_offset
         box = tuple(slice(o, min(o + c, n)) for o, c, n in zip(off, ds.chunks, shape))
-        out[box] = ds[box]
+        out[box] = _checked_read(ds, box, path)
     return out
 
 
@@ -111,7 +114,16 @@ def _array(g, key, path, kinds="biuf", shape=None):
         raise ValueError(f"{path!r}: {ds.name} has dtype {ds.dtype}; expected {kinds!r} kinds")
     if shape is not None and tuple(ds.shape) != tuple(shape):
         raise ValueError(f"{path!r}: {ds.name} of shape {ds.shape} does not fit the expected {tuple(shape)}")
-    return ds[...]
+    return _checked_read(ds, ..., path)
+
+
+def _checked_read(ds, box, path):
+    """``ds[box]``; a failed checksum or decompression becomes an error naming the file and dataset."""
+    try:
+        return ds[box]
+    except OSError as e:
+        raise ValueError(f"{path!r}: {ds.name} cannot be read: its checksum or compression fails, so the file was "
+                         f"damaged after it was written ({e})") from None
 
 
 def _json(attrs, key, path, where, kind=dict):
@@ -127,6 +139,8 @@ def _json(attrs, key, path, where, kind=dict):
         v = json.loads(raw)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path!r}: the attribute {key!r} of {where} is not JSON ({e})") from None
+    except RecursionError:  # nested deeper than the parser's stack: nothing we wrote
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} is JSON nested too deeply") from None
     if not isinstance(v, kind):
         raise ValueError(f"{path!r}: the attribute {key!r} of {where} should be a JSON {kind.__name__}")
     return v
@@ -137,7 +151,8 @@ def read_project(path):
 
     Nothing is executed (no pickle, no object arrays); shapes are checked against the image they
     belong to before they are read; the forest is validated as a whole and must match the saved
-    classes, channels and feature set. Every error names the file.
+    classes, channels and feature set; the metadata's entries are checked for type and range, and
+    datasets written with a checksum are verified as they are read. Every error names the file.
     """
     try:
         return _read(os.fspath(path))
@@ -147,7 +162,10 @@ def read_project(path):
 
 def _read(path):
     with open_hdf5_file(path, "project file") as f:
-        if f.attrs.get("format") != FORMAT:
+        fmt = f.attrs.get("format")  # anything at all: an array would not compare as one value
+        if isinstance(fmt, bytes):
+            fmt = fmt.decode("utf-8", "replace")
+        if not isinstance(fmt, str) or fmt != FORMAT:
             raise ValueError(f"{path!r} is an HDF5 file but not a jupyter-pixclass project")
         try:
             ver = int(f.attrs.get("format_version", -1))
@@ -159,7 +177,7 @@ def _read(path):
                 f"({FORMAT_VERSION}): upgrade jupyter-pixclass"
             )
         try:
-            meta = _json(f.attrs, "meta", path, "the file")
+            meta = _meta(_json(f.attrs, "meta", path, "the file"), path)
             classes, colors = meta["classes"], meta["colors"]
             features = FeatureSet.from_dict(meta["features"])
             if "images" not in f or hasattr(f["images"], "shape"):
@@ -176,8 +194,41 @@ def _read(path):
                 raise
             raise ValueError(f"{path!r} is damaged: {e}") from e
     class_weight = check_class_weight(meta.get("class_weight"), f"{path!r}: class_weight")
-    return ProjectState(classes, colors, features, images, meta["random_state"], meta.get("n_estimators", 100),
+    return ProjectState(classes, colors, features, images, meta["random_state"], meta["n_estimators"],
                         forest, trained, source=FORMAT, class_weight=class_weight)
+
+
+MAX_TREES = 10_000  # a file may declare any number of trees; growing them would allocate it
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _meta(meta, path):
+    """The file's ``meta``, each entry checked: a wrong type or value gets an error naming it."""
+    def bad(what, v):
+        raise ValueError(f"{path!r}: meta {what}; got {str(v)[:80]!r}")
+
+    for key in ("classes", "features"):
+        if key not in meta:
+            raise ValueError(f"{path!r}: meta has no {key!r}")
+    classes = meta["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes) or len(classes) > 255:
+        bad("'classes' should be a list of at most 255 names", classes)
+    colors = meta.get("colors")
+    if colors is not None and (not isinstance(colors, list) or len(colors) != len(classes)
+                               or not all(c is None or isinstance(c, str) for c in colors)):
+        bad(f"'colors' should be null or {len(classes)} colour names, one per class", colors)
+    if not isinstance(meta["features"], dict):
+        bad("'features' should be a JSON object (a feature set)", meta["features"])
+    rs = meta.get("random_state", 0)
+    if rs is not None and not (_is_int(rs) and 0 <= rs < 2**63):
+        bad("'random_state' should be null or a whole number from 0 to 2**63 - 1", rs)
+    n = meta.get("n_estimators", 100)
+    if not (_is_int(n) and 1 <= n <= MAX_TREES):
+        bad(f"'n_estimators' should be a whole number from 1 to {MAX_TREES}", n)
+    return dict(meta, colors=colors, random_state=rs, n_estimators=n)
 
 
 def _image(gi, i, path):
@@ -189,7 +240,7 @@ def _image(gi, i, path):
             raise ValueError(f"{path!r}: images/{i}/data should be a dataset")
         check_dtype(data.dtype, f"{path!r} dataset images/{i}/data")
         check_read_size(data.shape, data.dtype, f"images/{i}/data", path)
-        img = Image(data[...], axes=im["axes"], name=im["name"], spacing=im["spacing"],
+        img = Image(_checked_read(data, ..., path), axes=im["axes"], name=im["name"], spacing=im["spacing"],
                     path=im["path"], channel_names=im["channel_names"])
     else:
         if not isinstance(im.get("path"), str):
@@ -236,4 +287,8 @@ def _forest(fg, images, classes, features, path):
         forest = Forest.from_arrays(arrays, n_features)
     except ValueError as e:
         raise ValueError(f"{path!r}: {e}") from e
-    return forest, TrainedFor(features.key(), n_ch, n_cls, tr.get("ndim"))
+    ndim = tr.get("ndim")
+    if ndim is not None and ndim not in (2, 3) or isinstance(ndim, bool):
+        raise ValueError(f"{path!r}: the forest's filter dimensions (ndim) should be 2, 3 or null; got "
+                         f"{str(ndim)[:40]!r}")
+    return forest, TrainedFor(features.key(), n_ch, n_cls, ndim)

@@ -113,11 +113,12 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
     axes = _lane_axes(info, path, lane)
     name = text(info["nickname"], path, f"the nickname of {lane}") if "nickname" in info else lane
     if location == "ProjectInternal":
-        did = text(info["datasetId"], path, f"the datasetId of {lane}") if "datasetId" in info else None
+        if "datasetId" not in info:
+            raise ValueError(f"{path!r}: {lane} is stored in the project but names no datasetId")
+        did = text(info["datasetId"], path, f"the datasetId of {lane}")
         key = f"Input Data/local_data/{did}"
-        if did is None or key not in f:
-            missing.append(f"{path}/{key} (data stored in the project)")
-            return None
+        if key not in f:  # image_root cannot help here: the project file itself lacks the pixels
+            raise ValueError(f"{path!r}: {lane} is stored in the project as {key!r}, which the file does not hold")
         ds = f[key]
         if not hasattr(ds, "shape"):
             raise ValueError(f"{path!r}: {key} should be a dataset but is a group")
@@ -193,10 +194,10 @@ def _feature_set(f, path, is_3d):
     return FeatureSet(pairs=pairs, mode=mode)
 
 
-def _is_pixel_classification(f):
+def _is_pixel_classification(f, path):
     # ilastik writes "Pixel Classification" (with a space) from 1.2 on; "Object Classification (from
     # pixel classification)" holds a pixel classification stage in the same groups
-    wf = text(f["workflowName"], "", "workflowName") if "workflowName" in f else None
+    wf = text(f["workflowName"], path, "workflowName") if "workflowName" in f else None
     if "PixelClassification" not in f or hasattr(f["PixelClassification"], "shape"):
         return False, wf
     return wf is None or "pixelclassification" in wf.replace(" ", "").lower(), wf
@@ -249,7 +250,7 @@ def read_ilastik_state(path, image_root=None):
 
 
 def _read_state(f, path, image_root):
-    ok, wf = _is_pixel_classification(f)
+    ok, wf = _is_pixel_classification(f, path)
     if not ok:
         raise ValueError(f"{path!r} is not an ilastik Pixel Classification project "
                          f"(workflow {wf or 'not recorded'!r}"
