@@ -137,6 +137,13 @@ def test_axes_do_not_fit(tmp_path, arr):
         pc.load_image(tmp_path / "a.npy", axes="CYX")
 
 
+def test_axis_metadata_nested_too_deeply_is_refused_naming_the_file(tmp_path, arr):
+    with h5py.File(tmp_path / "deep.h5", "w") as f:  # JSON deeper than the parser's stack
+        f.create_dataset("raw", data=arr[0]).attrs["axistags"] = '{"a": ' * 5000 + "1" + "}" * 5000
+    with pytest.raises(ValueError, match=r"deep.h5.*axis metadata .* is unreadable: RecursionError"):
+        pc.load_image(tmp_path / "deep.h5")
+
+
 def test_time_series_keep_their_t_axis(tmp_path, arr):
     np.save(tmp_path / "t.npy", arr)
     m = pc.load_image(tmp_path / "t.npy", axes="TCYX")

@@ -362,6 +362,18 @@ def test_hostile_entries_get_errors_naming_the_file(tmp_path, scene2d, monkeypat
         rd["axistags"] = b"{not json"
     with pytest.raises(ValueError, match=r"a.ilp.*axistags of lane0000 are not ilastik's JSON"):
         pc.Project.from_ilastik(tmp_path / "a.ilp")
+    deep = '{"a": ' * 5000 + "1" + "}" * 5000  # JSON deeper than the parser's stack
+    for where, name in (("Input Data/infos/lane0000/Raw Data", "lane0000"),
+                        ("PixelClassification/LabelSets/labels000/block0000", "block0000")):
+        _one_lane(tmp_path / "n.ilp", img, np.ones((5, 5, 1), np.uint8), "[0:5,0:5,0:1]")
+        with h5py.File(tmp_path / "n.ilp", "a") as f:
+            if hasattr(f[where], "shape"):
+                f[where].attrs["axistags"] = deep
+            else:
+                del f[where]["axistags"]
+                f[where]["axistags"] = deep.encode()
+        with pytest.raises(ValueError, match=rf"n.ilp.*axistags of .*{name}.* are not ilastik's JSON"):
+            pc.Project.from_ilastik(tmp_path / "n.ilp")
     monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", str(2 * 2**30))
     _one_lane(tmp_path / "big.ilp", img)
     with h5py.File(tmp_path / "big.ilp", "a") as f:  # a huge declared local_data

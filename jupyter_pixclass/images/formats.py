@@ -34,7 +34,7 @@ def axes_from_attrs(attrs, source="the array"):
     """Axes from an ``axes`` attribute, ilastik/vigra ``axistags`` or OME-NGFF ``multiscales``."""
     try:
         return _axes_unchecked(attrs)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as e:  # JSON nested too deep
         raise ValueError(f"{source}: its axis metadata (axes / axistags / multiscales) is unreadable: "
                          f"{type(e).__name__}: {e}") from None
 

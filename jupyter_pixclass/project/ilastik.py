@@ -52,7 +52,7 @@ def _lane_axes(info, path, lane):
         try:
             tags = json.loads(text(info["axistags"], path, f"the axistags of {lane}"))
             axes = "".join(a["key"] for a in tags["axes"]).upper()
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, RecursionError) as e:  # RecursionError: JSON nested too deep
             raise ValueError(f"{path!r}: the axistags of {lane} are not ilastik's JSON ({e})") from None
     elif "axisorder" in info:
         axes = text(info["axisorder"], path, f"the axisorder of {lane}").upper()

@@ -136,7 +136,7 @@ def _block_axes(block, spec, lane_axes, path, where):
         try:
             tags = json.loads(text(block.attrs["axistags"], path, f"the axistags of {where}"))
             b = "".join(a["key"] for a in tags["axes"]).upper()
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, RecursionError) as e:  # RecursionError: JSON nested too deep
             raise ValueError(f"{path!r}: the axistags of {where} are not ilastik's JSON ({e})") from None
     else:
         parts = spec.count(",") + 1
