@@ -116,19 +116,20 @@ def damages(src):
     with h5py.File(src) as f:
         f.visititems(lambda n, o: None if "ClassifierForests/Forest" in n else names.append(n))
         for name in names:
-            o = f[name]
-            kinds = list(dataset_damages(f, name)) if isinstance(o, h5py.Dataset) else []
-            kinds += list(attribute_damages(o))
-            for i, (what, _) in enumerate(kinds):
+            for i, (what, _) in enumerate(damages_of(f, name)):
                 yield name, what, i
+
+
+def damages_of(f, name):
+    """``[(what, damage())]`` of the object ``name`` of the open file ``f``: its dataset's, then its attributes'."""
+    o = f[name]
+    kinds = list(dataset_damages(f, name)) if isinstance(o, h5py.Dataset) else []
+    return kinds + list(attribute_damages(o))
 
 
 def apply(path, name, i):
     with h5py.File(path, "r+") as f:
-        o = f[name]
-        kinds = list(dataset_damages(f, name)) if isinstance(o, h5py.Dataset) else []
-        kinds += list(attribute_damages(o))
-        kinds[i][1]()
+        damages_of(f, name)[i][1]()
 
 
 def main():

@@ -288,7 +288,7 @@ def _forest(fg, images, classes, features, path):
     except ValueError as e:
         raise ValueError(f"{path!r}: {e}") from e
     ndim = tr.get("ndim")
-    if ndim is not None and ndim not in (2, 3) or isinstance(ndim, bool):
+    if ndim is not None and (isinstance(ndim, bool) or ndim not in (2, 3)):
         raise ValueError(f"{path!r}: the forest's filter dimensions (ndim) should be 2, 3 or null; got "
                          f"{str(ndim)[:40]!r}")
     return forest, TrainedFor(features.key(), n_ch, n_cls, ndim)
