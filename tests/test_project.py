@@ -37,6 +37,14 @@ def test_classes_add_rename_remove(scene):
     assert set(np.unique(p.labels(i)[5:10])) == {0} and set(np.unique(p.labels(i)[10:15])) == {2}
 
 
+def test_classes_as_one_string_are_refused():
+    # a string is iterable: "AB" used to make the classes "A" and "B"
+    with pytest.raises(TypeError, match="not one string.*'Nucleus'"):
+        pc.Project("Nucleus")
+    assert pc.Project(("A", "B")).classes == ["A", "B"]  # any sequence of names, generators too
+    assert pc.Project(c for c in ["A", "B"]).classes == ["A", "B"]
+
+
 def test_label_errors(scene):
     img, _ = scene
     p = pc.Project()
