@@ -55,6 +55,18 @@ class ClassList:
         self._changed()
         return len(self.classes)
 
+    def add_classes(self, names, colors=None):
+        """Add classes ``names`` (a list of names; ``colors`` one per class, or None for the palette)."""
+        if isinstance(names, (str, bytes)):  # a single name would become one class per character
+            raise TypeError(f"classes must be a list of names, not one string; got {names[:40]!r}"
+                            f" (for one class: [{names[:40]!r}])")
+        names = list(names)
+        colors = list(colors) if colors is not None else [None] * len(names)
+        if len(colors) != len(names):
+            raise ValueError(f"{len(colors)} colours given for {len(names)} classes")
+        for name, c in zip(names, colors):
+            self.add_class(name, c)
+
     def rename_class(self, old, new):
         """Rename class ``old`` (name or 1-based index) to ``new``; labels keep their meaning."""
         k = self.class_index(old)

@@ -87,15 +87,7 @@ class Project(ClassList, Labeling):
         self.version = 0  # bumped on every label/class/feature change (the widget watches it)
         self.schema = 0  # bumped when classes or features change: a forest trained before is stale
         self.lock = threading.RLock()  # held while labels, classes or features change
-        if isinstance(classes, (str, bytes)):  # a single name would become one class per character
-            raise TypeError(f"classes must be a list of names, not one string; got {classes[:40]!r}"
-                            f" (for one class: [{classes[:40]!r}])")
-        classes = list(classes)
-        colors = list(colors) if colors is not None else [None] * len(classes)
-        if len(colors) != len(classes):
-            raise ValueError(f"{len(colors)} colours given for {len(classes)} classes")
-        for name, c in zip(classes, colors):
-            self.add_class(name, c)
+        self.add_classes(classes, colors)
 
     # ----- images and labels -----------------------------------------------------------
     def add_image(self, image_or_path, **load_kwargs):
