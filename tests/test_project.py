@@ -282,10 +282,37 @@ def test_class_weight_trains_saves_and_loads(tmp_path, scene):
     assert probs["balanced"][..., 0].mean() > probs[None][..., 0].mean()
     with pytest.raises(ValueError, match="class_weight"):
         pc.Project(class_weight="balanced_subsample")
-    p.class_weight = "balanced_subsample"  # set by hand after construction: refused before anything is written
-    with pytest.raises(ValueError, match="class_weight"):
-        p.save(tmp_path / "bad.h5")
-    assert not (tmp_path / "bad.h5").exists()
+    with pytest.raises(ValueError, match="class_weight"):  # set by hand after construction: refused at once
+        p.class_weight = "balanced_subsample"
+    assert p.class_weight == "balanced"
+
+
+def test_changing_a_training_setting_drops_the_forest(scene, tmp_path):
+    # the forest was grown by the old setting: kept, predict and save would pair it with the new one
+    img, truth = scene
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.set_labels(p.add_image(img), pc.datasets.scribbles(truth["classes"], mapping={1: 1, 2: 2, 3: 2}))
+    for name, same, other in (("random_state", 0, 7), ("n_estimators", 10, 12), ("class_weight", None, "balanced")):
+        p.train()
+        v = p.version
+        setattr(p, name, same)  # the value it has: the forest stays
+        assert p.forest is not None and p.version == v
+        setattr(p, name, other)
+        assert p.forest is None and p.version > v, name
+        with pytest.raises(ValueError, match="train"):
+            p.predict(0)
+    p.train()
+    assert p.forest.n_trees == 12
+    q = pc.Project.load(p.save(tmp_path / "p.h5"))
+    assert (q.random_state, q.n_estimators, q.class_weight) == (7, 12, "balanced")
+    np.testing.assert_array_equal(q.predict(0), p.predict(0))
+    for name, bad in (("random_state", -1), ("random_state", 2**63), ("random_state", 1.5), ("n_estimators", 0),
+                      ("n_estimators", 10_001), ("n_estimators", "100"), ("n_estimators", True)):
+        with pytest.raises(ValueError, match=name):
+            setattr(p, name, bad)
+        with pytest.raises(ValueError, match=name):
+            pc.Project(**{name: bad})
+    assert p.forest is not None  # refused values change nothing
 
 
 def test_save_paths_mode(tmp_path, scene):

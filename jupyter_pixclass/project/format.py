@@ -15,6 +15,7 @@ from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image
 from ..images.formats import open_hdf5_file
 from ..images.read import load_image
+from .settings import MAX_TREES
 from .state import ProjectState, TrainedFor
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_project", "read_project"]
@@ -196,9 +197,6 @@ def _read(path):
     class_weight = check_class_weight(meta.get("class_weight"), f"{path!r}: class_weight")
     return ProjectState(classes, colors, features, images, meta["random_state"], meta["n_estimators"],
                         forest, trained, source=FORMAT, class_weight=class_weight)
-
-
-MAX_TREES = 10_000  # a file may declare any number of trees; growing them would allocate it
 
 
 def _is_int(x):

@@ -18,6 +18,7 @@ from ..outputs.predict import predict_array
 from ..outputs.results import uncertainty_from
 from .classes import ClassList
 from .labeling import Labeling
+from .settings import TrainingSettings, check_n_estimators, check_random_state
 from .state import ProjectState, TrainedFor
 
 __all__ = ["Project"]
@@ -30,7 +31,7 @@ def _feature_major(feats):
     return fm if fm.flags.c_contiguous else np.ascontiguousarray(fm)
 
 
-class Project(ClassList, Labeling):
+class Project(ClassList, Labeling, TrainingSettings):
     """Classes, images with their labels, a feature set and a random forest.
 
     The class list (:class:`.ClassList`) and label editing (:class:`.Labeling`) are written in
@@ -45,9 +46,10 @@ class Project(ClassList, Labeling):
     colors : list of colour, optional
         One per class (names or hex); default a palette.
     random_state : int
-        Seed of the forest: same labels and seed give the same predictions.
+        Seed of the forest: same labels and seed give the same predictions. Changing it, or
+        ``n_estimators`` or ``class_weight``, later drops the forest (retrain).
     n_estimators : int
-        Trees in the forest (ilastik uses 100).
+        Trees in the forest, 1 to 10 000 (ilastik uses 100).
     class_weight : {None, "balanced"}
         None: probabilities follow the labels' class proportions. ``"balanced"``: classes weigh
         alike, so a stroke rarely squeezes a class with few labels (priors then equal).
@@ -75,9 +77,9 @@ class Project(ClassList, Labeling):
         self._features = features if features is not None else FeatureSet.default()
         if not isinstance(self._features, FeatureSet):
             raise TypeError(f"features must be a FeatureSet; got {type(self._features).__name__}")
-        self.random_state = random_state
-        self.n_estimators = int(n_estimators)
-        self.class_weight = check_class_weight(class_weight)
+        self._random_state = check_random_state(random_state)
+        self._n_estimators = check_n_estimators(n_estimators)
+        self._class_weight = check_class_weight(class_weight)
         self.images = []
         self._labels = []
         self.forest = None
