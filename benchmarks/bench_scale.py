@@ -8,8 +8,11 @@
 3. Cold predict of a new 1024²x2 image after a 3 s pause vs scikit-image's
    multiscale_basic_features + predict_segmenter after the same pause.
 Peak memory from the OS (VmHWM), reset before each case. Run one case per process:
-``python benchmarks/bench_scale.py large 8192`` | ``imc`` | ``predict``.
+``python benchmarks/bench_scale.py large 8192`` | ``imc`` | ``predict``; ``file 8192``: case 1 with the image
+written to a tiled TIFF and opened with ``pc.load_image`` (left in the file when larger than an eighth of the
+memory budget: ``PIXCLASS_MEMORY_LIMIT=2GiB`` budgets as on Binder).
 """
+import os
 import statistics
 import sys
 import time
@@ -51,8 +54,18 @@ def stroke_at(classes, cls, rng, centre, half, erode=5):
     return line or [(x + x0 - half, y + y0 - half)]
 
 
-def large(side):
+def large(side, from_file=False):
     img, classes = big_scene(side)
+    if from_file:  # as a user opens a file: a tiled TIFF, lazy when larger than an eighth of the budget
+        import tempfile
+
+        import tifffile
+
+        path = os.path.join(tempfile.mkdtemp(), f"scene{side}.tif")
+        tifffile.imwrite(path, np.moveaxis(img.data, -1, 0), imagej=True, metadata={"axes": "CYX"},
+                         tile=(256, 256))
+        img = pc.load_image(path)
+        print(f"{path}: lazy {img.lazy} (memory limit {os.environ.get('PIXCLASS_MEMORY_LIMIT', 'none set')})")
     p = pc.Project(["Nucleus", "Background"])
     p.add_image(img)
     reset_peak_rss()
@@ -188,9 +201,9 @@ def predict():
 if __name__ == "__main__":
     print(f"machine: {machine()}")
     case = sys.argv[1] if len(sys.argv) > 1 else "large"
-    if case == "large":
+    if case in ("large", "file"):
         for side in ([int(a) for a in sys.argv[2:]] or [1024, 4096, 8192]):
-            large(side)
+            large(side, from_file=case == "file")
     elif case == "imc":
         imc()
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .engine.chunked_labels import painted_regions
 from .engine.view_features import ViewFeatures
 from .outputs.results import uncertainty_from
 
@@ -41,10 +42,14 @@ def _predicted(project, i, rows, cols, z=None):
     return prob
 
 
-def _any_per_cell(mask, step):
-    """Whether any pixel of each ``step`` x ``step`` cell of ``mask`` is set: a thin stroke between grid points counts."""
-    m = np.pad(mask, ((0, -mask.shape[0] % step), (0, -mask.shape[1] % step)))
-    return m.reshape(m.shape[0] // step, step, m.shape[1] // step, step).any(axis=(1, 3))
+def _labeled_cells(lab, step):
+    """Whether any pixel of each ``step`` x ``step`` cell of 2D labels ``lab`` is labeled: a thin stroke between
+    grid points counts. Labels kept in chunks (a lazy image's) are read where painted, never whole."""
+    out = np.zeros((-(-lab.shape[0] // step), -(-lab.shape[1] // step)), bool)
+    for r in painted_regions(lab):
+        ys, xs = np.nonzero(lab[r])
+        out[(ys + r[0].start) // step, (xs + r[1].start) // step] = True
+    return out
 
 
 def _best_boxes(score, n, b, step, shape):
@@ -140,7 +145,7 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None)
         cells = max(1, b // step)
         score = ndi.uniform_filter(uncertainty_from(prob), cells, mode="nearest")
         # a window holding a labeled pixel is ruled out: that place was taught already
-        score[ndi.maximum_filter(_any_per_cell(lab > 0, step).astype(np.uint8), cells + 2) > 0] = -1.0
+        score[ndi.maximum_filter(_labeled_cells(lab, step).astype(np.uint8), cells + 2) > 0] = -1.0
         cands += [(sc, i, z, bx) for sc, bx in _best_boxes(score, int(n), b, step, (H, W))]
     cands.sort(key=lambda c: -c[0])  # stable: equal scores keep the images' order
     return [(i, z, bx) for _, i, z, bx in cands[:int(n)]]

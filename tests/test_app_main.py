@@ -362,6 +362,55 @@ def test_redo_after_undo_and_a_new_stroke_ends_it(app, scene, stroke_points):
     assert app.project.store().n_labeled() == int((lab > 0).sum())
 
 
+def test_undo_keeps_the_boxes_a_stroke_touched_on_a_huge_image_left_in_its_file(tmp_path):
+    # a 20 000^2 image whose chunks were never written (they read as 0): the zoomed-out canvas reads a
+    # strided sample, its labels chunk by chunk, and a stroke's undo keeps the boxes around its
+    # segments, not the 400 MB plane
+    import h5py
+
+    from jupyter_pixclass.images.lazy import LazyArray
+
+    n = 20000
+    with h5py.File(tmp_path / "big.h5", "w") as f:
+        f.create_dataset("data", shape=(n, n, 2), dtype="uint16", chunks=(256, 256, 2))
+    img = pc.load_image(tmp_path / "big.h5", lazy=True)
+    dataset, reads = img.data.source, []
+
+    class Counting:  # the file's dataset, counting what is read of it
+        shape, dtype = dataset.shape, dataset.dtype
+
+        def __getitem__(self, key):
+            out = np.asarray(dataset[key])
+            reads.append(out.size)
+            return out
+
+    img.data = LazyArray(Counting(), img.data.src_axes)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(200, 200))
+    try:
+        assert reads and max(reads) <= 4 * 200 * 200 * 2  # every 100th row and column, not 20 000^2
+        lab = p.labels(0)
+        app.stroke([(90, 100), (300, 100)], 2, radius=5)
+        before = lab[50:400, 50:400]
+        painter = app.painter
+        painter.begin("xy")  # a mouse drag, segment by segment, crossing itself and the stroke of class 2
+        for seg in (((100, 90), (100, 200)), ((100, 200), (160, 150)), ((160, 150), (95, 120))):
+            painter.segment(list(seg), 1, 4)
+        painter.end()
+        after = lab[50:400, 50:400]
+        assert (after == 1).any() and (after != before).any()
+        assert sum(v.nbytes for _, v in painter.undo_stack[-1][1]) < 20_000
+        assert app.undo()
+        np.testing.assert_array_equal(lab[50:400, 50:400], before)  # the segments put back last first
+        assert app.redo()
+        np.testing.assert_array_equal(lab[50:400, 50:400], after)
+        assert app.undo() and app.undo() and not lab.any()
+        assert app.frame().shape[:2] == (200, 200)
+    finally:
+        app.close()
+
+
 def test_suggest_uncertain_places_away_from_labels(scene):
     img, truth = scene
     p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 3.5]), n_estimators=20)

@@ -1,6 +1,7 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 
 from jupyter_pixclass.app import render
@@ -20,6 +21,23 @@ def test_view_fit_zoom_pan_and_sampling():
     assert s.shape == (300, 300) and s[0, 0] == img[int(v.origin[0]), int(v.origin[1])]
     iy, ix = v.to_image(*v.to_display(12.5, 40.0))
     assert abs(iy - 12.5) < 1e-9 and abs(ix - 40.0) < 1e-9
+
+
+def test_view_samples_chunked_labels_chunk_by_chunk():
+    from jupyter_pixclass.engine.chunked_labels import ChunkedLabels
+
+    rng = np.random.default_rng(0)
+    dense = np.zeros((1000, 1300), np.uint8)
+    dense[rng.integers(0, 1000, 300), rng.integers(0, 1300, 300)] = rng.integers(1, 4, 300)
+    dense[250:520, 700:760] = 2  # across chunk borders
+    lab = ChunkedLabels.from_dense(dense)
+    for scale, origin in ((0.2, (0, 0)), (0.9, (100.3, 250.7)), (3.0, (240, 690))):
+        v = render.View(dense.shape, (200, 260))
+        v.scale, v.origin = scale, origin
+        np.testing.assert_array_equal(v.sample(lab), v.sample(dense))  # rows first would copy whole rows
+    assert lab.grid(np.array([260, 0, 999]), np.array([1299, 710])).tolist() == [[0, 2], [0, 0], [0, 0]]
+    with pytest.raises(IndexError, match="row indices"):
+        lab.grid(np.array([1000]), np.array([0]))
 
 
 def test_composite_contrast_and_colors():

@@ -95,3 +95,24 @@ def test_a_thin_stroke_between_grid_points_keeps_boxes_away(monkeypatch):
     monkeypatch.setattr(suggest, "_predicted", lambda project, i, rows, cols, z=None: _probs(err[np.ix_(rows, cols)]))
     for _, _, (y0, x0, y1, x1) in suggest_boxes(p, 3, box=32):
         assert not (y0 <= 611 < y1 and x1 > 880 and x0 < 940)
+
+
+def test_an_image_left_in_its_file_is_read_where_painted(monkeypatch, tmp_path):
+    # a lazy image keeps its labels in chunks: the windows holding a label come from the painted chunks
+    img = np.zeros((1280, 1280), np.uint16)
+    np.save(tmp_path / "img.npy", img[..., None])
+    lab = np.zeros(img.shape, np.uint8)
+    lab[1270, 0:3], lab[1270, 10:13] = 1, 2
+    lab[611, 880:940] = 1
+    err = _net_and_blob()
+    err[200:280, 200:280] = 0
+    monkeypatch.setattr(suggest, "_predicted", lambda project, i, rows, cols, z=None: _probs(err[np.ix_(rows, cols)]))
+    boxes = {}
+    for lazy in (False, True):
+        p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=3)
+        p.add_image(pc.load_image(tmp_path / "img.npy", lazy=lazy))
+        p.set_labels(0, lab)
+        assert type(p.labels(0)).__name__ == ("ChunkedLabels" if lazy else "ndarray")
+        boxes[lazy] = suggest_boxes(p, 3, box=32)
+    assert boxes[True] == boxes[False]
+    assert all(not (y0 <= 611 < y1 and x1 > 880 and x0 < 940) for _, _, (y0, x0, y1, x1) in boxes[True])

@@ -26,6 +26,9 @@ def put_encoded(canvas, data, x=0, y=0, fmt="jpeg", quality=85):
         return 0
 
 
+SPAN_READ = 1 << 24  # values of a lazy image's span read whole for a pane (32 MB of uint16); larger: strided
+
+
 def section_pixels(img, axis, pos, rows, cols, chans, scales):
     """The pixels a pane shows: ``rows`` x ``cols`` x channels ``chans`` of the plane through ``pos``.
 
@@ -46,12 +49,24 @@ def section_pixels(img, axis, pos, rows, cols, chans, scales):
         if g[v_ax] * scales[0] <= 1 and g[h_ax] * scales[1] <= 1:
             src, f = level, g
     rl, cl = np.minimum(rows // f[v_ax], src.shape[v_ax] - 1), np.minimum(cols // f[h_ax], src.shape[h_ax] - 1)
+    # a span too large to read whole (without a pyramid level that fits, a zoomed-out view spans the
+    # image: 50 000^2 x 2 is 9.3 GiB): shown rows (columns) lie at least g apart, so every g-th is
+    # read and each shown one comes from the row at most g - 1 before it, inside its display pixel
+    span = (int(rl.max()) - int(rl.min()) + 1) * (int(cl.max()) - int(cl.min()) + 1) * len(chans)
+    gr, gc = (_stride(rl), _stride(cl)) if span > SPAN_READ else (1, 1)
     key = [0] * nsp
-    key[v_ax], key[h_ax] = slice(int(rl.min()), int(rl.max()) + 1), slice(int(cl.min()), int(cl.max()) + 1)
+    key[v_ax] = slice(int(rl.min()), int(rl.max()) + 1, gr)
+    key[h_ax] = slice(int(cl.min()), int(cl.max()) + 1, gc)
     if axis is not None:
         key[axis] = min(int(pos) // f[axis], src.shape[axis] - 1)
     block = src[tuple(key) + (np.asarray(chans, np.int64),)]
-    return block[np.ix_(rl - rl.min(), cl - cl.min(), np.arange(len(chans)))]
+    return block[np.ix_((rl - rl.min()) // gr, (cl - cl.min()) // gc, np.arange(len(chans)))]
+
+
+def _stride(ix):
+    """The smallest gap between the distinct indices ``ix`` (1 when there are fewer than two)."""
+    d = np.diff(np.unique(ix))
+    return max(1, int(d.min())) if d.size else 1
 
 
 def view_pixels(img, z, ys, xs, chans, scale):

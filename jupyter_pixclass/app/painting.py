@@ -39,12 +39,13 @@ def plane_shape(img, plane):
     return (shape[0], shape[2]) if plane == "xz" else (shape[0], shape[1])
 
 
-def plane_key(app, plane):
-    """The index (ints and slices) of the plane of ``app``'s image that a stroke on ``plane`` paints."""
+def box_key(app, plane, rows, cols):
+    """The index (ints and slices) of the box around pixels ``rows``, ``cols`` of ``plane`` of ``app``'s image."""
+    box = (slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1))
     if app.image.ndim_spatial == 2:
-        return (Ellipsis,)
+        return box
     z, y, x = app.cursor
-    return {"xy": (app.z,), "xz": (slice(None), y), "yz": (slice(None), slice(None), x)}[plane]
+    return {"xy": (app.z,) + box, "xz": (box[0], y, box[1]), "yz": box + (x,)}[plane]
 
 
 def check_stroke(app, points, k, radius, image=None, z=None, plane="xy"):
@@ -84,21 +85,24 @@ def check_stroke(app, points, k, radius, image=None, z=None, plane="xy"):
 
 
 class Painter:
-    """Paints ``app``'s current image in one of its panes; a stroke is one undo step (its plane before it is kept)."""
+    """Paints ``app``'s current image in one of its panes; a stroke is one undo step.
+
+    A stroke keeps, for undo, the labels of the box around each of its segments as they were
+    before it: the labels it can change, not a whole plane (a plane of an 8192^2 image is 64 MB,
+    and 50 strokes are kept).
+    """
 
     def __init__(self, app):
         self.app = app
         self.undo_stack = []
         self.redo_stack = []
-        self._before = None
+        self._before = None  # [(box, labels there before the segment)] of the stroke being painted
         self.plane = "xy"
 
     def begin(self, plane="xy"):
-        """Start a stroke on ``plane``: remember that plane for undo."""
-        a = self.app
+        """Start a stroke on ``plane``."""
         self.plane = plane
-        self._key = plane_key(a, plane)
-        self._before = np.array(a.project.labels(a.image_index)[self._key])
+        self._before = []
 
     def segment(self, pts, k, radius, plane=None):
         """Stamp a disk of ``radius`` along ``pts`` [(row, column), ...] of the pane's plane with class ``k``.
@@ -111,6 +115,9 @@ class Painter:
         if not 0 <= k <= n:
             raise ValueError(f"class {k} does not exist (0 erases, 1..{n} are classes)")
         rr, cc = stroke_pixels(pts, radius, plane_shape(a.image, plane))
+        if self._before is not None and rr.size:
+            key = box_key(a, plane, rr, cc)
+            self._before.append((key, np.array(a.project.labels(a.image_index)[key])))
         if a.image.ndim_spatial == 2:
             index = (rr, cc)
         else:
@@ -127,7 +134,7 @@ class Painter:
         """End a stroke: push it on the undo stack and retrain."""
         a = self.app
         if self._before is not None:
-            self.undo_stack.append((a.image_index, self._key, self._before))
+            self.undo_stack.append((a.image_index, self._before))
             del self.undo_stack[:-HISTORY]
             self.redo_stack.clear()  # a new stroke ends the redo history, as in every editor
             self._before = None
@@ -150,13 +157,17 @@ class Painter:
         return self._swap(self.redo_stack, self.undo_stack, "redo")
 
     def _swap(self, src, dst, verb):
-        """Restore the label plane saved on ``src``; save what it replaces on ``dst``."""
+        """Restore the label boxes saved on ``src``; save what they replace on ``dst``."""
         a = self.app
         if not src:
             a.status = f"nothing to {verb}"
             return False
-        i, key, saved = src.pop()
-        dst.append((i, key, a.project.replace_labels(i, saved, where=key)))
+        i, saved = src.pop()
+        with a.project.lock:  # one step for training: it never sees half a stroke
+            lab = a.project.labels(i)
+            dst.append((i, [(key, np.array(lab[key])) for key, _ in saved]))  # all read before any is put back
+            for key, values in reversed(saved):  # a later segment's box saw the earlier segments painted
+                a.project.replace_labels(i, values, where=key)
         if i == a.image_index:
             a.canvas_view.draw_labels()
             a.ortho.draw_labels()

@@ -1,9 +1,11 @@
-"""Arrays to display pixels: view sampling, channel composites, overlays, encoding (numpy only)."""
+"""Arrays to display pixels: view sampling (chunked labels read chunk by chunk), channel composites, overlays, encoding."""
 from __future__ import annotations
 
 import io
 
 import numpy as np
+
+from ..engine.chunked_labels import ChunkedLabels
 
 __all__ = ["View", "auto_contrast", "composite", "probability_rgb", "segmentation_rgb", "uncertainty_rgb",
            "labels_rgba", "blend", "encode_jpeg", "encode_png", "hex_to_rgb", "CHANNEL_COLORS"]
@@ -91,8 +93,13 @@ class View:
         return np.clip(ys, 0, self.image_shape[0] - 1), np.clip(xs, 0, self.image_shape[1] - 1), iny, inx
 
     def sample(self, arr):
-        """``arr[ys][:, xs]`` for a 2D(+channels) array: what the canvas shows of it."""
+        """``arr[ys][:, xs]`` for a 2D(+channels) array: what the canvas shows of it.
+
+        Labels kept in chunks (a lazy image's) are read chunk by chunk, never as whole rows.
+        """
         ys, xs, _, _ = self.indices()
+        if isinstance(arr, ChunkedLabels):
+            return arr.grid(ys, xs)
         return arr[ys][:, xs]
 
     def inside(self):

@@ -191,6 +191,26 @@ class ChunkedLabels(ArrayShape):
             out[sel] = c[tuple(coords[a][sel] - cb[a].start for a in range(self.ndim))]
         return out
 
+    def grid(self, rows, cols):
+        """``lab[rows][:, cols]`` of 2D labels, reading only the painted chunks.
+
+        What a zoomed-out view shows of labels far larger than memory: indexing by the rows first
+        would make a dense (rows, width) copy.
+        """
+        if self.ndim != 2:
+            raise ValueError(f"grid() reads 2D labels; these have shape {self.shape}")
+        rows, cols = np.asarray(rows, np.int64).ravel(), np.asarray(cols, np.int64).ravel()
+        for name, ix, n in (("row", rows, self.shape[0]), ("column", cols, self.shape[1])):
+            if ix.size and (ix.min() < 0 or ix.max() >= n):
+                raise IndexError(f"{name} indices {int(ix.min())}..{int(ix.max())} outside 0..{n - 1}")
+        out = np.zeros((rows.size, cols.size), np.uint8)
+        (cy, cx), cr, cc = self.chunk, rows // self.chunk[0], cols // self.chunk[1]
+        for (iy, ix), c in self.chunks.items():
+            sy, sx = np.flatnonzero(cr == iy), np.flatnonzero(cc == ix)
+            if sy.size and sx.size:
+                out[np.ix_(sy, sx)] = c[np.ix_(rows[sy] - iy * cy, cols[sx] - ix * cx)]
+        return out
+
     def relabel(self, lut):
         """Every value ``v`` becomes ``lut[v]``, chunk by chunk (chunks left empty are dropped)."""
         lut = np.asarray(lut, np.uint8)
