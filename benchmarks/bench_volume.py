@@ -12,7 +12,11 @@ stroked 48 x 512 x 512 sub-volume read from the volume vs the same scene held in
 ``PIXCLASS_MEMORY_LIMIT=3GiB``), MVox/s, against the in-process batch of a 48 x 1024 x 1024 x 2 volume
 that fits, same project and features (sigma 0.7, 1.6, 3.5: 3D features, 100 trees).
 
+``flat`` (run alone, with ``PIXCLASS_MEMORY_LIMIT=2GiB``): a 200 x 8192 x 8192 x 2 volume without a pyramid,
+fitted in the three views (see :func:`flat`).
+
 Run: python benchmarks/bench_volume.py [make|app|batch]   (no argument: all three, each in its own process)
+     PIXCLASS_MEMORY_LIMIT=2GiB python benchmarks/bench_volume.py flat
 """
 import os
 import statistics
@@ -195,10 +199,52 @@ def batch():
           f"{mv_mem / dt_mem:.2f} MVox/s; ratio cluster / in-process {mv / dt / (mv_mem / dt_mem):.2f}")
 
 
+def flat():
+    """A 200 x 8192 x 8192 x 2 uint16 volume in a plain HDF5 file (no pyramid; chunks never written read as 0,
+    one bright block), under PIXCLASS_MEMORY_LIMIT=2GiB: open, 3 strokes (two on xy, one on xz), Live Update,
+    then the whole plane fitted in the three views; peak RSS (VmHWM) of each phase."""
+    import tempfile
+
+    import h5py
+
+    from _common import reset_peak_rss
+
+    assert os.environ.get("PIXCLASS_MEMORY_LIMIT") == "2GiB"
+    path = os.path.join(tempfile.mkdtemp(), "flat.h5")
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("data", shape=(200, 8192, 8192, 2), dtype="uint16", chunks=(8, 256, 256, 2))
+        d[90:110, 4000:4200, 4000:4200, 1] = 1000
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 2.0]))
+    p.add_image(pc.load_image(path, axes="ZYXC"))
+    reset_peak_rss()
+    a = pc.PixelClassifierApp(p, canvas_size=(400, 400))
+    a.z = 100
+    a.zoom(20)
+    a.stroke([(4100, 4100), (4150, 4150)], 1, radius=3)
+    a.stroke([(3000, 3000), (3050, 3050)], 2, radius=3)
+    a.stroke([(4100, 95), (4150, 105)], 1, radius=2, plane="xz")
+    time.sleep(PAUSE)
+    t = time.perf_counter()
+    a.live_update = True
+    a.wait_idle(300)
+    t_live, rss_live = time.perf_counter() - t, peak_rss_mb()
+    reset_peak_rss()
+    time.sleep(PAUSE)
+    t = time.perf_counter()
+    a.fit()
+    a.wait_idle(900)
+    t_fit = time.perf_counter() - t
+    print(f"200x8192x8192x2 uint16, plain HDF5 (no pyramid), sigma 1 and 2 in 3D, canvas 400x400, memory budget "
+          f"{p.engine.cache.max_bytes / 2**20:.0f} MB:")
+    print(f"  3 strokes at 1:20 zoom, Live Update: complete in {t_live:.1f} s, peak RSS {rss_live:.0f} MB")
+    print(f"  the whole plane in the three views: complete in {t_fit:.1f} s, peak RSS {peak_rss_mb():.0f} MB")
+    a.close()
+
+
 def main():
     steps = sys.argv[1:] or ["make", "app", "batch"]
     if len(steps) == 1:
-        return {"make": make, "app": app, "batch": batch}[steps[0]]()
+        return {"make": make, "app": app, "batch": batch, "flat": flat}[steps[0]]()
     for s in steps:
         env = dict(os.environ, PIXCLASS_MEMORY_LIMIT="3GiB") if s == "app" else dict(os.environ)
         subprocess.run([sys.executable, os.path.abspath(__file__), s], check=True, cwd=HERE, env=env)

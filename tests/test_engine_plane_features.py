@@ -63,3 +63,19 @@ def test_a_pane_reads_slabs_never_the_volume():
     assert 0 < data.largest <= 64 * (2 * halo + 1) * 200  # one slab across the planes, as thick as the halo
     with pytest.raises(ValueError, match="plane 'xy' is not one of"):
         PlaneFeatures(eng, img, fs, "xy", 0, np.arange(3), np.arange(3))
+
+
+def test_a_zoomed_out_pane_reads_slabs_no_wider_than_at_full_size():
+    # 512 shown columns of 4096: each piece spans at most 512 of the volume's columns (a slab across all
+    # of them took 4 GB to filter on a 200 x 8192^2 volume)
+    rng = np.random.default_rng(3)
+    data = Counting(rng.random((64, 30, 4096, 1)).astype(np.float32))
+    img = pc.Image(np.zeros((1, 1, 1, 1), np.float32), axes="ZYXC")
+    img.data = data
+    fs = pc.FeatureSet(sigmas=[1.0])
+    pf = PlaneFeatures(TileEngine(cache_bytes=2**28), img, fs, "xz", 15, np.arange(64), np.arange(0, 4096, 8))
+    got = _assemble(pf, fs.n_features_for(1, 3))
+    halo = fs.halo(3)
+    assert len(pf) == 8 and 0 < data.largest <= 64 * (2 * halo + 1) * (512 + 2 * halo)
+    ref = np.moveaxis(compute_features(pc.Image(data.arr, axes="ZYXC"), fs)[:, 15], -1, 0)[:, :, ::8]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)

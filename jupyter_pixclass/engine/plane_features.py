@@ -49,7 +49,9 @@ class PlaneFeatures(PieceGrid):
         self.engine, self.img, self.fs, self.plane, self.pos = engine, img, fs, plane, int(pos)
         self.key = None
         self._set_grid(rows, cols)
-        self._set_pieces(_even(self.rows.size, PIECE_PLANES), _even(self.cols.size, PIECE_SIDE))
+        # pieces as wide in the volume as in the pane's display: zoomed out, 512 shown columns span
+        # thousands of the volume's, and a slab that wide took GBs to filter (a 200 x 8192^2 volume: 4 GB)
+        self._set_pieces(_runs(self.rows, PIECE_PLANES), _runs(self.cols, PIECE_SIDE))
         self._held, self.max_bytes = 0, engine.cache.max_bytes
 
     def full(self):
@@ -80,9 +82,13 @@ class PlaneFeatures(PieceGrid):
         return got
 
 
-def _even(n, most):
-    """``n`` positions in the fewest runs of at most ``most``, of near-equal length: [(start, stop), ...]."""
-    if n == 0:
+def _runs(pos, most):
+    """The sorted distinct positions ``pos`` in the fewest runs of near-equal span in the volume, each
+    spanning at most ``most`` of its positions (so holding at most ``most``): [(start, stop), ...]."""
+    if pos.size == 0:
         return []
-    cuts = np.linspace(0, n, -(-n // most) + 1).round().astype(int)
-    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))
+    span = int(pos[-1] - pos[0]) + 1
+    r = -(-span // most)
+    cuts = np.searchsorted(pos, pos[0] + np.linspace(0, span, r + 1)[1:-1].round()).tolist()
+    b = [0, *cuts, pos.size]
+    return [(a, c) for a, c in zip(b[:-1], b[1:]) if c > a]
