@@ -35,7 +35,7 @@ class TrainingSettings:
 
     The forest was grown with the settings it was trained at: changing one drops it (as changing the
     classes or the features does), so ``predict`` and ``save`` never pair a forest with settings it
-    was not grown by, and Live Update retrains.
+    was not grown by; Live Update trains anew at its next update (a stroke, or ``request_update``).
     """
 
     @property
