@@ -15,7 +15,7 @@ from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image
 from ..images.formats import open_hdf5_file
 from ..images.read import load_image
-from .settings import MAX_TREES
+from .settings import check_n_estimators, check_random_state
 from .state import ProjectState, TrainedFor
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_project", "read_project"]
@@ -199,10 +199,6 @@ def _read(path):
                         forest, trained, source=FORMAT, class_weight=class_weight)
 
 
-def _is_int(x):
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
 def _meta(meta, path):
     """The file's ``meta``, each entry checked: a wrong type or value gets an error naming it."""
     def bad(what, v):
@@ -220,12 +216,9 @@ def _meta(meta, path):
         bad(f"'colors' should be null or {len(classes)} colour names, one per class", colors)
     if not isinstance(meta["features"], dict):
         bad("'features' should be a JSON object (a feature set)", meta["features"])
-    rs = meta.get("random_state", 0)
-    if rs is not None and not (_is_int(rs) and 0 <= rs < 2**63):
-        bad("'random_state' should be null or a whole number from 0 to 2**63 - 1", rs)
-    n = meta.get("n_estimators", 100)
-    if not (_is_int(n) and 1 <= n <= MAX_TREES):
-        bad(f"'n_estimators' should be a whole number from 1 to {MAX_TREES}", n)
+    # the Project's own checks, naming the file (JSON gives ints, floats, strings, lists and null)
+    rs = check_random_state(meta.get("random_state", 0), f"{path!r}: meta 'random_state'")
+    n = check_n_estimators(meta.get("n_estimators", 100), f"{path!r}: meta 'n_estimators'")
     return dict(meta, colors=colors, random_state=rs, n_estimators=n)
 
 
