@@ -21,7 +21,9 @@ class ExportPanel(W.VBox):
         self.path = W.Text(description="Path", placeholder="out/probabilities.tif", style=narrow, layout=wide,
                            tooltip="where to write: .tif, .h5 or .npy")
         self.export = W.Button(description="Export", icon="download", tooltip="export the shown image's result")
-        self.project_path = W.Text(description="Project", placeholder="project.h5", style=narrow, layout=wide)
+        # a loaded project is saved back to its own file unless told otherwise (ilastik's Save)
+        self.project_path = W.Text(value=app.project.path or "", description="Project", placeholder="project.h5",
+                                   style=narrow, layout=wide)
         self.save = W.Button(description="Save project", icon="save", tooltip="save images, labels, classifier")
         self.export.on_click(lambda _: self.export_clicked())
         self.save.on_click(lambda _: self.save_clicked())

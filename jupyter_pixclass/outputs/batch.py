@@ -116,7 +116,7 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     os.makedirs(out_dir, exist_ok=True)
     paths, empty = expand_inputs(inputs)
     failed = {p: "no file matches this pattern" for p in empty}
-    outs = plan_outputs(paths, out_dir, source, format, name_template)
+    outs = plan_outputs(paths, out_dir, source, format, name_template, keep=project.input_files())
     written, skipped = [], 0
     client = client_of(scheduler) if scheduler is not None else None
     bar = tqdm(paths, desc="pixclass batch", unit="file", disable=not progress)
@@ -139,11 +139,12 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     return written
 
 
-def plan_outputs(paths, out_dir, source, fmt, template):
+def plan_outputs(paths, out_dir, source, fmt, template, keep=()):
     """The output path of every input, checked before anything is written.
 
     Two inputs that would write one output (the same stem in two folders, a template without
-    ``{stem}``), or an output that is one of the inputs, are refused naming both.
+    ``{stem}``), or an output that is one of the inputs or of ``keep`` (the project's own files and
+    its images', :meth:`.Project.input_files`), are refused naming both.
     """
     outs, seen = {}, {}
     for p in paths:
@@ -154,7 +155,7 @@ def plan_outputs(paths, out_dir, source, fmt, template):
                              "that tells them apart (e.g. '{stem}_{source}.{ext}' with distinct stems) or "
                              "separate runs")
         seen[key] = p
-        outs[p] = check_not_input(out, paths, "output")
+        outs[p] = check_not_input(out, list(paths) + list(keep), "output")
     return outs
 
 

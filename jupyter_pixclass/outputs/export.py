@@ -62,7 +62,7 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
     """Compute ``source`` for image ``x`` of ``project`` and write it to ``path`` atomically."""
     check_export_args(source, dtype, path)
     img = project.resolve_image(x)  # load a path once
-    check_not_input(path, [img.path] + [im.path for im in project.images], "export path")
+    check_not_input(path, [img.path] + project.input_files(), "export path")
     if img.n_timepoints > 1 and source in ("labels", "features"):
         raise ValueError(f"source={source!r} is not available for the time series {img.name!r}; "
                          "add it to the project (one image per frame) and export frame by frame")

@@ -17,6 +17,7 @@ from ..images.read import as_image
 from ..outputs.predict import predict_array
 from ..outputs.results import uncertainty_from
 from .classes import ClassList
+from .files import ProjectFiles
 from .labeling import Labeling
 from .settings import TrainingSettings, check_n_estimators, check_random_state
 from .state import ProjectState, TrainedFor
@@ -31,11 +32,12 @@ def _feature_major(feats):
     return fm if fm.flags.c_contiguous else np.ascontiguousarray(fm)
 
 
-class Project(ClassList, Labeling, TrainingSettings):
+class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
     """Classes, images with their labels, a feature set and a random forest.
 
-    The class list (:class:`.ClassList`) and label editing (:class:`.Labeling`) are written in
-    modules of their own; here are the images, features, training and prediction, and files.
+    The class list (:class:`.ClassList`), label editing (:class:`.Labeling`), the training settings
+    (:class:`.TrainingSettings`) and the files it came from and writes (:class:`.ProjectFiles`) are
+    written in modules of their own; here are the images, features, training and prediction.
 
     Parameters
     ----------
@@ -316,24 +318,7 @@ class Project(ClassList, Labeling, TrainingSettings):
 
         return cross_validate(self, features, folds, n_estimators)
 
-    # ----- export / save ------------------------------------------------------------------
-    def export(self, x, path, source="probabilities", dtype=None, renormalize=False, axes=None, class_name=None):
-        """Write a result of image ``x`` to ``path`` (.tif/.h5/.npy) atomically; see :func:`.outputs.export.export_result`."""
-        from ..outputs.export import export_result
-
-        return export_result(self, x, path, source=source, dtype=dtype, renormalize=renormalize,
-                             axes=axes, class_name=class_name)
-
-    def save(self, path, images="inline"):
-        """Save the whole project into one HDF5 file, atomically.
-
-        ``images="inline"`` stores pixel data; ``images="paths"`` stores only the file paths
-        of images that came from files (images without a path are stored inline).
-        """
-        from .format import save_project
-
-        return save_project(self.state(), path, images=images)
-
+    # ----- files: export and save are in files.ProjectFiles ------------------------------
     def state(self):
         """The project as a plain :class:`.ProjectState` (its arrays are the project's own, not copies)."""
         with self.lock:
@@ -376,14 +361,18 @@ class Project(ClassList, Labeling, TrainingSettings):
         state = read_ilastik_state(path, image_root=image_root)
         for w in state.warnings:
             warnings.warn(f"{os.fspath(path)!r}: {w}", stacklevel=2)
-        return _assembled(state, path)
+        p = _assembled(state, path)
+        p.ilastik_path = os.fspath(path)  # another tool's file: never written to
+        return p
 
     @classmethod
     def load(cls, path):
         """Load a project saved by :meth:`save`; executes no code from the file."""
         from .format import read_project
 
-        return _assembled(read_project(path), path)
+        p = _assembled(read_project(path), path)
+        p.path = os.fspath(path)
+        return p
 
     def __repr__(self):
         state = f"trained ({self.forest.n_trees} trees)" if self.forest is not None else "untrained"
