@@ -36,6 +36,8 @@ def _parser():
     b.add_argument("--overwrite", action="store_true", help="recompute outputs that already exist")
     b.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (e.g. tcp://10.0.0.5:8786)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("--image-root", default=None, help="folder holding the project's own image files now, "
+                   "if they moved and were saved as paths")
     i = sub.add_parser(
         "import-ilastik", help="turn an ilastik Pixel Classification project (.ilp) into a project file",
         description="Read classes, colours, images, labels and the feature selection of an ilastik .ilp, "
@@ -163,7 +165,7 @@ def _run(args):
         from .outputs.batch import batch_predict
         from .project import Project
 
-        project = Project.load(args.project)
+        project = Project.load(args.project, image_root=args.image_root)
         if project.forest is None:
             raise ValueError(f"project {args.project!r} has no trained classifier: train and save it first")
         from .outputs.batch import expand_inputs

@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import h5py
@@ -327,6 +328,100 @@ def test_save_paths_mode(tmp_path, scene):
     with h5py.File(tmp_path / "p.h5") as f:
         assert "data" not in f["images/0"]
     np.testing.assert_array_equal(pc.Project.load(tmp_path / "p.h5").predict(0), p.predict(0))
+
+
+def test_images_kept_as_paths_are_found_after_the_project_moves(tmp_path, scene, monkeypatch):
+    img, truth = scene
+    (tmp_path / "work" / "data").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    tifffile.imwrite(tmp_path / "work" / "data" / "a.tif", np.moveaxis(img.data, -1, 0), imagej=True,
+                     metadata={"axes": "CYX"})
+    with h5py.File(tmp_path / "work" / "data" / "b.h5", "w") as f:
+        f["raw/data"] = img.data
+    monkeypatch.chdir(tmp_path / "work")  # added by relative paths, as a notebook in that folder does
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    p.add_image("data/a.tif")
+    p.add_image("data/b.h5/raw/data", lazy=True)  # a lazy image is always kept as its path
+    p.set_labels(0, pc.datasets.scribbles(truth["classes"], mapping={1: 1, 2: 2, 3: 2}))
+    p.set_labels(1, p.labels(0))
+    p.train().save("p.h5", images="paths")
+    expected = p.predict(1)
+
+    monkeypatch.chdir(tmp_path / "elsewhere")  # another notebook's folder: the relative paths mean nothing here
+    q = pc.Project.load(tmp_path / "work" / "p.h5")
+    assert q.images[0].path == str(tmp_path / "work" / "data" / "a.tif")
+    np.testing.assert_array_equal(q.labels(1), p.labels(1))
+
+    (tmp_path / "work").rename(tmp_path / "moved")  # the project moved with its data folder
+    q = pc.Project.load(tmp_path / "moved" / "p.h5")
+    assert q.images[1].path == str(tmp_path / "moved" / "data" / "b.h5") + "/raw/data" and q.images[1].lazy
+    np.testing.assert_array_equal(q.predict(1), expected)
+
+    (tmp_path / "moved" / "data").rename(tmp_path / "elsewhere" / "files")  # the data moved alone
+    with pytest.raises(FileNotFoundError, match=r"p.h5.*2 image\(s\).*image_root") as e:
+        pc.Project.load(tmp_path / "moved" / "p.h5")
+    assert "images/0 'a'" in str(e.value) and "images/1" in str(e.value) and "looked for" in str(e.value)
+    q = pc.Project.load(tmp_path / "moved" / "p.h5", image_root=tmp_path / "elsewhere" / "files")
+    np.testing.assert_array_equal(q.predict(1), expected)
+    from jupyter_pixclass.cli import main
+
+    np.save(tmp_path / "new.npy", img.data)
+    args = ["batch", str(tmp_path / "moved" / "p.h5"), str(tmp_path / "new.npy"), "-o", str(tmp_path / "o"),
+            "--no-progress", "--format", "npy"]
+    assert main(args) == 2  # the error says where the project's images were looked for
+    assert main(args + ["--image-root", str(tmp_path / "elsewhere" / "files")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "o" / "new_probabilities.npy"), expected)
+
+
+def test_a_relative_path_saved_by_an_older_version_still_loads(tmp_path, scene, monkeypatch):
+    img, _ = scene
+    monkeypatch.chdir(tmp_path)
+    np.save("a.npy", img.data)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    p.add_image("a.npy")
+    p.save("p.h5", images="paths")
+    with h5py.File("p.h5", "r+") as f:  # as written before: the path as given, nothing relative to the project
+        meta = json.loads(f["images/0"].attrs["meta"])
+        meta.pop("relpath")
+        f["images/0"].attrs["meta"] = json.dumps(dict(meta, path="a.npy"))
+    assert pc.Project.load("p.h5").images[0].path == "a.npy"
+
+
+def test_images_kept_as_paths_are_read_back_as_they_were_read(tmp_path, scene, monkeypatch):
+    img, truth = scene
+    monkeypatch.chdir(tmp_path)
+    movie = np.stack([np.moveaxis(img.data, -1, 0) * (t + 1) for t in range(3)])  # T C Y X
+    tifffile.imwrite("movie.tif", movie, imagej=True, metadata={"axes": "TCYX"})
+    np.save("vol.npy", np.stack([img.data[..., 1]] * 3))  # a volume without axes in the file: Z, not C
+    with h5py.File("two.h5", "w") as f:  # a file with two datasets: the path must name one
+        f["raw/data"] = img.data
+        f["other"] = np.ones((5, 5), np.uint8)
+    for lazy in (False, True):
+        p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+        assert p.add_image("movie.tif", lazy=lazy) == [0, 1, 2]
+        p.add_image("two.h5/raw/data", lazy=lazy)
+        p.add_image(pc.load_image("two.h5", dataset="raw/data"))
+        p.paint(1, truth["classes"] == 1, 1)
+        p.paint(3, truth["classes"] == 3, 2)
+        p.save(f"p{lazy}.h5", images="paths")
+        q = pc.Project.load(f"p{lazy}.h5")
+        assert [im.series for im in q.images[:3]] == [("movie", t, 3) for t in range(3)]
+        assert [im.lazy for im in q.images[:4]] == [lazy] * 4
+        for a, b in zip(p.images, q.images):
+            np.testing.assert_array_equal(np.asarray(a.data[...]), np.asarray(b.data[...]))
+        np.testing.assert_array_equal(np.asarray(q.labels(1)[...]), truth["classes"] == 1)
+        assert q.images[3].path.endswith("two.h5/raw/data") and q.images[4].path.endswith("two.h5/raw/data")
+    v = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    v.add_image("vol.npy", axes="ZYX")
+    v.save("v.h5", images="paths")
+    assert pc.Project.load("v.h5").images[0].shape_spatial == (3,) + img.shape_spatial
+    # pixels made from a file are not that file: kept inline, whatever "paths" says
+    m = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    m.add_image(pc.preprocess.add_mean_channel(pc.load_image("two.h5/raw/data")))
+    m.save("m.h5", images="paths")
+    with h5py.File("m.h5") as f:
+        assert "data" in f["images/0"]
+    assert pc.Project.load("m.h5").images[0].n_channels == 3
 
 
 def test_load_errors(tmp_path, trained):

@@ -195,3 +195,21 @@ def test_a_flipped_bit_in_the_forest_fails_its_checksum(saved, tmp_path):
     bad.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"bit.h5.*forest/threshold cannot be read: its checksum"):
         pc.Project.load(bad)
+
+
+def test_hostile_image_entries_kept_as_paths_are_refused_naming_the_file(tmp_path, scene):
+    img, _ = scene
+    np.save(tmp_path / "a.npy", img.data)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
+    p.add_image(str(tmp_path / "a.npy"))
+    p.save(tmp_path / "ok.h5", images="paths")
+    for change, says in (({"file_axes": "QQ"}, "file_axes"), ({"file_axes": ["Y", "X"]}, "file_axes"),
+                         ({"frame": [3, 2]}, "frame"), ({"frame": [0, True]}, "frame"), ({"frame": "0"}, "frame"),
+                         ({"frame": [0, 2]}, "frame 0 of 2"), ({"file_axes": "ZYX"}, "does not fit"),
+                         ({"file_axes": "TYX"}, "time series"), ({"file_axes": "TYXC"}, "do not fit"), ({"file_axes": "YZX"}, "does not fit")):
+        bad = tmp_path / "m.h5"
+        bad.write_bytes((tmp_path / "ok.h5").read_bytes())
+        with h5py.File(bad, "a") as f:
+            f["images/0"].attrs["meta"] = json.dumps(dict(json.loads(f["images/0"].attrs["meta"]), **change))
+        with pytest.raises(ValueError, match=f"m.h5.*{says}"):
+            pc.Project.load(bad)

@@ -122,6 +122,7 @@ class Image:
         self.levels = list(levels or [])  # coarser versions of the pixels (OME-Zarr), finest first
         self.unit = None  # of the spacing, when the file says (OME-Zarr)
         self.series = None  # (series name, t, n) for a frame of a time series
+        self.file_axes = None  # the axes its file was read with (load_image): a saved project reads it the same way
         nsp = len(self.axes) - 1 - self.axes.startswith("T")
         if spacing is None:
             spacing = (1.0,) * nsp
@@ -166,6 +167,7 @@ class Image:
             f = Image(self.data.frame(t) if self.lazy else self.data[t], axes=self.axes[1:], name=f"{self.name} t={t}",
                       spacing=self.spacing, path=self.path, channel_names=self.channel_names)
             f.series = (self.name, t, self.n_timepoints)
+            f.file_axes = self.file_axes
             out.append(f)
         return out
 

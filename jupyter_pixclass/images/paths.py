@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 import re
+from typing import NamedTuple
 
-__all__ = ["TIFF", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name"]
+__all__ = ["TIFF", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name",
+           "FoundFile", "find_file"]
 
 TIFF = (".tif", ".tiff")
 H5 = (".h5", ".hdf5", ".hdf")
@@ -45,3 +47,37 @@ def stem_of(path):
 def is_ome_zarr_name(path):
     """Whether ``path`` is named as an OME-Zarr image (``.ome.zarr``): written as a multiscale pyramid."""
     return os.fspath(path).rstrip("/\\").lower().endswith(".ome.zarr")
+
+
+class FoundFile(NamedTuple):
+    """Where :func:`find_file` found a file: ``path`` (None if nowhere) and every candidate ``tried``."""
+
+    path: str | None
+    tried: list
+
+
+def find_file(file_path, bases):
+    """Where a file that another file names is now, as ilastik looks for a lane's file.
+
+    Tried in order: ``file_path`` itself if absolute; then for each folder of ``bases`` (None
+    skipped) ``file_path`` under it if relative, and its base name there (a project moved with
+    its data). An HDF5/Zarr inner path (``file.h5/group/data``) is kept on what is found.
+
+    Returns
+    -------
+    FoundFile
+        ``path`` is the first candidate that exists, or None; ``tried`` lists them all.
+    """
+    fpath, inner = split_inner(file_path)
+    cands = [fpath] if os.path.isabs(fpath) else []
+    for b in bases:
+        if b is None or os.fspath(b) == "":
+            continue
+        if not os.path.isabs(fpath):
+            cands.append(os.path.join(os.fspath(b), fpath))
+        cands.append(os.path.join(os.fspath(b), os.path.basename(fpath.rstrip("/\\"))))
+    tried = list(dict.fromkeys(cands))
+    for c in tried:
+        if os.path.exists(c):
+            return FoundFile(c + (f"/{inner}" if inner else ""), tried)
+    return FoundFile(None, tried)

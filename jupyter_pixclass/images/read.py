@@ -121,7 +121,12 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     n_ch = arr.shape[use_axes.index("C")] if "C" in use_axes else 1
     if names is None or len(names) != n_ch:
         names = channel_names_beside(fpath, n_ch)
-    return Image(data, axes=use_axes, spacing=spacing, path=fpath, channel_names=names)
+    inner = inner or (dataset.strip("/") if isinstance(dataset, str) else None)
+    # the path names the dataset too, so a project that keeps the path reads this one again
+    img = Image(data, axes=use_axes, spacing=spacing, path=fpath + (f"/{inner}" if inner else ""),
+                name=stem_of(fpath), channel_names=names)
+    img.file_axes = use_axes
+    return img
 
 
 def _too_big_to_hold(shape, dtype):
@@ -159,6 +164,7 @@ def _load_ome_zarr(path, axes, lazy):
         data, levels = np.asarray(top[...]), []
     img = Image(data, axes=use_axes, spacing=r.spacing, path=path, channel_names=r.channel_names, levels=levels)
     img.unit = r.unit
+    img.file_axes = use_axes
     return img
 
 

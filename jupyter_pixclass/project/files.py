@@ -43,9 +43,11 @@ class ProjectFiles:
     def save(self, path, images="inline"):
         """Save the whole project into one HDF5 file, atomically; it becomes :attr:`path`.
 
-        ``images="inline"`` stores pixel data; ``images="paths"`` stores only the file paths
-        of images that came from files (images without a path are stored inline). The file may be
-        the project's own (saved again); never one of its images nor the ``.ilp`` it came from.
+        ``images="inline"`` stores pixel data; ``images="paths"`` stores only the file paths of
+        images read from files as they are (pixels made from them, e.g. by :mod:`.preprocess`, are
+        stored inline); an image left in its file (``lazy``) is always kept as its path, found again
+        by :meth:`load` relative to the project's folder. The file may be the project's own (saved
+        again); never one of its images nor the ``.ilp`` it came from.
         """
         from .format import save_project
 

@@ -13,6 +13,7 @@ from ..forest.train import check_class_weight
 from ..images.atomic import atomic_write, check_not_input
 from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image
+from ..images.paths import FoundFile, find_file, split_inner
 from ..images.formats import open_hdf5_file
 from ..images.read import load_image
 from .settings import check_n_estimators, check_random_state
@@ -31,8 +32,8 @@ STORED = {"compression": "gzip", "compression_opts": 1, "fletcher32": True}
 def save_project(state, path, images="inline"):
     """Write ``state`` (a :class:`ProjectState`) to ``path`` atomically; returns the path.
 
-    ``images="inline"`` stores pixel data; ``"paths"`` only the paths of images that came from
-    files (images without a path are stored inline).
+    ``images="inline"`` stores pixel data; ``"paths"`` only the paths of images read from files
+    by :func:`.load_image` (others are stored inline); a lazy image is always kept as its path.
     """
     import h5py
 
@@ -55,10 +56,13 @@ def save_project(state, path, images="inline"):
             for i, (img, lab) in enumerate(state.images):
                 gi = g.create_group(str(i))
                 gi.attrs["meta"] = json.dumps({
-                    "name": img.name, "axes": img.axes, "spacing": list(img.spacing), "path": img.path,
-                    "channel_names": img.channel_names, "lazy": img.lazy,
+                    "name": img.name, "axes": img.axes, "spacing": list(img.spacing),
+                    "channel_names": img.channel_names, "lazy": img.lazy, **_stored_path(img.path, path),
+                    "file_axes": img.file_axes, "frame": list(img.series[1:]) if img.series else None,
                 })
-                if (images == "inline" or img.path is None) and not img.lazy:  # a lazy image: its path, never a copy
+                # a lazy image: its path, never a copy; "paths" keeps the path of an image read from its file as it
+                # is (load_image gave file_axes), not of pixels derived from it (preprocess, an .ilp lane's order)
+                if not img.lazy and (images == "inline" or img.path is None or img.file_axes is None):
                     gi.create_dataset("data", data=img.data, **STORED)
                 _write_labels(gi, lab)
             if state.forest is not None:
@@ -72,12 +76,28 @@ def save_project(state, path, images="inline"):
     return path
 
 
+def _stored_path(img_path, project_path):
+    """An image's file as saved: absolute, and relative to the project's folder (found again after a move)."""
+    if img_path is None:
+        return {"path": None}
+    outer, inner = split_inner(img_path)
+    tail = f"/{inner}" if inner else ""
+    out = {"path": os.path.abspath(outer) + tail}
+    try:
+        out["relpath"] = os.path.relpath(os.path.abspath(outer), os.path.dirname(os.path.abspath(project_path))) + tail
+    except ValueError:  # another drive (Windows): no relative path
+        pass
+    return out
+
+
 def _write_labels(g, lab):
     """Labels as a gzip dataset; chunked labels as a chunked dataset holding only their painted chunks."""
     if not isinstance(lab, ChunkedLabels):
         g.create_dataset("labels", data=lab, **STORED)
         return
-    d = g.create_dataset("labels", shape=lab.shape, dtype=np.uint8, chunks=lab.chunk, fillvalue=0, **STORED)
+    # HDF5 refuses a chunk larger than the data: a lazy image narrower than a chunk (a strip, a few planes)
+    chunks = tuple(min(c, n) for c, n in zip(lab.chunk, lab.shape))
+    d = g.create_dataset("labels", shape=lab.shape, dtype=np.uint8, chunks=chunks, fillvalue=0, **STORED)
     for box in lab.chunk_slices():
         d[box] = lab[box]
 
@@ -147,8 +167,13 @@ def _json(attrs, key, path, where, kind=dict):
     return v
 
 
-def read_project(path):
+def read_project(path, image_root=None):
     """The :class:`ProjectState` of a file written by :func:`save_project`; every entry is checked first.
+
+    An image kept as a path is looked for relative to the project's folder (the project moved with
+    its data), at its absolute path, then under ``image_root`` and the project's folder by name
+    (:func:`.find_file`); images found nowhere raise one FileNotFoundError listing each and where it
+    was looked for.
 
     Nothing is executed (no pickle, no object arrays); shapes are checked against the image they
     belong to before they are read; the forest is validated as a whole and must match the saved
@@ -156,12 +181,13 @@ def read_project(path):
     datasets written with a checksum are verified as they are read. Every error names the file.
     """
     try:
-        return _read(os.fspath(path))
+        return _read(os.fspath(path), image_root)
     except MemoryError:
         raise ValueError(f"{os.fspath(path)!r}: not enough memory to read what the project declares") from None
 
 
-def _read(path):
+def _read(path, image_root):
+    missing = []
     with open_hdf5_file(path, "project file") as f:
         fmt = f.attrs.get("format")  # anything at all: an array would not compare as one value
         if isinstance(fmt, bytes):
@@ -186,14 +212,20 @@ def _read(path):
             keys = list(f["images"])
             if any(not k.isdigit() or len(k) > 6 for k in keys):
                 raise ValueError(f"{path!r}: images are named {keys[:5]}; expected 0, 1, 2, ...")
-            images = [_image(f["images"][i], i, path) for i in sorted(keys, key=int)]
-            forest, trained = _forest(f["forest"], images, classes, features, path) if "forest" in f else (None, None)
+            opened = {}  # a series file read once for all its frames
+            images = [_image(f["images"][i], i, path, image_root, missing, opened) for i in sorted(keys, key=int)]
+            if not missing:
+                forest, trained = _forest(f["forest"], images, classes, features, path) if "forest" in f else (None, None)
         except (KeyError, OSError, TypeError, IndexError, AttributeError) as e:
             raise ValueError(f"{path!r} is damaged or incomplete: {type(e).__name__}: {e}") from e
         except ValueError as e:
             if path in str(e):
                 raise
             raise ValueError(f"{path!r} is damaged: {e}") from e
+    if missing:
+        where = f"image_root={os.fspath(image_root)!r}" if image_root else "image_root (not given)"
+        raise FileNotFoundError(f"{path!r}: the file of {len(missing)} image(s) was not found; pass image_root= "
+                                f"(--image-root) to say where the files are now ({where}):\n  " + "\n  ".join(missing))
     class_weight = check_class_weight(meta.get("class_weight"), f"{path!r}: class_weight")
     return ProjectState(classes, colors, features, images, meta["random_state"], meta["n_estimators"],
                         forest, trained, source=FORMAT, class_weight=class_weight)
@@ -222,8 +254,11 @@ def _meta(meta, path):
     return dict(meta, colors=colors, random_state=rs, n_estimators=n)
 
 
-def _image(gi, i, path):
-    """``(Image, labels)`` of ``images/i``: pixels stored inline, or read from the path stored."""
+def _image(gi, i, path, image_root, missing, opened):
+    """``(Image, labels)`` of ``images/i``: pixels stored inline, or read from the path stored.
+
+    An image whose file is found nowhere is added to ``missing`` and gives None.
+    """
     im = _json(gi.attrs, "meta", path, f"images/{i}")
     if "data" in gi:
         data = gi["data"]
@@ -236,13 +271,69 @@ def _image(gi, i, path):
     else:
         if not isinstance(im.get("path"), str):
             raise ValueError(f"{path!r}: images/{i} holds neither pixels nor a path")
-        if os.path.exists(im["path"]) and os.path.samefile(im["path"], path):
+        found = _image_file(im, path, image_root)
+        if found.path is None:
+            missing.append(f"images/{i} {str(im.get('name'))[:80]!r}: {im['path']} (looked for "
+                           f"{', '.join(found.tried)})")
+            return None
+        if os.path.samefile(split_inner(found.path)[0], path):
             raise ValueError(f"{path!r}: images/{i} points back at the project file itself")
-        img = load_image(im["path"], axes=None, lazy=True if im.get("lazy") is True else None)
+        axes, frame = _file_axes(im, i, path), _frame(im, i, path)
+        key = (found.path, axes, im.get("lazy") is True)
+        if key not in opened:
+            opened[key] = load_image(found.path, axes=axes, lazy=True if key[2] else None)
+        img = opened[key]
+        if frame is not None:  # one time point of a series file
+            if img.n_timepoints != frame[1]:
+                raise ValueError(f"{path!r}: images/{i} is frame {frame[0]} of {frame[1]}, but {found.path!r} "
+                                 f"now holds {img.n_timepoints} time point(s)")
+            img = img.frames()[frame[0]]
+        else:
+            img = img.renewed()  # the same file kept twice: two entries, each with its own name
         img.name = str(im["name"])
     if img.n_timepoints > 1:
         raise ValueError(f"{path!r}: images/{i} is a time series; a project holds one image per frame")
     return img, _read_labels(gi, path, img.shape_spatial, img.lazy)
+
+
+def _file_axes(meta, i, path):
+    """The axes the image's file was read with (None: what the file says), checked."""
+    a = meta.get("file_axes")
+    if a is None:
+        return None
+    if not isinstance(a, str) or not 2 <= len(a) <= 5 or len(set(a)) != len(a) or not set(a) <= set("TZCYX"):
+        raise ValueError(f"{path!r}: images/{i} file_axes should be distinct letters of 'TZCYX'; got {str(a)[:40]!r}")
+    return a
+
+
+def _frame(meta, i, path):
+    """``(t, n)`` of an image that is one time point of a series file, or None; checked."""
+    fr = meta.get("frame")
+    if fr is None:
+        return None
+    if (not isinstance(fr, list) or len(fr) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in fr)
+            or not 0 <= fr[0] < fr[1]):
+        raise ValueError(f"{path!r}: images/{i} frame should be [t, n] with 0 <= t < n; got {str(fr)[:40]!r}")
+    return tuple(fr)
+
+
+def _image_file(meta, path, image_root):
+    """:class:`.FoundFile` of an image kept as a path: relative to the project first, then absolute or by name."""
+    here = os.path.dirname(os.path.abspath(path))
+    tried = []
+    rel = meta.get("relpath")
+    if isinstance(rel, str) and not os.path.isabs(rel):
+        cand = os.path.normpath(os.path.join(here, rel))
+        if os.path.exists(split_inner(cand)[0]):
+            return FoundFile(cand, [split_inner(cand)[0]])
+        tried.append(split_inner(cand)[0])
+    stored = meta["path"]
+    if not os.path.isabs(split_inner(stored)[0]):  # written before paths were saved absolute: the folder it ran in
+        if os.path.exists(split_inner(stored)[0]):
+            return FoundFile(stored, tried + [split_inner(stored)[0]])
+        tried.append(os.path.abspath(split_inner(stored)[0]))
+    found = find_file(stored, [image_root, here])
+    return FoundFile(found.path, list(dict.fromkeys(tried + found.tried)))
 
 
 def _forest(fg, images, classes, features, path):

@@ -29,7 +29,7 @@ import numpy as np
 from ..features.spec import FeatureSet
 from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image, guess_axes
-from ..images.paths import split_inner
+from ..images.paths import find_file, split_inner
 from ..images.formats import axes_from_attrs, open_hdf5_file
 from ..images.read import open_array
 from .ilastik_entries import labels_of, labels_to_ours, strings, text
@@ -61,28 +61,6 @@ def _lane_axes(info, path, lane):
     if not axes or len(set(axes)) != len(axes) or not set(axes) <= set("TZYXC"):
         raise ValueError(f"{path!r}: {lane} has axes {axes[:20]!r}; expected distinct letters of 'tzyxc'")
     return axes
-
-
-def _find_external(file_path, ilp_dir, image_root):
-    """Where an external lane's file is: the candidates tried, and the first that exists."""
-    fpath, inner = split_inner(file_path)
-    bases = [image_root] if image_root else []
-    bases.append(ilp_dir)
-    cands = []
-    if os.path.isabs(fpath):
-        cands.append(fpath)
-    for b in bases:
-        if not os.path.isabs(fpath):
-            cands.append(os.path.join(b, fpath))
-        cands.append(os.path.join(b, os.path.basename(fpath)))  # a project moved with its data
-    seen = []
-    for c in cands:
-        if c not in seen:
-            seen.append(c)
-    for c in seen:
-        if os.path.exists(c):
-            return c + (f"/{inner}" if inner else ""), seen
-    return None, seen
 
 
 _LOCATIONS = {  # ilastik's DatasetInfo classes (``__class__``, 1.3.3 on) -> where the pixels are
@@ -134,7 +112,7 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
     if os.pathsep in file_path and not os.path.exists(file_path):
         raise ValueError(f"{path!r}: {lane} is a stack of {file_path.count(os.pathsep) + 1} files "
                          f"({file_path[:120]!r}); stacks are not read: save it as one file and add that")
-    found, tried = _find_external(file_path, ilp_dir, image_root)
+    found, tried = find_file(file_path, [image_root, ilp_dir])
     if found is None:
         missing.append(f"{file_path} (looked for {', '.join(tried)})")
         return None

@@ -366,11 +366,15 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         return p
 
     @classmethod
-    def load(cls, path):
-        """Load a project saved by :meth:`save`; executes no code from the file."""
+    def load(cls, path, image_root=None):
+        """Load a project saved by :meth:`save`; executes no code from the file.
+
+        Images kept as paths are found relative to the project's folder, at their absolute path, or
+        by name under ``image_root`` (where the files are now); one error lists every one missing.
+        """
         from .format import read_project
 
-        p = _assembled(read_project(path), path)
+        p = _assembled(read_project(path, image_root=image_root), path)
         p.path = os.fspath(path)
         return p
 
