@@ -362,6 +362,22 @@ def test_redo_after_undo_and_a_new_stroke_ends_it(app, scene, stroke_points):
     assert app.project.store().n_labeled() == int((lab > 0).sum())
 
 
+def test_undo_then_redo_at_once_completes_the_overlay(app, stroke_points):
+    # Ctrl+Z then Ctrl+Shift+Z before the undo's update ran: the redo trains the very forest already on
+    # screen; its pieces are reused (it used to stop with "waiting: trees 20..20 are not within this forest's 20")
+    nuc, _, bg = stroke_points
+    app.live_update = True
+    app.stroke(nuc, 1)
+    app.stroke(bg, 2)
+    app.wait_idle()
+    shown = app.prediction.probabilities()[0].copy()
+    assert app.undo() and app.redo()
+    app.wait_idle()
+    assert not app.status.startswith("waiting"), app.status
+    assert app.prediction.complete()
+    np.testing.assert_array_equal(app.prediction.probabilities()[0], shown)
+
+
 def test_undo_keeps_the_boxes_a_stroke_touched_on_a_huge_image_left_in_its_file(tmp_path):
     # a 20 000^2 image whose chunks were never written (they read as 0): the zoomed-out canvas reads a
     # strided sample, its labels chunk by chunk, and a stroke's undo keeps the boxes around its

@@ -95,6 +95,9 @@ class ViewPrediction:
             if s is not None and s.view_key == vf.key and s.done.any() and s.forest is not forest \
                     and forest.starts_with(s.forest):
                 n = s.forest.n_trees
+                if n == forest.n_trees:  # the same trees again (undo then redo): its pieces are this forest's
+                    self.state = Filling(vf.key, forest, s.grid, s.done.copy(), s.head)
+                    return self.state
                 head = HeadStart(n, forest.subset(n, forest.n_trees), s.grid, s.done.copy())
             self.state = Filling(vf.key, forest, np.zeros((vf.rows.size, vf.cols.size, forest.n_classes), np.float32),
                                  np.zeros(len(vf), bool), head)
