@@ -378,6 +378,27 @@ def test_undo_then_redo_at_once_completes_the_overlay(app, stroke_points):
     np.testing.assert_array_equal(app.prediction.probabilities()[0], shown)
 
 
+def test_a_class_removed_by_a_script_ends_the_undo_history(scene, stroke_points):
+    img, _ = scene
+    nuc, _, bg = stroke_points
+    p = pc.Project(["A", "B", "C"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(320, 320))
+    try:
+        app.stroke(nuc, 3)
+        app.stroke(bg, 2)
+        app.stroke(nuc, 1)  # over C's stroke: undo keeps C's label values (3)
+        p.remove_class("B")  # outside the app: C is 2 now, and 3 means nothing
+        assert not app.undo() and "class was removed" in app.status
+        assert p.labels(0).max() <= len(p.classes)
+        app.stroke(bg, 2)  # a new history in the new numbering
+        assert app.undo() and not (p.labels(0) == 2).any()
+        with pytest.raises(ValueError, match=r"values 3..3, but only 0..2"):
+            p.replace_labels(0, np.full((2, 2), 3, np.uint8), where=(slice(0, 2), slice(0, 2)))
+    finally:
+        app.close()
+
+
 def test_undo_keeps_the_boxes_a_stroke_touched_on_a_huge_image_left_in_its_file(tmp_path):
     # a 20 000^2 image whose chunks were never written (they read as 0): the zoomed-out canvas reads a
     # strided sample, its labels chunk by chunk, and a stroke's undo keeps the boxes around its

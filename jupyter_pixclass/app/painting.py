@@ -98,6 +98,14 @@ class Painter:
         self.redo_stack = []
         self._before = None  # [(box, labels there before the segment)] of the stroke being painted
         self.plane = "xy"
+        self.numbering = app.project.numbering  # the label numbering the history was kept in
+
+    def _history_valid(self):
+        """Whether the history's labels mean what they did; a class removed (even by a script) clears it."""
+        if self.app.project.numbering == self.numbering:
+            return True
+        self.clear()
+        return False
 
     def begin(self, plane="xy"):
         """Start a stroke on ``plane``."""
@@ -134,6 +142,7 @@ class Painter:
         """End a stroke: push it on the undo stack and retrain."""
         a = self.app
         if self._before is not None:
+            self._history_valid()
             self.undo_stack.append((a.image_index, self._before))
             del self.undo_stack[:-HISTORY]
             self.redo_stack.clear()  # a new stroke ends the redo history, as in every editor
@@ -147,6 +156,7 @@ class Painter:
         """Forget the undo and redo history."""
         self.undo_stack.clear()
         self.redo_stack.clear()
+        self.numbering = self.app.project.numbering
 
     def undo(self):
         """Undo the last stroke; False when there is none."""
@@ -159,11 +169,14 @@ class Painter:
     def _swap(self, src, dst, verb):
         """Restore the label boxes saved on ``src``; save what they replace on ``dst``."""
         a = self.app
-        if not src:
-            a.status = f"nothing to {verb}"
-            return False
-        i, saved = src.pop()
         with a.project.lock:  # one step for training: it never sees half a stroke
+            if not self._history_valid():
+                a.status = f"nothing to {verb}: a class was removed, so the labels undo kept mean other classes now"
+                return False
+            if not src:
+                a.status = f"nothing to {verb}"
+                return False
+            i, saved = src.pop()
             lab = a.project.labels(i)
             dst.append((i, [(key, np.array(lab[key])) for key, _ in saved]))  # all read before any is put back
             for key, values in reversed(saved):  # a later segment's box saw the earlier segments painted

@@ -27,6 +27,10 @@ class ClassList:
     drops the forest (:meth:`_changed`).
     """
 
+    #: bumped when label values are renumbered (a class removed): labels kept from before, e.g. an undo
+    #: history, now mean other classes or none
+    numbering = 0
+
     def class_index(self, name):
         """The 1-based label value of class ``name`` (a name, or an index checked against the classes)."""
         if isinstance(name, (int, np.integer)):
@@ -95,4 +99,5 @@ class ClassList:
                 self._store.mark(img)
             del self.classes[k - 1]
             del self.colors[k - 1]
+            self.numbering += 1
             self._changed()

@@ -85,6 +85,10 @@ class Labeling:
         if where is None:
             where = (Ellipsis,) if z is None else (int(z),)
         where = tuple(where)
+        v = np.asarray(values)
+        if v.size and (v.min() < 0 or v.max() > len(self.classes)):  # e.g. kept from before a class was removed
+            raise ValueError(f"labels hold values {int(v.min())}..{int(v.max())}, but only 0..{len(self.classes)} "
+                             f"exist (classes {self.classes})")
         with self.lock:
             lab = self._labels[i]
             before = np.array(lab[where])
