@@ -10,7 +10,10 @@
 Peak memory from the OS (VmHWM), reset before each case. Run one case per process:
 ``python benchmarks/bench_scale.py large 8192`` | ``imc`` | ``predict``; ``file 8192``: case 1 with the image
 written to a tiled TIFF and opened with ``pc.load_image`` (left in the file when larger than an eighth of the
-memory budget: ``PIXCLASS_MEMORY_LIMIT=2GiB`` budgets as on Binder).
+memory budget: ``PIXCLASS_MEMORY_LIMIT=2GiB`` budgets as on Binder); ``pyramid 16384``: the image as a tiled
+OME-TIFF with ``pyramid 16384 3`` or without ``pyramid 16384 0`` a pyramid (SubIFD levels, as bfconvert writes),
+left in the file: opening the app fitted, then 5 times zoom in 4x and fit again after a 3 s pause, until the view
+is drawn (Live Update off).
 """
 import os
 import statistics
@@ -109,6 +112,55 @@ def large(side, from_file=False):
     app.close()
 
 
+def pyramid_file(side, levels):
+    """The scene as a tiled OME-TIFF with ``levels`` coarser SubIFD levels (halving), written once."""
+    import tempfile
+
+    import tifffile
+
+    path = os.path.join(tempfile.gettempdir(), f"pixclass_scene{side}_{levels}.ome.tif")
+    if not os.path.exists(path):
+        img, _ = big_scene(side)
+        full = np.ascontiguousarray(np.moveaxis(img.data, -1, 0))
+        with tifffile.TiffWriter(path + ".part", ome=True, bigtiff=True) as w:
+            w.write(full, subifds=levels, tile=(256, 256), metadata={"axes": "CYX"})
+            for k in range(1, levels + 1):
+                w.write(np.ascontiguousarray(full[:, :: 2**k, :: 2**k]), subfiletype=1, tile=(256, 256))
+        os.replace(path + ".part", path)
+    return path
+
+
+def pyramid(side, levels):
+    """A tiled OME-TIFF left in its file, browsed zoomed out (Live Update off)."""
+    import subprocess
+
+    # written by a child process, so this one never held the whole image
+    subprocess.run([sys.executable, __file__, "pyramid-write", str(side), str(levels)], check=True)
+    path = pyramid_file(side, levels)
+    time.sleep(COLD)
+    reset_peak_rss()
+    im = pc.load_image(path, lazy=True)
+    p = pc.Project(["Nucleus", "Background"])
+    p.add_image(im)
+    t = time.perf_counter()
+    app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
+    app.wait_idle(600)
+    opened = time.perf_counter() - t
+    times = []
+    for _ in range(5):
+        time.sleep(COLD)
+        t = time.perf_counter()
+        app.zoom(4.0)
+        app.wait_idle(600)
+        app.fit()
+        app.wait_idle(600)
+        times.append(time.perf_counter() - t)
+    print(f"{side}x{side}x2 uint16 OME-TIFF, {len(im.levels)} coarser levels read: app opened fitted in {opened:.2f} s; "
+          f"zoom in 4x and fit again: median {statistics.median(times):.2f} s "
+          f"({', '.join(f'{x:.2f}' for x in times)}); peak RSS {peak_rss_mb():.0f} MB")
+    app.close()
+
+
 def imc():
     crops = []
     for s in range(12):  # steinbock: mean channel x100 prepended, x2 upscale, 500x500 crops
@@ -204,6 +256,10 @@ if __name__ == "__main__":
     if case in ("large", "file"):
         for side in ([int(a) for a in sys.argv[2:]] or [1024, 4096, 8192]):
             large(side, from_file=case == "file")
+    elif case == "pyramid-write":
+        pyramid_file(int(sys.argv[2]), int(sys.argv[3]))
+    elif case == "pyramid":
+        pyramid(int(sys.argv[2]) if len(sys.argv) > 2 else 16384, int(sys.argv[3]) if len(sys.argv) > 3 else 3)
     elif case == "imc":
         imc()
     else:

@@ -164,6 +164,26 @@ def test_ome_zarr_ngff_05_from_ome_zarr_py_is_read(tmp_path):
     np.testing.assert_array_equal(img.data[4, 100:110, 7], np.moveaxis(a[:, 4, 100:110, 7], 0, -1))
 
 
+def test_a_pyramidal_ome_tiff_keeps_its_levels_and_a_zoomed_out_view_reads_them(tmp_path):
+    from jupyter_pixclass.app.canvas_view import section_pixels
+
+    top = (np.random.default_rng(1).random((2, 1024, 768)) * 999).astype(np.uint16)
+    # coarser levels that are not the finest one subsampled, so where a pixel came from shows
+    halves, quarters = np.full((2, 512, 384), 7, np.uint16), np.full((2, 256, 192), 9, np.uint16)
+    with tifffile.TiffWriter(tmp_path / "p.ome.tif", ome=True) as w:  # as bfconvert and QuPath write them
+        w.write(top, subifds=2, tile=(256, 256), metadata={"axes": "CYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+        w.write(halves, subfiletype=1, tile=(256, 256))
+        w.write(quarters, subfiletype=1, tile=(256, 256))
+    img = pc.load_image(tmp_path / "p.ome.tif", lazy=True)
+    assert [lv.shape for lv in img.levels] == [(512, 384, 2), (256, 192, 2)] and img.spacing == (0.5, 0.5)
+    rows, cols = np.arange(0, 1024, 4), np.arange(0, 768, 4)
+    assert (section_pixels(img, None, None, rows, cols, [0, 1], (0.25, 0.25)) == 9).all()  # 1 : 4 shows level 2
+    assert (section_pixels(img, None, None, rows[:50], cols[:50], [1], (0.5, 0.5)) == 7).all()
+    np.testing.assert_array_equal(section_pixels(img, None, None, rows, cols, [0], (1.0, 1.0))[..., 0],
+                                  top[0][np.ix_(rows, cols)])  # at 1 : 1 the finest level
+    assert pc.load_image(tmp_path / "p.ome.tif", lazy=False).levels == []  # read whole: nothing to spare
+
+
 def test_damaged_ome_zarr_metadata_gets_errors_naming_the_file(tmp_path):
     p = tmp_path / "d.ome.zarr"
     pc.io.write_array(p, np.zeros((2, 300, 300), np.uint8), "CYX")

@@ -5,11 +5,13 @@ import itertools
 import json
 import os
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .paths import NPY, TIFF
 
-__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "open_hdf5_file", "open_h5",
+__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff", "open_hdf5_file", "open_h5",
            "open_zarr", "check_zarr_chunks"]
 
 # tifffile names axes more finely than we do; map to TZCYX.
@@ -90,8 +92,18 @@ def _read_tiff(path):
     return data, axes, spacing
 
 
+class OpenedTiff(NamedTuple):
+    """A TIFF opened by :func:`open_tiff_lazily`: nothing read yet."""
+
+    array: object  # series 0, finest level, as a Zarr array over its strips or tiles
+    axes: object  # letters of TZCYX, or None when the file does not say
+    spacing: object  # voxel size per spatial axis, or None
+    close: object  # closes the file
+    levels: list  # the coarser levels of a pyramid, finest first (Zarr arrays; empty if none)
+
+
 def open_tiff_lazily(path):
-    """Series 0 of a TIFF as a Zarr array over its strips or tiles (tifffile's Zarr store): nothing read yet."""
+    """Series 0 of a TIFF through tifffile's Zarr store, with its pyramid's coarser levels: an :class:`OpenedTiff`."""
     import tifffile
     import zarr
 
@@ -101,12 +113,36 @@ def open_tiff_lazily(path):
         raise ValueError(f"could not read {path!r} as .tif (corrupt or truncated?): {e}") from e
     try:
         series = tf.series[0]
-        store = series.aszarr(level=0)
-        arr = zarr.open(store, mode="r")
-        return arr, _tiff_axes(series), _tiff_spacing(tf, series), tf.close
+        arr = zarr.open(series.aszarr(level=0), mode="r")
+        return OpenedTiff(arr, _tiff_axes(series), _tiff_spacing(tf, series), tf.close, _coarser_levels(series, arr))
     except Exception as e:
         tf.close()
         raise ValueError(f"could not open {path!r} as a tiled or striped TIFF: {e}") from e
+
+
+def _coarser_levels(series, top):
+    """Zarr arrays of a pyramidal TIFF's coarser levels (OME-TIFF SubIFDs, QPTIFF ...), finest first.
+
+    A level is kept only when it has the finest level's axes and non-spatial sizes, each spatial size
+    no larger than the level before; a pyramid that does not fit is ignored, never guessed at.
+    """
+    import zarr
+
+    out, prev = [], tuple(top.shape)
+    axes = series.axes
+    for i in range(1, len(getattr(series, "levels", []) or [])):
+        try:
+            lv = series.levels[i]
+            if lv.axes != axes or len(lv.shape) != len(prev):
+                break
+            shape = tuple(lv.shape)
+            if any((a in "YX" and n > p) or (a not in "YX" and n != p) for a, n, p in zip(axes, shape, prev)):
+                break
+            out.append(zarr.open(series.aszarr(level=i), mode="r"))
+            prev = shape
+        except Exception:  # an odd pyramid: the finest level alone is still right
+            break
+    return out
 
 
 def _tiff_axes(series):

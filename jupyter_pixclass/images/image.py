@@ -80,7 +80,8 @@ class Image:
     channel_names : list of str, optional
         One name per channel.
     levels : list of array-like, optional
-        Coarser versions of the image (an OME-Zarr pyramid), finest first, channel-last.
+        Coarser versions of the image (an OME-Zarr pyramid, or a pyramidal TIFF left in its file), finest
+        first, channel-last.
 
     ``data`` may be a :class:`.LazyArray`: the pixels stay in the file (``lazy`` is True) and
     everything in the package reads only the parts it needs.
@@ -119,7 +120,7 @@ class Image:
             if data.dtype == bool:
                 data = data.astype(np.uint8)
             self.data, self.axes = to_channel_last(data, axes, source)
-        self.levels = list(levels or [])  # coarser versions of the pixels (OME-Zarr), finest first
+        self.levels = list(levels or [])  # coarser versions of the pixels (OME-Zarr, pyramidal TIFF), finest first
         self.unit = None  # of the spacing, when the file says (OME-Zarr)
         self.series = None  # (series name, t, n) for a frame of a time series
         self.file_axes = None  # the axes its file was read with (load_image): a saved project reads it the same way

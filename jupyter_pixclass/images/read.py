@@ -85,9 +85,10 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     if suffix_of(fpath) in PIL and lazy:
         raise ValueError(f"{fpath!r}: PNG and JPEG files cannot be read lazily (they are compressed whole)")
     tiff = suffix_of(fpath) in TIFF
+    pyramid = []
     if tiff and lazy is not False:  # metadata only, to decide
         check_exists(fpath)
-        arr, file_axes, spacing, close = open_tiff_lazily(fpath)
+        arr, file_axes, spacing, close, pyramid = open_tiff_lazily(fpath)
     else:
         arr, file_axes, spacing, close = open_array(path, dataset=dataset)
     ok = False
@@ -102,6 +103,7 @@ def load_image(path, axes=None, dataset=None, lazy=None):
         names = _channel_names_in(arr)
         if lazy:
             data = LazyArray(arr, use_axes, keep=close)
+            pyramid = [LazyArray(a, use_axes) for a in pyramid]  # shown when zoomed out, as OME-Zarr's levels
         else:
             if tiff:
                 close()
@@ -124,7 +126,7 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     inner = inner or (dataset.strip("/") if isinstance(dataset, str) else None)
     # the path names the dataset too, so a project that keeps the path reads this one again
     img = Image(data, axes=use_axes, spacing=spacing, path=fpath + (f"/{inner}" if inner else ""),
-                name=stem_of(fpath), channel_names=names)
+                name=stem_of(fpath), channel_names=names, levels=pyramid if lazy else None)
     img.file_axes = use_axes
     return img
 
