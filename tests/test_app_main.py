@@ -196,6 +196,14 @@ def test_3d_volume_and_several_images():
         app.close()
 
 
+def test_image_index_outside_the_project_is_refused(app):
+    import traitlets
+
+    with pytest.raises(traitlets.TraitError, match="image_index 1 is not an image of the project: 0..0"):
+        app.image_index = 1
+    assert app.image_index == 0
+
+
 def test_redisplay_shares_state(app):
     from IPython.display import display
 

@@ -424,6 +424,25 @@ def test_images_kept_as_paths_are_read_back_as_they_were_read(tmp_path, scene, m
     assert pc.Project.load("m.h5").images[0].n_channels == 3
 
 
+def test_2d_images_and_volumes_mix_only_when_volumes_are_filtered_plane_by_plane():
+    a2, t2 = pc.datasets.nuclei((96, 96), seed=1)
+    a3, t3 = pc.datasets.nuclei((8, 96, 96), seed=2)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    p.add_image(a2)
+    with pytest.raises(ValueError, match="'nuclei_seed2' is a volume filtered in 3D.*mode='2d'"):
+        p.add_image(a3)  # it used to be added, and training failed on features of two sizes
+    assert len(p.images) == 1
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0], mode="2d"), n_estimators=5)
+    p.add_image(a2)
+    p.add_image(a3)
+    p.set_labels(0, pc.datasets.scribbles(t2["classes"], mapping={1: 1, 2: 2, 3: 2}))
+    p.set_labels(1, pc.datasets.scribbles(t3["classes"], mapping={1: 1, 2: 2, 3: 2}))
+    assert p.train().predict(1).shape == (8, 96, 96, 2) and p.predict(0).shape == (96, 96, 2)
+    with pytest.raises(ValueError, match="one forest cannot learn from both"):
+        p.features = pc.FeatureSet(sigmas=[1.0])
+    assert p.features.mode == "2d" and p.forest is not None  # a refused feature set changes nothing
+
+
 def test_load_errors(tmp_path, trained):
     with pytest.raises(FileNotFoundError, match="no such project file"):
         pc.Project.load(tmp_path / "none.h5")

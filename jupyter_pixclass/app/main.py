@@ -164,6 +164,13 @@ class PixelClassifierApp(T.HasTraits):
         self.ortho.show()
         self._redraw()
 
+    @T.validate("image_index")
+    def _check_image_index(self, proposal):
+        i, n = proposal["value"], len(self.project.images)
+        if n and not 0 <= i < n:
+            raise T.TraitError(f"image_index {i} is not an image of the project: 0..{n - 1}")
+        return i
+
     @T.observe("image_index")
     def _on_image(self, change):
         if 0 <= change["new"] < len(self.project.images) and change["new"] != change["old"]:

@@ -119,6 +119,26 @@ class FeatureSet:
             raise ValueError(f"mode='3d' needs a 3D image; this one has {image_ndim} spatial axes")
         return 2 if (self.mode == "2d" or image_ndim == 2) else 3
 
+    def check_images(self, images):
+        """Check that ``images`` (with ``name`` and ``ndim_spatial``) give features of one dimensionality.
+
+        One forest learns from all of a project's images, so their features must be alike: 2D images
+        and volumes mix only when volumes are filtered plane by plane (``mode="2d"``).
+
+        Raises
+        ------
+        ValueError
+            Naming an image of each dimensionality and how to mix them.
+        """
+        seen = {}
+        for img in images:
+            seen.setdefault(self.spatial_ndim(img.ndim_spatial), img)
+        if len(seen) > 1:
+            a, b = seen[2], seen[3]
+            raise ValueError(f"image {b.name!r} is a volume filtered in 3D, but image {a.name!r} is 2D: one forest "
+                             f"cannot learn from both. Filter volumes plane by plane (FeatureSet(..., mode='2d')) to "
+                             f"mix them, or keep them in separate projects")
+
     def n_features(self, n_channels=1, ndim=2):
         """Number of features for ``n_channels`` channels in ``ndim`` filter dimensions."""
         return n_channels * sum(n_components(f, ndim) for f, _ in self.pairs)

@@ -107,6 +107,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
                 f"image {img.name!r} has {img.n_channels} channels but the project's images have "
                 f"{self.images[0].n_channels}"
             )
+        self.features.check_images(self.images + [img])
         if any(im.uid == img.uid for im in self.images):  # labels and caches are kept per image entry
             img = img.renewed()
         with self.lock:
@@ -140,6 +141,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         """Use a new FeatureSet: the labeled-feature store follows and the forest is dropped."""
         if not isinstance(fs, FeatureSet):
             raise TypeError(f"expected a FeatureSet; got {type(fs).__name__}")
+        fs.check_images(self.images)
         with self.lock:
             self._features = fs
             self._store = LabelStore(self.engine, fs)
