@@ -443,6 +443,23 @@ def test_2d_images_and_volumes_mix_only_when_volumes_are_filtered_plane_by_plane
     assert p.features.mode == "2d" and p.forest is not None  # a refused feature set changes nothing
 
 
+def test_a_whole_result_larger_than_memory_is_refused_before_it_is_allocated(tmp_path, scene, monkeypatch):
+    img, truth = scene
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "2GiB")  # as on Binder
+    with h5py.File(tmp_path / "huge.h5", "w") as f:  # 40 000^2 x 2 declared, nothing written: 6 GB of probabilities
+        f.create_dataset("data", shape=(40000, 40000, 2), dtype=np.uint16, chunks=(256, 256, 2))
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    p.add_image(img)
+    p.set_labels(0, pc.datasets.scribbles(truth["classes"], mapping={1: 1, 2: 2, 3: 2}))
+    i = p.train().add_image(str(tmp_path / "huge.h5"))
+    assert p.images[i].lazy
+    for call in (p.predict, p.segment, p.uncertainty):
+        with pytest.raises(ValueError, match=r"probabilities of image 'huge'.*11.9 GiB.*project.export"):
+            call(i)  # numpy would allocate it where memory is overcommitted, and filling it kills the kernel
+    with pytest.raises(ValueError, match=r"features of image 'huge'"):
+        p.features_of(i)
+
+
 def test_load_errors(tmp_path, trained):
     with pytest.raises(FileNotFoundError, match="no such project file"):
         pc.Project.load(tmp_path / "none.h5")

@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from ..images.checks import check_result_size
 from ..images.read import as_image
 from ..runtime.threads import run_rows
 from .blocks import block_for_budget, iter_blocks, selection_shape
@@ -322,6 +323,7 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
     shape = img.shape_spatial
     own = out is None
     if own:
+        check_result_size((F,) + shape, np.float32, "the features", img.name)
         out = np.empty((F,) + shape, np.float32)
     elif tuple(out.shape) != (F,) + shape:
         raise ValueError(f"out has shape {tuple(out.shape)}; expected {(F,) + shape} (features first)")

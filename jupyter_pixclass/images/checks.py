@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime.memory import container_available_bytes, default_cache_bytes
+from ..runtime.memory import available_bytes, container_available_bytes, default_cache_bytes
 
-__all__ = ["check_dtype", "check_read_size"]
+__all__ = ["check_dtype", "check_read_size", "check_result_size"]
 
 
 def check_dtype(dtype, source):
@@ -21,11 +21,33 @@ def check_dtype(dtype, source):
     return dtype
 
 
+def _hold_limit():
+    """Bytes one array may take: half the container's memory, else four cache budgets (at least 1 GiB)."""
+    box = container_available_bytes()
+    return max(4 * default_cache_bytes(), 2**30) if box is None else box // 2
+
+
+def check_result_size(shape, dtype, what, name):
+    """Refuse to compute a whole-image result that would not fit in memory, before allocating it.
+
+    Where memory is overcommitted, allocating succeeds and filling it gets the kernel killed; an
+    image left in its file may be far larger than memory. The limit is half of what is free now
+    (:func:`.available_bytes`: ``PIXCLASS_MEMORY_LIMIT`` and the container's limit count); the
+    error says what writes the result instead.
+    """
+    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    limit = max(available_bytes() // 2, 256 * 2**20)  # half of what is free now: a workstation holds more
+    if nbytes > limit:
+        raise ValueError(f"{what} of image {name!r} ({tuple(shape)} {np.dtype(dtype)}, {nbytes / 2**30:.1f} GiB) would "
+                         f"not fit in the memory this process may hold at once ({limit / 2**30:.1f} GiB): write "
+                         "them block by block with project.export(i, 'out.zarr' or '.h5') or pc.batch_predict, "
+                         "which never hold them whole")
+
+
 def check_read_size(shape, dtype, what, path):
     """Refuse to read what would not fit the memory this process may use: a damaged file declares anything."""
     nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
-    box = container_available_bytes()
-    limit = max(4 * default_cache_bytes(), 2**30) if box is None else box // 2
+    limit = _hold_limit()
     if nbytes > limit:
         raise ValueError(f"{path!r}: {what} of shape {tuple(shape)} ({nbytes / 2**30:.1f} GiB) is larger than "
                          f"this process may read at once ({limit / 2**30:.1f} GiB)")

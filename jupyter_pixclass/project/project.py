@@ -13,6 +13,7 @@ from ..engine.tiles import TileEngine
 from ..features.compute import compute_features
 from ..features.spec import FeatureSet
 from ..forest.train import check_class_weight, train_forest
+from ..images.checks import check_result_size
 from ..images.read import as_image
 from ..outputs.predict import predict_array
 from ..outputs.results import uncertainty_from
@@ -255,6 +256,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         """Class probabilities ``float32 (..., K)`` of image ``x`` (index, Image, array or path)."""
         self.check_trained()
         img = self.resolve_image(x)
+        check_result_size(img.data.shape[:-1] + (self.forest.n_classes,), np.float32, "the probabilities", img.name)
         if img.n_timepoints > 1:  # a time series: every frame, stacked along T
             return np.stack([self.predict(f) for f in img.frames()])
         self.check_input(img.n_channels, img.shape_spatial, img.name)
