@@ -114,6 +114,32 @@ def test_3d_axisorder_and_2d_features(tmp_path):
     assert p.features.mode == "2d"  # every selected scale computed in 2D in ilastik
 
 
+def test_a_lane_larger_than_memory_stays_in_its_file(tmp_path, monkeypatch):
+    vol, truth = pc.datasets.nuclei((20, 96, 112), seed=2)
+    with h5py.File(tmp_path / "raw.h5", "w") as f:  # as ilastik's data export writes it: c first
+        f.create_dataset("data", data=np.moveaxis(vol.data, -1, 0), chunks=(1, 4, 32, 32))
+    blocks = [("[0:1,3:5,10:20,30:40]", np.full((1, 2, 10, 10), 1, np.uint8)),
+              ("[0:1,12:13,60:70,5:9]", np.full((1, 1, 10, 4), 2, np.uint8))]
+    write_ilp(tmp_path / "v.ilp", [{"file": "raw.h5/data", "axes": "czyx", "blocks": blocks}],
+              features=(["GaussianSmoothing", "HessianOfGaussianEigenvalues"], [1.0], [[1], [1]], None))
+    whole = pc.Project.from_ilastik(tmp_path / "v.ilp")
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "6MiB")  # the 860 kB volume is now more than an eighth of it
+    p = pc.Project.from_ilastik(tmp_path / "v.ilp")
+    monkeypatch.delenv("PIXCLASS_MEMORY_LIMIT")
+    img = p.images[0]
+    assert img.lazy and not whole.images[0].lazy and img.axes == "ZYXC" and img.path.endswith("raw.h5/data")
+    np.testing.assert_array_equal(img.data[3:6, 10:30, 30:50], whole.images[0].data[3:6, 10:30, 30:50])
+    lab = p.labels(0)
+    assert type(lab).__name__ == "ChunkedLabels"  # only the painted chunks are held
+    np.testing.assert_array_equal(lab[...], whole.labels(0))
+    assert (lab[3:5, 10:20, 30:40] == 1).all() and (lab[12, 60:70, 5:9] == 2).all()
+    np.testing.assert_array_equal(p.train().predict(0), whole.train().predict(0))
+    p.save(tmp_path / "p.h5")  # kept as its path, read back in the lane's axis order
+    q = pc.Project.load(tmp_path / "p.h5")
+    assert q.images[0].lazy and q.images[0].shape_spatial == (20, 96, 112)
+    np.testing.assert_array_equal(q.labels(0)[...], whole.labels(0))
+
+
 def test_time_lanes_become_frames(tmp_path, scene2d):
     img, _ = scene2d
     movie = np.stack([img.data, img.data[::-1], img.data[:, ::-1]])  # t y x c

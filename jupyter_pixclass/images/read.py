@@ -13,7 +13,7 @@ from .lazy import LazyArray
 from .ome_zarr import is_ome_zarr, read_ome_zarr
 from .paths import H5, PIL, SUFFIXES, TIFF, ZARR, split_inner, suffix_of, stem_of
 
-__all__ = ["load_image", "as_image", "open_array", "channel_names_beside"]
+__all__ = ["load_image", "as_image", "open_array", "channel_names_beside", "too_big_to_hold"]
 
 def open_array(path, dataset=None):
     """Open an image file lazily where the format allows it.
@@ -99,7 +99,7 @@ def load_image(path, axes=None, dataset=None, lazy=None):
             raise ValueError(f"axes {use_axes!r} ({how}) do not fit {fpath!r} of shape {tuple(arr.shape)} "
                              f"({len(arr.shape)} dims)")
         if lazy is None:
-            lazy = suffix_of(fpath) not in PIL and _too_big_to_hold(arr.shape, arr.dtype)
+            lazy = suffix_of(fpath) not in PIL and too_big_to_hold(arr.shape, arr.dtype)
         names = _channel_names_in(arr)
         if lazy:
             data = LazyArray(arr, use_axes, keep=close)
@@ -131,8 +131,11 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     return img
 
 
-def _too_big_to_hold(shape, dtype):
-    """Whether pixels of ``shape`` and ``dtype`` would take more than an eighth of the memory we may use."""
+def too_big_to_hold(shape, dtype):
+    """Whether pixels of ``shape`` and ``dtype`` would take more than an eighth of the memory we may use.
+
+    Such an image is left in its file by default (``load_image(lazy=None)``, an ilastik lane).
+    """
     return int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize > available_bytes() / 8
 
 
@@ -157,7 +160,7 @@ def _load_ome_zarr(path, axes, lazy):
     for a in r.arrays:
         check_dtype(a.dtype, f"{path!r}")
     if lazy is None:
-        lazy = _too_big_to_hold(top.shape, top.dtype)
+        lazy = too_big_to_hold(top.shape, top.dtype)
     if lazy:
         data = LazyArray(top, use_axes)
         levels = [LazyArray(a, use_axes) for a in r.arrays[1:]]

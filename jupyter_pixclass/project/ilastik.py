@@ -31,8 +31,9 @@ from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image, guess_axes
 from ..images.paths import find_file, split_inner
 from ..images.formats import axes_from_attrs, open_hdf5_file
-from ..images.read import open_array
-from .ilastik_entries import labels_of, labels_to_ours, strings, text
+from ..images.lazy import LazyArray
+from ..images.read import open_array, too_big_to_hold
+from .ilastik_entries import chunked_labels_of, labels_of, labels_to_ours, strings, text
 from .state import ProjectState
 
 __all__ = ["read_ilastik_state", "FEATURE_IDS"]
@@ -118,26 +119,28 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
         return None
     if os.path.samefile(split_inner(found)[0], path):
         raise ValueError(f"{path!r}: {lane} points back at the project file itself ({file_path!r})")
-    raw = _raw_array(found, path)
-    if axes is None or len(axes) != raw.ndim:
-        axes = _axes_of_file(found)
-    return raw, axes, name, found
-
-
-def _axes_of_file(path):
-    arr, axes, _, close = open_array(path)
-    close()
-    return axes
-
-
-def _raw_array(path, ilp):
-    """The file's array as stored (ilastik's axistags describe that order), size checked first."""
-    arr, _, _, close = open_array(path)
+    arr, file_axes, _, close = open_array(found)
     try:
-        check_read_size(arr.shape, arr.dtype, f"the image {path!r}", ilp)
-        return np.asarray(arr[...])
+        if axes is None or len(axes) != arr.ndim:
+            axes = file_axes
+        ax = (axes or guess_axes(arr.shape)).upper()
+        if too_big_to_hold(arr.shape, arr.dtype) and len(ax) == arr.ndim and _one_image(ax, arr.shape):
+            img = Image(LazyArray(arr, ax, keep=close), name=name, path=found)  # read tile by tile, as ilastik does
+            img.file_axes = ax
+            close = None  # the image keeps the file open
+            return img, ax, name, found
+        check_read_size(arr.shape, arr.dtype, f"the image {found!r}", path)
+        return np.asarray(arr[...]), axes, name, found  # the file's order: ilastik's axistags describe it
     finally:
-        close()
+        if close is not None:
+            close()
+
+
+def _one_image(axes, shape):
+    """Whether a lane of ``axes`` and ``shape`` is one image with its planes as they are (no time points, and
+    not ilastik 1.x's 2D image stored with a z axis of one plane): the ones left in their file."""
+    return all(shape[axes.index(a)] > 1 for a in "Z" if a in axes) and all(
+        shape[axes.index(a)] == 1 for a in "T" if a in axes)
 
 
 def _feature_set(f, path, is_3d):
@@ -266,6 +269,10 @@ def _read_state(f, path, image_root):
                                 + "\n  ".join(missing))
     images = []
     for lane, no, (data, axes, name, src) in loaded:
+        if isinstance(data, Image):  # left in its file: labels kept as the chunks the blocks paint
+            keep = "".join(a for a in "ZYX" if a in axes)
+            images.append((data, chunked_labels_of(f, no, data.data.source.shape, axes, path, len(names), keep)))
+            continue
         axes = (axes or guess_axes(data.shape)).upper()  # the lane's own order, as blockSlice uses it
         if len(axes) != data.ndim:
             raise ValueError(f"{path!r}: {lane} has axes {axes!r} but its data has shape {data.shape}")

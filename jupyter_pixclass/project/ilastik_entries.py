@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-__all__ = ["MAX_TEXT", "text", "strings", "labels_of", "labels_to_ours"]
+__all__ = ["MAX_TEXT", "text", "strings", "labels_of", "chunked_labels_of", "label_blocks", "labels_to_ours"]
 
 MAX_TEXT = 100_000  # characters of one string entry: more is damage, not a name or a path
 
@@ -84,10 +84,40 @@ def labels_of(f, lane_no, shape, axes, path, n_classes):
     Every block's declared shape is checked against its blockSlice and the image before a
     pixel is read; values beyond ``n_classes`` (when the project names its classes) are refused.
     """
-    key = f"PixelClassification/LabelSets/labels{lane_no:03d}"
     lab = np.zeros(tuple(1 if a == "C" else n for a, n in zip(axes, shape)), np.uint8)
+    for sl, data in label_blocks(f, lane_no, shape, axes, path, n_classes):
+        lab[sl] = np.where(data > 0, data, lab[sl])  # 0 in a block is unlabeled, not an eraser
+    return lab
+
+
+def chunked_labels_of(f, lane_no, shape, axes, path, n_classes, keep="ZYX"):
+    """Labels of a lane too large to hold whole: :class:`.ChunkedLabels` over the axes ``keep`` of the lane.
+
+    ``keep`` are the spatial axes in our order (Z, Y, X, those the image has); every other axis of
+    the lane must be a single plane (a channel axis, a time or z axis of length 1). Only the
+    chunks the blocks paint are held.
+    """
+    from ..engine.chunked_labels import ChunkedLabels
+
+    idx = [axes.index(a) for a in keep]
+    if any(n != 1 for i, (a, n) in enumerate(zip(axes, shape)) if i not in idx and a != "C"):
+        raise ValueError(f"{path!r}: lane {lane_no} of axes {axes!r} and shape {tuple(shape)} is not one image of "
+                         f"axes {keep!r}")
+    out = ChunkedLabels(tuple(shape[i] for i in idx))
+    for sl, data in label_blocks(f, lane_no, shape, axes, path, n_classes):
+        rest = [i for i in range(len(axes)) if i not in idx]
+        data = np.transpose(data, idx + rest).reshape(tuple(data.shape[i] for i in idx))
+        box = tuple(sl[i] for i in idx)
+        out[box] = np.where(data > 0, data, out[box])
+    return out
+
+
+def label_blocks(f, lane_no, shape, axes, path, n_classes):
+    """``(slices, uint8 block)`` of every label block of a lane, both in the lane's axis order, each checked."""
+    key = f"PixelClassification/LabelSets/labels{lane_no:03d}"
+    lab_shape = tuple(1 if a == "C" else n for a, n in zip(axes, shape))
     if key not in f:
-        return lab
+        return
     group = f[key]
     if hasattr(group, "shape"):
         raise ValueError(f"{path!r}: {key} should be a group of label blocks but is a dataset")
@@ -114,8 +144,8 @@ def labels_of(f, lane_no, shape, axes, path, n_classes):
                 raise ValueError(f"{path!r}: {where} spans {s_.start}:{s_.stop} along {a.lower()}, an axis the "
                                  f"image (axes {axes!r}) does not have")
         sl = tuple(sl[b_axes.index(a)] for a in axes)
-        if any(s_.stop > n for s_, n in zip(sl, lab.shape)):
-            raise ValueError(f"{path!r}: {where} at {spec} lies outside the image of shape {lab.shape} "
+        if any(s_.stop > n for s_, n in zip(sl, lab_shape)):
+            raise ValueError(f"{path!r}: {where} at {spec} lies outside the image of shape {lab_shape} "
                              f"(axes {axes!r})")
         data = np.asarray(block[()])
         if data.size and (data.min() < 0 or data.max() > top):
@@ -125,9 +155,7 @@ def labels_of(f, lane_no, shape, axes, path, n_classes):
         for a in [a for a in b_axes if a not in axes]:
             data = np.take(data, 0, axis=b_axes.index(a))
             b_axes = b_axes.replace(a, "")
-        data = np.transpose(data, [b_axes.index(a) for a in axes])
-        lab[sl] = np.where(data > 0, data, lab[sl])  # 0 in a block is unlabeled, not an eraser
-    return lab
+        yield sl, np.transpose(data, [b_axes.index(a) for a in axes])
 
 
 def _block_axes(block, spec, lane_axes, path, where):
