@@ -41,8 +41,19 @@ def watershed(probabilities, class_index=1, threshold=0.5, seeds="distance", min
 
     probabilities = np.asarray(probabilities)
     K = probabilities.shape[-1]
+    if probabilities.ndim not in (3, 4) or not 2 <= K <= 255:
+        raise ValueError(f"probabilities of shape {probabilities.shape} should be (Y, X, K) or (Z, Y, X, K) with K >= 2 "
+                         "classes, as Project.predict returns; for one class's map p, pass np.stack([p, 1 - p], -1)")
     if not 1 <= class_index <= K:
         raise ValueError(f"class_index {class_index} out of range 1..{K} for probabilities of shape {probabilities.shape}")
+    # a map of one class (no K axis) looks like (..., K): its last axis would be taken for classes
+    sample = probabilities.reshape(-1, K)[:: max(1, probabilities.size // K // 4096)]
+    if not np.allclose(sample.sum(axis=1, dtype=np.float64), 1.0, atol=1e-3):
+        hint = (f"; saved as {probabilities.dtype} (renormalized), divide by {np.iinfo(probabilities.dtype).max} first"
+                if probabilities.dtype.kind in "iu" else "")
+        raise ValueError(f"probabilities of shape {probabilities.shape} do not sum to 1 over their last axis (the "
+                         f"{K} classes): pass what Project.predict returns; for one class's map p, pass "
+                         f"np.stack([p, 1 - p], -1){hint}")
     p = probabilities[..., class_index - 1].astype(np.float32)
     fg = p > threshold
     fg = ndi.binary_opening(fg, iterations=1)

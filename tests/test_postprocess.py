@@ -56,3 +56,19 @@ def test_object_table_of_huge_label_values_allocates_by_objects():
     inst = (truth["nuclei"] > 0).astype(np.int64) * 2**40
     t = pc.postprocess.object_table(inst, img)
     assert list(t["label"]) == [2**40] and t["area"][0] == (inst > 0).sum()
+
+
+def test_watershed_refuses_a_map_that_is_not_probabilities_over_classes(trained, scene):
+    img, _ = scene
+    prob = trained.predict(img)
+    nuclei = pc.postprocess.watershed(prob, class_index=1)
+    # one class's map has no class axis: its last axis (x) was taken for 160 classes and gave garbage
+    with pytest.raises(ValueError, match=r"shape \(160, 160\) should be \(Y, X, K\)"):
+        pc.postprocess.watershed(prob[..., 0], class_index=1)
+    vol = np.stack([prob[..., 0]] * 8)  # a volume of one class's map looks like (Y, X, K)
+    with pytest.raises(ValueError, match=r"do not sum to 1 over their last axis.*np.stack"):
+        pc.postprocess.watershed(vol, class_index=1)
+    np.testing.assert_array_equal(pc.postprocess.watershed(np.stack([prob[..., 0], 1 - prob[..., 0]], -1)), nuclei)
+    as_uint16 = np.round(prob * 65535).astype(np.uint16)  # an export with renormalize=True
+    with pytest.raises(ValueError, match="divide by 65535"):
+        pc.postprocess.watershed(as_uint16, class_index=1)
