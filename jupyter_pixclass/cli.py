@@ -98,6 +98,9 @@ def _lower_priority():
 
 def import_ilastik(args):
     """``pixclass import-ilastik``: an ilastik project saved as ours, retrained on its labels."""
+    import numpy as np
+
+    from .engine.chunked_labels import painted_regions
     from .project import Project
 
     try:
@@ -105,8 +108,9 @@ def import_ilastik(args):
 
         check_not_input(args.out, [args.ilp], "output")
         project = Project.from_ilastik(args.ilp, image_root=args.image_root)
-        check_not_input(args.out, [im.path for im in project.images], "output")
-        n_lab = sum(int((project.labels(i) > 0).sum()) for i in range(len(project.images)))
+        check_not_input(args.out, project.input_files(), "output")
+        n_lab = sum(int(np.count_nonzero(lab[r])) for lab in map(project.labels, range(len(project.images)))
+                    for r in painted_regions(lab))  # chunked labels of a lane left in its file: the painted chunks
         trained = False
         if not args.no_train:
             try:

@@ -210,6 +210,26 @@ def test_empty_and_nonfinite(tmp_path):
         pc.load_image(tmp_path / "n.npy")
 
 
+def test_files_written_atomically_get_the_usual_permissions(tmp_path, trained):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = trained.export(0, tmp_path / "p.tif")
+        trained.save(tmp_path / "p.h5")  # both went through a private temporary (0600)
+        assert stat.S_IMODE(os.stat(out).st_mode) == 0o644  # a colleague, a web server can read them
+        assert stat.S_IMODE(os.stat(tmp_path / "p.h5").st_mode) == 0o644
+        os.chmod(tmp_path / "p.h5", 0o640)
+        trained.save(tmp_path / "p.h5")
+        assert stat.S_IMODE(os.stat(tmp_path / "p.h5").st_mode) == 0o640  # a replaced file keeps its own
+        os.umask(0o077)
+        out = trained.export(0, tmp_path / "q.npy")
+        assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.tif"
     target.write_bytes(b"old")

@@ -57,6 +57,30 @@ def _remove_stale_temporaries(folder, base):
             shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else _silent_remove(p)
 
 
+def _mode_for(path):
+    """Permissions of the file replacing ``path``: those of the file it replaces, else 0666 less the umask."""
+    try:
+        if os.path.isfile(path):
+            return os.stat(path).st_mode & 0o7777
+    except OSError:
+        pass
+    return 0o666 & ~_umask()
+
+
+def _umask():
+    """This process's umask, read without changing it where the system says it (Linux 4.7 on)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and put back at once
+    os.umask(mask)
+    return mask
+
+
 def _silent_remove(p):
     try:
         os.remove(p)
@@ -125,6 +149,8 @@ def atomic_write(path, suffix=None):
     os.close(fd)
     try:
         yield tmp
+        if os.path.isfile(tmp):  # mkstemp made it private (0600): give it what any file written here would get
+            os.chmod(tmp, _mode_for(path))
         _fsync(tmp)
         if os.path.isdir(tmp) and os.path.isdir(path):  # a Zarr folder: replace the old one
             if _exchange(tmp, path):  # one step: the new folder in place, the old one at tmp
