@@ -125,7 +125,9 @@ def test_a_lane_larger_than_memory_stays_in_its_file(tmp_path, monkeypatch):
     whole = pc.Project.from_ilastik(tmp_path / "v.ilp")
     monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "6MiB")  # the 860 kB volume is now more than an eighth of it
     p = pc.Project.from_ilastik(tmp_path / "v.ilp")
+    assert main(["import-ilastik", str(tmp_path / "v.ilp"), "-o", str(tmp_path / "imported.h5")]) == 0
     monkeypatch.delenv("PIXCLASS_MEMORY_LIMIT")
+    assert pc.Project.load(tmp_path / "imported.h5").images[0].lazy
     img = p.images[0]
     assert img.lazy and not whole.images[0].lazy and img.axes == "ZYXC" and img.path.endswith("raw.h5/data")
     np.testing.assert_array_equal(img.data[3:6, 10:30, 30:50], whole.images[0].data[3:6, 10:30, 30:50])
