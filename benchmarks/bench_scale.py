@@ -9,7 +9,7 @@
    multiscale_basic_features + predict_segmenter after the same pause.
 Peak memory from the OS (VmHWM), reset before each case. Run one case per process:
 ``python benchmarks/bench_scale.py large 8192`` | ``imc`` | ``predict``; ``file 8192``: case 1 with the image
-written to a tiled TIFF and opened with ``pc.load_image`` (left in the file when larger than an eighth of the
+written to a tiled TIFF (``imagej 8192``: as ImageJ writes it, one strip a plane) and opened with ``pc.load_image`` (left in the file when larger than an eighth of the
 memory budget: ``PIXCLASS_MEMORY_LIMIT=2GiB`` budgets as on Binder); ``pyramid 16384``: the image as a tiled
 OME-TIFF with ``pyramid 16384 3`` or without ``pyramid 16384 0`` a pyramid (SubIFD levels, as bfconvert writes),
 left in the file: opening the app fitted, then 5 times zoom in 4x and fit again after a 3 s pause, until the view
@@ -57,16 +57,17 @@ def stroke_at(classes, cls, rng, centre, half, erode=5):
     return line or [(x + x0 - half, y + y0 - half)]
 
 
-def large(side, from_file=False):
+def large(side, from_file=False, tiled=True):
     img, classes = big_scene(side)
-    if from_file:  # as a user opens a file: a tiled TIFF, lazy when larger than an eighth of the budget
+    if from_file:  # as a user opens a file: a TIFF, lazy when larger than an eighth of the budget
         import tempfile
 
         import tifffile
 
         path = os.path.join(tempfile.mkdtemp(), f"scene{side}.tif")
+        # tiled, or as ImageJ and Fiji save a hyperstack: uncompressed, one strip a plane
         tifffile.imwrite(path, np.moveaxis(img.data, -1, 0), imagej=True, metadata={"axes": "CYX"},
-                         tile=(256, 256))
+                         tile=(256, 256) if tiled else None)
         img = pc.load_image(path)
         print(f"{path}: lazy {img.lazy} (memory limit {os.environ.get('PIXCLASS_MEMORY_LIMIT', 'none set')})")
     p = pc.Project(["Nucleus", "Background"])
@@ -253,9 +254,9 @@ def predict():
 if __name__ == "__main__":
     print(f"machine: {machine()}")
     case = sys.argv[1] if len(sys.argv) > 1 else "large"
-    if case in ("large", "file"):
+    if case in ("large", "file", "imagej"):
         for side in ([int(a) for a in sys.argv[2:]] or [1024, 4096, 8192]):
-            large(side, from_file=case == "file")
+            large(side, from_file=case != "large", tiled=case == "file")
     elif case == "pyramid-write":
         pyramid_file(int(sys.argv[2]), int(sys.argv[3]))
     elif case == "pyramid":

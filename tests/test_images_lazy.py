@@ -184,6 +184,49 @@ def test_a_pyramidal_ome_tiff_keeps_its_levels_and_a_zoomed_out_view_reads_them(
     assert pc.load_image(tmp_path / "p.ome.tif", lazy=False).levels == []  # read whole: nothing to spare
 
 
+def test_an_imagej_tiff_is_read_tile_by_tile_not_plane_by_plane(tmp_path, monkeypatch):
+    import os
+
+    from jupyter_pixclass.images.formats import MappedArray
+
+    planes = (np.random.default_rng(2).random((2, 512, 640)) * 999).astype(np.uint16)
+    # as ImageJ and Fiji save a hyperstack: uncompressed, one strip a plane, so tifffile's Zarr store
+    # made each plane one chunk, and a 32 x 32 tile read both 640 kB planes whole
+    tifffile.imwrite(tmp_path / "ij.tif", planes, imagej=True, metadata={"axes": "CYX"})
+    img = pc.load_image(tmp_path / "ij.tif", lazy=True)
+    assert isinstance(img.data.source, MappedArray)
+    read = []
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, at: read.append(n) or real(fd, n, at))
+    np.testing.assert_array_equal(img.data[100:132, 200:232], np.moveaxis(planes[:, 100:132, 200:232], 0, -1))
+    assert sum(read) == 2 * 32 * 32 * 2  # the tile's rows in each plane, nothing else
+    read.clear()
+    np.testing.assert_array_equal(img.data[::16, 5::7, 1], planes[1, ::16, 5::7])
+    assert sum(read) == 32 * 635 * 2  # every 16th row of one plane, from column 5 to the last one taken
+
+
+def test_a_region_read_from_a_file_is_what_numpy_gives(tmp_path):
+    from jupyter_pixclass.images.formats import MappedArray
+
+    rng = np.random.default_rng(0)
+    for shape in [(2, 37, 53), (37, 53, 3), (5, 2, 17, 19), (100,)]:
+        a = (rng.random(shape) * 1000).astype(">u2")  # big-endian, after a 13-byte header
+        (tmp_path / "a.raw").write_bytes(b"x" * 13 + a.tobytes())
+        m = MappedArray(tmp_path / "a.raw", 13, a.shape, a.dtype)
+        for key in [..., (0,), (slice(1, None, 3),), (slice(None), slice(2, 30, 4)), (-1,), (slice(0, 0),),
+                    (Ellipsis, slice(3, 9)), (1, slice(None, None, 2), 2)[:len(shape)]]:
+            try:
+                want = a[key]
+            except IndexError:  # more indices than axes: refused alike
+                with pytest.raises(IndexError):
+                    m[key]
+                continue
+            np.testing.assert_array_equal(m[key], want)
+            assert m[key].shape == want.shape
+    with pytest.raises(IndexError):
+        m[np.array([1, 2])]
+
+
 def test_damaged_ome_zarr_metadata_gets_errors_naming_the_file(tmp_path):
     p = tmp_path / "d.ome.zarr"
     pc.io.write_array(p, np.zeros((2, 300, 300), np.uint8), "CYX")
