@@ -170,12 +170,20 @@ class MappedArray:
             with open(self.path, "rb") as fh:
                 for pos, idx in zip(np.ndindex(*out.shape[:k]), itertools.product(*lead)):
                     at = self.offset + (int(np.dot(idx, strides[:k])) + a * int(strides[k])) * size
-                    raw = os.pread(fh.fileno(), run * size, at)
+                    raw = _read_at(fh, run * size, at)
                     if len(raw) != run * size:
                         raise ValueError(f"{self.path!r} is truncated: {len(raw)} bytes at {at}, {run * size} expected")
                     out[pos] = np.frombuffer(raw, self.dtype).reshape(out.shape[k:])
         out = out[(slice(None),) * k + (slice(None, None, step),)]
         return out.reshape([n for n, q in zip(out.shape, squeeze) if not q]) if any(squeeze) else out
+
+
+def _read_at(fh, n, at):
+    """``n`` bytes of the open file ``fh`` from byte ``at`` (``os.pread`` where the system has it: Windows has not)."""
+    if hasattr(os, "pread"):
+        return os.pread(fh.fileno(), n, at)
+    fh.seek(at)
+    return fh.read(n)
 
 
 def _selection(key, shape):
