@@ -198,6 +198,19 @@ def test_crops_keep_channel_names(tmp_path):
     assert back.channel_names == ["mean"] + img.channel_names
     np.testing.assert_array_equal(back.data, out[0][0].data)
 
+def test_a_tiff_larger_than_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((2, 512, 512), np.uint16), imagej=True, metadata={"axes": "CYX"})
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "1MiB")  # half of it may be read at once: the 1 MB image may not
+
+    def read(*a, **k):
+        raise AssertionError("read before its size was checked")
+
+    monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", read)
+    with pytest.raises(ValueError, match=r"big.tif.*\(2, 512, 512\).*larger than this process may read at once"):
+        pc.load_image(tmp_path / "big.tif", lazy=False)
+    assert pc.load_image(tmp_path / "big.tif").lazy  # by default it stays in its file
+
+
 def test_empty_and_nonfinite(tmp_path):
     np.save(tmp_path / "e.npy", np.zeros((0, 5)))
     with pytest.raises(ValueError, match=r"e.npy.*empty.*\(0, 5\)"):

@@ -128,6 +128,16 @@ def test_a_lane_larger_than_memory_stays_in_its_file(tmp_path, monkeypatch):
     assert main(["import-ilastik", str(tmp_path / "v.ilp"), "-o", str(tmp_path / "imported.h5")]) == 0
     monkeypatch.delenv("PIXCLASS_MEMORY_LIMIT")
     assert pc.Project.load(tmp_path / "imported.h5").images[0].lazy
+    # the same volume saved by ImageJ: opened without reading it, read region by region
+    tifffile.imwrite(tmp_path / "raw.tif", np.moveaxis(vol.data, -1, 1), imagej=True, metadata={"axes": "ZCYX"})
+    write_ilp(tmp_path / "t.ilp", [{"file": "raw.tif", "axes": "zcyx", "blocks": [
+        ("[3:5,0:1,10:20,30:40]", np.ones((2, 1, 10, 10), np.uint8))]}])
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "6MiB")
+    t = pc.Project.from_ilastik(tmp_path / "t.ilp")
+    monkeypatch.delenv("PIXCLASS_MEMORY_LIMIT")
+    assert t.images[0].lazy and type(t.images[0].data.source).__name__ == "MappedArray"
+    np.testing.assert_array_equal(t.images[0].data[3:6, 10:30, 30:50], vol.data[3:6, 10:30, 30:50])
+    assert (t.labels(0)[3:5, 10:20, 30:40] == 1).all()
     img = p.images[0]
     assert img.lazy and not whole.images[0].lazy and img.axes == "ZYXC" and img.path.endswith("raw.h5/data")
     np.testing.assert_array_equal(img.data[3:6, 10:30, 30:50], whole.images[0].data[3:6, 10:30, 30:50])

@@ -86,8 +86,11 @@ def open_plain(path, suf):
 def _read_tiff(path):
     import tifffile
 
+    from .checks import check_read_size
+
     with tifffile.TiffFile(path) as tf:
         series = tf.series[0]
+        check_read_size(series.shape, series.dtype, "the image", path)  # before reading what the file declares
         data = series.asarray()
         axes = _tiff_axes(series)
         spacing = _tiff_spacing(tf, series)

@@ -13,7 +13,7 @@ from .lazy import LazyArray
 from .ome_zarr import is_ome_zarr, read_ome_zarr
 from .paths import H5, PIL, SUFFIXES, TIFF, ZARR, split_inner, suffix_of, stem_of
 
-__all__ = ["load_image", "as_image", "open_array", "channel_names_beside", "too_big_to_hold"]
+__all__ = ["load_image", "as_image", "open_array", "open_lazily", "channel_names_beside", "too_big_to_hold"]
 
 def open_array(path, dataset=None):
     """Open an image file lazily where the format allows it.
@@ -42,6 +42,15 @@ def open_array(path, dataset=None):
         opened[3]()
         raise
     return opened
+
+
+def open_lazily(path, dataset=None):
+    """:func:`open_array`, but a TIFF too is opened without reading its pixels (its tiles, strips or runs on demand)."""
+    if suffix_of(split_inner(path)[0]) in TIFF:
+        check_exists(path)
+        opened = open_tiff_lazily(path)
+        return opened.array, opened.axes, opened.spacing, opened.close
+    return open_array(path, dataset=dataset)
 
 
 def load_image(path, axes=None, dataset=None, lazy=None):

@@ -32,7 +32,7 @@ from ..images.image import Image, guess_axes
 from ..images.paths import find_file, split_inner
 from ..images.formats import axes_from_attrs, open_hdf5_file
 from ..images.lazy import LazyArray
-from ..images.read import open_array, too_big_to_hold
+from ..images.read import open_lazily, too_big_to_hold
 from .ilastik_entries import chunked_labels_of, labels_of, labels_to_ours, strings, text
 from .state import ProjectState
 
@@ -119,7 +119,7 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
         return None
     if os.path.samefile(split_inner(found)[0], path):
         raise ValueError(f"{path!r}: {lane} points back at the project file itself ({file_path!r})")
-    arr, file_axes, _, close = open_array(found)
+    arr, file_axes, _, close = open_lazily(found)  # nothing read before its size is known
     try:
         if axes is None or len(axes) != arr.ndim:
             axes = file_axes
