@@ -42,8 +42,9 @@ def watershed(probabilities, class_index=1, threshold=0.5, seeds="distance", min
     probabilities = np.asarray(probabilities)
     K = probabilities.shape[-1]
     if probabilities.ndim not in (3, 4) or not 2 <= K <= 255:
-        raise ValueError(f"probabilities of shape {probabilities.shape} should be (Y, X, K) or (Z, Y, X, K) with K >= 2 "
-                         "classes, as Project.predict returns; for one class's map p, pass np.stack([p, 1 - p], -1)")
+        raise ValueError(f"probabilities of shape {probabilities.shape} should be (Y, X, K) or (Z, Y, X, K) with "
+                         "K >= 2 classes, as Project.predict returns; for one class's map p, pass "
+                         "np.stack([p, 1 - p], -1)")
     if not 1 <= class_index <= K:
         raise ValueError(f"class_index {class_index} out of range 1..{K} for probabilities of shape {probabilities.shape}")
     # a map of one class (no K axis) looks like (..., K): its last axis would be taken for classes

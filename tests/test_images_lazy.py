@@ -227,6 +227,15 @@ def test_a_region_read_from_a_file_is_what_numpy_gives(tmp_path):
         m[np.array([1, 2])]
 
 
+def test_a_damaged_file_left_in_place_is_named_when_a_read_fails(tmp_path):
+    tifffile.imwrite(tmp_path / "whole.tif", np.ones((2, 512, 512), np.uint16), imagej=True, metadata={"axes": "CYX"})
+    data = (tmp_path / "whole.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) // 2])  # a copy that stopped half way
+    img = pc.load_image(tmp_path / "cut.tif", lazy=True)  # opening reads no pixel: the damage shows on reading
+    with pytest.raises(ValueError, match=r"could not read '.*cut.tif' \(damaged or truncated\?\)"):
+        img.data[500:510, 500:510]  # tifffile's own TiffFileError named no file
+
+
 def test_damaged_ome_zarr_metadata_gets_errors_naming_the_file(tmp_path):
     p = tmp_path / "d.ome.zarr"
     pc.io.write_array(p, np.zeros((2, 300, 300), np.uint8), "CYX")

@@ -11,8 +11,8 @@ import numpy as np
 
 from .paths import NPY, TIFF
 
-__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff", "MappedArray", "open_hdf5_file", "open_h5",
-           "open_zarr", "check_zarr_chunks"]
+__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff", "MappedArray",
+           "open_hdf5_file", "open_h5", "open_zarr", "check_zarr_chunks"]
 
 # tifffile names axes more finely than we do; map to TZCYX.
 _TIFF_AXES = {"S": "C", "E": "C", "L": "C", "H": "C", "I": "Z", "Q": "?", "R": "?", "V": "?", "A": "?"}
@@ -190,7 +190,7 @@ def _read_at(fh, n, at):
 
 
 def _selection(key, shape):
-    """``key`` (ints, slices with positive steps, an Ellipsis) as ``(start, stop, step)`` per axis, and which were ints."""
+    """``key`` (ints, positive-step slices, an Ellipsis) as ``(start, stop, step)`` per axis, and which were ints."""
     key = key if isinstance(key, tuple) else (key,)
     if any(k is Ellipsis for k in key):
         i = next(i for i, k in enumerate(key) if k is Ellipsis)

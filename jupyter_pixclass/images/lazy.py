@@ -48,14 +48,16 @@ class LazyArray(ArrayShape):
         dropped; ``fixed`` pins axes to one index (a frame of a series).
     keep : object, optional
         What must stay open while this array is used (an h5py File).
+    where : str, optional
+        The file, named by an error when a read fails (a damaged file is found only when read).
     """
 
-    def __init__(self, source, axes, keep=None, fixed=None):
+    def __init__(self, source, axes, keep=None, fixed=None, where=None):
         axes = axes.upper()
         if len(axes) != len(source.shape) or len(set(axes)) != len(axes) or not set(axes) <= set("TZCYX"):
             raise ValueError(f"axes {axes!r} do not fit an array of shape {tuple(source.shape)}")
         check_dtype(source.dtype, "the array")
-        self.source, self.src_axes, self.keep = source, axes, keep
+        self.source, self.src_axes, self.keep, self.where = source, axes, keep, where
         self.fixed = dict(fixed or {})
         if "T" in axes and source.shape[axes.index("T")] == 1:
             self.fixed.setdefault("T", 0)
@@ -71,7 +73,7 @@ class LazyArray(ArrayShape):
 
     def frame(self, t):
         """Time point ``t`` of a series, still in the file."""
-        return LazyArray(self.source, self.src_axes, self.keep, dict(self.fixed, T=int(t)))
+        return LazyArray(self.source, self.src_axes, self.keep, dict(self.fixed, T=int(t)), self.where)
 
     def __len__(self):
         return self.shape[0]
@@ -94,7 +96,13 @@ class LazyArray(ArrayShape):
                 src_key.append(k)
                 if isinstance(k, slice):
                     kept.append(a)
-        block = np.asarray(self.source[tuple(src_key)])
+        try:
+            block = np.asarray(self.source[tuple(src_key)])
+        except MemoryError:
+            raise
+        except Exception as e:  # h5py, zarr and tifffile each raise their own on a damaged or truncated file
+            raise ValueError(f"could not read {self.where or 'the file'!r} (damaged or truncated?): "
+                             f"{type(e).__name__}: {e}") from e
         for a, idx in picks:
             block = np.take(block, idx, axis=kept.index(a))
         if block.dtype == bool:

@@ -111,8 +111,9 @@ def load_image(path, axes=None, dataset=None, lazy=None):
             lazy = suffix_of(fpath) not in PIL and too_big_to_hold(arr.shape, arr.dtype)
         names = _channel_names_in(arr)
         if lazy:
-            data = LazyArray(arr, use_axes, keep=close)
-            pyramid = [LazyArray(a, use_axes) for a in pyramid]  # shown when zoomed out, as OME-Zarr's levels
+            data = LazyArray(arr, use_axes, keep=close, where=fpath)
+            # shown when zoomed out, as OME-Zarr's levels
+            pyramid = [LazyArray(a, use_axes, where=fpath) for a in pyramid]
         else:
             if tiff:
                 close()
@@ -171,8 +172,8 @@ def _load_ome_zarr(path, axes, lazy):
     if lazy is None:
         lazy = too_big_to_hold(top.shape, top.dtype)
     if lazy:
-        data = LazyArray(top, use_axes)
-        levels = [LazyArray(a, use_axes) for a in r.arrays[1:]]
+        data = LazyArray(top, use_axes, where=path)
+        levels = [LazyArray(a, use_axes, where=path) for a in r.arrays[1:]]
     else:
         check_read_size(top.shape, top.dtype, "the finest level", path)
         data, levels = np.asarray(top[...]), []

@@ -34,7 +34,7 @@ class ProjectFiles:
         return found + [p for p in (self.path, self.ilastik_path) if p is not None]
 
     def export(self, x, path, source="probabilities", dtype=None, renormalize=False, axes=None, class_name=None):
-        """Write a result of image ``x`` to ``path`` (.tif/.h5/.npy) atomically; see :func:`.outputs.export.export_result`."""
+        """Write a result of image ``x`` to ``path`` atomically: see :func:`.outputs.export.export_result`."""
         from ..outputs.export import export_result
 
         return export_result(self, x, path, source=source, dtype=dtype, renormalize=renormalize,

@@ -187,7 +187,7 @@ def read_project(path, image_root=None):
 
 
 def _read(path, image_root):
-    missing = []
+    missing, forest, trained = [], None, None
     with open_hdf5_file(path, "project file") as f:
         fmt = f.attrs.get("format")  # anything at all: an array would not compare as one value
         if isinstance(fmt, bytes):
@@ -214,8 +214,8 @@ def _read(path, image_root):
                 raise ValueError(f"{path!r}: images are named {keys[:5]}; expected 0, 1, 2, ...")
             opened = {}  # a series file read once for all its frames
             images = [_image(f["images"][i], i, path, image_root, missing, opened) for i in sorted(keys, key=int)]
-            if not missing:
-                forest, trained = _forest(f["forest"], images, classes, features, path) if "forest" in f else (None, None)
+            if not missing and "forest" in f:
+                forest, trained = _forest(f["forest"], images, classes, features, path)
         except (KeyError, OSError, TypeError, IndexError, AttributeError) as e:
             raise ValueError(f"{path!r} is damaged or incomplete: {type(e).__name__}: {e}") from e
         except ValueError as e:

@@ -125,7 +125,8 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
             axes = file_axes
         ax = (axes or guess_axes(arr.shape)).upper()
         if too_big_to_hold(arr.shape, arr.dtype) and len(ax) == arr.ndim and _one_image(ax, arr.shape):
-            img = Image(LazyArray(arr, ax, keep=close), name=name, path=found)  # read tile by tile, as ilastik does
+            # read tile by tile, as ilastik does
+            img = Image(LazyArray(arr, ax, keep=close, where=found), name=name, path=found)
             img.file_axes = ax
             close = None  # the image keeps the file open
             return img, ax, name, found
