@@ -187,7 +187,7 @@ def test_a_pyramidal_ome_tiff_keeps_its_levels_and_a_zoomed_out_view_reads_them(
 def test_an_imagej_tiff_is_read_tile_by_tile_not_plane_by_plane(tmp_path, monkeypatch):
     import os
 
-    from jupyter_pixclass.images.formats import MappedArray
+    from jupyter_pixclass.images.lazy import MappedArray
 
     planes = (np.random.default_rng(2).random((2, 512, 640)) * 999).astype(np.uint16)
     # as ImageJ and Fiji save a hyperstack: uncompressed, one strip a plane, so tifffile's Zarr store
@@ -206,7 +206,7 @@ def test_an_imagej_tiff_is_read_tile_by_tile_not_plane_by_plane(tmp_path, monkey
 
 
 def test_a_region_read_from_a_file_is_what_numpy_gives(tmp_path):
-    from jupyter_pixclass.images.formats import MappedArray
+    from jupyter_pixclass.images.lazy import MappedArray
 
     rng = np.random.default_rng(0)
     for shape in [(2, 37, 53), (37, 53, 3), (5, 2, 17, 19), (100,)]:

@@ -9,9 +9,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .lazy import MappedArray
 from .paths import NPY, TIFF
 
-__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff", "MappedArray",
+__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff",
            "open_hdf5_file", "open_h5", "open_zarr", "check_zarr_chunks"]
 
 # tifffile names axes more finely than we do; map to TZCYX.
@@ -142,79 +143,6 @@ def _mapped(path, series):
     except Exception:  # not contiguous after all, or a layout memmap refuses: the Zarr store reads it
         return None
     return MappedArray(path, mm.offset, mm.shape, mm.dtype) if tuple(mm.shape) == tuple(series.shape) else None
-
-
-class MappedArray:
-    """An uncompressed C-order array at ``offset`` in a file, read region by region with ``os.pread``.
-
-    A memory map would keep every page it touched in this process's resident memory: a zoomed-out
-    view reading every 20th row of a 576 MB image mapped most of it (peak 1.15 GB against 0.71 GB for
-    the same image tiled). Here each run of the region along its last axes is one read into a copy.
-    """
-
-    def __init__(self, path, offset, shape, dtype):
-        self.path, self.offset = os.fspath(path), int(offset)
-        self.shape, self.dtype = tuple(int(n) for n in shape), np.dtype(dtype)
-        self.ndim = len(self.shape)
-
-    def __getitem__(self, key):
-        sel, squeeze = _selection(key, self.shape)
-        k = self.ndim - 1  # axes k.. are read as one run: those after k whole, k itself a span
-        while k > 0 and sel[k] == (0, self.shape[k], 1):
-            k -= 1
-        a, b, step = sel[k]
-        tail = self.shape[k + 1:]
-        run = (b - a) * int(np.prod(tail, dtype=np.int64))
-        strides = np.cumprod((1,) + self.shape[:0:-1])[::-1]  # elements, C order
-        lead = [range(*s) for s in sel[:k]]
-        out = np.empty([len(r) for r in lead] + [b - a] + list(tail), self.dtype)
-        if out.size:
-            size = self.dtype.itemsize
-            with open(self.path, "rb") as fh:
-                for pos, idx in zip(np.ndindex(*out.shape[:k]), itertools.product(*lead)):
-                    at = self.offset + (int(np.dot(idx, strides[:k])) + a * int(strides[k])) * size
-                    raw = _read_at(fh, run * size, at)
-                    if len(raw) != run * size:
-                        raise ValueError(f"{self.path!r} is truncated: {len(raw)} bytes at {at}, {run * size} expected")
-                    out[pos] = np.frombuffer(raw, self.dtype).reshape(out.shape[k:])
-        out = out[(slice(None),) * k + (slice(None, None, step),)]
-        return out.reshape([n for n, q in zip(out.shape, squeeze) if not q]) if any(squeeze) else out
-
-
-def _read_at(fh, n, at):
-    """``n`` bytes of the open file ``fh`` from byte ``at`` (``os.pread`` where the system has it: Windows has not)."""
-    if hasattr(os, "pread"):
-        return os.pread(fh.fileno(), n, at)
-    fh.seek(at)
-    return fh.read(n)
-
-
-def _selection(key, shape):
-    """``key`` (ints, positive-step slices, an Ellipsis) as ``(start, stop, step)`` per axis, and which were ints."""
-    key = key if isinstance(key, tuple) else (key,)
-    if any(k is Ellipsis for k in key):
-        i = next(i for i, k in enumerate(key) if k is Ellipsis)
-        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1:]
-    key = key + (slice(None),) * (len(shape) - len(key))
-    if len(key) != len(shape):
-        raise IndexError(f"{len(key)} indices for an array of {len(shape)} dimensions")
-    sel, squeeze = [], []
-    for k, n in zip(key, shape):
-        if isinstance(k, (int, np.integer)):
-            i = int(k) + (n if k < 0 else 0)
-            if not 0 <= i < n:
-                raise IndexError(f"index {int(k)} is out of bounds for an axis of size {n}")
-            sel.append((i, i + 1, 1))
-            squeeze.append(True)
-        elif isinstance(k, slice):
-            a, b, st = k.indices(n)
-            if st < 1:
-                raise IndexError("steps must be positive here")
-            sel.append((a, max(a, b), st))
-            squeeze.append(False)
-        else:
-            raise IndexError(f"a file read region by region takes ints and slices; got {type(k).__name__}")
-    return sel, squeeze
 
 
 def _coarser_levels(series, top):

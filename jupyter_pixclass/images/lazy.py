@@ -1,16 +1,20 @@
-"""Pixels that stay in their file: a channel-last view of an HDF5, Zarr, TIFF or memory-mapped array.
+"""Pixels that stay in their file: a channel-last view of an HDF5, Zarr, TIFF or NPY array.
 
 Reading goes through ``__getitem__`` only: each request is translated to the file's own axis order,
-read (HDF5, Zarr and tifffile's Zarr store read just the chunks it touches), and transposed.
-Nothing here reads a whole array unless asked for all of it.
+read (HDF5, Zarr and tifffile's Zarr store read just the chunks it touches; :class:`MappedArray` the
+runs of an uncompressed TIFF or NPY it touches), and transposed. Nothing here reads a whole array
+unless asked for all of it.
 """
 from __future__ import annotations
+
+import itertools
+import os
 
 import numpy as np
 
 from .checks import check_dtype
 
-__all__ = ["LazyArray", "ArrayShape", "is_lazy"]
+__all__ = ["LazyArray", "MappedArray", "ArrayShape", "is_lazy"]
 
 _SPATIAL = "ZYX"
 
@@ -126,6 +130,55 @@ class LazyArray(ArrayShape):
 
     def __repr__(self):
         return f"LazyArray(shape={self.shape}, dtype={self.dtype}, axes={self.axes!r}, in {type(self.source).__name__})"
+
+
+class MappedArray:
+    """An uncompressed C-order array at ``offset`` in a file, read region by region with ``os.pread``.
+
+    A memory map would keep every page it touched in this process's resident memory: a zoomed-out
+    view reading every 20th row of a 576 MB image mapped most of it (peak 1.15 GB against 0.71 GB for
+    the same image tiled). Here each run of the region along its last axes is one read into a copy.
+    """
+
+    def __init__(self, path, offset, shape, dtype):
+        self.path, self.offset = os.fspath(path), int(offset)
+        self.shape, self.dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        key = _full_key(key, self.shape)
+        if any(isinstance(k, np.ndarray) for k in key):
+            raise IndexError("a file read region by region takes ints and slices")
+        sel = [(k, k + 1, 1) if isinstance(k, int) else (k.start, max(k.start, k.stop), k.step) for k in key]
+        squeeze = [isinstance(k, int) for k in key]
+        k = self.ndim - 1  # axes k.. are read as one run: those after k whole, k itself a span
+        while k > 0 and sel[k] == (0, self.shape[k], 1):
+            k -= 1
+        a, b, step = sel[k]
+        tail = self.shape[k + 1:]
+        run = (b - a) * int(np.prod(tail, dtype=np.int64))
+        strides = np.cumprod((1,) + self.shape[:0:-1])[::-1]  # elements, C order
+        lead = [range(*s) for s in sel[:k]]
+        out = np.empty([len(r) for r in lead] + [b - a] + list(tail), self.dtype)
+        if out.size:
+            size = self.dtype.itemsize
+            with open(self.path, "rb") as fh:
+                for pos, idx in zip(np.ndindex(*out.shape[:k]), itertools.product(*lead)):
+                    at = self.offset + (int(np.dot(idx, strides[:k])) + a * int(strides[k])) * size
+                    raw = _read_at(fh, run * size, at)
+                    if len(raw) != run * size:
+                        raise ValueError(f"{self.path!r} is truncated: {len(raw)} bytes at {at}, {run * size} expected")
+                    out[pos] = np.frombuffer(raw, self.dtype).reshape(out.shape[k:])
+        out = out[(slice(None),) * k + (slice(None, None, step),)]
+        return out.reshape([n for n, q in zip(out.shape, squeeze) if not q]) if any(squeeze) else out
+
+
+def _read_at(fh, n, at):
+    """``n`` bytes of the open file ``fh`` from byte ``at`` (``os.pread`` where the system has it: Windows has not)."""
+    if hasattr(os, "pread"):
+        return os.pread(fh.fileno(), n, at)
+    fh.seek(at)
+    return fh.read(n)
 
 
 def _full_key(key, shape):
