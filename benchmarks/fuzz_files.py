@@ -34,7 +34,10 @@ path = sys.argv[1]
 try:
     if path.endswith(".ilp"):
         p = pc.Project.from_ilastik(path)
-        n = sum(int((p.labels(i) > 0).sum()) for i in range(len(p.images)))
+        from jupyter_pixclass.engine.chunked_labels import painted_regions  # a lane left in its file: chunks
+
+        n = sum(int(np.count_nonzero(lab[r])) for lab in map(p.labels, range(len(p.images)))
+                for r in painted_regions(lab))
         if n and len(p.images) and len(p.classes) > 1:
             try:
                 p.train()
