@@ -128,6 +128,11 @@ def test_labels_of_a_lazy_image_are_chunked(tmp_path):
     for k in q.forest.ARRAYS:
         np.testing.assert_array_equal(getattr(q.forest, k), getattr(p.forest, k))
     np.testing.assert_array_equal(q.train().forest.threshold, p.forest.threshold)  # the same labels again
+    # compared as an array is (``(labels > 0).sum()`` raised TypeError), when the whole labels fit in memory
+    assert (lab > 0).sum() == 4 and (lab == 2).sum() == 2 and (lab != 0).sum() == 4 and not (lab >= 1).all()
+    huge = type(lab)((200_000, 200_000))
+    with pytest.raises(ValueError, match="too large to compare whole: read them where painted"):
+        huge > 0
 
 
 def test_ome_zarr_written_is_read_by_ome_zarr(volume, trained, tmp_path):

@@ -10,6 +10,7 @@ import itertools
 
 import numpy as np
 
+from ..images.checks import check_result_size
 from ..images.lazy import ArrayShape
 
 __all__ = ["ChunkedLabels", "labels_for", "relabel", "take_flat", "painted_regions"]
@@ -234,6 +235,36 @@ class ChunkedLabels(ArrayShape):
     def __array__(self, dtype=None, copy=None):
         out = self[(slice(None),) * self.ndim]
         return out if dtype is None else out.astype(dtype)
+
+    # ``labels > 0``, ``labels == k`` as on an array: the whole labels, if they fit in memory
+    __hash__ = object.__hash__
+
+    def _whole(self):
+        try:
+            check_result_size(self.shape, np.uint8, "the labels", "left in its file")
+        except ValueError:
+            raise ValueError(f"labels of shape {self.shape} are too large to compare whole: read them where painted, "
+                             "e.g. sum(np.count_nonzero(labels[r] == k) for r in painted_regions(labels)) "
+                             "(jupyter_pixclass.engine.chunked_labels.painted_regions)") from None
+        return np.asarray(self)
+
+    def __gt__(self, other):
+        return self._whole() > other
+
+    def __ge__(self, other):
+        return self._whole() >= other
+
+    def __lt__(self, other):
+        return self._whole() < other
+
+    def __le__(self, other):
+        return self._whole() <= other
+
+    def __eq__(self, other):
+        return self._whole() == (np.asarray(other) if isinstance(other, ChunkedLabels) else other)
+
+    def __ne__(self, other):
+        return self._whole() != (np.asarray(other) if isinstance(other, ChunkedLabels) else other)
 
     def __repr__(self):
         return f"ChunkedLabels(shape={self.shape}, {len(self.chunks)} chunks painted, {self.nbytes / 2**20:.1f} MB)"
