@@ -260,6 +260,19 @@ def imc(shape=(250, 250), n_channels=16, seed=0):
     return image, {"nuclei": inst, "cells": cells, "classes": classes}
 
 
+def _class_array(classes):
+    """``classes`` as integers; the truth dict of :func:`nuclei` and :func:`imc` gives its ``"classes"``."""
+    if isinstance(classes, dict):  # pass the truth itself, as a newcomer does
+        if "classes" not in classes:
+            raise ValueError(f"a truth dict needs a 'classes' entry; got keys {sorted(classes)[:8]}")
+        classes = classes["classes"]
+    classes = np.asarray(classes)
+    if classes.dtype.kind not in "biu" or classes.ndim not in (2, 3):
+        raise ValueError(f"classes should be a 2D or 3D array of class numbers per pixel; got "
+                         f"{classes.dtype} of shape {classes.shape}")
+    return classes
+
+
 def _mapped(classes, mapping):
     """``classes`` with truth classes mapped to label values by ``mapping`` (unmapped ones become 0)."""
     if mapping is None:
@@ -275,8 +288,8 @@ def scribbles(classes, n_strokes=6, length=20, radius=2, seed=0, mapping=None):
 
     Parameters
     ----------
-    classes : ndarray of int
-        Ground-truth class per pixel (0 = none), e.g. ``truth["classes"]``.
+    classes : ndarray of int, or dict
+        Ground-truth class per pixel (0 = none), e.g. ``truth["classes"]``, or the ``truth`` dict itself.
     n_strokes : int
         Strokes per class.
     length : int
@@ -293,7 +306,7 @@ def scribbles(classes, n_strokes=6, length=20, radius=2, seed=0, mapping=None):
     uint8 labels of the same shape, 0 where unpainted.
     """
     rng = np.random.default_rng(seed)
-    classes = np.asarray(classes)
+    classes = _class_array(classes)
     classes = _mapped(classes, mapping)
     out = np.zeros(classes.shape, np.uint8)
     nd = classes.ndim
@@ -326,8 +339,8 @@ def strokes(classes, n_strokes=4, length=25, radius=2, seed=0, mapping=None, z=N
 
     Parameters
     ----------
-    classes : ndarray of int
-        Ground-truth class per pixel (2D, or 3D with ``z`` choosing the plane).
+    classes : ndarray of int, or dict
+        Ground-truth class per pixel (2D, or 3D with ``z`` choosing the plane), or the ``truth`` dict.
     n_strokes, length, radius, seed, mapping :
         As in :func:`scribbles`.
     z : int, optional
@@ -339,7 +352,7 @@ def strokes(classes, n_strokes=4, length=25, radius=2, seed=0, mapping=None, z=N
         ``points`` is ``[(x, y), ...]`` in image pixels, ``k`` the label value to paint.
     """
     rng = np.random.default_rng(seed)
-    classes = np.asarray(classes)
+    classes = _class_array(classes)
     if classes.ndim == 3:
         classes = classes[classes.shape[0] // 2 if z is None else z]
     classes = _mapped(classes, mapping)

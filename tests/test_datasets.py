@@ -48,6 +48,11 @@ def test_scribbles_stay_inside_truth():
     s = pc.datasets.scribbles(t["classes"], n_strokes=5, seed=1)
     assert set(np.unique(s)) == {0, 1, 2, 3}
     assert (s[s > 0] == t["classes"][s > 0]).all()
+    # the truth dict itself, as a newcomer passes it (a TypeError from numpy before)
+    assert (pc.datasets.scribbles(t, n_strokes=5, seed=1) == s).all()
+    assert pc.datasets.strokes(t, seed=1) == pc.datasets.strokes(t["classes"], seed=1)
+    with pytest.raises(ValueError, match="class numbers per pixel; got float64 of shape"):
+        pc.datasets.scribbles(np.zeros((8, 8)))
 
 
 def test_imc_at_steinbock_size():

@@ -162,6 +162,9 @@ def test_select_dict_roundtrip_and_errors():
         pc.FeatureSet(families=["sobel"])
     with pytest.raises(ValueError, match="positive"):
         pc.FeatureSet(sigmas=[0])
+    assert pc.FeatureSet(sigmas=[100]).sigmas == [100.0]
+    with pytest.raises(ValueError, match="sigma 1e\\+07 for 'gaussian' is larger than 100 pixels"):
+        pc.FeatureSet(sigmas=[1e7])  # its kernel, not the image, sets the cost: hours on a 512 x 512 image
     with pytest.raises(ValueError, match="mode='3d' needs a 3D image"):
         pc.compute_features(pc.Image(np.zeros((8, 8))), pc.FeatureSet(mode="3d"))
 

@@ -5,7 +5,7 @@ import math
 
 from .kernels import kernel_radius
 
-__all__ = ["FeatureSet", "FAMILIES", "FAMILY_TITLES", "DEFAULT_SIGMAS", "n_components"]
+__all__ = ["FeatureSet", "FAMILIES", "FAMILY_TITLES", "DEFAULT_SIGMAS", "MAX_SIGMA", "n_components"]
 
 FAMILIES = (
     "gaussian",
@@ -26,6 +26,9 @@ FAMILY_TITLES = {
 DEFAULT_SIGMAS = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
 DOG_RATIO = 0.66  # ilastik: G(sigma) - G(0.66 sigma)
 ST_OUTER = 0.5  # ilastik: structure tensor outer scale = 0.5 sigma
+# A filter's cost grows with its kernel (4 sigma each side), not with the image: sigma 1e7 from a damaged project
+# file kept a 512 x 512 image busy for hours. 100 pixels is beyond any scale ilastik's dialog offers.
+MAX_SIGMA = 100.0
 
 
 def n_components(family, ndim):
@@ -77,6 +80,9 @@ class FeatureSet:
             s = float(s)
             if not (s > 0 and math.isfinite(s)):
                 raise ValueError(f"sigma must be a positive number; got {s} for {f!r}")
+            if s > MAX_SIGMA:
+                raise ValueError(f"sigma {s:g} for {f!r} is larger than {MAX_SIGMA:g} pixels; for coarser scales, "
+                                 f"downsample the image first")
             clean.add((f, round(s, 6)))
         if not clean:
             raise ValueError("a FeatureSet needs at least one (family, sigma) pair")

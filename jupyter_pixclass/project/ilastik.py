@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from ..features.spec import FeatureSet
+from ..features.spec import MAX_SIGMA, FeatureSet
 from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image, guess_axes
 from ..images.paths import find_file, split_inner
@@ -154,8 +154,8 @@ def _feature_set(f, path, is_3d):
     if not hasattr(sc, "shape") or sc.dtype.kind not in "iuf" or sc.size > 64:
         raise ValueError(f"{path!r}: FeatureSelections/Scales should be at most 64 numbers")
     scales = np.asarray(sc[()], float).ravel()
-    if not np.isfinite(scales).all() or (scales <= 0).any() or (scales > 100).any():
-        raise ValueError(f"{path!r}: FeatureSelections/Scales {scales.tolist()} are not all in (0, 100]")
+    if not np.isfinite(scales).all() or (scales <= 0).any() or (scales > MAX_SIGMA).any():
+        raise ValueError(f"{path!r}: FeatureSelections/Scales {scales.tolist()} are not all in (0, {MAX_SIGMA:g}]")
     if not hasattr(sm, "shape") or sm.shape != (len(ids), len(scales)) or sm.dtype.kind not in "biu":
         raise ValueError(f"{path!r}: SelectionMatrix of shape {getattr(sm, 'shape', None)} does not fit "
                          f"{len(ids)} features x {len(scales)} scales")
