@@ -9,6 +9,7 @@ def test_channel_last_conversions():
     img = pc.Image(a, axes="CZYX")
     assert img.axes == "ZYXC" and img.data.shape == (5, 7, 9, 2)
     assert img.ndim_spatial == 3 and img.n_channels == 2 and img.shape_spatial == (5, 7, 9)
+    assert img.shape == (5, 7, 9, 2) == img.data.shape  # as for an array
     assert img.spacing == (1.0, 1.0, 1.0)
     assert pc.Image(np.zeros((7, 9))).data.shape == (7, 9, 1)
 

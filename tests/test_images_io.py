@@ -191,6 +191,20 @@ def test_steinbock_channel_names_beside_the_stack(tmp_path):
     assert pc.load_image(tmp_path / "x" / "y" / "o.tif", axes="CYX").channel_names == ["ch 1", "ch 2"]
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_channel_names_from_ome_and_imagej_metadata(tmp_path, lazy):
+    data = np.arange(3 * 2 * 8 * 9, dtype=np.uint16).reshape(3, 2, 8, 9)
+    tifffile.imwrite(tmp_path / "o.ome.tif", data[0], metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP"]}})
+    assert pc.load_image(tmp_path / "o.ome.tif", lazy=lazy).channel_names == ["DAPI", "GFP"]
+    # ImageJ labels its planes, channel fastest: a channel's planes share the name
+    tifffile.imwrite(tmp_path / "j.tif", data, imagej=True, metadata={"axes": "ZCYX", "Labels": ["DAPI", "GFP"] * 3})
+    assert pc.load_image(tmp_path / "j.tif", lazy=lazy).channel_names == ["DAPI", "GFP"]
+    tifffile.imwrite(tmp_path / "z.tif", data, imagej=True, metadata={"axes": "ZCYX", "Labels": list("abcdef")})
+    assert pc.load_image(tmp_path / "z.tif", lazy=lazy).channel_names == ["ch 1", "ch 2"]  # per plane, not channel
+    tifffile.imwrite(tmp_path / "l.tif", data[0], imagej=True, metadata={"axes": "CYX", "Labels": ["x" * 300, "y"]})
+    assert pc.load_image(tmp_path / "l.tif", lazy=lazy).channel_names == ["ch 1", "ch 2"]
+
+
 def test_crops_keep_channel_names(tmp_path):
     img, _ = pc.datasets.imc((50, 60), n_channels=5)
     out = pc.preprocess.crops(pc.preprocess.add_mean_channel(img), size=40, out_dir=tmp_path)

@@ -12,7 +12,7 @@ import numpy as np
 from .lazy import MappedArray
 from .paths import NPY, TIFF
 
-__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff",
+__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff", "tiff_channel_names",
            "open_hdf5_file", "open_h5", "open_zarr", "check_zarr_chunks"]
 
 # tifffile names axes more finely than we do; map to TZCYX.
@@ -200,6 +200,35 @@ def _tiff_spacing(tf, series):
     except Exception:  # spacing is a nicety: never fail a load over it
         pass
     return None
+
+
+def tiff_channel_names(path, n_channels):
+    """The channel names a TIFF's metadata gives, or None.
+
+    An OME-TIFF's ``Channel Name`` attributes (Bio-Formats, QuPath, tifffile), or an ImageJ
+    hyperstack's ``Labels`` (one per plane, channel fastest: kept when every plane of a channel
+    has the same label). Names longer than 255 characters, or a count that does not fit, give None.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            names = None
+            if tf.is_ome:
+                import xml.etree.ElementTree as ET
+
+                px = next(e for e in ET.fromstring(tf.ome_metadata).iter() if e.tag.endswith("Pixels"))
+                names = [ch.get("Name") for ch in px if ch.tag.endswith("Channel")]
+            elif tf.is_imagej:
+                labels = list((tf.imagej_metadata or {}).get("Labels") or [])
+                if labels and len(labels) % n_channels == 0:
+                    per_channel = [set(labels[c::n_channels]) for c in range(n_channels)]
+                    names = [next(iter(s)) if len(s) == 1 else None for s in per_channel]
+    except Exception:  # names are a nicety: never fail a load over them
+        return None
+    if not names or len(names) != n_channels or not all(isinstance(n, str) and 0 < len(n) <= 255 for n in names):
+        return None
+    return [str(n) for n in names]
 
 
 def open_hdf5_file(path, what):

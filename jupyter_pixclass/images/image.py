@@ -197,6 +197,11 @@ class Image:
         """The pixels' dtype."""
         return self.data.dtype
 
+    @property
+    def shape(self):
+        """The pixels' shape, channel last as :attr:`axes` says (``image.shape`` as for an array)."""
+        return tuple(self.data.shape)
+
     def __repr__(self):
         return (
             f"Image(name={self.name!r}, axes={self.axes!r}, shape={self.data.shape}, "

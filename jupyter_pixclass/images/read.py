@@ -7,7 +7,7 @@ import numpy as np
 
 from ..runtime.memory import available_bytes
 from .checks import check_dtype, check_read_size
-from .formats import check_exists, open_h5, open_plain, open_tiff_lazily, open_zarr
+from .formats import check_exists, open_h5, open_plain, open_tiff_lazily, open_zarr, tiff_channel_names
 from .image import Image, guess_axes
 from .lazy import LazyArray
 from .ome_zarr import is_ome_zarr, read_ome_zarr
@@ -131,6 +131,8 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     if spacing is not None and len(spacing) != nsp:
         spacing = spacing[-nsp:] if len(spacing) > nsp else None
     n_ch = arr.shape[use_axes.index("C")] if "C" in use_axes else 1
+    if (names is None or len(names) != n_ch) and tiff:
+        names = tiff_channel_names(fpath, n_ch)
     if names is None or len(names) != n_ch:
         names = channel_names_beside(fpath, n_ch)
     inner = inner or (dataset.strip("/") if isinstance(dataset, str) else None)
