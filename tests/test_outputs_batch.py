@@ -266,3 +266,26 @@ def test_cli_output_axes_channels_last_as_steinbock_asks_ilastik(trained, files,
     want = np.rint(trained.predict(pc.load_image(files[0])).astype(np.float64) * 65535).astype(np.uint16)
     np.testing.assert_array_equal(got, want)
     assert main(["batch", proj, str(files[1]), "-o", str(tmp_path / "o"), "--output-axes", "YX", "--no-progress"]) != 0
+
+
+def test_probabilities_name_their_channels_by_class(trained, files, tmp_path):
+    # napari, Fiji and load_image show "Nucleus" where they showed "ch 1", whichever way the file was written
+    want = ["Nucleus", "Background"]
+    for ext in (".tif", ".h5", ".zarr", ".ome.zarr"):
+        trained.export(0, tmp_path / f"p{ext}")
+        assert pc.load_image(tmp_path / f"p{ext}").channel_names == want, ext
+        trained.export(0, tmp_path / f"u{ext}", source="uncertainty")
+        assert pc.load_image(tmp_path / f"u{ext}").channel_names == ["ch 1"], ext
+    lazy = pc.Project(want, features=trained.features)
+    lazy.add_image(pc.load_image(files[0], lazy=True))
+    lazy.set_labels(0, pc.datasets.scribbles(pc.datasets.nuclei((96, 112), seed=20)[1], mapping={1: 1, 2: 2, 3: 2}))
+    lazy.train()
+    for ext in (".h5", ".ome.zarr"):  # streamed block by block
+        lazy.export(0, tmp_path / f"s{ext}")
+        assert pc.load_image(tmp_path / f"s{ext}").channel_names == want, ext
+    for fmt in ("tiff", "hdf5", "zarr", "ome-zarr"):
+        out = pc.batch_predict(trained, files[:1], tmp_path / fmt, format=fmt, progress=False)
+        assert pc.load_image(out[0]).channel_names == want, fmt
+        out = pc.batch_predict(trained, files[:1], tmp_path / f"big-{fmt}", format=fmt, progress=False,
+                               max_voxels=1000)
+        assert pc.load_image(out[0]).channel_names == want, fmt

@@ -28,6 +28,8 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
     TIFF is written as an ImageJ hyperstack when the axes order allows (``ZCYX``, ``CYX``,
     ``YX`` ...), otherwise as a plain TIFF with the axes in its description. HDF5 writes
     ``dataset`` with ilastik-style ``axistags`` and an ``axes`` attribute. NPY writes the array.
+    ``channel_names`` go into HDF5's ``channel_names``, OME-Zarr's channel labels and an ImageJ
+    TIFF's labels, where :func:`.load_image` reads them back.
     """
     path = os.fspath(path)
     if is_ome_zarr_name(path):
@@ -54,6 +56,9 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
                 md = {"axes": axes}
                 if spacing is not None and len(spacing) == 3:
                     md["spacing"] = spacing[0]
+                if channel_names is not None and "C" in axes:  # ImageJ labels planes, channel fastest
+                    planes = int(np.prod([n for a, n in zip(axes, data.shape) if a in "TZC"]))
+                    md["Labels"] = [str(n) for n in channel_names] * (planes // len(channel_names))
                 tifffile.imwrite(tmp, data, imagej=True, metadata=md, **kw)
             else:
                 tifffile.imwrite(tmp, data, metadata={"axes": axes}, **kw)
@@ -82,7 +87,7 @@ def create_array(tmp, shape, dtype, axes, dataset="exported_data", chunks=None, 
 
     What :func:`write_array` writes at once, written block by block (batch streams large outputs
     this way): HDF5 gets ilastik's ``axistags`` and an ``axes`` attribute, Zarr an ``axes``
-    attribute. The file is closed when the block ends.
+    attribute; both a ``channel_names`` attribute when given. The file is closed when the block ends.
     """
     if suffix_of(tmp) in ZARR:
         import zarr
@@ -91,6 +96,8 @@ def create_array(tmp, shape, dtype, axes, dataset="exported_data", chunks=None, 
             os.remove(tmp)
         z = zarr.open(tmp, mode="w", shape=shape, dtype=dtype, **({"chunks": chunks} if chunks else {}))
         z.attrs["axes"] = axes
+        if channel_names is not None:
+            z.attrs["channel_names"] = [str(n) for n in channel_names]
         yield z
         return
     import h5py

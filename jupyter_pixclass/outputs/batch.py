@@ -19,7 +19,7 @@ from ..runtime.memory import available_bytes
 from .blockwise import predict_blockwise, stream_to_file
 from .export import arrange, format_of
 from .on_dask import client_of, predict_dask
-from .results import NATURAL_DTYPE, check_export_args, convert, source_from_prob
+from .results import NATURAL_DTYPE, channel_names_for, check_export_args, convert, source_from_prob
 
 __all__ = ["batch_predict", "expand_inputs", "plan_outputs", "choose_route", "BatchError"]
 
@@ -208,7 +208,8 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
     route = choose_route(img.n_timepoints, int(np.prod(shape)), suffix_of(out), source, client, output_axes,
                          max_voxels)
     if route == "stream":
-        stream_to_file(project, img, out, source, dtype, renormalize, block, None, class_name, None, shape, img.spacing)
+        stream_to_file(project, img, out, source, dtype, renormalize, block, None, class_name, None, shape, img.spacing,
+                       channel_names=channel_names_for(project, source))
         return
     k = project.class_index(class_name or 1)
     if route == "blockwise":
@@ -224,8 +225,10 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
         res = source_from_prob(project.predict(img), source, k)  # the fused path: no feature stack is held
     t = route == "series"
     data = convert(res, source, dtype, renormalize)
-    data, out_axes = arrange(data, len(shape), res.ndim == len(shape) + 1 + t, output_axes, fmt, t=t)
-    write_array(out, np.ascontiguousarray(data), out_axes, spacing=img.spacing)
+    has_c = res.ndim == len(shape) + 1 + t
+    data, out_axes = arrange(data, len(shape), has_c, output_axes, fmt, t=t)
+    write_array(out, np.ascontiguousarray(data), out_axes, spacing=img.spacing,
+                channel_names=channel_names_for(project, source) if has_c else None)
 
 
 def _on_cluster(project, img, out, source, dtype, renormalize, class_name, client, output_axes):
@@ -249,11 +252,13 @@ def _on_cluster(project, img, out, source, dtype, renormalize, class_name, clien
         if has_c:
             res = da.moveaxis(res, -1, 0)
         axes = ngff_axes(nsp, has_c)
-        with create_ome_zarr(out, res.shape, dt, axes, img.spacing, img.unit, method=method) as level0:
+        with create_ome_zarr(out, res.shape, dt, axes, img.spacing, img.unit,
+                             channel_names_for(project, source) if has_c else None, method=method) as level0:
             _store(client, res, level0)
         return None
     with atomic_write(out) as tmp:
-        with create_array(tmp, res.shape, dt, "ZYX"[-nsp:] + ("C" if has_c else "")) as target:
+        with create_array(tmp, res.shape, dt, "ZYX"[-nsp:] + ("C" if has_c else ""),
+                          channel_names=channel_names_for(project, source) if has_c else None) as target:
             _store(client, res, target)
     return None
 

@@ -125,11 +125,12 @@ class _ConvertingSink:
 
 
 def stream_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape,
-                   spacing=None):
+                   spacing=None, channel_names=None):
     """Predict ``path`` (or a lazy :class:`.Image`) block by block straight into the HDF5, Zarr or OME-Zarr
     file ``out``, written atomically.
 
-    Memory stays at one block's features whatever the input's size; ``shape`` is its spatial shape.
+    Memory stays at one block's features whatever the input's size; ``shape`` is its spatial shape;
+    ``channel_names`` name the output's channels in the file.
     """
     if source == "features" and renormalize:
         raise ValueError("renormalize needs the global range of the features: not available block by block")
@@ -142,10 +143,11 @@ def stream_to_file(project, path, out, source, dtype, renormalize, block, axes, 
         spacing = spacing if spacing is not None else getattr(path, "spacing", None)
         method = "mean" if source in ("probabilities", "uncertainty", "features") else "nearest"
         with create_ome_zarr(out, tail + shape, dt, ngff_axes(len(shape), bool(tail)), spacing,
-                             getattr(path, "unit", None), method=method) as level0:
+                             getattr(path, "unit", None), channel_names if tail else None, method=method) as level0:
             run(out=_ConvertingSink(level0, source, dt, renormalize, channels_first=bool(tail)))
         return
     out_axes = "ZYX"[-len(shape):] + ("C" if tail else "")
     with atomic_write(out) as tmp:
-        with create_array(tmp, shape + tail, dt, out_axes, chunks=tuple(min(s, 64) for s in shape) + tail) as target:
+        with create_array(tmp, shape + tail, dt, out_axes, chunks=tuple(min(s, 64) for s in shape) + tail,
+                          channel_names=channel_names if tail else None) as target:
             run(out=_ConvertingSink(target, source, dt, renormalize))

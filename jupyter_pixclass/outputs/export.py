@@ -8,7 +8,7 @@ from ..images.ome_zarr import ngff_axes
 from ..images.paths import H5, ZARR, is_ome_zarr_name, suffix_of
 from ..images.write import write_array
 from .blockwise import predict_blockwise, stream_to_file
-from .results import check_export_args, convert
+from .results import channel_names_for, check_export_args, convert
 
 __all__ = ["export_result", "arrange", "default_axes", "result_array", "format_of"]
 
@@ -70,7 +70,7 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
     if img.lazy and source not in ("labels", "features"):  # block by block: the image is never read whole
         if fmt in H5 + ZARR + (".ome.zarr",) and axes is None:
             stream_to_file(project, img, path, source, dtype, renormalize, None, None, class_name, None,
-                           img.shape_spatial, img.spacing)
+                           img.shape_spatial, img.spacing, channel_names=channel_names_for(project, source))
             return path
         data = predict_blockwise(project, img, source=source, class_name=class_name)
     else:
@@ -79,7 +79,8 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
     has_c = data.ndim == img.ndim_spatial + 1 + t
     data = convert(data, source, dtype, renormalize)
     data, axes = arrange(data, img.ndim_spatial, has_c, axes, fmt, t=t)
-    return write_array(path, np.ascontiguousarray(data), axes, spacing=img.spacing)
+    return write_array(path, np.ascontiguousarray(data), axes, spacing=img.spacing,
+                       channel_names=channel_names_for(project, source) if has_c else None)
 
 
 def format_of(path):

@@ -8,7 +8,7 @@ import numpy as np
 from ..images.paths import suffix_of
 
 __all__ = ["SOURCES", "DTYPES", "NATURAL_DTYPE", "uncertainty_from", "source_from_prob", "check_export_args",
-           "convert"]
+           "convert", "channel_names_for"]
 
 SOURCES = ("probabilities", "simple_segmentation", "uncertainty", "mask", "labels", "features")
 DTYPES = ("uint8", "uint16", "float32")
@@ -72,3 +72,12 @@ def convert(data, source, dtype=None, renormalize=False):
         lo, hi = (0.0, 1.0) if source != "features" else (float(x.min()), float(x.max()))
         x = (x - lo) / max(hi - lo, 1e-30) * info.max
     return np.clip(np.rint(x), info.min, info.max).astype(dtype)
+
+
+def channel_names_for(project, source):
+    """The names of the channels ``source`` writes: the class names for probabilities, else None.
+
+    Written into the output (HDF5 ``channel_names``, OME-Zarr's channel labels, an ImageJ TIFF's
+    labels), so napari, Fiji or :func:`.load_image` show ``Nucleus`` where they showed ``ch 1``.
+    """
+    return list(project.classes) if source == "probabilities" else None
