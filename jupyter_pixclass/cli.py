@@ -15,9 +15,10 @@ def _parser():
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser(
         "batch", help="apply a trained project to many images",
-        description="Apply a trained project (.h5 saved by Project.save) to image files; one output per input.",
+        description="Apply a trained project (.h5 saved by Project.save, or an ilastik .ilp, trained here on its "
+                    "labels) to image files; one output per input.",
     )
-    b.add_argument("project", help="project file saved with Project.save(...)")
+    b.add_argument("project", help="project file saved with Project.save(...), or an ilastik .ilp")
     b.add_argument("inputs", nargs="+", help="image files or glob patterns (quote them: 'data/*_s2.h5')")
     b.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
     b.add_argument("--source", default="probabilities", choices=SOURCES[:4] + ("features",),
@@ -96,11 +97,37 @@ def _lower_priority():
     os.nice(10)
 
 
-def import_ilastik(args):
-    """``pixclass import-ilastik``: an ilastik project saved as ours, retrained on its labels."""
+def _labeled_pixels(project):
+    """Labeled pixels of every image; chunked labels of a lane left in its file counted in the painted chunks."""
     import numpy as np
 
     from .engine.chunked_labels import painted_regions
+
+    return sum(int(np.count_nonzero(lab[r])) for lab in map(project.labels, range(len(project.images)))
+               for r in painted_regions(lab))
+
+
+def _from_ilp(path, image_root):
+    """A project to batch-apply from an ilastik ``.ilp``: trained here on its labels, as import-ilastik does."""
+    from .project import Project
+
+    project = Project.from_ilastik(path, image_root=image_root)
+    n_lab = _labeled_pixels(project)
+    if not n_lab:  # steinbock's template, or a project not labeled yet
+        raise ValueError(f"{path!r} has no labels: an ilastik project is applied by training on its labels; "
+                         f"label it in ilastik or in the app first")
+    try:
+        project.train()
+    except ValueError as e:  # one class labeled
+        raise ValueError(f"{path!r} cannot be trained on: {e}") from e
+    print(f"pixclass: note: {path} is an ilastik project; trained on its {n_lab} labeled pixels "
+          f"(ilastik's own classifier is not read). `pixclass import-ilastik` saves it once to reuse",
+          file=sys.stderr)
+    return project
+
+
+def import_ilastik(args):
+    """``pixclass import-ilastik``: an ilastik project saved as ours, retrained on its labels."""
     from .project import Project
 
     try:
@@ -109,8 +136,7 @@ def import_ilastik(args):
         check_not_input(args.out, [args.ilp], "output")
         project = Project.from_ilastik(args.ilp, image_root=args.image_root)
         check_not_input(args.out, project.input_files(), "output")
-        n_lab = sum(int(np.count_nonzero(lab[r])) for lab in map(project.labels, range(len(project.images)))
-                    for r in painted_regions(lab))  # chunked labels of a lane left in its file: the painted chunks
+        n_lab = _labeled_pixels(project)
         trained = False
         if not args.no_train:
             try:
@@ -166,10 +192,14 @@ def _run(args):
     if args.cmd == "import-ilastik":
         return import_ilastik(args)
     try:
+        from .images.paths import suffix_of
         from .outputs.batch import batch_predict
         from .project import Project
 
-        project = Project.load(args.project, image_root=args.image_root)
+        if suffix_of(args.project) == ".ilp":
+            project = _from_ilp(args.project, args.image_root)
+        else:
+            project = Project.load(args.project, image_root=args.image_root)
         if project.forest is None:
             raise ValueError(f"project {args.project!r} has no trained classifier: train and save it first")
         from .outputs.batch import expand_inputs

@@ -226,6 +226,26 @@ def test_command_line_import(tmp_path, scene2d, capsys):
     assert "no such ilastik project" in capsys.readouterr().err
 
 
+def test_batch_applies_an_ilp_trained_on_its_labels(tmp_path, scene2d, capsys):
+    # what ilastik's headless mode takes (--project=x.ilp); refused as "not a jupyter-pixclass project" before
+    img, truth = scene2d
+    lab = pc.datasets.scribbles(truth["classes"], n_strokes=4, mapping={1: 1, 2: 2, 3: 2})
+    write_ilp(tmp_path / "s.ilp", [{"data": img.data, "axes": "yxc", "blocks": [("[0:60,0:70,0:1]", lab[..., None])]}],
+              features=FEATS)
+    np.save(tmp_path / "in.npy", img.data)
+    assert main(["batch", str(tmp_path / "s.ilp"), str(tmp_path / "in.npy"), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert f"trained on its {int((lab > 0).sum())} labeled pixels" in err
+    expected = pc.Project.from_ilastik(tmp_path / "s.ilp").train().predict(img)
+    got = pc.load_image(tmp_path / "out" / "in_probabilities.tiff")
+    np.testing.assert_allclose(got.data, expected, atol=1e-6)
+    assert got.channel_names == ["Nucleus", "Background"]
+    write_ilp(tmp_path / "u.ilp", [{"data": img.data, "axes": "yxc", "blocks": []}], features=FEATS)
+    assert main(["batch", str(tmp_path / "u.ilp"), str(tmp_path / "in.npy"), "-o", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "u.ilp' has no labels" in err and err.count("\n") == 1 and not (tmp_path / "o2").exists()
+
+
 # ----- the layouts real ilastik versions write (checked against ilastik's serializers and test projects)
 
 VLEN = h5py.string_dtype()
