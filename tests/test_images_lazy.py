@@ -169,6 +169,32 @@ def test_ome_zarr_ngff_05_from_ome_zarr_py_is_read(tmp_path):
     np.testing.assert_array_equal(img.data[4, 100:110, 7], np.moveaxis(a[:, 4, 100:110, 7], 0, -1))
 
 
+def test_bioformats2raw_layout_opens_its_first_image_and_each_by_path(tmp_path):
+    # bioformats2raw (and the NGFF converters) put each image of a file in a subgroup: "Zarr group without
+    # OME-NGFF 'multiscales' metadata" before, and "x.zarr/1" looked for an array named '1'
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((2, 64, 80)) * 999).astype(np.uint16), (rng.random((3, 32, 40)) * 999).astype(np.uint16)
+    root = zarr.group(store=parse_url(str(tmp_path / "c.zarr"), mode="w").store)
+    write_image(a, root.create_group("0"), axes="cyx")
+    write_image(b, root.create_group("1"), axes="cyx")
+    meta = dict(root.attrs)
+    if "ome" in meta:  # NGFF 0.5 keeps it under "ome"
+        root.attrs["ome"] = dict(meta["ome"], **{"bioformats2raw.layout": 3})
+    else:
+        root.attrs["bioformats2raw.layout"] = 3
+    for lazy in (False, True):
+        img = pc.load_image(tmp_path / "c.zarr", lazy=lazy)
+        np.testing.assert_array_equal(np.asarray(img.data[...]), np.moveaxis(a, 0, -1))
+        one = pc.load_image(f"{tmp_path / 'c.zarr'}/1", lazy=lazy)
+        assert one.name == "c_1" and one.shape == (32, 40, 3)
+        np.testing.assert_array_equal(np.asarray(one.data[...]), np.moveaxis(b, 0, -1))
+    root.create_group("OME").attrs["series"] = ["1", "0"]  # the series bioformats2raw lists come first
+    assert pc.load_image(tmp_path / "c.zarr").shape == (32, 40, 3)
+
+
 def test_a_pyramidal_ome_tiff_keeps_its_levels_and_a_zoomed_out_view_reads_them(tmp_path):
     from jupyter_pixclass.app.canvas_view import section_pixels
 

@@ -25,7 +25,8 @@ _ORDER = "TCZYX"  # NGFF's axis order: time, channel, then space
 
 
 def is_ome_zarr(path):
-    """Whether ``path`` is an OME-Zarr image: named ``.ome.zarr``, or a Zarr group holding ``multiscales``."""
+    """Whether ``path`` is an OME-Zarr image: named ``.ome.zarr``, or a Zarr group holding ``multiscales`` (or
+    bioformats2raw's layout, its images in subgroups)."""
     p = os.fspath(path).rstrip("/\\")
     if p.lower().endswith(".ome.zarr"):
         return True
@@ -37,7 +38,7 @@ def is_ome_zarr(path):
                     head = fh.read(1 << 20)
             except OSError:
                 return False
-            return '"multiscales"' in head
+            return '"multiscales"' in head or '"bioformats2raw.layout"' in head
     return False
 
 
@@ -49,8 +50,12 @@ class OmeZarrLevels:
         self.arrays, self.axes, self.spacing, self.unit, self.channel_names = arrays, axes, spacing, unit, channel_names
 
 
-def read_ome_zarr(path):
-    """Open the OME-Zarr image at ``path`` (its first multiscale image); errors name the file and what is wrong."""
+def read_ome_zarr(path, _series=True):
+    """Open the OME-Zarr image at ``path`` (its first multiscale image); errors name the file and what is wrong.
+
+    A bioformats2raw layout (what ``bioformats2raw`` and the NGFF converters write: the images in the
+    subgroups ``0``, ``1`` ..., listed in ``OME/.zattrs``) gives its first image, as napari's reader does.
+    """
     import zarr
 
     path = os.fspath(path)
@@ -61,6 +66,11 @@ def read_ome_zarr(path):
     attrs = dict(group.attrs)
     meta = attrs.get("ome", attrs)  # NGFF 0.5 nests everything under "ome"
     ms = meta.get("multiscales") if isinstance(meta, dict) else None
+    if ms is None and _series and isinstance(meta, dict) and "bioformats2raw.layout" in meta:
+        first = _first_series(group)
+        if first is None:
+            raise ValueError(f"{path!r} has bioformats2raw's layout but no image group ('0', or one listed in OME)")
+        return read_ome_zarr(os.path.join(path, first), _series=False)
     if not isinstance(ms, list) or not ms or not isinstance(ms[0], dict):
         raise ValueError(f"{path!r} is a Zarr group without OME-NGFF 'multiscales' metadata")
     ms = ms[0]
@@ -99,6 +109,19 @@ def read_ome_zarr(path):
         if len(labels) == n_c and all(isinstance(x, str) and len(x) <= 255 for x in labels):
             channels = labels
     return OmeZarrLevels(arrays, letters, spacing, unit, channels)
+
+
+def _first_series(group):
+    """The subgroup holding the first image of a bioformats2raw layout, or None."""
+    series = None
+    try:
+        ome = dict(group["OME"].attrs) if "OME" in group else {}
+        series = ome.get("ome", ome).get("series")
+    except Exception:  # a damaged OME group: fall back on '0'
+        pass
+    first = series[0] if isinstance(series, list) and series and isinstance(series[0], str) else "0"
+    ok = first in group and not hasattr(group[first], "shape") and "/" not in first and first not in (".", "..")
+    return first if ok else None
 
 
 def _scale_of(d, n, path, sub):

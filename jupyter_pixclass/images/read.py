@@ -91,6 +91,10 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     if suffix_of(fpath) in ZARR and dataset is None and inner is None and is_ome_zarr(fpath):
         check_exists(fpath)
         return _load_ome_zarr(fpath, axes, lazy)
+    if suffix_of(fpath) in ZARR and dataset is None and inner and is_ome_zarr(os.path.join(fpath, inner)):
+        img = _load_ome_zarr(os.path.join(fpath, inner), axes, lazy)  # one image of several: "plate.zarr/0"
+        img.name = stem_of(fpath) + "_" + inner.replace("/", "_")  # as batch names its output
+        return img
     if suffix_of(fpath) in PIL and lazy:
         raise ValueError(f"{fpath!r}: PNG and JPEG files cannot be read lazily (they are compressed whole)")
     tiff = suffix_of(fpath) in TIFF
