@@ -56,6 +56,16 @@ def test_label_errors(scene):
     bad[0, 0] = 7
     with pytest.raises(ValueError, match=r"values 0..7, but only 0..2 exist"):
         p.set_labels(i, bad)
+    # a float label image (read from a TIFF): whole numbers are labels, NaN and fractions are refused, not cast
+    p.set_labels(i, (bad > 0).astype(np.float32) * 2)
+    assert p.labels(i)[0, 0] == 2 and p.labels(i).sum() == 2
+    for odd in (np.nan, 1.5):
+        with pytest.raises(ValueError, match="not whole numbers"):
+            p.set_labels(i, np.where(bad > 0, odd, 0.0))
+    with pytest.raises(ValueError, match="should be numbers .* got dtype <U1"):
+        p.set_labels(i, np.full(img.shape_spatial, "1"))
+    assert p.labels(i).sum() == 2  # nothing refused was kept
+    p.set_labels(i, np.zeros(img.shape_spatial, np.uint8))
     with pytest.raises(ValueError, match="class 5 does not exist"):
         p.paint(i, bad > 0, 5)
     with pytest.raises(ValueError, match="no labels yet"):

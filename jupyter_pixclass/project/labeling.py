@@ -21,6 +21,13 @@ class Labeling:
         i = self.image_index(i)
         if not isinstance(labels, ChunkedLabels):
             labels = np.asarray(labels)
+            if labels.dtype.kind not in "biuf":
+                raise ValueError(f"labels should be numbers (0 = unlabeled, k = class k); got dtype {labels.dtype}")
+            if labels.dtype.kind == "f" and labels.size and not (np.isfinite(labels).all()
+                                                                 and (labels == np.round(labels)).all()):
+                # a cast would make 2.5 a 2, and NaN whatever the platform gives
+                raise ValueError("labels hold values that are not whole numbers (NaN, inf or fractions): "
+                                 "give 0 where unlabeled and k for class k")
         shape = self.images[i].shape_spatial
         if labels.shape != shape:
             raise ValueError(f"labels of shape {labels.shape} do not fit image {i} of spatial shape {shape}")
