@@ -289,3 +289,20 @@ def test_probabilities_name_their_channels_by_class(trained, files, tmp_path):
         out = pc.batch_predict(trained, files[:1], tmp_path / f"big-{fmt}", format=fmt, progress=False,
                                max_voxels=1000)
         assert pc.load_image(out[0]).channel_names == want, fmt
+
+
+def test_name_templates_stay_in_the_output_folder_and_bad_ones_fail_once(trained, files, tmp_path):
+    ins = [str(f) for f in files]
+    elsewhere = str(tmp_path / "elsewhere" / "{stem}.{ext}")
+    for template in (elsewhere, "../{stem}.{ext}", "a/../../{stem}.{ext}"):  # wrote there before
+        with pytest.raises(ValueError, match="outside the output folder"):
+            pc.batch_predict(trained, ins, tmp_path / "o", name_template=template, progress=False)
+    assert not list(tmp_path.glob("*.tiff")) and not (tmp_path / "elsewhere").exists()
+    with pytest.raises(ValueError, match=r"cannot be filled \(KeyError: 'nostem'\); it may use \{stem\}"):
+        pc.batch_predict(trained, ins, tmp_path / "o", name_template="{nostem}.{ext}", progress=False)
+    # a folder per image, made as needed
+    outs = pc.batch_predict(trained, ins, tmp_path / "o", name_template="{stem}/{source}.{ext}", progress=False)
+    assert outs == [str(tmp_path / "o" / f"img{s}_s2" / "probabilities.tiff") for s in range(3)]
+    assert all(os.path.isfile(o) for o in outs)
+    with pytest.raises(ValueError, match="no class named 'Nope'"):  # one error, not one per file
+        pc.batch_predict(trained, ins, tmp_path / "m", source="mask", class_name="Nope", progress=False)

@@ -64,7 +64,15 @@ def _out_path(path, out_dir, source, fmt, template):
     stem = stem_of(fpath)
     if inner:
         stem += "_" + inner.replace("/", "_")
-    return os.path.join(out_dir, template.format(stem=stem, source=source, ext=ext, name=base))
+    try:
+        name = template.format(stem=stem, source=source, ext=ext, name=base)
+    except (KeyError, IndexError, ValueError) as e:
+        raise ValueError(f"name_template {template!r} cannot be filled ({type(e).__name__}: {e}); it may use "
+                         "{stem}, {source}, {ext} and {name}") from None
+    rel = os.path.normpath(name)
+    if os.path.isabs(rel) or rel == ".." or rel.startswith(".." + os.sep):  # -o says where outputs go
+        raise ValueError(f"name_template {template!r} gives {name!r}, outside the output folder {out_dir!r}")
+    return os.path.join(out_dir, rel)
 
 
 def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float32", renormalize=False,
@@ -113,6 +121,8 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     check_export_args(source, dtype)
     if source == "labels":
         raise ValueError("source='labels' belongs to project images; batch exports predictions")
+    if source == "mask":  # once, not once per file
+        project.class_index(class_name if class_name is not None else 1)
     os.makedirs(out_dir, exist_ok=True)
     paths, empty = expand_inputs(inputs)
     failed = {p: "no file matches this pattern" for p in empty}
@@ -170,6 +180,7 @@ def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, re
                 written.append(out)
                 skipped += 1
                 continue
+            os.makedirs(os.path.dirname(out), exist_ok=True)  # a template's folder per image: '{stem}/{source}.tif'
             _predict_file(project, p, out, source, dtype, renormalize, block, axes, class_name, dataset,
                           max_voxels, client, output_axes)
             written.append(out)
