@@ -135,6 +135,9 @@ def test_axes_do_not_fit(tmp_path, arr):
     np.save(tmp_path / "a.npy", arr)
     with pytest.raises(ValueError, match=r"axes 'CYX'.*a.npy.*\(3, 5, 24, 32\)"):
         pc.load_image(tmp_path / "a.npy", axes="CYX")
+    for lazy in (False, True):  # a letter that is no axis: the file and what to give
+        with pytest.raises(ValueError, match=r"axes 'QZYX' do not fit '.*a.npy' .*distinct letter from 'TZCYX'"):
+            pc.load_image(tmp_path / "a.npy", axes="QZYX", lazy=lazy)
 
 
 def test_axis_metadata_nested_too_deeply_is_refused_naming_the_file(tmp_path, arr):

@@ -59,7 +59,8 @@ class LazyArray(ArrayShape):
     def __init__(self, source, axes, keep=None, fixed=None, where=None):
         axes = axes.upper()
         if len(axes) != len(source.shape) or len(set(axes)) != len(axes) or not set(axes) <= set("TZCYX"):
-            raise ValueError(f"axes {axes!r} do not fit an array of shape {tuple(source.shape)}")
+            raise ValueError(f"axes {axes!r} do not fit {repr(where) if where else 'an array'} of shape "
+                             f"{tuple(source.shape)}: give one distinct letter from 'TZCYX' per dimension")
         check_dtype(source.dtype, "the array")
         self.source, self.src_axes, self.keep, self.where = source, axes, keep, where
         self.fixed = dict(fixed or {})
