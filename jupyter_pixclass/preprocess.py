@@ -5,10 +5,20 @@ import os
 
 import numpy as np
 
+from .images.checks import check_result_size
 from .images.image import Image
 from .images.read import as_image
 
 __all__ = ["add_mean_channel", "upscale", "crops"]
+
+
+def _positive_int(what, v):
+    """``v`` as an int, if it is a whole number of at least 1."""
+    import numbers
+
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not float(v).is_integer() or v < 1:
+        raise ValueError(f"{what} must be a positive integer; got {v!r}")
+    return int(v)
 
 
 def _wrap(like, data, **changes):
@@ -59,10 +69,11 @@ def upscale(image, factor=2, order=0):
     ``order=0`` repeats pixels (nearest neighbour, keeps counts as they are);
     ``order=1`` interpolates linearly. Z is left alone. Spacing is divided by ``factor``.
     """
-    factor = int(factor)
-    if factor < 1:
-        raise ValueError(f"factor must be a positive integer; got {factor}")
+    factor = _positive_int("factor", factor)  # 2.5 was taken as 2
     data = image.data if isinstance(image, Image) else np.asarray(image)
+    shape = tuple(n * factor if a in (data.ndim - 3, data.ndim - 2) else n for a, n in enumerate(data.shape))
+    check_result_size(shape, data.dtype, f"upscaled by {factor}", getattr(image, "name", "the array"),
+                      instead="upscale crops of it instead (preprocess.crops, then upscale each)")
     yx = (data.ndim - 3, data.ndim - 2)
     if order == 0:
         out = np.repeat(np.repeat(data, factor, axis=yx[0]), factor, axis=yx[1])
@@ -104,6 +115,8 @@ def crops(image, size=500, out_dir=None, n=None, seed=0):
     -------
     list of (Image, (y0, x0)) or, with ``out_dir``, list of (Image, (y0, x0), path)
     """
+    size = _positive_int("size", size)  # 0 gave "range() arg 3 must not be zero"
+    n = None if n is None else _positive_int("n", n)
     img = as_image(image)
     H, W = img.shape_spatial[-2:]
     sy, sx = min(size, H), min(size, W)

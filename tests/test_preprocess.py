@@ -26,6 +26,12 @@ def test_upscale():
     assert lin.shape_spatial == (6, 8)
     with pytest.raises(ValueError, match="factor"):
         pc.preprocess.upscale(img, 0)
+    with pytest.raises(ValueError, match="factor must be a positive integer; got 2.5"):
+        pc.preprocess.upscale(img, 2.5)  # taken as 2 before
+    assert pc.preprocess.upscale(img, 2.0).shape_spatial == (6, 8)
+    big = pc.Image(np.zeros((64, 64, 4), np.float32), name="big")
+    with pytest.raises(ValueError, match="upscaled by 10000 of image 'big'.*upscale crops of it instead"):
+        pc.preprocess.upscale(big, 10_000)  # 611 GiB: numpy's MemoryError, or the kernel killed, before
 
 
 def test_crops_tile_and_write(tmp_path):
@@ -36,6 +42,9 @@ def test_crops_tile_and_write(tmp_path):
     assert all(c.shape_spatial == (500, 500) for c, _ in cs)
     c, (y, x) = cs[3]
     np.testing.assert_array_equal(c.data[..., 0], img.data[y : y + 500, x : x + 500, 0])
+    for bad in ({"size": 0}, {"size": 2.5}, {"n": 0}, {"size": "500"}):  # size 0: range()'s own error before
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            pc.preprocess.crops(img, **bad)
     written = pc.preprocess.crops(img, size=500, out_dir=tmp_path, n=2, seed=1)
     assert len(written) == 2
     back = pc.load_image(written[0][2])

@@ -27,21 +27,21 @@ def _hold_limit():
     return max(4 * default_cache_bytes(), 2**30) if box is None else box // 2
 
 
-def check_result_size(shape, dtype, what, name):
+def check_result_size(shape, dtype, what, name, instead=None):
     """Refuse to compute a whole-image result that would not fit in memory, before allocating it.
 
     Where memory is overcommitted, allocating succeeds and filling it gets the kernel killed; an
     image left in its file may be far larger than memory. The limit is half of what is free now
     (:func:`.available_bytes`: ``PIXCLASS_MEMORY_LIMIT`` and the container's limit count); the
-    error says what writes the result instead.
+    error says what writes the result instead (``instead``, by default export and batch).
     """
     nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
     limit = max(available_bytes() // 2, 256 * 2**20)  # half of what is free now: a workstation holds more
     if nbytes > limit:
         raise ValueError(f"{what} of image {name!r} ({tuple(shape)} {np.dtype(dtype)}, {nbytes / 2**30:.1f} GiB) would "
-                         f"not fit in the memory this process may hold at once ({limit / 2**30:.1f} GiB): write "
-                         "them block by block with project.export(i, 'out.zarr' or '.h5') or pc.batch_predict, "
-                         "which never hold them whole")
+                         f"not fit in the memory this process may hold at once ({limit / 2**30:.1f} GiB): "
+                         + (instead or "write them block by block with project.export(i, 'out.zarr' or '.h5') or "
+                            "pc.batch_predict, which never hold them whole"))
 
 
 def check_read_size(shape, dtype, what, path):
