@@ -336,12 +336,13 @@ def test_stroke_refuses_bad_values_and_stays_usable(app, scene, stroke_points):
     _, truth = scene
     _, nuc, _ = stroke_points
     for kw, msg in (({"image": 5}, "image 5 does not exist"), ({"radius": -2}, "radius -2.0 is outside 1..512"),
-                    ({"radius": 1e5}, "radius 100000.0 is outside"), ({"k": 7}, "class 7 does not exist")):
+                    ({"radius": 1e5}, "radius 100000.0 is outside"), ({"k": 7}, "class 7 does not exist"),
+                    ({"k": 1.5}, "class 1.5 is neither"), ({"k": "Nope"}, "no class named 'Nope'")):
         args = {"k": 1, **kw}
         with pytest.raises(ValueError, match=msg):
             app.stroke(nuc, **args)
     with pytest.raises(ValueError, match=r"point \(x, y\) = \(500.0, 3.0\) lies outside"):
         app.stroke([(3, 3), (500, 3)], 1)
     assert app.image_index == 0 and not app.project.labels(0).any()
-    app.stroke(nuc, 1)  # still usable
-    assert app.project.labels(0).any()
+    app.stroke(nuc, "Nucleus")  # still usable; a class by its name, as class_index takes it
+    assert app.project.labels(0).any() and set(np.unique(app.project.labels(0))) == {0, 1}

@@ -68,6 +68,11 @@ def test_label_errors(scene):
     p.set_labels(i, np.zeros(img.shape_spatial, np.uint8))
     with pytest.raises(ValueError, match="class 5 does not exist"):
         p.paint(i, bad > 0, 5)
+    with pytest.raises(ValueError, match="class 1.5 is neither"):  # painted as class 1 before
+        p.paint(i, bad > 0, 1.5)
+    p.paint(i, bad > 0, "Background")  # a name ("invalid literal for int()" before)
+    assert p.labels(i)[0, 0] == 2
+    p.paint(i, bad > 0, 0)
     with pytest.raises(ValueError, match="no labels yet"):
         p.train()
     p.paint(i, bad > 0, 1)

@@ -64,9 +64,7 @@ def check_stroke(app, points, k, radius, image=None, z=None, plane="xy"):
         raise ValueError(f"radius {radius!r} is not a number") from None
     if not 1 <= radius <= 512:
         raise ValueError(f"radius {radius!r} is outside 1..512 pixels")
-    k = int(k)
-    if not 0 <= k <= len(app.project.classes):
-        raise ValueError(f"class {k} does not exist (0 erases, 1..{len(app.project.classes)} are classes)")
+    k = app.project.label_value(k)
     if plane not in PLANES:
         raise ValueError(f"plane {plane!r} is not one of {', '.join(PLANES)}")
     if plane != "xy" and img.ndim_spatial != 3:

@@ -1,6 +1,8 @@
 """Editing the labels of a project's images: painting, replacing, undoing, in step with the feature store."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..engine.chunked_labels import ChunkedLabels
@@ -49,7 +51,7 @@ class Labeling:
     def paint(self, i, mask, k):
         """Set label ``k`` (1-based; 0 erases) where ``mask`` is true in image ``i``."""
         i = self.image_index(i)
-        k = self._label_value(k)
+        k = self.label_value(k)
         mask = np.asarray(mask, bool)
         if mask.shape != self._labels[i].shape:
             raise ValueError(f"mask of shape {mask.shape} does not fit image {i} of spatial shape {self._labels[i].shape}")
@@ -65,7 +67,7 @@ class Labeling:
         labeled-feature store; otherwise the bounding box of ``index`` is used.
         """
         i = self.image_index(i)
-        k = self._label_value(k)
+        k = self.label_value(k)
         with self.lock:
             self._labels[i][index] = k
             if region is None:
@@ -108,8 +110,12 @@ class Labeling:
             self.version += 1
         return before
 
-    def _label_value(self, k):
-        """``k`` checked as a label value: 0 erases, 1..K are classes."""
+    def label_value(self, k):
+        """``k`` as a label value, checked: 0 erases, 1..K are classes, or a class's name."""
+        if isinstance(k, str):
+            return self.class_index(k)
+        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not float(k).is_integer():
+            raise ValueError(f"class {k!r} is neither a class number (0 erases, 1..{len(self.classes)}) nor a name")
         k = int(k)
         if not 0 <= k <= len(self.classes):
             raise ValueError(f"class {k} does not exist (0 erases, 1..{len(self.classes)} are classes)")
