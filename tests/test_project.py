@@ -43,6 +43,8 @@ def test_classes_as_one_string_are_refused():
     with pytest.raises(TypeError, match="not one string.*'Nucleus'"):
         pc.Project("Nucleus")
     assert pc.Project(("A", "B")).classes == ["A", "B"]  # any sequence of names, generators too
+    with pytest.raises(ValueError, match="a class name is at most 255 characters; got 256"):
+        pc.Project(["A", "x" * 256])
     assert pc.Project(c for c in ["A", "B"]).classes == ["A", "B"]
 
 

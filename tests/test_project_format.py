@@ -147,6 +147,7 @@ def test_every_entry_truncated_retyped_or_missing(saved, tmp_path):
 def test_hostile_metadata_is_refused_naming_the_file(saved, tmp_path):
     for change in ({"classes": ["A", "A"]}, {"classes": ["A"] * 300}, {"features": {"pairs": [["nope", 1]]}},
                    {"features": {"pairs": [["gaussian", 1e7]]}},
+                   {"classes": ["x" * 300, "y"]}, {"classes": ["x" * 2**21, "y"]},
                    {"colors": ["notacolour", "#000000"]}, {"class_weight": "balanced_subsample"},
                    {"class_weight": ["balanced"]}, {"classes": "AB"}, {"colors": 5}, {"random_state": "x"},
                    {"random_state": -1}, {"random_state": None, "n_estimators": 10**12}, {"n_estimators": None},

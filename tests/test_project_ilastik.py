@@ -413,6 +413,9 @@ def test_hostile_entries_get_errors_naming_the_file(tmp_path, scene2d, monkeypat
         pc.Project.from_ilastik(tmp_path / "c.ilp")
     _one_lane(tmp_path / "l.ilp", img, names=("Zellkern (groß)".encode("latin-1"), b"Hintergrund"))
     assert pc.Project.from_ilastik(tmp_path / "l.ilp").classes == ["Zellkern (groß)", "Hintergrund"]
+    _one_lane(tmp_path / "m.ilp", img, names=(b"x" * 5000, b"Hintergrund"))  # a name shown on a button
+    with pytest.raises(ValueError, match=r"m.ilp.*LabelNames: a class name is at most 255 characters; got 5000"):
+        pc.Project.from_ilastik(tmp_path / "m.ilp")
     _one_lane(tmp_path / "a.ilp", img)
     with h5py.File(tmp_path / "a.ilp", "a") as f:
         rd = f["Input Data/infos/lane0000/Raw Data"]

@@ -5,9 +5,20 @@ import numpy as np
 
 from ..engine.chunked_labels import relabel
 
-__all__ = ["ClassList", "PALETTE", "check_color"]
+__all__ = ["ClassList", "PALETTE", "MAX_NAME", "check_color", "check_class_name"]
 
+MAX_NAME = 255  # characters of a class name: a name from a file is shown on a button, never megabytes of it
 PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#ff7f00", "#984ea3", "#ffff33", "#a65628", "#f781bf", "#17becf"]
+
+
+def check_class_name(name):
+    """``name`` as a class name: text, stripped, 1 to :data:`MAX_NAME` characters; a ValueError otherwise."""
+    name = str(name).strip()
+    if not name:
+        raise ValueError("a class needs a non-empty name")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"a class name is at most {MAX_NAME} characters; got {len(name)} ({name[:40]!r}...)")
+    return name
 
 
 def check_color(c):
@@ -44,9 +55,7 @@ class ClassList:
 
     def add_class(self, name, color=None):
         """Add a class; returns its 1-based label value."""
-        name = str(name).strip()
-        if not name:
-            raise ValueError("a class needs a non-empty name")
+        name = check_class_name(name)
         if name in self.classes:
             raise ValueError(f"a class named {name!r} exists already")
         if len(self.classes) >= 255:
@@ -74,9 +83,7 @@ class ClassList:
     def rename_class(self, old, new):
         """Rename class ``old`` (name or 1-based index) to ``new``; labels keep their meaning."""
         k = self.class_index(old)
-        new = str(new).strip()
-        if not new:
-            raise ValueError("a class needs a non-empty name")
+        new = check_class_name(new)
         if new in self.classes and self.classes[k - 1] != new:
             raise ValueError(f"a class named {new!r} exists already")
         self.classes[k - 1] = new

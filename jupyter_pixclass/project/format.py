@@ -16,6 +16,7 @@ from ..images.image import Image
 from ..images.paths import FoundFile, find_file, split_inner
 from ..images.formats import open_hdf5_file
 from ..images.read import load_image
+from .classes import MAX_NAME
 from .settings import check_n_estimators, check_random_state
 from .state import ProjectState, TrainedFor
 
@@ -26,6 +27,7 @@ FORMAT_VERSION = 1
 # every dataset compressed and checksummed (HDF5's Fletcher-32 filter): a flipped bit in a forest's
 # thresholds or feature numbers would still be a valid forest that predicts garbage; with the
 # checksum, reading it fails and says so (files written before it load as they are)
+MAX_JSON = 1 << 20  # characters of one JSON attribute
 STORED = {"compression": "gzip", "compression_opts": 1, "fletcher32": True}
 
 
@@ -156,6 +158,9 @@ def _json(attrs, key, path, where, kind=dict):
         raw = raw.decode("utf-8", "replace")
     if not isinstance(raw, str):
         raise ValueError(f"{path!r}: the attribute {key!r} of {where} should be JSON text; got {type(raw).__name__}")
+    if len(raw) > MAX_JSON:  # what we write is a few kB: more is damage, kept out of the parser and the app
+        raise ValueError(f"{path!r}: the attribute {key!r} of {where} is {len(raw)} characters of JSON; at most "
+                         f"{MAX_JSON} are read")
     try:
         v = json.loads(raw)
     except json.JSONDecodeError as e:
@@ -242,6 +247,8 @@ def _meta(meta, path):
     classes = meta["classes"]
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes) or len(classes) > 255:
         bad("'classes' should be a list of at most 255 names", classes)
+    if any(len(c) > MAX_NAME for c in classes):
+        bad(f"'classes' should be names of at most {MAX_NAME} characters", max(classes, key=len))
     colors = meta.get("colors")
     if colors is not None and (not isinstance(colors, list) or len(colors) != len(classes)
                                or not all(c is None or isinstance(c, str) for c in colors)):

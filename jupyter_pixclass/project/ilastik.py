@@ -34,6 +34,7 @@ from ..images.formats import axes_from_attrs, open_hdf5_file
 from ..images.lazy import LazyArray
 from ..images.read import open_lazily, too_big_to_hold
 from .ilastik_entries import chunked_labels_of, labels_of, labels_to_ours, strings, text
+from .classes import check_class_name
 from .state import ProjectState
 
 __all__ = ["read_ilastik_state", "FEATURE_IDS"]
@@ -243,6 +244,11 @@ def _read_state(f, path, image_root):
         if "LabelNames" in pc_group else []
     if len(set(names)) != len(names):
         raise ValueError(f"{path!r}: PixelClassification/LabelNames holds a name twice: {names}")
+    for n in names:
+        try:
+            check_class_name(n)
+        except ValueError as e:
+            raise ValueError(f"{path!r}: PixelClassification/LabelNames: {e}") from None
     colors = None
     if "LabelColors" in pc_group:
         lc = pc_group["LabelColors"]
