@@ -182,3 +182,45 @@ def test_training_beyond_the_pool_copies_only_the_pools_rows(monkeypatch):
     monkeypatch.setattr(LabeledRows, "__array__", whole)
     p.forest = None
     np.testing.assert_array_equal(p.train().predict(0), want)  # the same forest from the pool's rows alone
+
+
+def test_a_full_store_keeps_a_sample_of_each_class_whatever_the_order(proj):
+    # a ground-truth mask set as labels: every pixel's features were held (2.5 GB for a 2048^2 image)
+    p, truth = proj
+    full = truth["classes"].astype(np.uint8)  # every pixel of image 0, three classes
+    st = p.store()
+    F = p.features.n_features_for(2, 2)
+    rows = 6000
+    st.max_bytes = rows * (4 * F + 8)
+    p.set_labels(0, full)
+    X, y = p.training_data()
+    counts = np.bincount(full.ravel(), minlength=256)
+    assert st.n_labeled() == full.size and st.class_counts.tolist() == counts.tolist()
+    assert len(y) == st.n_kept() <= rows * 1.1  # within the budget (a hash sample: about)
+    kept = np.bincount(y, minlength=4)
+    for k in (1, 2, 3):  # a class within its share keeps every pixel, a larger one a sample of about its share
+        assert kept[k] == counts[k] if counts[k] <= rows // 3 else rows // 6 <= kept[k] <= rows // 3 * 1.1
+    # the sample's features are those of its pixels
+    f = np.moveaxis(pc.compute_features(p.images[0], p.features), -1, 0).reshape(F, -1)
+    pos = {tuple(np.round(r, 3)) for r in f.T}
+    assert all(tuple(np.round(r, 3)) in pos for r in X[:200])
+    # the same labels painted another way (class by class, backwards, with an erase) keep the same sample
+    q = pc.Project(p.classes, features=p.features)
+    q.engine.tile = 48
+    q.add_image(p.images[0])
+    q.add_image(p.images[1])
+    q.store().max_bytes = st.max_bytes
+    for k in (3, 2, 1):
+        q.paint(0, full == k, k)
+        q.store()  # in step after each class: samples taken and dropped on the way
+    q.paint(0, np.ones(full.shape, bool), 0)
+    q.set_labels(0, full)
+    X2, y2 = q.training_data()
+    a, b = np.lexsort(np.column_stack([X, y]).T), np.lexsort(np.column_stack([X2, y2]).T)
+    np.testing.assert_allclose(X[a], X2[b], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(y[a], y2[b])
+    np.testing.assert_array_equal(p.train().predict(1), q.train().predict(1))
+    # back within the budget: every labeled pixel again
+    p.set_labels(0, pc.datasets.scribbles(truth["classes"], n_strokes=4, seed=1))
+    same_rows(p)
+    assert st.class_counts is None and st.n_kept() == st.n_labeled()

@@ -341,6 +341,27 @@ def test_many_labels_grow_trees_from_a_pool_drawn_class_by_class():
                                   train_forest(X[:900], y[:900], 5, 2, pool=None)[0].threshold)  # below it: the same
 
 
+def test_class_counts_give_a_sample_the_shares_of_every_label():
+    # what a label store beyond its budget hands over: a sample of the big class, the counts of all
+    rng = np.random.default_rng(5)
+    y = np.where(rng.random(8000) < 0.8, 1, 2)
+    X = rng.standard_normal((8000, 4)).astype(np.float32)
+    _, yi = np.unique(y, return_inverse=True)
+    sub = np.flatnonzero((yi == 1) | (rng.random(8000) < 0.25))  # a quarter of label value 1, all of 2
+    full = Binned(X, yi, random_state=1, pool=None)
+    b = Binned(X[sub], yi[sub], random_state=1, pool=None, class_counts=np.bincount(yi))
+    np.testing.assert_array_equal(b.draws, full.draws)
+    np.testing.assert_array_equal(b.leaf_weight, full.leaf_weight)
+    assert not np.array_equal(Binned(X[sub], yi[sub], random_state=1, pool=None).draws, full.draws)
+    # train_forest takes them per label value; the no-signal probabilities keep the 80 % of every label
+    f, _ = train_forest(X[sub], y[sub], 30, 1, class_counts=np.bincount(y), min_samples_leaf=300)
+    assert abs(f.predict_proba(X)[:, 0].mean() - (y == 1).mean()) < 0.02
+    f, _ = train_forest(X[sub], y[sub], 30, 1, min_samples_leaf=300)
+    assert f.predict_proba(X)[:, 0].mean() < 0.6  # the sample's shares: class 1 squeezed
+    with pytest.raises(ValueError, match="class_counts .* at least the rows of its class"):
+        train_forest(X[sub], y[sub], 5, 1, class_counts=[0, 5, 5])
+
+
 def test_a_pool_keeps_the_labels_class_shares_in_the_probabilities():
     # no signal, a 5 % class whose pool share is lifted to min_class_share: predicted at its 5 %, not at its
     # share of the pool

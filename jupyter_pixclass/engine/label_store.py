@@ -6,6 +6,12 @@ newly labeled pixels get features (from a kept tile, or computed for their rows)
 pixel belongs to is read from the labels at training time, so relabeling, class removal and
 undo cost no features. ilastik keeps a feature matrix per block for the same reason
 (``OpFeatureMatrixCache``).
+
+The store holds at most ``max_bytes`` of features (:data:`STORE_BYTES`). Beyond that, e.g. a
+ground-truth mask set as labels, each class over its share keeps the labeled pixels whose
+position hashes below a threshold (half, a quarter ... of them): a sample that depends on the
+labels alone, never on the order they came in. Trainers draw from the sample and weigh the classes
+by every label (``class_counts``).
 """
 from __future__ import annotations
 
@@ -16,7 +22,18 @@ import numpy as np
 from ..forest.bins import transpose_into
 from .chunked_labels import painted_regions, take_flat
 
-__all__ = ["LabelStore", "LabeledRows", "spatial_groups"]
+__all__ = ["LabelStore", "LabeledRows", "spatial_groups", "pixel_hash", "STORE_BYTES"]
+
+STORE_BYTES = 256 * 2**20  # features of labeled pixels a store holds: 680 000 pixels of 98 features
+_KEEP_BELOW = np.array([2**64 - 1] + [2**(64 - j) - 1 for j in range(1, 64)], np.uint64)  # level j keeps 2^-j
+
+
+def pixel_hash(pos):
+    """A uniform 64-bit hash (splitmix64) of flat pixel positions: which labeled pixels a full store keeps."""
+    z = np.asarray(pos, np.int64).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 class LabelStore:
@@ -28,12 +45,19 @@ class LabelStore:
         Where features come from.
     fs : FeatureSet
         The feature set the vectors belong to.
+    max_bytes : int, optional
+        Features held at most (default :data:`STORE_BYTES`); beyond, a sample of each class.
     """
 
-    def __init__(self, engine, fs):
+    def __init__(self, engine, fs, max_bytes=None):
         self.engine = engine
         self.fs = fs
-        self._tiles = {}  # (image uid, tile) -> (flat pixel indices, sorted; (n, F) float32)
+        self.max_bytes = int(STORE_BYTES if max_bytes is None else max_bytes)
+        self._tiles = {}  # (image uid, tile) -> (flat pixel indices, sorted; (n, F) float32): the pixels kept
+        self._all = {}  # (image uid, tile) -> every labeled pixel's flat index, sorted
+        self._level = np.zeros(256, np.int64)  # per label value: keep 2^-level of its pixels (0: all)
+        #: labeled pixels per label value while a sample is kept (None: every labeled pixel is here)
+        self.class_counts = None
         self._dirty = {}  # image uid -> list of regions (tuples of slices); None: the whole image
         self._lock = threading.RLock()
         self.computed = 0  # feature vectors computed so far (tests read it)
@@ -46,33 +70,77 @@ class LabelStore:
             elif self._dirty.get(img.uid, []) is not None:
                 self._dirty.setdefault(img.uid, []).append(tuple(region))
 
-    def sync(self, images, labels):
-        """Bring the vectors in line with ``labels`` (one array per image); returns new vectors."""
+    def sync(self, images, labels, everywhere=False):
+        """Bring the vectors in line with ``labels`` (one array per image); returns new vectors.
+
+        ``everywhere`` checks every tile's sample against the labels (a class removed renumbers
+        labels without marking them); otherwise only the tiles marked, unless the sample's levels change.
+        """
         new = 0
         with self._lock:
+            by_uid = {img.uid: (img, lab) for img, lab in zip(images, labels)}
+            dirty = []
             for img, lab in zip(images, labels):
                 if img.uid not in self._dirty:
                     continue
                 regions = self._dirty.pop(img.uid)
                 g = self.engine.grid(img, self.fs)
                 if regions is None:  # anywhere: where labels may be, and every tile holding some now
-                    regions = painted_regions(lab) + [g.slices(k[1]) for k in self._tiles if k[0] == img.uid]
-                tiles = sorted({t for r in regions for t in g.tiles_in(r)})
-                for t in tiles:
-                    new += self._sync_tile(img, lab, g, t)
+                    regions = painted_regions(lab) + [g.slices(k[1]) for k in self._all if k[0] == img.uid]
+                for t in sorted({t for r in regions for t in g.tiles_in(r)}):
+                    self._rescan(img, lab, g, t)
+                    dirty.append((img.uid, t))
+            level = self._levels(images, by_uid)
+            if everywhere and level.any() or (level != self._level).any():  # the sample changes: every tile
+                dirty += [k for k in self._all if k[0] in by_uid]  # those emptied just now stay: dropped there
+            self._level = level
+            for key in dict.fromkeys(dirty):
+                new += self._fill(*by_uid[key[0]], key)
         self.computed += new
         return new
 
-    def _sync_tile(self, img, lab, g, t):
+    def _rescan(self, img, lab, g, t):
+        """Every labeled pixel of tile ``t``, as sorted flat indices."""
         sl = g.slices(t)
         local = np.nonzero(lab[sl])
-        key = (img.uid, t)
         if local[0].size == 0:
+            self._all.pop((img.uid, t), None)
+            return
+        coords = tuple(c + s.start for c, s in zip(local, sl))
+        self._all[(img.uid, t)] = np.ravel_multi_index(coords, lab.shape)  # sorted: C order within the tile
+
+    def _levels(self, images, by_uid):
+        """Per label value, the level of its sample: 0 while every labeled pixel fits ``max_bytes``."""
+        F = max((self.fs.n_features_for(img.n_channels, img.ndim_spatial) for img in images), default=1)
+        rows = self.max_bytes // (4 * F + 8)  # features and position of one pixel
+        if sum(p.size for k, p in self._all.items() if k[0] in by_uid) <= rows:
+            self.class_counts = None
+            return np.zeros(256, np.int64)
+        counts = np.zeros(256, np.int64)
+        for key, pos in self._all.items():
+            if key[0] in by_uid:
+                counts += np.bincount(take_flat(by_uid[key[0]][1], pos), minlength=256)
+        counts[0] = 0
+        share = max(rows // max(int(np.count_nonzero(counts)), 1), 1)  # each class's rows
+        level = np.zeros(256, np.int64)
+        over = counts > share
+        level[over] = np.ceil(np.log2(counts[over] / share)).astype(np.int64)
+        self.class_counts = counts
+        return np.minimum(level, 63)
+
+    def _fill(self, img, lab, key):
+        """Features of the pixels tile ``key`` keeps: the labeled ones, or their sample; returns those computed."""
+        pos = self._all.get(key)
+        if pos is None:
             self._tiles.pop(key, None)
             return 0
-        coords = tuple(c + s.start for c, s in zip(local, sl))
-        pos = np.ravel_multi_index(coords, lab.shape)  # sorted: C order within the tile
+        if self._level.any():
+            pos = pos[pixel_hash(pos) <= _KEEP_BELOW[self._level[take_flat(lab, pos)]]]
+            if pos.size == 0:
+                self._tiles.pop(key, None)
+                return 0
         F = self.fs.n_features_for(img.n_channels, lab.ndim)
+        coords = np.unravel_index(pos, lab.shape)
         old_pos, old_X = self._tiles.get(key, (np.zeros(0, np.int64), np.zeros((0, F), np.float32)))
         X = np.empty((pos.size, F), np.float32)
         j = np.clip(np.searchsorted(old_pos, pos), 0, max(old_pos.size - 1, 0))
@@ -85,7 +153,12 @@ class LabelStore:
         return int(miss.sum())
 
     def n_labeled(self):
-        """How many labeled pixels have features here."""
+        """How many labeled pixels there are (:meth:`n_kept` of them have features here)."""
+        with self._lock:
+            return sum(p.size for p in self._all.values())
+
+    def n_kept(self):
+        """How many labeled pixels have features here: all of them, or a sample beyond ``max_bytes``."""
         with self._lock:
             return sum(p.size for p, _ in self._tiles.values())
 
@@ -93,10 +166,12 @@ class LabelStore:
     def nbytes(self):
         """Bytes the stored features and positions take."""
         with self._lock:
-            return sum(p.nbytes + x.nbytes for p, x in self._tiles.values())
+            return sum(p.nbytes + x.nbytes for p, x in self._tiles.values()) + sum(
+                p.nbytes for p in self._all.values())
 
     def data(self, images, labels, with_groups=False, lazy=False):
-        """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``).
+        """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``); beyond ``max_bytes``, of
+        each class's sample (:attr:`class_counts` then counts every labeled pixel).
 
         Rows come image by image in the order of the pixels in the image (C order), whatever
         order strokes came in and however the image is cut into tiles (which follows the memory
@@ -104,7 +179,7 @@ class LabelStore:
         :class:`LabeledRows`: rows are copied only when taken (a trainer that draws from some of
         them copies those).
         """
-        self.sync(images, labels)
+        self.sync(images, labels, everywhere=True)
         blocks, ys, gs = [], [], []
         gid = 0
         with self._lock:

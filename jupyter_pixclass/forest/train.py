@@ -150,11 +150,12 @@ class Binned:
     """Labeled pixels ready for growing trees: 8-bit bins, classes, draws per tree.
 
     Beyond ``pool`` labeled pixels only ``pool`` of them, drawn class by class, are binned and drawn
-    from; the draws per class and the leaf weights follow every label's class.
+    from; the draws per class and the leaf weights follow every label's class, or ``class_counts``
+    (labeled pixels per class of ``y``) where ``X`` holds a sample of each class's labels.
     """
 
     def __init__(self, X, y, random_state=0, max_samples=6000, min_class_share=0.1, class_weight=None,
-                 pool=LABEL_POOL):
+                 pool=LABEL_POOL, class_counts=None):
         check_class_weight(class_weight)
         y = np.ascontiguousarray(y, np.int64)
         self.F = X.shape[1]
@@ -162,6 +163,12 @@ class Binned:
         self.random_state = int(random_state or 0)
         # the classes' priors come from every label, the pixels trees draw from the pool
         labeled = np.bincount(y, minlength=self.K).astype(np.int64)
+        if class_counts is not None:  # X holds a sample of each class (a label store within its budget)
+            counts = np.asarray(class_counts, np.int64)
+            if counts.shape != (self.K,) or (counts < labeled).any():
+                raise ValueError(f"class_counts {counts.tolist()} should be {self.K} counts, each at least the "
+                                 f"rows of its class ({labeled.tolist()})")
+            labeled = counts
         if pool is not None and (not isinstance(pool, (int, np.integer)) or pool < 1):
             raise ValueError(f"pool must be a positive number of labeled pixels or None; got {pool!r}")
         rows = class_rows(y, int(pool), min_class_share, self.random_state, stream=0x9001) if pool else None
@@ -191,7 +198,7 @@ class Binned:
 
 def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, min_class_share=0.1,
                       max_depth=40, min_samples_leaf=1, max_features="sqrt", trees=None, binned=None,
-                      class_weight=None, pool=LABEL_POOL):
+                      class_weight=None, pool=LABEL_POOL, class_counts=None):
     """Grow a random forest on ``X`` (N, F) float32 and labels ``y`` (N,) in ``0..K-1``.
 
     Returns :class:`GrownTrees`: the arrays of :class:`.Forest` (thresholds as float32 feature values)
@@ -202,7 +209,7 @@ def fit_binned_forest(X, y, n_estimators=100, random_state=0, max_samples=6000, 
     all), while the classes' shares still come from every label.
     """
     b = binned if binned is not None else Binned(X, y, random_state, max_samples, min_class_share, class_weight,
-                                                 pool)
+                                                 pool, class_counts)
     F, K, m = b.F, b.K, int(b.draws.sum())
     mtry = max(1, int(np.sqrt(F))) if max_features == "sqrt" else int(max_features)
     start, stop = trees if trees is not None else (0, int(n_estimators))
@@ -245,6 +252,9 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
     ``RandomForestClassifier`` (every labeled pixel in every tree), for comparison. Same ``X``,
     ``y`` and ``random_state`` give the same forest either way.
 
+    ``class_counts`` (labeled pixels per label value, ``0..max(y)``) gives the classes' shares when
+    ``X`` holds a sample of each class's labeled pixels (:class:`.LabelStore` within its budget).
+
     ``class_weight="balanced"`` weighs the classes alike, whatever their labels' counts (either
     method): a stroke of one class then rarely squeezes a class with few labels, and the
     probabilities follow equal class priors instead of the labels' (default None: calibrated to
@@ -259,7 +269,10 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
         X = np.asarray(X, np.float32)
     y = np.asarray(y)
     classes, yi = np.unique(y, return_inverse=True)
+    if kwargs.get("class_counts") is not None:  # labeled pixels per label value (0..): those of y's classes
+        kwargs["class_counts"] = np.asarray(kwargs["class_counts"], np.int64)[classes]
     if method == "sklearn":
+        kwargs.pop("class_counts", None)  # scikit-learn's forest sees the rows it is given
         from sklearn.ensemble import RandomForestClassifier
 
         rf = RandomForestClassifier(n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs, **kwargs)
@@ -270,7 +283,8 @@ def train_forest(X, y, n_estimators=100, random_state=0, method="binned", n_jobs
     F = X.shape[1]
     if on_preview is not None and 0 < preview < n_estimators:
         # the first trees first (shown while the rest grow); together they are the same forest
-        opts = {k: kwargs[k] for k in ("max_samples", "min_class_share", "class_weight", "pool") if k in kwargs}
+        opts = {k: kwargs[k] for k in ("max_samples", "min_class_share", "class_weight", "pool", "class_counts")
+                if k in kwargs}
         b = Binned(X, yi, random_state, **opts)
         first = fit_binned_forest(X, yi, n_estimators, random_state, trees=(0, preview), binned=b, **kwargs).forest(F)
         if on_preview(first, classes) is False:

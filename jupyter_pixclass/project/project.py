@@ -188,8 +188,8 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
     def training_data(self, fs=None, with_groups=False, lazy=False):
         """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``), for ``fs``.
 
-        ``lazy``: X is a :class:`.LabeledRows`, copied as rows are taken. Raises a ValueError when fewer
-        than two classes are labeled."""
+        ``lazy``: X is a :class:`.LabeledRows`, copied as rows are taken. Beyond the store's budget, a sample
+        of each class (:class:`.LabelStore`). Raises a ValueError when fewer than two classes are labeled."""
         with self.lock:
             st = self.store(fs)
             data = st.data(self.images, self._labels, with_groups=with_groups, lazy=lazy)
@@ -215,6 +215,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
             raise ValueError("the project has no images: add_image(...) first")
         with self.lock:  # what the forest is trained for, read with the labels it is trained on
             X, y = self.training_data(lazy=True)  # beyond the label pool, only the pool's rows are copied
+            counts = self._store.class_counts  # every label's class, where the store keeps a sample
             K, schema = len(self.classes), self.schema
             fnd = self.features.spatial_ndim(self.images[0].ndim_spatial)
             trained = TrainedFor(self.features.key(), self.images[0].n_channels, K, fnd)
@@ -232,7 +233,8 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
 
         cb = None if on_preview is None else preview_cb
         forest, classes = train_forest(X, y, n_estimators or self.n_estimators, self.random_state,
-                                       preview=preview, on_preview=cb, class_weight=self.class_weight)
+                                       preview=preview, on_preview=cb, class_weight=self.class_weight,
+                                       class_counts=counts)
         if forest is None:
             return self
         forest = widen(forest, classes)
