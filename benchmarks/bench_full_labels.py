@@ -4,8 +4,8 @@
 2048 x 2048 x 2 scene (seed 0, 4.2 million labeled pixels, default features) as labels, ``Project.train()``,
 then held-out nucleus IoU on two other scenes (seeds 1 and 2, noise 0.12), each forest seed 0 and 1. Each
 variant runs in its own process for its own peak RSS (VmHWM), training after a 3 s pause; the first forest is then
-refined in the app (600 x 600 canvas, Live Update), 12 strokes with 1 s pauses: median stroke -> complete overlay
-(the held-out IoU is measured after those strokes for forest seed 0):
+painted on in the app (600 x 600 canvas, Live Update), 12 strokes with 1 s pauses, each relabeling pixels as the
+other class: median stroke -> complete overlay (the held-out IoU is measured after them for forest seed 0):
 
 - ``sample``: the label store's default budget (``STORE_BYTES``): beyond it, a sample of each class;
 - ``every``: ``max_bytes`` set beyond any size: every labeled pixel's features held (what the store did before).
@@ -41,7 +41,8 @@ def run(variant):
             app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
             app.live_update = True
             app.wait_idle()
-            for pts, k in pc.datasets.strokes(truth["classes"], n_strokes=6, mapping={1: 1, 2: 2, 3: 2}, seed=3):
+            # strokes that change the mask's labels (the other class), so every one trains a new forest
+            for pts, k in pc.datasets.strokes(truth["classes"], n_strokes=6, mapping={1: 2, 2: 1, 3: 1}, seed=3):
                 time.sleep(1)
                 t0 = time.perf_counter()
                 app.stroke(pts, k)

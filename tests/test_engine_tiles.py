@@ -133,10 +133,10 @@ def test_view_pieces_cover_the_view_exactly(scale):
 
 
 @pytest.mark.parametrize("budget", [2**30, 8 * 2**20])
-def test_a_zoomed_out_view_keeps_its_pixels_features_side_by_side_within_a_quarter_of_the_budget(budget):
+def test_a_zoomed_out_view_keeps_its_pixels_features_side_by_side_within_a_third_of_the_budget(budget):
     """Zoomed out (but not sampled), a piece's shown pixels are copied out of its tile once, in blocks the forest
-    reads where they lie, so predicting after a stroke reads only them; what the view keeps stays within a quarter
-    of the cache's budget."""
+    reads where they lie, so predicting after a stroke reads only them; what the view keeps stays within a third
+    of the cache's budget (VIEW_SHARE)."""
     from jupyter_pixclass.forest.score import PixelBlocks
 
     img, _ = pc.datasets.nuclei((256, 256), seed=4)
@@ -152,7 +152,7 @@ def test_a_zoomed_out_view_keeps_its_pixels_features_side_by_side_within_a_quart
         want = ref[:, vf.rows[ry]][:, :, vf.cols[rx]].reshape(ref.shape[0], -1)
         np.testing.assert_allclose(np.asarray(fm) if idx is None else fm[:, idx], want, rtol=1e-5,
                                    atol=1e-4 * np.abs(ref).max())
-    assert 0 < vf.kept_bytes() <= budget // 4
+    assert 0 < vf.kept_bytes() <= budget // 3
     if budget == 2**30:
         assert compact == len(vf)  # room for all: every piece side by side
     else:

@@ -20,6 +20,9 @@ __all__ = ["ViewFeatures", "PieceGrid"]
 SPARSE_BELOW = 0.5  # a view showing fewer than this share of the rows it spans samples tiles
 WIDE = 4  # tiles side by side in one piece of a sampled view
 PLANE_PIECE = 256  # side of a piece of one plane of a volume whose 3D tiles span many planes
+# what a view keeps itself, a share of the cache budget: a zoomed-out 600 x 600 canvas's 98 features are 141 MB,
+# over a quarter of Binder's 512 MB, and the pieces left out were computed again at every update (~370 ms)
+VIEW_SHARE = 3
 
 
 class PieceGrid:
@@ -104,7 +107,7 @@ class ViewFeatures(PieceGrid):
         self._held, self._tile_bytes, self.max_bytes = 0, 0, engine.cache.max_bytes
 
     def kept_bytes(self):
-        """Bytes of features the view keeps itself (sampled rows, shown pixels), at most a quarter of the budget."""
+        """Bytes of features the view keeps itself (sampled rows, shown pixels), at most a third of the budget."""
         return self._held
 
     def full(self):
@@ -117,7 +120,7 @@ class ViewFeatures(PieceGrid):
         A piece that is a kept tile is looked up in the tile cache each time (holding it here
         too would keep it after the cache let it go: twice the budget); sampled rows and a zoomed-out
         view's shown pixels are kept here as :class:`..forest.score.PixelBlocks` (``np.asarray``
-        makes them ``(F, M)``), within a quarter of the budget.
+        makes them ``(F, M)``), within a third of the budget (:data:`VIEW_SHARE`).
         """
         got = self._feats[k]
         if got is not None and got[0] is None:  # a kept tile: its features live in the cache
@@ -142,7 +145,8 @@ class ViewFeatures(PieceGrid):
                 idx = idx + (self.z - o[0]) * fm.shape[-1] * fm.shape[-2]
             whole = idx.size == fm[0].size and (idx.size == 0 or (idx[0] == 0 and (np.diff(idx) == 1).all()))
             got = (fm.reshape(fm.shape[0], -1), None if whole else idx)
-            if not whole and self._held + got[0].shape[0] * idx.size * got[0].itemsize <= self.max_bytes // 4:
+            held = self._held + got[0].shape[0] * idx.size * got[0].itemsize
+            if not whole and held <= self.max_bytes // VIEW_SHARE:
                 # zoomed out: keep the shown pixels' features in blocks the forest reads where they
                 # lie; picking them out of the tile after every stroke read the tile's whole rows (a
                 # 600 x 600 view of 1024 x 1024: predicting it ~100 ms, 77-79 ms kept feature-major,
@@ -161,12 +165,12 @@ class ViewFeatures(PieceGrid):
             w = fr.shape[-1]
             fr = np.ascontiguousarray(fr).reshape(fr.shape[0], -1)
             got = (fr, (np.arange(ys.size)[:, None] * w + (xs - xs[0])[None, :]).ravel())
-            if self._held + fr.shape[0] * got[1].size * fr.itemsize <= self.max_bytes // 4:
+            if self._held + fr.shape[0] * got[1].size * fr.itemsize <= self.max_bytes // VIEW_SHARE:
                 got = (take_blocks(*got), None)  # kept: read where they lie at every prediction
                 self._feats[k] = got
                 self._held += got[0].nbytes
             return got
-        if self._held + got[0].nbytes <= self.max_bytes // 4:
+        if self._held + got[0].nbytes <= self.max_bytes // VIEW_SHARE:
             self._feats[k] = got
             self._held += got[0].nbytes
         return got
