@@ -19,7 +19,8 @@ def _parser():
                     "labels) to image files; one output per input.",
     )
     b.add_argument("project", help="project file saved with Project.save(...), or an ilastik .ilp")
-    b.add_argument("inputs", nargs="+", help="image files or glob patterns (quote them: 'data/*_s2.h5')")
+    b.add_argument("inputs", nargs="+",
+                   help="image files, folders of them, or glob patterns (quote them: 'data/*_s2.h5')")
     b.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
     b.add_argument("--source", default="probabilities", choices=SOURCES[:4] + ("features",),
                    help="what to export: class probabilities (default), simple_segmentation (argmax, 1-based), "

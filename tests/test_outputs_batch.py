@@ -306,3 +306,17 @@ def test_name_templates_stay_in_the_output_folder_and_bad_ones_fail_once(trained
     assert all(os.path.isfile(o) for o in outs)
     with pytest.raises(ValueError, match="no class named 'Nope'"):  # one error, not one per file
         pc.batch_predict(trained, ins, tmp_path / "m", source="mask", class_name="Nope", progress=False)
+
+
+def test_a_folder_stands_for_the_images_in_it(trained, files, tmp_path):
+    # "apply the classifier to a whole folder": the folder was read as one image ("unknown suffix '(none)'")
+    folder = files[0].parent
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".tmp-x.h5").write_bytes(b"a temporary")
+    (folder / "sub").mkdir()
+    np.save(folder / "sub" / "deeper.npy", np.zeros((8, 8, 2), np.uint16))
+    outs = pc.batch_predict(trained, folder, tmp_path / "o", progress=False, raise_on_error=True)
+    assert [os.path.basename(o) for o in outs] == [f"img{s}_s2_probabilities.tiff" for s in range(3)]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchError, match="empty: a folder with no image file in it"):
+        pc.batch_predict(trained, tmp_path / "empty", tmp_path / "o2", progress=False, raise_on_error=True)

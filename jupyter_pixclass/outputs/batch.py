@@ -12,7 +12,7 @@ from ..features.blocks import block_for_budget
 from ..images.atomic import atomic_write, check_not_input
 from ..images.checks import check_read_size
 from ..images.ome_zarr import create_ome_zarr, ngff_axes
-from ..images.paths import PIL, ZARR, split_inner, stem_of, suffix_of
+from ..images.paths import PIL, SUFFIXES, ZARR, split_inner, stem_of, suffix_of
 from ..images.read import load_image
 from ..images.write import create_array, write_array
 from ..runtime.memory import available_bytes
@@ -37,13 +37,23 @@ class BatchError(RuntimeError):
 
 
 def expand_inputs(inputs):
-    """Paths and glob patterns -> (sorted unique existing paths, patterns that matched nothing)."""
+    """Paths, folders and glob patterns -> (sorted unique existing paths, patterns and folders that held no image).
+
+    A folder (not a Zarr store, which is one image) stands for the image files in it, not in its subfolders:
+    names with a suffix :func:`.load_image` reads, hidden ones (temporaries) left out.
+    """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     paths, empty = [], []
     for x in inputs:
         x = os.fspath(x)
-        if any(ch in x for ch in "*?["):
+        if os.path.isdir(x) and suffix_of(x) not in ZARR:
+            hits = sorted(os.path.join(x, n) for n in os.listdir(x)
+                          if not n.startswith(".") and suffix_of(n) in SUFFIXES)
+            if not hits:
+                empty.append(x)
+            paths += hits
+        elif any(ch in x for ch in "*?["):
             hits = sorted(glob.glob(x))
             if not hits:
                 empty.append(x)
@@ -86,7 +96,7 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
     project : Project
         Trained project.
     inputs : str or list of str
-        Paths or glob patterns (``"data/*_s2.h5"``).
+        Paths, folders (their image files) or glob patterns (``"data/*_s2.h5"``).
     out_dir : str
         Output folder (created if missing).
     source, dtype, renormalize : see :meth:`Project.export`.
@@ -125,7 +135,8 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
         project.class_index(class_name if class_name is not None else 1)
     os.makedirs(out_dir, exist_ok=True)
     paths, empty = expand_inputs(inputs)
-    failed = {p: "no file matches this pattern" for p in empty}
+    failed = {p: "a folder with no image file in it" if os.path.isdir(p) else "no file matches this pattern"
+              for p in empty}
     outs = plan_outputs(paths, out_dir, source, format, name_template, keep=project.input_files())
     written, skipped = [], 0
     client = client_of(scheduler) if scheduler is not None else None
