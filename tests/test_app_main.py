@@ -151,7 +151,7 @@ def test_feature_grid_updates_project(app):
     assert "6 features" in app.feature_grid.info.value
 
 
-def test_export_and_save_buttons(app, scene, tmp_path, stroke_points):
+def test_export_and_save_buttons(app, scene, tmp_path, stroke_points, monkeypatch):
     _, truth = scene
     nuc, _, bg = stroke_points
     app.stroke(nuc, 1)
@@ -175,6 +175,13 @@ def test_export_and_save_buttons(app, scene, tmp_path, stroke_points):
     app.export_panel.save.click()
     assert "save failed" in app.status and "missing" in app.status
     assert pc.Project.load(tmp_path / "proj.h5").classes == ["Nucleus", "Background"]  # the saved one is intact
+    monkeypatch.setenv("HOME", str(tmp_path))  # "~/..." typed as in a shell ("folder '~' does not exist" before)
+    app.export_panel.path.value = "~/home.tif"
+    app.export_panel.export.click()
+    assert "exported" in app.status and (tmp_path / "home.tif").is_file()
+    app.export_panel.project_path.value = "~/home.h5"
+    app.export_panel.save.click()
+    assert "saved" in app.status and (tmp_path / "home.h5").is_file()
 
 
 def test_3d_volume_and_several_images():

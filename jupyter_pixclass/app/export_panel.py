@@ -33,7 +33,7 @@ class ExportPanel(W.VBox):
     def _run(self, text, hint, verb, action):
         """Run ``action(path)`` for the path typed in ``text``; report the outcome in the status line."""
         a = self.app
-        path = text.value.strip()
+        path = os.path.expanduser(text.value.strip())  # "~/results/p.tif", as a shell and napari take it
         if not path:
             a.status = hint
             return
