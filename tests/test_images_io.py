@@ -102,6 +102,18 @@ def test_write_array_roundtrip_all_formats(tmp_path, arr):
         np.testing.assert_array_equal(back.data, data)
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_tiffs_under_other_names_are_read_and_vendor_formats_get_a_way_out(tmp_path, arr, lazy):
+    # Zeiss LSM, MetaMorph STK, Aperio SVS ... are TIFFs tifffile reads: "unknown suffix" before
+    tifffile.imwrite(tmp_path / "a.tif", arr[0], imagej=True, metadata={"axes": "ZYX"})
+    os.replace(tmp_path / "a.tif", tmp_path / "a.stk")
+    img = pc.load_image(tmp_path / "a.stk", lazy=lazy)
+    np.testing.assert_array_equal(np.asarray(img.data[...])[..., 0], arr[0])
+    (tmp_path / "b.czi").write_bytes(b"ZISRAWFILE")
+    with pytest.raises(ValueError, match=r"unknown suffix '.czi'.*convert it with bioformats2raw"):
+        pc.load_image(tmp_path / "b.czi", lazy=lazy)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such image file.*nothere.tif"):
         pc.load_image(tmp_path / "nothere.tif")

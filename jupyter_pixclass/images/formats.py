@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .lazy import MappedArray
-from .paths import NPY, TIFF
+from .paths import NPY, TIFF_FAMILY
 
 __all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff", "tiff_channel_names",
            "open_hdf5_file", "open_h5", "open_zarr", "check_zarr_chunks"]
@@ -64,7 +64,7 @@ def _axes_unchecked(attrs):
 def open_plain(path, suf):
     """A TIFF, NPY (memory-mapped), PNG or JPEG file: ``(array, axes or None, spacing or None, closer)``."""
     try:
-        if suf in TIFF:
+        if suf in TIFF_FAMILY:
             data, axes, spacing = _read_tiff(path)
         elif suf in NPY:
             data, axes, spacing = np.load(path, allow_pickle=False, mmap_mode="r"), None, None

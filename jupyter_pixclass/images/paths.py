@@ -5,15 +5,18 @@ import os
 import re
 from typing import NamedTuple
 
-__all__ = ["TIFF", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name",
+__all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name",
            "FoundFile", "find_file"]
 
 TIFF = (".tif", ".tiff")
+# TIFFs under other names, read as TIFF (tifffile reads them): BigTIFF, Zeiss LSM, MetaMorph STK, Aperio SVS,
+# Hamamatsu NDPI, Akoya QPTIFF, Leica SCN
+TIFF_FAMILY = TIFF + (".btf", ".tf8", ".tf2", ".lsm", ".stk", ".svs", ".ndpi", ".qptiff", ".scn")
 H5 = (".h5", ".hdf5", ".hdf")
 NPY = (".npy",)
 PIL = (".png", ".jpg", ".jpeg")
 ZARR = (".zarr",)
-SUFFIXES = TIFF + H5 + NPY + PIL + ZARR
+SUFFIXES = TIFF_FAMILY + H5 + NPY + PIL + ZARR  # what load_image reads
 _DOUBLE = (".ome.tif", ".ome.tiff", ".ome.zarr")  # one format, two dots
 
 

@@ -11,8 +11,11 @@ from .formats import check_exists, open_h5, open_plain, open_tiff_lazily, open_z
 from .image import Image, guess_axes
 from .lazy import LazyArray
 from .ome_zarr import is_ome_zarr, read_ome_zarr
-from .paths import H5, PIL, SUFFIXES, TIFF, ZARR, split_inner, suffix_of, stem_of
+from .paths import H5, PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, suffix_of, stem_of
 
+# formats microscopes write, which Bio-Formats reads and we do not
+MICROSCOPE = (".czi", ".nd2", ".lif", ".oib", ".oif", ".ims", ".vsi", ".mrxs", ".dv", ".zvi", ".lei", ".sld", ".ics",
+              ".ids")
 __all__ = ["load_image", "as_image", "open_array", "open_lazily", "channel_names_beside", "too_big_to_hold"]
 
 def open_array(path, dataset=None):
@@ -27,8 +30,10 @@ def open_array(path, dataset=None):
     check_exists(path)
     suf = suffix_of(path)
     if suf not in SUFFIXES:
+        vendor = suf in MICROSCOPE  # a microscope's own format: say how to get one we read
         raise ValueError(
             f"cannot read {path!r}: unknown suffix {suf or '(none)'!r}; supported: {', '.join(SUFFIXES)}"
+            + ("; convert it with bioformats2raw (to OME-Zarr) or Fiji's Bio-Formats (to OME-TIFF)" if vendor else "")
         )
     if suf in H5:
         opened = open_h5(path, dataset)
@@ -46,7 +51,7 @@ def open_array(path, dataset=None):
 
 def open_lazily(path, dataset=None):
     """:func:`open_array`, but a TIFF too is opened without reading its pixels (its tiles, strips or runs on demand)."""
-    if suffix_of(split_inner(path)[0]) in TIFF:
+    if suffix_of(split_inner(path)[0]) in TIFF_FAMILY:
         check_exists(path)
         opened = open_tiff_lazily(path)
         return opened.array, opened.axes, opened.spacing, opened.close
@@ -97,7 +102,7 @@ def load_image(path, axes=None, dataset=None, lazy=None):
         return img
     if suffix_of(fpath) in PIL and lazy:
         raise ValueError(f"{fpath!r}: PNG and JPEG files cannot be read lazily (they are compressed whole)")
-    tiff = suffix_of(fpath) in TIFF
+    tiff = suffix_of(fpath) in TIFF_FAMILY
     pyramid = []
     if tiff and lazy is not False:  # metadata only, to decide
         check_exists(fpath)
