@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from .lazy import is_lazy
+from ..runtime.memory import available_bytes
+from .lazy import LazyArray, is_lazy
 from .paths import stem_of
 
 __all__ = ["Image", "to_channel_last", "guess_axes"]
@@ -33,6 +34,18 @@ def guess_axes(shape):
     if nd == 5:
         return "TZCYX"
     raise ValueError(f"cannot guess axes for data of shape {tuple(shape)} ({nd} dims); pass axes=")
+
+
+def _left_where_it_is(data):
+    """Whether ``data`` is an array-like (not numpy's) too large to read at once: more than an eighth of memory."""
+    if isinstance(data, np.ndarray) or is_lazy(data) or not all(hasattr(data, a) for a in ("shape", "dtype",
+                                                                                            "__getitem__")):
+        return False
+    try:
+        nbytes = int(np.prod(data.shape, dtype=np.float64)) * np.dtype(data.dtype).itemsize
+    except TypeError:  # a dtype numpy does not know
+        return False
+    return nbytes > available_bytes() / 8
 
 
 def to_channel_last(data, axes, source="data"):
@@ -66,7 +79,8 @@ class Image:
     Parameters
     ----------
     data : array_like
-        Pixel data whose axes are described by ``axes``.
+        Pixel data whose axes are described by ``axes``. A dask, zarr or h5py array larger than an eighth of
+        the memory budget stays where it is, read region by region (:attr:`lazy`), as ``load_image`` leaves a file.
     axes : str
         Letters from ``TZCYX`` naming the axes of ``data`` (default ``"YX"``; a 3D array
         with ``axes="YX"`` is taken as ``YXC``). Data is reordered to ``YXC`` / ``ZYXC``; a time
@@ -95,6 +109,9 @@ class Image:
 
     def __init__(self, data, axes="YX", name=None, spacing=None, path=None, channel_names=None, levels=None):
         source = f"{path!r}" if path else "image data"
+        if _left_where_it_is(data):  # a dask, zarr or h5py array larger than an eighth of memory: read as needed
+            ax = (axes or guess_axes(data.shape)).upper()
+            data = LazyArray(data, "YXC" if ax == "YX" and len(data.shape) == 3 else ax, where=source)
         if is_lazy(data):  # pixels stay in the file, already seen channel-last
             if data.size == 0:
                 raise ValueError(f"{source} is empty (shape {data.shape})")

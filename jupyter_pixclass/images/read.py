@@ -242,11 +242,15 @@ def as_image(x, **load_kwargs):
         return x
     if isinstance(x, (str, os.PathLike)):
         return load_image(x, **load_kwargs)
-    arr = np.asarray(x)
-    if arr.ndim == 2:
+    arr = x if _array_like(x) else np.asarray(x)  # a dask or zarr array is not read here: Image decides
+    if len(arr.shape) == 2:
         return Image(arr, axes="YX")
-    if arr.ndim == 3:
+    if len(arr.shape) == 3:
         return Image(arr, axes="YXC")
-    if arr.ndim == 4:
+    if len(arr.shape) == 4:
         return Image(arr, axes="ZYXC")
-    raise ValueError(f"an array image must be channel-last (Y, X, C) or (Z, Y, X, C); got shape {arr.shape}")
+    raise ValueError(f"an array image must be channel-last (Y, X, C) or (Z, Y, X, C); got shape {tuple(arr.shape)}")
+
+
+def _array_like(x):
+    return not isinstance(x, np.ndarray) and all(hasattr(x, a) for a in ("shape", "dtype", "__getitem__"))

@@ -43,6 +43,11 @@ def save_project(state, path, images="inline"):
         raise ValueError(f"images must be 'inline' or 'paths'; got {images!r}")
     path = os.fspath(path)
     check_not_input(path, [im.path for im, _ in state.images], "project path")
+    for i, (im, _) in enumerate(state.images):  # kept as a path, or not at all: refused before a byte is written
+        if im.lazy and im.path is None:
+            raise ValueError(f"image {i} ({im.name!r}, {im.shape}) is an array read as needed (dask, zarr) with no file "
+                             "the project could name: write it to a file first (e.g. its_array.to_zarr('x.zarr'), "
+                             "or pc.io.write_array) and add pc.load_image('x.zarr') instead")
     check_class_weight(state.class_weight)  # before writing: a file its own loader would refuse is lost work
     with atomic_write(path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as f:
