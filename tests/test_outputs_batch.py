@@ -320,3 +320,21 @@ def test_a_folder_stands_for_the_images_in_it(trained, files, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BatchError, match="empty: a folder with no image file in it"):
         pc.batch_predict(trained, tmp_path / "empty", tmp_path / "o2", progress=False, raise_on_error=True)
+
+
+def test_batch_warns_when_named_channels_come_in_another_order(tmp_path):
+    # the same number of channels in another order predicted garbage without a word
+    img, truth = pc.datasets.nuclei((64, 72), seed=3)
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    p.add_image(img)  # channels 'cytoplasm', 'DAPI'
+    p.set_labels(0, pc.datasets.scribbles(truth, n_strokes=3, mapping={1: 1, 2: 2, 3: 2}))
+    p.train()
+    chw = np.moveaxis(img.data, -1, 0)
+    for name, data, names in (("swapped", chw[::-1], ["DAPI", "cytoplasm"]), ("same", chw, ["cytoplasm", "DAPI"])):
+        tifffile.imwrite(tmp_path / f"{name}.ome.tif", data, metadata={"axes": "CYX", "Channel": {"Name": names}})
+    np.save(tmp_path / "unnamed.npy", img.data)
+    with pytest.warns(UserWarning, match=r"swapped.ome.tif: its channels are \['DAPI', 'cytoplasm'\], the project was "
+                                         r"trained on \['cytoplasm', 'DAPI'\]") as record:
+        pc.batch_predict(p, [str(tmp_path / n) for n in ("swapped.ome.tif", "same.ome.tif", "unnamed.npy")],
+                         tmp_path / "o", progress=False)
+    assert len([w for w in record if "its channels are" in str(w.message)]) == 1

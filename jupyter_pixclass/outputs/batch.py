@@ -200,6 +200,20 @@ def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, re
     return skipped
 
 
+def _check_channel_names(project, img, path):
+    """Warn when ``img``'s channels are named, as the project's first image's are, but otherwise: the same count of
+    channels in another order (or other markers) predicts garbage without an error."""
+    import warnings
+
+    def named(names):
+        return all(not (n.startswith("ch ") and n[3:].isdigit()) for n in names)
+
+    ref = project.images[0].channel_names if project.images else None
+    if ref and named(ref) and named(img.channel_names) and list(img.channel_names) != list(ref):
+        warnings.warn(f"{path}: its channels are {img.channel_names}, the project was trained on {ref}; the forest "
+                      "reads channels by position", stacklevel=3)
+
+
 def choose_route(n_timepoints, n_voxels, out_suffix, source, client, output_axes, max_voxels):
     """How one input is predicted.
 
@@ -225,6 +239,7 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
     """Predict ``path`` into ``out`` by the route :func:`choose_route` picks; the input is opened lazily
     (read block by block) unless it is a PNG or JPEG."""
     img = load_image(path, axes=axes, dataset=dataset, lazy=suffix_of(split_inner(path)[0]) not in PIL)
+    _check_channel_names(project, img, path)
     shape = img.shape_spatial
     fmt = format_of(out)
     route = choose_route(img.n_timepoints, int(np.prod(shape)), suffix_of(out), source, client, output_axes,
