@@ -91,7 +91,7 @@ class LabelStore:
                     self._rescan(img, lab, g, t)
                     dirty.append((img.uid, t))
             level = self._levels(images, by_uid)
-            if everywhere and level.any() or (level != self._level).any():  # the sample changes: every tile
+            if (everywhere and level.any()) or (level != self._level).any():  # the sample changes: every tile
                 dirty += [k for k in self._all if k[0] in by_uid]  # those emptied just now stay: dropped there
             self._level = level
             for key in dict.fromkeys(dirty):
@@ -140,10 +140,10 @@ class LabelStore:
                 self._tiles.pop(key, None)
                 return 0
         F = self.fs.n_features_for(img.n_channels, lab.ndim)
-        coords = np.unravel_index(pos, lab.shape)
         old_pos, old_X = self._tiles.get(key, (np.zeros(0, np.int64), np.zeros((0, F), np.float32)))
         if old_pos.size == pos.size and np.array_equal(old_pos, pos):  # kept as it was: no copy
             return 0
+        coords = np.unravel_index(pos, lab.shape)
         X = np.empty((pos.size, F), np.float32)
         j = np.clip(np.searchsorted(old_pos, pos), 0, max(old_pos.size - 1, 0))
         have = (old_pos.size > 0) & (old_pos[j] == pos) if old_pos.size else np.zeros(pos.size, bool)

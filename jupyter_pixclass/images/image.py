@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from ..runtime.memory import available_bytes
-from .lazy import LazyArray, is_lazy
+from .lazy import LazyArray, is_array_like, is_lazy
 from .paths import stem_of
 
 __all__ = ["Image", "to_channel_last", "guess_axes"]
@@ -38,8 +38,7 @@ def guess_axes(shape):
 
 def _left_where_it_is(data):
     """Whether ``data`` is an array-like (not numpy's) too large to read at once: more than an eighth of memory."""
-    if isinstance(data, np.ndarray) or is_lazy(data) or not all(hasattr(data, a) for a in ("shape", "dtype",
-                                                                                            "__getitem__")):
+    if not is_array_like(data):
         return False
     try:
         nbytes = int(np.prod(data.shape, dtype=np.float64)) * np.dtype(data.dtype).itemsize

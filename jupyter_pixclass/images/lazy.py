@@ -14,7 +14,7 @@ import numpy as np
 
 from .checks import check_dtype
 
-__all__ = ["LazyArray", "MappedArray", "ArrayShape", "is_lazy"]
+__all__ = ["LazyArray", "MappedArray", "ArrayShape", "is_lazy", "is_array_like"]
 
 _SPATIAL = "ZYX"
 
@@ -22,6 +22,13 @@ _SPATIAL = "ZYX"
 def is_lazy(data):
     """Whether ``data`` is a :class:`LazyArray` (pixels left in the file)."""
     return isinstance(data, LazyArray)
+
+
+def is_array_like(data):
+    """Whether ``data`` is an array of another library (dask, zarr, h5py): ``shape``, ``dtype`` and slicing, not
+    numpy's and not ours, so ``np.asarray`` would read all of it."""
+    return not isinstance(data, np.ndarray) and not is_lazy(data) and all(
+        hasattr(data, a) for a in ("shape", "dtype", "__getitem__"))
 
 
 class ArrayShape:

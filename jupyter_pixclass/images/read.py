@@ -9,7 +9,7 @@ from ..runtime.memory import available_bytes
 from .checks import check_dtype, check_read_size
 from .formats import check_exists, open_h5, open_plain, open_tiff_lazily, open_zarr, tiff_channel_names
 from .image import Image, guess_axes
-from .lazy import LazyArray
+from .lazy import LazyArray, is_array_like
 from .ome_zarr import is_ome_zarr, read_ome_zarr
 from .paths import H5, PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, suffix_of, stem_of
 
@@ -242,7 +242,7 @@ def as_image(x, **load_kwargs):
         return x
     if isinstance(x, (str, os.PathLike)):
         return load_image(x, **load_kwargs)
-    arr = x if _array_like(x) else np.asarray(x)  # a dask or zarr array is not read here: Image decides
+    arr = x if is_array_like(x) else np.asarray(x)  # a dask or zarr array is not read here: Image decides
     if len(arr.shape) == 2:
         return Image(arr, axes="YX")
     if len(arr.shape) == 3:
@@ -251,6 +251,3 @@ def as_image(x, **load_kwargs):
         return Image(arr, axes="ZYXC")
     raise ValueError(f"an array image must be channel-last (Y, X, C) or (Z, Y, X, C); got shape {tuple(arr.shape)}")
 
-
-def _array_like(x):
-    return not isinstance(x, np.ndarray) and all(hasattr(x, a) for a in ("shape", "dtype", "__getitem__"))
