@@ -558,3 +558,40 @@ def test_live_update_of_a_zoomed_out_view_in_a_real_browser(lab, tmp_path):
     assert 0.5 <= view_scale < 1 and kept > 0  # zoomed out, not sampled: the shown pixels kept in blocks
     assert n_labeled > 20 and all_valid
     assert diff < 1e-5  # the overlay is the whole forest's prediction at the pixels shown
+
+
+MANY_CHANNELS_CELLS = [
+    "import jupyter_pixclass as pc\n"
+    "img, truth = pc.datasets.imc((96, 96), n_channels=16, seed=3)\n"
+    "project = pc.Project(['Nucleus', 'Cytoplasm', 'Background'], features=pc.FeatureSet(sigmas=[1.0]))\n"
+    "project.add_image(pc.preprocess.add_mean_channel(img))\n"
+    "app = pc.PixelClassifierApp(project, canvas_size=(256, 256))\n"
+    "app",
+]
+
+CHANNEL_ROWS = """() => Array.from(document.querySelectorAll('.pixclass-app .pixclass-channel-row')).map(r => {
+    const b = r.getBoundingClientRect();
+    // the lowest edge of the row's own controls (checkbox, name, histogram, buttons, window slider)
+    const parts = r.querySelectorAll('.widget-inline-hbox, .widget-image, button, .widget-label');
+    const inner = Math.max(...Array.from(parts).map(e => e.getBoundingClientRect().bottom));
+    return [b.top, b.bottom, inner, r.innerText.split('\\n')[0].trim()]; })"""
+
+
+def test_many_channels_each_get_a_whole_row_in_a_real_browser(lab, tmp_path):
+    """17 channels (an IMC stack with its mean): the View section's list scrolls, and no row is squeezed over the
+    next (rows in a height-capped column used to shrink until their sliders and names overlapped)."""
+    from playwright.sync_api import sync_playwright
+
+    url, token, d = lab
+    _notebook(d / "channels.ipynb", MANY_CHANNELS_CELLS)
+    with sync_playwright() as pw:
+        with _page(pw, tmp_path, d, 1400) as page:
+            open_app(page, url, token, "lab", notebook="channels.ipynb", workspace="channels")
+            _open_section(page, "View")
+            rows = _wait_for(lambda: page.evaluate(CHANNEL_ROWS), 30, "the channel rows")
+            assert len(rows) == 17 and rows[0][3] == "mean"
+            for top, bottom, inner, name in rows:  # its controls within the row, and so above the next row
+                need = inner - top
+                assert inner <= bottom + 1, f"row {name!r}: {bottom - top:.0f} px, its controls need {need:.0f}"
+            page.locator(".pixclass-app .pixclass-channel-row").last.scroll_into_view_if_needed()
+            assert page.locator(".pixclass-app .pixclass-channel-row").last.is_visible()

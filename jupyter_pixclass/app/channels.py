@@ -31,8 +31,10 @@ class ChannelRow(W.VBox):
                                         continuous_update=False, readout=False, layout=W.Layout(width="230px"),
                                         tooltip=f"display window of {name}")
         self.readout = W.Label(layout=W.Layout(width="auto"))
+        # flex 0 0 auto: in the list's scrolling column a row keeps its height; shrinking, 20 rows overlapped
         super().__init__([W.HBox([self.visible, self.color, self.name, self.hist, self.auto, self.reset]),
-                          W.HBox([self.range, self.readout])])
+                          W.HBox([self.range, self.readout])], layout=W.Layout(flex="0 0 auto"))
+        self.add_class("pixclass-channel-row")
         self.visible.observe(lambda ch: controls.set_visible(c, ch["new"]), "value")
         self.color.observe(lambda ch: controls.set_color(c, ch["new"]), "value")
         self.range.observe(lambda ch: controls.app.set_contrast(c, *ch["new"]), "value")
