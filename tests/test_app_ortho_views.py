@@ -124,6 +124,29 @@ def test_panes_are_drawn_with_the_z_spacing(volume):
         a.close()
 
 
+def test_panes_are_as_tall_as_the_volume_needs():
+    """A thin stack's panes end where its planes end (a third of the canvas left a black band below them);
+    a deep or anisotropic one gets up to a third of the canvas, and switching images sizes them again."""
+    thin, _ = pc.datasets.nuclei((12, 96, 96), seed=3)
+    deep = pc.Image(np.zeros((200, 48, 48, 2), np.uint16), axes="ZYXC")
+    aniso = pc.Image(thin.data, axes="ZYXC", spacing=(1.5, 0.75, 0.75))
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=10)
+    for im in (thin, deep, aniso):
+        p.add_image(im)
+    a = pc.PixelClassifierApp(p, canvas_size=(600, 600))
+    try:
+        # planes x aspect x the fit zoom (600 / 96 or 600 / 48): 75, 2500 and 150 rows; at least 96, at most 200
+        for i, want, depth in ((0, 96, 75), (1, 200, 2500), (2, 150, 150), (0, 96, 75)):
+            a.image_index = i
+            for pane in a.ortho.panes.values():
+                assert pane.size[0] == want and pane.canvas.height == want and pane.canvas.layout.height == f"{want}px"
+                zs, _, inz, _ = pane.view().indices()
+                assert abs(inz.sum() - min(want, depth)) <= 1  # rows showing planes: the deep stack scrolls
+                assert pane._comp.shape[0] == want
+    finally:
+        a.close()
+
+
 def test_the_mouse_and_keys_on_the_panes(app3d):
     a = app3d
     a.cursor = (10, 40, 50)

@@ -19,6 +19,8 @@ from .view_prediction import ViewPrediction
 
 __all__ = ["OrthoViews", "OrthoPane", "PanePrediction"]
 
+MIN_HEIGHT = 96  # display rows: a pane thinner than this is hard to paint on
+
 
 class PanePrediction(ViewPrediction):
     """Probabilities of what one orthogonal pane shows (a :class:`.ViewPrediction` of its plane)."""
@@ -66,6 +68,17 @@ class OrthoPane:
         self.keys = app.keyboard.attach(self.canvas, plane)
         self._top = 0.0  # first plane shown (moves only when the cursor's plane leaves the pane)
         self._comp_key = self._comp = self._inside = None
+
+    def resize(self, height):
+        """Make the pane ``height`` display rows tall (a new volume; a third of the canvas left planes of a thin
+        stack above a black band)."""
+        if int(height) == self.size[0]:
+            return
+        self.size = (int(height), self.size[1])
+        self.canvas.height = self.size[0]
+        self.canvas.layout.height = f"{self.size[0]}px"
+        self._top, self._comp_key = 0.0, None
+        self.prediction.reset()
 
     def position(self):
         """The fixed coordinate: the cursor's y (xz) or x (yz)."""
@@ -173,7 +186,7 @@ class OrthoViews(W.VBox):
 
     def __init__(self, app):
         self.app = app
-        height = max(96, app.canvas_size[0] // 3)
+        height = max(MIN_HEIGHT, app.canvas_size[0] // 3)
         self.panes = {p: OrthoPane(app, p, height) for p in ("xz", "yz")}
         super().__init__([w for p in self.panes.values() for w in (p.caption, p.canvas)])
         self.add_class("pixclass-orthoviews")
@@ -183,9 +196,23 @@ class OrthoViews(W.VBox):
         a = self.app
         return bool(a.orthoviews) and a.image.ndim_spatial == 3
 
+    def height(self):
+        """The panes' height for the current volume: its planes at the xy view's fit zoom (and their aspect),
+        within ``MIN_HEIGHT`` and a third of the canvas (beyond it a pane scrolls with the cursor's plane)."""
+        a = self.app
+        cap = max(MIN_HEIGHT, a.canvas_size[0] // 3)
+        shape, sp = a.image.shape_spatial, a.image.spacing
+        fit = min(a.canvas_size[0] / shape[1], a.canvas_size[1] / shape[2])
+        need = max(shape[0] * sp[0] / sp[p.h_axis] for p in self.panes.values()) * fit
+        return int(np.clip(np.ceil(need), MIN_HEIGHT, cap))
+
     def show(self):
-        """Show or hide the panes as ``visible()`` says, and draw them."""
+        """Show or hide the panes as ``visible()`` says, sized to the volume, and draw them."""
         self.layout.display = None if self.visible() else "none"
+        if self.visible():
+            h = self.height()
+            for p in self.panes.values():
+                p.resize(h)
         self.draw_all()
 
     def predictions(self):
