@@ -71,3 +71,30 @@ def test_overlays_and_encoding():
     assert back.shape == (32, 48, 3) and abs(int(back.mean()) - 128) <= 2
     png = render.encode_png(np.zeros((8, 8, 4), np.uint8))
     assert np.asarray(PILImage.open(io.BytesIO(png))).shape == (8, 8, 4)
+
+
+def test_a_colour_photograph_is_shown_in_its_colours():
+    import jupyter_pixclass as pc
+
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[:, :20, 0] = 230  # a red, a green and a dull blue band
+    rgb[:, 20:40, 1] = 180
+    rgb[:, 40:, 2] = 90
+    rgb[::7, ::7] = 255
+    img = pc.Image(rgb, axes="YXC", channel_names=["red", "green", "blue"])
+    assert render.channel_colors(img.channel_names) == ["#ff0000", "#00ff00", "#0000ff"]
+    assert render.channel_colors(["DAPI", "GFP"]) == render.CHANNEL_COLORS[:2]
+    assert render.channel_colors(["Alpha", "x"]) == ["#ffffff", render.CHANNEL_COLORS[1]]
+    p = pc.Project(["A", "B"], features=pc.FeatureSet(sigmas=[1.0]))
+    p.add_image(img)
+    app = pc.PixelClassifierApp(p, canvas_size=(60, 90))
+    try:
+        ch = app.channels
+        assert ch.colors[0] == ["#ff0000", "#00ff00", "#0000ff"] and ch.visible[0] == [True, True, True]
+        assert ch.limits[0][0] == ch.limits[0][1] == ch.limits[0][2]  # one window: the colour balance stays
+        shown = render.composite(rgb.astype(np.float32), ch.limits[0], ch.colors[0])
+        red, green, blue = shown[10, 5], shown[10, 25], shown[10, 45]
+        assert red[0] > 0.8 and red[1:].max() < 0.05 and green[1] > 0.6 and green[[0, 2]].max() < 0.05
+        assert blue[2] > 0.3 and blue[:2].max() < 0.05 and blue[2] < green[1] < red[0]  # brightness kept in order
+    finally:
+        app.close()

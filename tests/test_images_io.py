@@ -220,6 +220,33 @@ def test_channel_names_from_ome_and_imagej_metadata(tmp_path, lazy):
     assert pc.load_image(tmp_path / "l.tif", lazy=lazy).channel_names == ["ch 1", "ch 2"]
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_colour_images_name_their_channels_red_green_blue(tmp_path, lazy):
+    from PIL import Image as PILImage
+
+    rgb = np.zeros((16, 20, 3), np.uint8)
+    rgb[..., 0], rgb[4:, :, 1], rgb[:, 5:, 2] = 200, 120, 60
+    tifffile.imwrite(tmp_path / "scan.tif", rgb, photometric="rgb")
+    tifffile.imwrite(tmp_path / "scan_a.tif", np.dstack([rgb, rgb[..., :1]]), photometric="rgb",
+                     extrasamples=["unassalpha"])
+    tifffile.imwrite(tmp_path / "grey3.tif", np.moveaxis(rgb, -1, 0))  # tifffile calls this planar RGB: a stack
+    tifffile.imwrite(tmp_path / "deep.tif", rgb.astype(np.uint16) * 200)  # 16-bit counts, not a photograph
+    assert pc.load_image(tmp_path / "scan.tif", lazy=lazy).channel_names == ["red", "green", "blue"]
+    assert pc.load_image(tmp_path / "scan_a.tif", lazy=lazy).channel_names == ["red", "green", "blue", "alpha"]
+    assert pc.load_image(tmp_path / "grey3.tif", axes="CYX", lazy=lazy).channel_names == ["ch 1", "ch 2", "ch 3"]
+    assert pc.load_image(tmp_path / "deep.tif", lazy=lazy).channel_names == ["ch 1", "ch 2", "ch 3"]
+    if lazy:
+        return
+    PILImage.fromarray(rgb).save(tmp_path / "photo.png")
+    PILImage.fromarray(rgb).convert("CMYK").save(tmp_path / "print.jpg", quality=100)  # a CMYK JPEG
+    PILImage.fromarray(rgb[..., 0]).save(tmp_path / "grey.png")
+    png = pc.load_image(tmp_path / "photo.png")
+    assert png.channel_names == ["red", "green", "blue"] and np.array_equal(png.data, rgb)
+    cmyk = pc.load_image(tmp_path / "print.jpg")  # decoded to RGB, not four ink channels
+    assert cmyk.channel_names == ["red", "green", "blue"] and np.abs(cmyk.data.astype(int) - rgb).max() < 12
+    assert pc.load_image(tmp_path / "grey.png").channel_names == ["ch 1"]
+
+
 def test_crops_keep_channel_names(tmp_path):
     img, _ = pc.datasets.imc((50, 60), n_channels=5)
     out = pc.preprocess.crops(pc.preprocess.add_mean_channel(img), size=40, out_dir=tmp_path)

@@ -76,10 +76,15 @@ class ChannelControls(W.VBox):
         """One row per channel of the app's current image."""
         img = self.app.project.images[i]
         if i not in self.limits:
+            names = [n.strip().lower() for n in img.channel_names]
             self.limits[i] = [render.auto_contrast(self.values(img, c)) for c in range(img.n_channels)]
-            cols = render.CHANNEL_COLORS
-            self.colors[i] = ["#ffffff"] if img.n_channels == 1 else [cols[c % len(cols)] for c in range(img.n_channels)]
-            self.visible[i] = [c < 3 for c in range(img.n_channels)]
+            rgb = [names.index(n) for n in ("red", "green", "blue") if n in names]
+            if len(rgb) == 3:  # one window for the three, so a photograph keeps its colour balance
+                common = (min(self.limits[i][c][0] for c in rgb), max(self.limits[i][c][1] for c in rgb))
+                for c in rgb:
+                    self.limits[i][c] = common
+            self.colors[i] = render.channel_colors(img.channel_names)
+            self.visible[i] = [c < 3 and names[c] != "alpha" for c in range(img.n_channels)]
             self._hist[i] = [render.histogram(self.values(img, c)) for c in range(img.n_channels)]
         self.children = [ChannelRow(self, c, name, self.colors[i][c], self.visible[i][c], self.limits[i][c],
                                     h[1:], h[0]) for c, (name, h) in enumerate(zip(img.channel_names, self._hist[i]))]

@@ -8,9 +8,23 @@ import numpy as np
 from ..engine.chunked_labels import ChunkedLabels
 
 __all__ = ["View", "auto_contrast", "composite", "probability_rgb", "segmentation_rgb", "uncertainty_rgb",
-           "labels_rgba", "blend", "encode_jpeg", "encode_png", "hex_to_rgb", "CHANNEL_COLORS"]
+           "labels_rgba", "blend", "encode_jpeg", "encode_png", "hex_to_rgb", "CHANNEL_COLORS",
+           "NAMED_COLORS", "channel_colors"]
 
 CHANNEL_COLORS = ["#00ff00", "#0080ff", "#ff0000", "#ff00ff", "#ffff00", "#00ffff", "#ffffff"]
+# a channel named for its colour (an RGB image's, as the readers name them) is shown in it
+NAMED_COLORS = {"red": "#ff0000", "green": "#00ff00", "blue": "#0000ff", "cyan": "#00ffff", "magenta": "#ff00ff",
+                "yellow": "#ffff00", "gray": "#ffffff", "grey": "#ffffff", "alpha": "#ffffff"}
+
+
+def channel_colors(names):
+    """Display colours of channels ``names``: white for a single channel; a channel named for a colour
+    (``red``, ``green``, ``blue`` of an RGB image) in that colour, so a photograph looks as it is; the
+    others :data:`CHANNEL_COLORS` in turn."""
+    if len(names) == 1:
+        return ["#ffffff"]
+    return [NAMED_COLORS.get(str(n).strip().lower(), CHANNEL_COLORS[c % len(CHANNEL_COLORS)])
+            for c, n in enumerate(names)]
 
 
 def hex_to_rgb(c):

@@ -12,8 +12,10 @@ import numpy as np
 from .lazy import MappedArray
 from .paths import NPY, TIFF_FAMILY
 
-__all__ = ["check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff", "tiff_channel_names",
-           "open_hdf5_file", "open_h5", "open_zarr", "check_zarr_chunks"]
+__all__ = ["RGB_NAMES", "check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff",
+           "tiff_channel_names", "open_hdf5_file", "open_h5", "open_zarr", "check_zarr_chunks"]
+
+RGB_NAMES = ("red", "green", "blue", "alpha")  # the channels of an RGB(A) TIFF, PNG or JPEG
 
 # tifffile names axes more finely than we do; map to TZCYX.
 _TIFF_AXES = {"S": "C", "E": "C", "L": "C", "H": "C", "I": "Z", "Q": "?", "R": "?", "V": "?", "A": "?"}
@@ -75,8 +77,8 @@ def open_plain(path, suf):
 
             with PILImage.open(path) as im:
                 im.load()
-                if im.mode in ("RGBA", "LA", "P", "PA"):
-                    im = im.convert("RGB" if im.mode in ("RGBA", "P", "PA") else "L")
+                if im.mode not in ("1", "L", "I", "I;16", "F", "RGB"):  # alpha dropped; CMYK JPEGs as RGB
+                    im = im.convert("L" if im.mode in ("LA", "La") else "RGB")
                 data = np.asarray(im)
             axes, spacing = ("YXC" if data.ndim == 3 else "YX"), None
     except Exception as e:  # corrupt or truncated files raise many different types
@@ -205,9 +207,10 @@ def _tiff_spacing(tf, series):
 def tiff_channel_names(path, n_channels):
     """The channel names a TIFF's metadata gives, or None.
 
-    An OME-TIFF's ``Channel Name`` attributes (Bio-Formats, QuPath, tifffile), or an ImageJ
+    An OME-TIFF's ``Channel Name`` attributes (Bio-Formats, QuPath, tifffile), an ImageJ
     hyperstack's ``Labels`` (one per plane, channel fastest: kept when every plane of a channel
-    has the same label). Names longer than 255 characters, or a count that does not fit, give None.
+    has the same label), or :data:`RGB_NAMES` for an 8-bit interleaved RGB(A) TIFF. Names longer than 255 characters,
+    or a count that does not fit, give None.
     """
     import tifffile
 
@@ -224,6 +227,11 @@ def tiff_channel_names(path, n_channels):
                 if labels and len(labels) % n_channels == 0:
                     per_channel = [set(labels[c::n_channels]) for c in range(n_channels)]
                     names = [next(iter(s)) if len(s) == 1 else None for s in per_channel]
+            else:  # tifffile marks any (3 | 4, y, x) stack RGB, planar: interleaved 8-bit is a photograph or scan
+                pg = tf.pages[0]
+                rgb = pg.photometric == tifffile.PHOTOMETRIC.RGB and pg.planarconfig == tifffile.PLANARCONFIG.CONTIG
+                if rgb and pg.dtype == np.uint8 and pg.samplesperpixel == n_channels in (3, 4):
+                    names = list(RGB_NAMES[:n_channels])  # alpha last
     except Exception:  # names are a nicety: never fail a load over them
         return None
     if not names or len(names) != n_channels or not all(isinstance(n, str) and 0 < len(n) <= 255 for n in names):

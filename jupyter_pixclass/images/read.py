@@ -7,7 +7,7 @@ import numpy as np
 
 from ..runtime.memory import available_bytes
 from .checks import check_dtype, check_read_size
-from .formats import check_exists, open_h5, open_plain, open_tiff_lazily, open_zarr, tiff_channel_names
+from .formats import RGB_NAMES, check_exists, open_h5, open_plain, open_tiff_lazily, open_zarr, tiff_channel_names
 from .image import Image, guess_axes
 from .lazy import LazyArray, is_array_like
 from .ome_zarr import is_ome_zarr, read_ome_zarr
@@ -142,6 +142,8 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     n_ch = arr.shape[use_axes.index("C")] if "C" in use_axes else 1
     if (names is None or len(names) != n_ch) and tiff:
         names = tiff_channel_names(fpath, n_ch)
+    if (names is None or len(names) != n_ch) and suffix_of(fpath) in PIL and use_axes == "YXC" and n_ch == 3:
+        names = list(RGB_NAMES[:3])  # PNG and JPEG colour images are decoded to RGB
     if names is None or len(names) != n_ch:
         names = channel_names_beside(fpath, n_ch)
     inner = inner or (dataset.strip("/") if isinstance(dataset, str) else None)
