@@ -247,6 +247,35 @@ def test_colour_images_name_their_channels_red_green_blue(tmp_path, lazy):
     assert pc.load_image(tmp_path / "grey.png").channel_names == ["ch 1"]
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_each_image_of_a_multi_position_tiff_is_reached_by_number(tmp_path, lazy):
+    # a multi-position OME-TIFF (Bio-Formats' export of a .lif or .czi): only the first image was read, without a
+    # word, and dataset= was ignored for TIFFs
+    f = tmp_path / "plate.ome.tif"
+    with tifffile.TiffWriter(f, ome=True) as tw:
+        for i in range(3):
+            tw.write(np.full((2, 12, 16), 10 * i + 1, np.uint16),
+                     metadata={"axes": "CYX", "Channel": {"Name": [f"DAPI {i}", f"GFP {i}"]}})
+    with pytest.warns(UserWarning, match=r"holds 3 images; opened the first. '.*plate.ome.tif/1'"):
+        first = pc.load_image(f, lazy=lazy)
+    assert first.name == "plate" and np.asarray(first.data[:]).max() == 1 and first.channel_names == ["DAPI 0", "GFP 0"]
+    second = pc.load_image(f"{f}/1", lazy=lazy)
+    assert second.name == "plate_1" and second.path == f"{f}/1" and second.lazy == lazy
+    assert np.asarray(second.data[:]).max() == 11 and second.channel_names == ["DAPI 1", "GFP 1"]
+    assert np.asarray(pc.load_image(f, dataset="2", lazy=lazy).data[:]).max() == 21
+    with pytest.raises(ValueError, match=r"holds 3 images \(0..2\); there is no image 3"):
+        pc.load_image(f"{f}/3", lazy=lazy)
+    with pytest.raises(ValueError, match="chosen by number"):
+        pc.load_image(f, dataset="Image1", lazy=lazy)
+    with pytest.raises(ValueError, match="holds one image: dataset 'x'"):
+        np.save(tmp_path / "a.npy", np.zeros((4, 4), np.uint8))
+        pc.load_image(tmp_path / "a.npy", dataset="x")
+    p = pc.Project()
+    p.add_image(second)
+    p.save(tmp_path / "p.h5")  # the path says which image: loading it again reads the same one
+    assert np.asarray(pc.Project.load(tmp_path / "p.h5").images[0].data[:]).max() == 11
+
+
 def test_crops_keep_channel_names(tmp_path):
     img, _ = pc.datasets.imc((50, 60), n_channels=5)
     out = pc.preprocess.crops(pc.preprocess.add_mean_channel(img), size=40, out_dir=tmp_path)

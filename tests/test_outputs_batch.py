@@ -322,6 +322,17 @@ def test_a_folder_stands_for_the_images_in_it(trained, files, tmp_path):
         pc.batch_predict(trained, tmp_path / "empty", tmp_path / "o2", progress=False, raise_on_error=True)
 
 
+def test_batch_of_one_image_of_a_multi_position_tiff(trained, tmp_path):
+    f = tmp_path / "pos.ome.tif"
+    img, _ = pc.datasets.nuclei((40, 48), seed=3)
+    with tifffile.TiffWriter(f, ome=True) as tw:
+        for _ in range(2):
+            tw.write(np.moveaxis(np.asarray(img.data), -1, 0), metadata={"axes": "CYX"})
+    out = pc.batch_predict(trained, [f"{f}/1"], tmp_path / "o", progress=False, raise_on_error=True)
+    assert [os.path.basename(o) for o in out] == ["pos_1_probabilities.tiff"]
+    np.testing.assert_allclose(np.moveaxis(tifffile.imread(out[0]), 0, -1), trained.predict(img), atol=1e-5)
+
+
 def test_batch_warns_when_named_channels_come_in_another_order(tmp_path):
     # the same number of channels in another order predicted garbage without a word
     img, truth = pc.datasets.nuclei((64, 72), seed=3)

@@ -13,7 +13,8 @@ from .lazy import MappedArray
 from .paths import NPY, TIFF_FAMILY
 
 __all__ = ["RGB_NAMES", "check_exists", "axes_from_attrs", "open_plain", "open_tiff_lazily", "OpenedTiff",
-           "tiff_channel_names", "open_hdf5_file", "open_h5", "open_zarr", "check_zarr_chunks"]
+           "tiff_channel_names", "tiff_series", "tiff_other_images", "open_hdf5_file", "open_h5", "open_zarr",
+           "check_zarr_chunks"]
 
 RGB_NAMES = ("red", "green", "blue", "alpha")  # the channels of an RGB(A) TIFF, PNG or JPEG
 
@@ -63,12 +64,14 @@ def _axes_unchecked(attrs):
     return None
 
 
-def open_plain(path, suf):
-    """A TIFF, NPY (memory-mapped), PNG or JPEG file: ``(array, axes or None, spacing or None, closer)``."""
+def open_plain(path, suf, series=0):
+    """A TIFF (its image number ``series``), NPY (memory-mapped), PNG or JPEG file:
+    ``(array, axes or None, spacing or None, closer)``."""
+    if suf in TIFF_FAMILY:
+        data, axes, spacing = _read_tiff(path, series)
+        return data, axes, spacing, lambda: None
     try:
-        if suf in TIFF_FAMILY:
-            data, axes, spacing = _read_tiff(path)
-        elif suf in NPY:
+        if suf in NPY:
             data, axes, spacing = np.load(path, allow_pickle=False, mmap_mode="r"), None, None
             if data.flags.c_contiguous and data.size:  # mapped per read, not kept (see MappedArray)
                 data = MappedArray(path, data.offset, data.shape, data.dtype)
@@ -86,18 +89,50 @@ def open_plain(path, suf):
     return data, axes, spacing, lambda: None
 
 
-def _read_tiff(path):
+def _read_tiff(path, index=0):
     import tifffile
 
     from .checks import check_read_size
 
-    with tifffile.TiffFile(path) as tf:
-        series = tf.series[0]
+    try:
+        tf = tifffile.TiffFile(path)
+    except Exception as e:  # corrupt or truncated files raise many different types
+        raise ValueError(f"could not read {path!r} as .tif (corrupt or truncated?): {e}") from e
+    with tf:
+        series = tiff_series(tf, index, path)
         check_read_size(series.shape, series.dtype, "the image", path)  # before reading what the file declares
-        data = series.asarray()
+        try:
+            data = series.asarray()
+        except Exception as e:
+            raise ValueError(f"could not read {path!r} as .tif (corrupt or truncated?): {e}") from e
         axes = _tiff_axes(series)
         spacing = _tiff_spacing(tf, series)
     return data, axes, spacing
+
+
+def tiff_series(tf, index, path):
+    """Image number ``index`` (a tifffile series) of the open TIFF ``tf``; an error naming ``path`` and the count."""
+    try:
+        n = len(tf.series)
+    except Exception as e:  # a damaged file's page structure raises many different types
+        raise ValueError(f"could not read {path!r} as .tif (corrupt or truncated?): {e}") from e
+    if not 0 <= int(index) < n:
+        raise ValueError(f"{path!r} holds {n} image{'s' if n != 1 else ''} (0..{n - 1}); there is no image {index}")
+    return tf.series[int(index)]
+
+
+def tiff_other_images(path):
+    """How many images beyond the first a TIFF holds (multi-position OME-TIFFs), not counting a slide scan's
+    label, macro and thumbnail images; 0 if it cannot tell."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            if tf.is_svs or tf.is_ndpi or tf.is_qpi or tf.is_scn:
+                return 0
+            return len(tf.series) - 1
+    except Exception:  # only a note: the read itself reports a bad file
+        return 0
 
 
 class OpenedTiff(NamedTuple):
@@ -110,8 +145,9 @@ class OpenedTiff(NamedTuple):
     levels: list  # the coarser levels of a pyramid, finest first (Zarr arrays; empty if none)
 
 
-def open_tiff_lazily(path):
-    """Series 0 of a TIFF through tifffile's Zarr store, with its pyramid's coarser levels: an :class:`OpenedTiff`."""
+def open_tiff_lazily(path, index=0):
+    """Image (series) ``index`` of a TIFF through tifffile's Zarr store, with its pyramid's coarser levels:
+    an :class:`OpenedTiff`."""
     import tifffile
     import zarr
 
@@ -120,8 +156,12 @@ def open_tiff_lazily(path):
     except Exception as e:
         raise ValueError(f"could not read {path!r} as .tif (corrupt or truncated?): {e}") from e
     try:
-        series = tf.series[0]
-        arr = _mapped(path, series)
+        series = tiff_series(tf, index, path)
+    except ValueError:
+        tf.close()
+        raise
+    try:
+        arr = _mapped(path, series, index)
         if arr is None:
             arr = zarr.open(series.aszarr(level=0), mode="r")
         return OpenedTiff(arr, _tiff_axes(series), _tiff_spacing(tf, series), tf.close, _coarser_levels(series, arr))
@@ -130,8 +170,9 @@ def open_tiff_lazily(path):
         raise ValueError(f"could not open {path!r} as a tiled or striped TIFF: {e}") from e
 
 
-def _mapped(path, series):
-    """Series 0 memory-mapped where its pixels lie uncompressed in one run (ImageJ and Fiji write them so), or None.
+def _mapped(path, series, index=0):
+    """Series ``index`` memory-mapped where its pixels lie uncompressed in one run (ImageJ and Fiji write them so),
+    or None.
 
     tifffile's Zarr store makes a strip one chunk, and ImageJ writes a plane as one strip: reading a
     256^2 tile of a 12288^2 plane read the whole plane (1.6 s, 0.6 GB); mapped, only its rows are read.
@@ -141,7 +182,7 @@ def _mapped(path, series):
     try:
         if series.dataoffset is None or series.levels[0].keyframe.compression != 1:
             return None
-        mm = tifffile.memmap(path, series=0, mode="r")
+        mm = tifffile.memmap(path, series=index, mode="r")
     except Exception:  # not contiguous after all, or a layout memmap refuses: the Zarr store reads it
         return None
     return MappedArray(path, mm.offset, mm.shape, mm.dtype) if tuple(mm.shape) == tuple(series.shape) else None
@@ -204,7 +245,7 @@ def _tiff_spacing(tf, series):
     return None
 
 
-def tiff_channel_names(path, n_channels):
+def tiff_channel_names(path, n_channels, index=0):
     """The channel names a TIFF's metadata gives, or None.
 
     An OME-TIFF's ``Channel Name`` attributes (Bio-Formats, QuPath, tifffile), an ImageJ
@@ -220,7 +261,8 @@ def tiff_channel_names(path, n_channels):
             if tf.is_ome:
                 import xml.etree.ElementTree as ET
 
-                px = next(e for e in ET.fromstring(tf.ome_metadata).iter() if e.tag.endswith("Pixels"))
+                pixels = [e for e in ET.fromstring(tf.ome_metadata).iter() if e.tag.endswith("Pixels")]
+                px = pixels[index]  # image number index's
                 names = [ch.get("Name") for ch in px if ch.tag.endswith("Channel")]
             elif tf.is_imagej:
                 labels = list((tf.imagej_metadata or {}).get("Labels") or [])
@@ -228,7 +270,7 @@ def tiff_channel_names(path, n_channels):
                     per_channel = [set(labels[c::n_channels]) for c in range(n_channels)]
                     names = [next(iter(s)) if len(s) == 1 else None for s in per_channel]
             else:  # tifffile marks any (3 | 4, y, x) stack RGB, planar: interleaved 8-bit is a photograph or scan
-                pg = tf.pages[0]
+                pg = tiff_series(tf, index, path).keyframe
                 rgb = pg.photometric == tifffile.PHOTOMETRIC.RGB and pg.planarconfig == tifffile.PLANARCONFIG.CONTIG
                 if rgb and pg.dtype == np.uint8 and pg.samplesperpixel == n_channels in (3, 4):
                     names = list(RGB_NAMES[:n_channels])  # alpha last

@@ -21,11 +21,16 @@ _DOUBLE = (".ome.tif", ".ome.tiff", ".ome.zarr")  # one format, two dots
 
 
 def split_inner(path):
-    """Split ``"file.h5/group/data"`` into ``("file.h5", "group/data")`` (``None`` without an inner part)."""
+    """Split ``"file.h5/group/data"`` into ``("file.h5", "group/data")`` (``None`` without an inner part);
+    ``"file.ome.tif/2"`` into ``("file.ome.tif", "2")``: a TIFF's images (series) by number."""
     s = os.fspath(path)
     m = re.search(r"(\.h5|\.hdf5|\.hdf|\.zarr)(/|\\|$)", s, flags=re.IGNORECASE)
     if m and m.end(1) < len(s):
         return s[: m.end(1)], s[m.end(1) + 1 :].strip("/") or None
+    tiffs = "|".join(re.escape(t) for t in TIFF_FAMILY)
+    m = re.search(rf"({tiffs})[/\\](\d+)[/\\]?$", s, flags=re.IGNORECASE)
+    if m:
+        return s[: m.end(1)], m.group(2)
     return s, None
 
 

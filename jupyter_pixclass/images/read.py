@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
 from ..runtime.memory import available_bytes
 from .checks import check_dtype, check_read_size
-from .formats import RGB_NAMES, check_exists, open_h5, open_plain, open_tiff_lazily, open_zarr, tiff_channel_names
+from .formats import (RGB_NAMES, check_exists, open_h5, open_plain, open_tiff_lazily, open_zarr, tiff_channel_names,
+                      tiff_other_images)
 from .image import Image, guess_axes
 from .lazy import LazyArray, is_array_like
 from .ome_zarr import is_ome_zarr, read_ome_zarr
@@ -40,7 +42,7 @@ def open_array(path, dataset=None):
     elif suf in ZARR:
         opened = open_zarr(path, dataset)
     else:
-        opened = open_plain(path, suf)
+        opened = open_plain(path, suf, _image_number(path, suf, dataset))
     try:
         check_dtype(opened[0].dtype, f"{path!r}" + (f" (dataset {dataset!r})" if dataset else ""))
     except ValueError:
@@ -49,11 +51,24 @@ def open_array(path, dataset=None):
     return opened
 
 
+def _image_number(path, suf, dataset):
+    """Which image of a TIFF ``dataset`` (or ``"x.tif/N"``) asks for: a number; None for other files, which
+    then must not be given one."""
+    if dataset is None:
+        return 0 if suf in TIFF_FAMILY else None
+    if suf not in TIFF_FAMILY:
+        raise ValueError(f"{path!r} holds one image: dataset {dataset!r} is for HDF5, Zarr and TIFF files")
+    if not str(dataset).strip("/").isdigit():
+        raise ValueError(f"{path!r}: a TIFF's images are chosen by number (0 for the first); got dataset {dataset!r}")
+    return int(str(dataset).strip("/"))
+
+
 def open_lazily(path, dataset=None):
     """:func:`open_array`, but a TIFF too is opened without reading its pixels (its tiles, strips or runs on demand)."""
-    if suffix_of(split_inner(path)[0]) in TIFF_FAMILY:
-        check_exists(path)
-        opened = open_tiff_lazily(path)
+    fpath, inner = split_inner(path)
+    if suffix_of(fpath) in TIFF_FAMILY:
+        check_exists(fpath)
+        opened = open_tiff_lazily(fpath, _image_number(fpath, suffix_of(fpath), dataset or inner))
         return opened.array, opened.axes, opened.spacing, opened.close
     return open_array(path, dataset=dataset)
 
@@ -70,7 +85,9 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     axes : str, optional
         Letters from ``TZCYX`` overriding the file's own axes, e.g. ``"CYX"`` or ``"ZCYX"``.
     dataset : str, optional
-        Dataset inside an HDF5 file or Zarr group.
+        Dataset inside an HDF5 file or Zarr group; for a TIFF holding several images (a multi-position
+        OME-TIFF) the number of the one to open, as ``"file.ome.tif/2"`` also says (default the first,
+        with a warning that there are more).
     lazy : bool, optional
         ``True`` keeps the pixels in the file (HDF5, Zarr, TIFF through tifffile's Zarr store, NPY
         memory-mapped) and reads only what is asked for (``Image.lazy``); ``False`` reads them all;
@@ -103,10 +120,11 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     if suffix_of(fpath) in PIL and lazy:
         raise ValueError(f"{fpath!r}: PNG and JPEG files cannot be read lazily (they are compressed whole)")
     tiff = suffix_of(fpath) in TIFF_FAMILY
+    number = _image_number(fpath, suffix_of(fpath), dataset or inner) if tiff else None
     pyramid = []
     if tiff and lazy is not False:  # metadata only, to decide
         check_exists(fpath)
-        arr, file_axes, spacing, close, pyramid = open_tiff_lazily(fpath)
+        arr, file_axes, spacing, close, pyramid = open_tiff_lazily(fpath, number)
     else:
         arr, file_axes, spacing, close = open_array(path, dataset=dataset)
     ok = False
@@ -126,7 +144,7 @@ def load_image(path, axes=None, dataset=None, lazy=None):
         else:
             if tiff:
                 close()
-                arr, _, _, close = open_array(path, dataset=dataset)
+                arr, _, _, close = open_array(fpath, dataset=str(number))
             check_read_size(arr.shape, arr.dtype, "the image", fpath)
             try:
                 data = np.asarray(arr[...])
@@ -141,15 +159,20 @@ def load_image(path, axes=None, dataset=None, lazy=None):
         spacing = spacing[-nsp:] if len(spacing) > nsp else None
     n_ch = arr.shape[use_axes.index("C")] if "C" in use_axes else 1
     if (names is None or len(names) != n_ch) and tiff:
-        names = tiff_channel_names(fpath, n_ch)
+        names = tiff_channel_names(fpath, n_ch, number)
     if (names is None or len(names) != n_ch) and suffix_of(fpath) in PIL and use_axes == "YXC" and n_ch == 3:
         names = list(RGB_NAMES[:3])  # PNG and JPEG colour images are decoded to RGB
     if names is None or len(names) != n_ch:
         names = channel_names_beside(fpath, n_ch)
-    inner = inner or (dataset.strip("/") if isinstance(dataset, str) else None)
+    inner = inner or (str(dataset).strip("/") if dataset is not None else None)
+    others = tiff_other_images(fpath) if tiff and inner is None else 0
+    if others:  # a multi-position OME-TIFF: say how to reach the rest instead of dropping them without a word
+        warnings.warn(f"{fpath!r} holds {others + 1} images; opened the first. '{fpath}/1' (or dataset='1') opens "
+                      "the second, and so on", stacklevel=2)
     # the path names the dataset too, so a project that keeps the path reads this one again
     img = Image(data, axes=use_axes, spacing=spacing, path=fpath + (f"/{inner}" if inner else ""),
-                name=stem_of(fpath), channel_names=names, levels=pyramid if lazy else None)
+                name=stem_of(fpath) + (f"_{inner}" if tiff and inner else ""), channel_names=names,
+                levels=pyramid if lazy else None)
     img.file_axes = use_axes
     return img
 
