@@ -1,5 +1,6 @@
 import os
 import sys
+import warnings
 
 import h5py
 import numpy as np
@@ -274,6 +275,22 @@ def test_each_image_of_a_multi_position_tiff_is_reached_by_number(tmp_path, lazy
     p.add_image(second)
     p.save(tmp_path / "p.h5")  # the path says which image: loading it again reads the same one
     assert np.asarray(pc.Project.load(tmp_path / "p.h5").images[0].data[:]).max() == 11
+
+
+def test_a_stack_without_axes_says_it_was_read_as_channels(tmp_path):
+    # a z-stack saved by a plain tifffile / numpy call became a 24-channel plane without a word
+    vol = np.zeros((24, 16, 16), np.uint16)
+    tifffile.imwrite(tmp_path / "z.tif", vol)
+    np.save(tmp_path / "z.npy", vol)
+    for f in ("z.tif", "z.npy"):
+        with pytest.warns(UserWarning, match=r"read shape \(24, 16, 16\) as 'CYX', 24 channels.*axes='ZYX'"):
+            assert pc.load_image(tmp_path / f).n_channels == 24
+    tifffile.imwrite(tmp_path / "ij.tif", vol, imagej=True, metadata={"axes": "ZYX"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the file or the caller says: nothing to warn about
+        assert pc.load_image(tmp_path / "z.tif", axes="ZYX").shape_spatial == (24, 16, 16)
+        assert pc.load_image(tmp_path / "ij.tif").shape_spatial == (24, 16, 16)
+        assert pc.load_image(tmp_path / "z.npy", axes="CYX").n_channels == 24
 
 
 def test_crops_keep_channel_names(tmp_path):

@@ -130,6 +130,10 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     ok = False
     try:
         use_axes = (axes or file_axes or guess_axes(arr.shape)).upper()
+        if not (axes or file_axes) and use_axes == "CYX":  # a z-stack saved without axes reads as channels
+            warnings.warn(f"{fpath!r} does not say what its axes are: read shape {tuple(arr.shape)} as 'CYX', "
+                          f"{arr.shape[0]} channels of one plane; pass axes='ZYX' if they are planes of a volume",
+                          stacklevel=2)
         if len(use_axes) != len(arr.shape):
             how = "given" if axes else "from the file"
             raise ValueError(f"axes {use_axes!r} ({how}) do not fit {fpath!r} of shape {tuple(arr.shape)} "
