@@ -263,6 +263,28 @@ def test_export_sources_dtypes(trained, tmp_path):
     assert f.shape[0] == trained.features.n_features(2, 2)
 
 
+def test_results_larger_than_memory_go_to_hdf5_and_zarr_block_by_block(trained, scene, tmp_path, monkeypatch):
+    # the size error of a whole image's features says "export to .zarr or .h5", but those held them whole too
+    import jupyter_pixclass.outputs.export as export
+
+    monkeypatch.setattr(export, "result_fits", lambda shape, dtype: False)  # as a 2048² image's 1.5 GiB would
+    img, _ = scene
+    fresh = pc.Project(features=trained.features)  # features need no forest
+    fresh.add_image(img)
+    for p in (trained, fresh):
+        monkeypatch.setattr(p, "features_of", lambda *a, **k: pytest.fail("the whole image's features were made"))
+    want = pc.compute_features(img, trained.features)
+    for p, name in ((trained, "t"), (fresh, "f")):
+        for suffix in (".h5", ".zarr"):
+            out = p.export(0, tmp_path / f"{name}{suffix}", source="features")
+            back = pc.load_image(out)
+            assert back.shape == want.shape
+            np.testing.assert_allclose(back.data, want, atol=1e-5)
+    prob = pc.load_image(trained.export(0, tmp_path / "prob.h5"))
+    np.testing.assert_allclose(prob.data, trained.predict(0), atol=1e-6)
+    assert prob.channel_names == trained.classes
+
+
 def test_export_errors_leave_nothing(trained, tmp_path):
     with pytest.raises(ValueError, match="unknown export source 'probs'"):
         trained.export(0, tmp_path / "a.tif", source="probs")

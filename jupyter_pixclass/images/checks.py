@@ -5,7 +5,7 @@ import numpy as np
 
 from ..runtime.memory import available_bytes, container_available_bytes, default_cache_bytes
 
-__all__ = ["check_dtype", "check_read_size", "check_result_size"]
+__all__ = ["check_dtype", "check_read_size", "check_result_size", "result_fits"]
 
 
 def check_dtype(dtype, source):
@@ -27,6 +27,19 @@ def _hold_limit():
     return max(4 * default_cache_bytes(), 2**30) if box is None else box // 2
 
 
+def _result_bytes(shape, dtype):
+    return int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+
+
+def _result_limit():
+    return max(available_bytes() // 2, 256 * 2**20)  # half of what is free now: a workstation holds more
+
+
+def result_fits(shape, dtype):
+    """Whether a whole-image result of ``shape`` and ``dtype`` passes :func:`check_result_size`."""
+    return _result_bytes(shape, dtype) <= _result_limit()
+
+
 def check_result_size(shape, dtype, what, name, instead=None):
     """Refuse to compute a whole-image result that would not fit in memory, before allocating it.
 
@@ -35,8 +48,7 @@ def check_result_size(shape, dtype, what, name, instead=None):
     (:func:`.available_bytes`: ``PIXCLASS_MEMORY_LIMIT`` and the container's limit count); the
     error says what writes the result instead (``instead``, by default export and batch).
     """
-    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
-    limit = max(available_bytes() // 2, 256 * 2**20)  # half of what is free now: a workstation holds more
+    nbytes, limit = _result_bytes(shape, dtype), _result_limit()
     if nbytes > limit:
         raise ValueError(f"{what} of image {name!r} ({tuple(shape)} {np.dtype(dtype)}, {nbytes / 2**30:.1f} GiB) would "
                          f"not fit in the memory this process may hold at once ({limit / 2**30:.1f} GiB): "

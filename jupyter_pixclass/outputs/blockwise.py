@@ -67,7 +67,8 @@ def predict_blockwise(project, path, out=None, source="probabilities", block=Non
     array-like of the output shape (an h5py/zarr dataset) to write into; otherwise an ndarray is
     returned. Equal to whole-image prediction.
     """
-    project.check_trained()
+    if source != "features":  # features need no forest
+        project.check_trained()
     if isinstance(path, Image):
         img = path
         return _predict_blocks(project, img.data.__getitem__, img.shape_spatial, img.n_channels, img.spacing, img.name,
@@ -89,7 +90,8 @@ def predict_blockwise(project, path, out=None, source="probabilities", block=Non
 
 def _predict_blocks(project, read, shape, n_ch, spacing, name, out, source, block, class_name, sample):
     """``source`` of the image ``read(slices)`` returns (channel-last), block by block into ``out``."""
-    project.check_input(n_ch, shape, name)
+    if source != "features":
+        project.check_input(n_ch, shape, name)
     fs = project.features
     fnd = fs.spatial_ndim(len(shape))
     if block is None:  # a quarter of the memory we may use, at most 2 GB: a dask worker's share too
@@ -135,7 +137,8 @@ def stream_to_file(project, path, out, source, dtype, renormalize, block, axes, 
     if source == "features" and renormalize:
         raise ValueError("renormalize needs the global range of the features: not available block by block")
     fnd = project.features.spatial_ndim(len(shape))
-    tail = _tail(project, source, project.trained_for.n_channels, fnd)
+    n_ch = path.n_channels if isinstance(path, Image) else project.trained_for.n_channels  # features: untrained
+    tail = _tail(project, source, n_ch, fnd)
     dt = np.dtype(np.uint8 if source == "mask" else dtype or NATURAL_DTYPE[source])
     run = functools.partial(predict_blockwise, project, path, source=source, block=block, axes=axes,
                             class_name=class_name, dataset=dataset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..images.atomic import check_not_input
+from ..images.checks import result_fits
 from ..images.ome_zarr import ngff_axes
 from ..images.paths import H5, ZARR, is_ome_zarr_name, suffix_of
 from ..images.write import write_array
@@ -67,11 +68,14 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
         raise ValueError(f"source={source!r} is not available for the time series {img.name!r}; "
                          "add it to the project (one image per frame) and export frame by frame")
     fmt = format_of(path)
-    if img.lazy and source not in ("labels", "features"):  # block by block: the image is never read whole
-        if fmt in H5 + ZARR + (".ome.zarr",) and axes is None:
-            stream_to_file(project, img, path, source, dtype, renormalize, None, None, class_name, None,
-                           img.shape_spatial, img.spacing, channel_names=channel_names_for(project, source))
-            return path
+    lazy = img.lazy and source not in ("labels", "features")
+    streams = fmt in H5 + ZARR + (".ome.zarr",) and axes is None and img.n_timepoints == 1
+    if streams and source != "labels" and (lazy or not _whole_fits(project, img, source)):
+        # block by block into the file: the image is never read whole, the result never held whole
+        stream_to_file(project, img, path, source, dtype, renormalize, None, None, class_name, None,
+                       img.shape_spatial, img.spacing, channel_names=channel_names_for(project, source))
+        return path
+    if lazy:
         data = predict_blockwise(project, img, source=source, class_name=class_name)
     else:
         data = result_array(project, x if isinstance(x, (int, np.integer)) else img, source, class_name)
@@ -81,6 +85,13 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
     data, axes = arrange(data, img.ndim_spatial, has_c, axes, fmt, t=t)
     return write_array(path, np.ascontiguousarray(data), axes, spacing=img.spacing,
                        channel_names=channel_names_for(project, source) if has_c else None)
+
+
+def _whole_fits(project, img, source):
+    """Whether ``source`` for all of ``img`` fits in memory at once (else it goes to a file block by block)."""
+    per_pixel = {"probabilities": len(project.classes),
+                 "features": project.features.n_features_for(img.n_channels, img.ndim_spatial)}.get(source, 1)
+    return result_fits(tuple(img.shape_spatial) + (per_pixel,), np.float32)
 
 
 def format_of(path):
