@@ -211,6 +211,29 @@ def test_image_index_outside_the_project_is_refused(app):
     assert app.image_index == 0
 
 
+def test_typos_in_the_scripted_surface_are_refused_and_change_nothing(app, scene):
+    # canvas_size=(100000, 100000) got the kernel killed for memory; zoom(nan) left the view blank; an
+    # empty stroke raised IndexError; z on a 2D image was ignored
+    with pytest.raises(ValueError, match=r"canvas_size \(100000, 100000\) should be .* each 16..8192"):
+        pc.PixelClassifierApp(app.project, canvas_size=(100000, 100000))
+    for bad in [(0, 0), (-5, 100), (300.5, 300), (300,), "ab"]:
+        with pytest.raises(ValueError, match="canvas_size"):
+            pc.PixelClassifierApp(app.project, canvas_size=bad)
+    scale = app.view.scale
+    for bad in (0, -1, float("inf"), float("nan"), "2"):
+        with pytest.raises(ValueError, match="zoom factor .* is not a positive number"):
+            app.zoom(bad)
+    assert app.view.scale == scale
+    app.zoom(np.float32(2))
+    assert app.view.scale == pytest.approx(2 * scale)
+    before = app.project.labels(0).copy()
+    with pytest.raises(ValueError, match="a stroke needs at least one point"):
+        app.stroke([], 1)
+    with pytest.raises(ValueError, match="z 3 is for volumes; image .* is 2D"):
+        app.stroke([(5, 5)], 1, z=3)
+    np.testing.assert_array_equal(app.project.labels(0), before)
+
+
 def test_redisplay_shares_state(app):
     from IPython.display import display
 

@@ -74,6 +74,22 @@ def view_pixels(img, z, ys, xs, chans, scale):
     return section_pixels(img, None if z is None else 0, z, ys, xs, chans, (scale, scale))
 
 
+CANVAS_LIMITS = (16, 8192)  # display pixels a side: a typo of 100000 asked the browser for 30 GB of canvas
+
+
+def check_canvas_size(canvas_size):
+    """``canvas_size`` as ``(height, width)`` whole numbers within :data:`CANVAS_LIMITS`, else a ValueError."""
+    lo, hi = CANVAS_LIMITS
+    try:
+        h, w = canvas_size
+        ok = all(float(v) == int(v) and lo <= int(v) <= hi for v in (h, w))
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"canvas_size {canvas_size!r} should be (height, width) in display pixels, each {lo}..{hi}")
+    return int(h), int(w)
+
+
 def draw_crosshair(layer, at, size):
     """Thin lines through display point ``at`` (y, x) across a layer of ``size`` (h, w): the cursor of the orthoviews."""
     y, x = at

@@ -13,7 +13,7 @@ import traitlets as T
 
 from ..suggest import suggest_boxes
 from . import render
-from .canvas_view import CanvasView
+from .canvas_view import CanvasView, check_canvas_size
 from .channels import ChannelControls
 from .export_panel import ExportPanel
 from .feature_grid import FeatureGrid
@@ -82,7 +82,7 @@ class PixelClassifierApp(T.HasTraits):
         self.project = project
         if "orthoviews" not in kwargs and project.images:  # ilastik's three views for a volume
             self.orthoviews = project.images[0].ndim_spatial == 3
-        self.canvas_size = tuple(int(s) for s in canvas_size)
+        self.canvas_size = check_canvas_size(canvas_size)
         self.suggestions = []  # the last suggest() result
         self.timings_full = {}  # the same as timings, for scripts written when timings held the preview's
         self.view_progress = (0, 0)  # pieces of the view predicted, of all
@@ -228,7 +228,9 @@ class PixelClassifierApp(T.HasTraits):
 
     # ------------------------------------------------------------------ view
     def zoom(self, factor, at=None):
-        """Zoom by ``factor`` at display point ``at`` (y, x), default the centre."""
+        """Zoom by ``factor`` (a positive number) at display point ``at`` (y, x), default the centre."""
+        if not isinstance(factor, (int, float, np.integer, np.floating)) or not 0 < factor < np.inf:
+            raise ValueError(f"zoom factor {factor!r} is not a positive number")  # NaN left the view blank
         self.view.zoom(factor, at)
         self._view_changed()
 

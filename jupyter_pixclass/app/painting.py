@@ -70,12 +70,16 @@ def check_stroke(app, points, k, radius, image=None, z=None, plane="xy"):
     if plane != "xy" and img.ndim_spatial != 3:
         raise ValueError(f"plane {plane!r} needs a volume; image {img.name!r} is 2D")
     pts = np.asarray(points, float).reshape(-1, 2) if len(points) else np.zeros((0, 2))
+    if not len(pts):
+        raise ValueError("a stroke needs at least one point [(x, y), ...]")
     h, w = plane_shape(img, plane)
     inside = np.isfinite(pts).all(1) & (pts >= 0).all(1) & (pts[:, 0] <= w - 1) & (pts[:, 1] <= h - 1)
     if not inside.all():
         bad = tuple(float(c) for c in pts[np.flatnonzero(~inside)[0]])
         where = f"image {img.name!r}" if plane == "xy" else f"the {plane} plane of image {img.name!r}"
         raise ValueError(f"point ({', '.join(PLANES[plane])}) = {bad} lies outside {where} of {w} x {h} pixels")
+    if z not in (None, 0) and img.ndim_spatial != 3:
+        raise ValueError(f"z {z!r} is for volumes; image {img.name!r} is 2D")
     if z is not None and img.ndim_spatial == 3 and not (
             isinstance(z, (int, np.integer)) and 0 <= z < img.shape_spatial[0]):
         raise ValueError(f"z {z!r} is outside 0..{img.shape_spatial[0] - 1} of image {img.name!r}")
