@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 from scipy import ndimage as ndi
 
+from .images.checks import check_result_size
 from .images.image import Image
 
 __all__ = ["nuclei", "imc", "scribbles", "strokes"]
@@ -131,6 +132,8 @@ def nuclei(shape=(512, 512), seed=0, noise=0.08, n_nuclei=None):
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or min(shape) < 8:
         raise ValueError(f"shape must be (Y, X) or (Z, Y, X) with every side >= 8; got {shape}")
+    # ~50 bytes a pixel while the scene is made (2048^2: 0.2 GB): a typo of 100000^2 got the kernel killed
+    check_result_size(shape + (50,), np.uint8, "making the scene", f"nuclei{shape}", instead="choose a smaller shape")
     rng = np.random.default_rng(seed)
     area = shape[-1] * shape[-2]
     r_mean = max(3.0, np.sqrt(area) / 40)
@@ -216,6 +219,8 @@ def imc(shape=(250, 250), n_channels=16, seed=0):
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2:
         raise ValueError(f"imc() makes 2D stacks; got shape {shape}")
+    check_result_size(shape + (8 * int(n_channels) + 50,), np.uint8, "making the scene", f"imc{shape}",
+                      instead="choose a smaller shape or fewer channels")
     rng = np.random.default_rng(seed)
     r_mean = 3.2
     area = shape[0] * shape[1]

@@ -62,3 +62,11 @@ def test_imc_at_steinbock_size():
     # nuclei never overlap heavily: each instance keeps most of its own pixels
     sizes = np.bincount(truth["nuclei"].ravel())[1:]
     assert (sizes > 0).mean() > 0.95
+
+
+def test_a_scene_larger_than_memory_is_refused_before_it_is_made():
+    # a workshop typo of nuclei((100000, 100000)) got the kernel killed for memory
+    with pytest.raises(ValueError, match=r"making the scene .* would not fit .*: choose a smaller shape"):
+        pc.datasets.nuclei((100000, 100000))
+    with pytest.raises(ValueError, match="fewer channels"):
+        pc.datasets.imc((100, 100), n_channels=10**6)
