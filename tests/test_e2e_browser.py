@@ -593,5 +593,6 @@ def test_many_channels_each_get_a_whole_row_in_a_real_browser(lab, tmp_path):
             for top, bottom, inner, name in rows:  # its controls within the row, and so above the next row
                 need = inner - top
                 assert inner <= bottom + 1, f"row {name!r}: {bottom - top:.0f} px, its controls need {need:.0f}"
+            _no_text_cut_off(page, "17 channels")  # names as long as "Ir191 DNA1" and "Collagen I" fit
             page.locator(".pixclass-app .pixclass-channel-row").last.scroll_into_view_if_needed()
             assert page.locator(".pixclass-app .pixclass-channel-row").last.is_visible()

@@ -22,7 +22,7 @@ class ChannelRow(W.VBox):
         self.color = W.ColorPicker(value=color, concise=True, layout=W.Layout(width="36px"),
                                    tooltip=f"colour of {name}")
         self.name = W.Label(name, tooltip=f"{name}: histogram of log counts, display window marked",
-                            layout=W.Layout(width="72px"))
+                            layout=W.Layout(width="96px"))
         self.hist = W.Image(format="png", layout=W.Layout(width="100px", height="24px", flex="0 0 100px"))
         self.auto = W.Button(icon="magic", tooltip="auto window: 0.5-99.5th percentile", layout=W.Layout(width="36px"))
         self.reset = W.Button(icon="arrows-h", tooltip="full data range", layout=W.Layout(width="36px"))
