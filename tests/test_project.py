@@ -38,6 +38,17 @@ def test_classes_add_rename_remove(scene):
     assert set(np.unique(p.labels(i)[5:10])) == {0} and set(np.unique(p.labels(i)[10:15])) == {2}
 
 
+def test_every_class_gets_its_own_colour():
+    # the palette has nine colours: the tenth class was drawn in the first one's red
+    p = pc.Project(classes=[f"cell type {i}" for i in range(24)])
+    from jupyter_pixclass.project.classes import PALETTE
+
+    assert len(set(p.colors)) == 24 and p.colors[:9] == PALETTE
+    p.remove_class("cell type 3")  # its colour is free again, and the next class takes it
+    p.add_class("new")
+    assert p.colors[-1] == PALETTE[3] and len(set(p.colors)) == 24
+
+
 def test_classes_as_one_string_are_refused():
     # a string is iterable: "AB" used to make the classes "A" and "B"
     with pytest.raises(TypeError, match="not one string.*'Nucleus'"):

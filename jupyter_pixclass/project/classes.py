@@ -1,14 +1,31 @@
 """The project's classes: names, colours, the label value of each."""
 from __future__ import annotations
 
+import colorsys
+import itertools
+
 import numpy as np
 
 from ..engine.chunked_labels import relabel
 
-__all__ = ["ClassList", "PALETTE", "MAX_NAME", "check_color", "check_class_name"]
+__all__ = ["ClassList", "PALETTE", "MAX_NAME", "check_color", "check_class_name", "next_color"]
 
 MAX_NAME = 255  # characters of a class name: a name from a file is shown on a button, never megabytes of it
 PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#ff7f00", "#984ea3", "#ffff33", "#a65628", "#f781bf", "#17becf"]
+
+
+def next_color(used):
+    """A colour for a new class: the first of :data:`PALETTE` not in ``used``, then hues a golden angle apart
+    (a tenth class repeated the first's red, so the overlay could not tell them apart)."""
+    taken = {str(c).lower() for c in used}
+    for c in PALETTE:
+        if c not in taken:
+            return c
+    for k in itertools.count():
+        rgb = colorsys.hsv_to_rgb((0.05 + k * 0.618034) % 1.0, 0.85 if k % 2 else 0.6, 0.95 if k % 3 else 0.75)
+        c = "#" + "".join(f"{round(v * 255):02x}" for v in rgb)
+        if c not in taken:
+            return c
 
 
 def check_class_name(name):
@@ -61,8 +78,7 @@ class ClassList:
         if len(self.classes) >= 255:
             raise ValueError("at most 255 classes")
         if color is None:
-            used = set(self.colors)
-            color = next((c for c in PALETTE if c not in used), PALETTE[len(self.classes) % len(PALETTE)])
+            color = next_color(self.colors)
         self.classes.append(name)
         self.colors.append(check_color(color))
         self._changed()
