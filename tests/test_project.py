@@ -296,6 +296,21 @@ def test_results_larger_than_memory_go_to_hdf5_and_zarr_block_by_block(trained, 
     assert prob.channel_names == trained.classes
 
 
+def test_an_export_named_ome_tif_is_an_ome_tiff(trained, tmp_path):
+    # it was an ImageJ TIFF under an OME name: QuPath and Bio-Formats found no OME-XML, no channel names
+    img = trained.images[0]
+    p = pc.Project(trained.classes, features=trained.features, n_estimators=10)
+    p.set_labels(p.add_image(pc.Image(img.data, axes="YXC", spacing=(0.65, 0.65))), trained.labels(0))
+    out = p.train().export(0, tmp_path / "prob.ome.tif", dtype="uint16", renormalize=True)
+    with tifffile.TiffFile(out) as tf:
+        assert tf.is_ome and tf.series[0].axes == "CYX"
+        xml = tf.ome_metadata
+    assert 'Name="Nucleus"' in xml and 'Name="Background"' in xml and 'PhysicalSizeX="0.65"' in xml
+    back = pc.load_image(out)
+    assert back.channel_names == ["Nucleus", "Background"] and back.spacing == (0.65, 0.65)
+    np.testing.assert_array_equal(back.data, np.rint(p.predict(0).astype(np.float64) * 65535).astype(np.uint16))
+
+
 def test_export_errors_leave_nothing(trained, tmp_path):
     with pytest.raises(ValueError, match="unknown export source 'probs'"):
         trained.export(0, tmp_path / "a.tif", source="probs")

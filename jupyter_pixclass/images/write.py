@@ -28,8 +28,10 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
     TIFF is written as an ImageJ hyperstack when the axes order allows (``ZCYX``, ``CYX``,
     ``YX`` ...), otherwise as a plain TIFF with the axes in its description. HDF5 writes
     ``dataset`` with ilastik-style ``axistags`` and an ``axes`` attribute. NPY writes the array.
-    ``channel_names`` go into HDF5's ``channel_names``, OME-Zarr's channel labels and an ImageJ
-    TIFF's labels, where :func:`.load_image` reads them back.
+    A path named ``.ome.tif`` is an OME-TIFF (OME-XML with channel names and pixel sizes) when the
+    axes are in ``TZCYX`` order. ``channel_names`` go into HDF5's ``channel_names``, OME-Zarr's
+    channel labels, an OME-TIFF's channels and an ImageJ TIFF's labels, where :func:`.load_image`
+    reads them back.
     """
     path = os.fspath(path)
     if is_ome_zarr_name(path):
@@ -52,7 +54,15 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
             kw = {}
             if spacing is not None and len(spacing) >= 2:
                 kw["resolution"] = (1.0 / spacing[-1], 1.0 / spacing[-2])
-            if ij_ok:
+            if _is_ome_tiff_name(path) and set(axes) <= set("TZCYX") and list(axes) == sorted(axes, key="TZCYX".index):
+                # named .ome.tif: OME-XML with channel names and pixel sizes, as QuPath and Bio-Formats read it
+                md = {"axes": axes}
+                if channel_names is not None and "C" in axes:
+                    md["Channel"] = {"Name": [str(n) for n in channel_names]}
+                if spacing is not None:
+                    md.update({f"PhysicalSize{a}": float(v) for a, v in zip("ZYX"[-len(spacing):], spacing)})
+                tifffile.imwrite(tmp, data, ome=True, metadata=md, **kw)
+            elif ij_ok:
                 md = {"axes": axes}
                 if spacing is not None and len(spacing) == 3:
                     md["spacing"] = spacing[0]
@@ -70,6 +80,10 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
                               compression=compression, channel_names=channel_names) as target:
                 target[...] = data
     return path
+
+
+def _is_ome_tiff_name(path):
+    return os.fspath(path).lower().endswith((".ome.tif", ".ome.tiff"))
 
 
 def _write_ome_zarr(path, data, axes, spacing, channel_names):
