@@ -293,6 +293,21 @@ def test_a_stack_without_axes_says_it_was_read_as_channels(tmp_path):
         assert pc.load_image(tmp_path / "z.npy", axes="CYX").n_channels == 24
 
 
+@pytest.mark.parametrize("compression", ["jpeg", "jpeg2000", "lzw", "zstd"])
+def test_compressed_tiffs_of_slide_scanners_and_qupath_are_read(tmp_path, compression):
+    # JPEG and JPEG 2000 tiles (Aperio, Hamamatsu, QuPath's RGB OME-TIFFs) need imagecodecs, a dependency now
+    from skimage import data
+
+    rgb = np.tile(data.immunohistochemistry(), (2, 2, 1))
+    f = tmp_path / f"slide_{compression}.tif"
+    tifffile.imwrite(f, rgb, photometric="rgb", compression=compression, tile=(256, 256))
+    for lazy in (False, True):
+        img = pc.load_image(f, lazy=lazy)
+        assert img.channel_names == ["red", "green", "blue"] and img.lazy == lazy
+        err = np.abs(np.asarray(img.data[100:400, 200:600]).astype(int) - rgb[100:400, 200:600]).mean()
+        assert err < (3 if compression == "jpeg" else 1e-9)  # JPEG is lossy
+
+
 def test_crops_keep_channel_names(tmp_path):
     img, _ = pc.datasets.imc((50, 60), n_channels=5)
     out = pc.preprocess.crops(pc.preprocess.add_mean_channel(img), size=40, out_dir=tmp_path)

@@ -271,7 +271,8 @@ def tiff_channel_names(path, n_channels, index=0):
                     names = [next(iter(s)) if len(s) == 1 else None for s in per_channel]
             else:  # tifffile marks any (3 | 4, y, x) stack RGB, planar: interleaved 8-bit is a photograph or scan
                 pg = tiff_series(tf, index, path).keyframe
-                rgb = pg.photometric == tifffile.PHOTOMETRIC.RGB and pg.planarconfig == tifffile.PLANARCONFIG.CONTIG
+                colour = pg.photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)  # JPEG slides
+                rgb = colour and pg.planarconfig == tifffile.PLANARCONFIG.CONTIG
                 if rgb and pg.dtype == np.uint8 and pg.samplesperpixel == n_channels in (3, 4):
                     names = list(RGB_NAMES[:n_channels])  # alpha last
     except Exception:  # names are a nicety: never fail a load over them
