@@ -68,7 +68,12 @@ def open_plain(path, suf, series=0):
     """A TIFF (its image number ``series``), NPY (memory-mapped), PNG or JPEG file:
     ``(array, axes or None, spacing or None, closer)``."""
     if suf in TIFF_FAMILY:
-        data, axes, spacing = _read_tiff(path, series)
+        try:
+            data, axes, spacing = _read_tiff(path, series)
+        except ValueError:  # already names the file, the size or the image number
+            raise
+        except Exception as e:  # a damaged file's tags raise many different types
+            raise ValueError(f"could not read {path!r} as {suf} (corrupt or truncated?): {e}") from e
         return data, axes, spacing, lambda: None
     try:
         if suf in NPY:
