@@ -563,7 +563,8 @@ def test_live_update_of_a_zoomed_out_view_in_a_real_browser(lab, tmp_path):
 MANY_CHANNELS_CELLS = [
     "import jupyter_pixclass as pc\n"
     "img, truth = pc.datasets.imc((96, 96), n_channels=16, seed=3)\n"
-    "project = pc.Project(['Nucleus', 'Cytoplasm', 'Background'], features=pc.FeatureSet(sigmas=[1.0]))\n"
+    "fs = pc.FeatureSet(sigmas=[1.0, 15.0, 20.0, 30.0, 40.0])  # eleven scales in the grid with ilastik's seven\n"
+    "project = pc.Project(['Nucleus', 'Cytoplasm', 'Background'], features=fs)\n"
     "project.add_image(pc.preprocess.add_mean_channel(img))\n"
     "app = pc.PixelClassifierApp(project, canvas_size=(256, 256))\n"
     "app",
@@ -579,7 +580,8 @@ CHANNEL_ROWS = """() => Array.from(document.querySelectorAll('.pixclass-app .pix
 
 def test_many_channels_each_get_a_whole_row_in_a_real_browser(lab, tmp_path):
     """17 channels (an IMC stack with its mean): the View section's list scrolls, and no row is squeezed over the
-    next (rows in a height-capped column used to shrink until their sliders and names overlapped)."""
+    next (rows in a height-capped column used to shrink until their sliders and names overlapped); eleven scales
+    in the feature grid scroll under the rows' names, which stay in view."""
     from playwright.sync_api import sync_playwright
 
     url, token, d = lab
@@ -596,3 +598,16 @@ def test_many_channels_each_get_a_whole_row_in_a_real_browser(lab, tmp_path):
             _no_text_cut_off(page, "17 channels")  # names as long as "Ir191 DNA1" and "Collagen I" fit
             page.locator(".pixclass-app .pixclass-channel-row").last.scroll_into_view_if_needed()
             assert page.locator(".pixclass-app .pixclass-channel-row").last.is_visible()
+            # eleven σ columns in the feature grid: scrolled to the last, the rows' names scrolled away with them
+            _open_section(page, "Features")
+            last = page.locator(".pixclass-app .widget-gridbox input[type=checkbox]").last
+            assert last.is_checked()  # Hessian EV at σ 40, in the project's set
+            last.scroll_into_view_if_needed()
+            section = page.locator(".pixclass-app [class*='Collapse-header']").filter(has_text="Features").locator("..")
+            box, panel = last.bounding_box(), section.bounding_box()
+            name = page.locator(".pixclass-app .widget-gridbox .widget-label").filter(has_text="Hessian EV")
+            name = name.bounding_box()
+            assert panel["x"] <= box["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"] + 1, (box, panel)
+            assert panel["x"] <= name["x"] and name["x"] + name["width"] <= box["x"], (name, box)  # beside its row
+            last.click()
+            _wait_for(lambda: not last.is_checked(), 10, "the σ 40 box to be unticked by a click")

@@ -22,7 +22,9 @@ class FeatureGrid(W.VBox):
         self.checks = {}
         cells = [W.Label("")] + [W.Label(f"σ{s:g}", tooltip=f"scale σ = {s:g} pixels") for s in sigmas]
         for f in FAMILIES:
-            cells.append(W.Label(SHORT_TITLES.get(f, f), tooltip=FAMILY_TITLES[f], layout=W.Layout(width="112px")))
+            name = W.Label(SHORT_TITLES.get(f, f), tooltip=FAMILY_TITLES[f], layout=W.Layout(width="112px"))
+            name.add_class("pixclass-sticky")  # stays in view while many σ columns scroll
+            cells.append(name)
             for s in sigmas:
                 cb = W.Checkbox(value=(f, round(s, 6)) in fs.pairs, indent=False, layout=W.Layout(width="28px"),
                                 tooltip=f"{FAMILY_TITLES[f]}, σ = {s:g}")
@@ -36,7 +38,11 @@ class FeatureGrid(W.VBox):
                                tooltip="use the checked features and retrain")
         self.info = W.Label(layout=W.Layout(width="auto"))
         self.apply.on_click(lambda _: app.apply_feature_grid())
-        super().__init__([grid, self.normalize, W.HBox([self.apply]), self.info])
+        # more scales than the side panel's width scroll sideways: beyond eight σ the last columns were cut off
+        grid_box = W.Box([grid], layout=W.Layout(overflow_x="auto", width="100%", flex="0 0 auto"))
+        grid_box.add_class("pixclass-feature-grid")
+        more = [W.Label(f"scroll the grid sideways for σ up to {max(sigmas):g} →")] if len(sigmas) > 8 else []
+        super().__init__([grid_box] + more + [self.normalize, W.HBox([self.apply]), self.info])
         self.update_info()
 
     def selected(self):

@@ -12,6 +12,7 @@ CSS = """
 .pixclass-app .pixclass-status code, .pixclass-app .pixclass-help { white-space: normal; word-break: break-word; }
 .pixclass-app .pixclass-stale { color: #b45f00; font-weight: bold; }
 .pixclass-app .pixclass-fresh { color: #2e7d32; }
+.pixclass-app .pixclass-sticky { position: sticky; left: 0; z-index: 1; background: var(--jp-layout-color1, #fff); }
 </style>
 """
 
