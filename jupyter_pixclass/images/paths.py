@@ -20,6 +20,10 @@ SUFFIXES = TIFF_FAMILY + H5 + NPY + PIL + ZARR  # what load_image reads
 _DOUBLE = (".ome.tif", ".ome.tiff", ".ome.zarr")  # one format, two dots
 
 
+# "x.ome.tif/2": a TIFF's image by number
+_TIFF_IMAGE = re.compile(rf"({'|'.join(re.escape(t) for t in TIFF_FAMILY)})[/\\](\d+)[/\\]?$", re.IGNORECASE)
+
+
 def split_inner(path):
     """Split ``"file.h5/group/data"`` into ``("file.h5", "group/data")`` (``None`` without an inner part);
     ``"file.ome.tif/2"`` into ``("file.ome.tif", "2")``: a TIFF's images (series) by number."""
@@ -27,8 +31,7 @@ def split_inner(path):
     m = re.search(r"(\.h5|\.hdf5|\.hdf|\.zarr)(/|\\|$)", s, flags=re.IGNORECASE)
     if m and m.end(1) < len(s):
         return s[: m.end(1)], s[m.end(1) + 1 :].strip("/") or None
-    tiffs = "|".join(re.escape(t) for t in TIFF_FAMILY)
-    m = re.search(rf"({tiffs})[/\\](\d+)[/\\]?$", s, flags=re.IGNORECASE)
+    m = _TIFF_IMAGE.search(s)
     if m:
         return s[: m.end(1)], m.group(2)
     return s, None
