@@ -163,6 +163,11 @@ def test_batch_and_export_of_a_movie_keep_the_t_axis(trained, tmp_path):
     p = pc.load_image(tmp_path / "p.h5")
     assert p.axes == "TYXC" and p.data.shape == (2,) + img.shape_spatial + (2,)
     np.testing.assert_allclose(p.data[1], trained.predict(img.data[::-1]), atol=1e-6)
+    for suffix in (".h5", ".tif"):  # the same movie left in its file: exporting it crashed in the filters
+        lazy = pc.load_image(tmp_path / "movie.tif", lazy=True)
+        out = pc.load_image(trained.export(lazy, tmp_path / f"lazy{suffix}"))
+        assert out.axes == "TYXC" and out.n_timepoints == 2
+        np.testing.assert_allclose(out.data[1], trained.predict(img.data[::-1]), atol=1e-5)
     q = pc.Project(trained.classes, features=trained.features)
     assert q.add_image(m) == [0, 1] and q.add_image(img) == 2  # one image per time point
 

@@ -75,8 +75,9 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
         stream_to_file(project, img, path, source, dtype, renormalize, None, None, class_name, None,
                        img.shape_spatial, img.spacing, channel_names=channel_names_for(project, source))
         return path
-    if lazy:
-        data = predict_blockwise(project, img, source=source, class_name=class_name)
+    if lazy:  # a series frame by frame: its T axis is no spatial axis of a block (that crashed in the filters)
+        data = np.stack([predict_blockwise(project, f, source=source, class_name=class_name) for f in img.frames()])
+        data = data if img.n_timepoints > 1 else data[0]
     else:
         data = result_array(project, x if isinstance(x, (int, np.integer)) else img, source, class_name)
     t = img.n_timepoints > 1
