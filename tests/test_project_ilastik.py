@@ -475,3 +475,88 @@ def test_internal_lane_without_lane_axes_takes_the_datasets_axistags(tmp_path, s
     assert p.images[0].axes == "YXC" and p.images[0].n_channels == img.n_channels
     np.testing.assert_array_equal(p.images[0].data, img.data)
     np.testing.assert_array_equal(p.labels(0), lab)
+
+
+def _stack_lane(tmp_path, vol):
+    """vol (z, y, x) written one TIFF a plane, as "Add Volume from Stack..." reads them; their names."""
+    (tmp_path / "slices").mkdir()
+    for z, plane in enumerate(vol):
+        tifffile.imwrite(tmp_path / "slices" / f"img_{z:03d}.tif", plane)
+    return [f"slices/img_{z:03d}.tif" for z in range(len(vol))]
+
+
+def test_a_stack_of_files_is_one_volume(tmp_path):
+    # ilastik 1.4 writes a stack lane's filePath as its files joined by os.pathsep (sorted, relative to
+    # the project for a RelativeFilesystemDatasetInfo), and its axistags with the stacking axis first
+    vol, truth = pc.datasets.nuclei((9, 40, 44), seed=2)
+    dapi = vol.data[..., 1]
+    names = _stack_lane(tmp_path, dapi)
+    blk = np.zeros((2, 3, 4, 1), np.uint8)
+    blk[0] = 1
+    blk[1, :, :2] = 2
+    with h5py.File(tmp_path / "s.ilp", "w") as f:
+        _vstr(f, "workflowName", "Pixel Classification")
+        rd = f.create_group("Input Data/infos/lane0000/Raw Data")
+        _vstr(rd, "__class__", "RelativeFilesystemDatasetInfo")
+        _vstr(rd, "filePath", ":".join(names))
+        _vstr(rd, "axistags", axistags("zyxc").decode())
+        _vstr(rd, "nickname", "img_")
+        f["PixelClassification/LabelNames"] = np.array([b"Nucleus", b"Background"])
+        f.create_dataset("PixelClassification/LabelSets/labels000/block0000", data=blk).attrs[
+            "blockSlice"] = "[4:6,10:13,20:24,0:1]"
+    with pytest.warns(UserWarning, match="selects no features"):
+        p = pc.Project.from_ilastik(tmp_path / "s.ilp")
+    img = p.images[0]
+    assert img.axes == "ZYXC" and img.name == "img_" and img.path is None
+    np.testing.assert_array_equal(img.data[..., 0], dapi)  # plane z from file z
+    lab = p.labels(0)
+    assert (lab[4, 10:13, 20:24] == 1).all() and (lab[5, 10:13, 20:22] == 2).all() and (lab > 0).sum() == 18
+    p.save(tmp_path / "p.h5")  # no one file to reopen: the project keeps the pixels
+    np.testing.assert_array_equal(pc.Project.load(tmp_path / "p.h5").images[0].data, img.data)
+    assert p.train().predict(0).shape == (9, 40, 44, 2)
+
+
+def test_stack_globs_windows_lists_and_their_errors(tmp_path, monkeypatch):
+    vol, truth = pc.datasets.nuclei((8, 32, 36), seed=4)
+    names = _stack_lane(tmp_path, vol.data[..., 1])
+    # before 1.4 ilastik kept the glob pattern itself; its matches lie in sorted order
+    write_ilp(tmp_path / "g.ilp", [{"file": "slices/img_*.tif", "axes": "zyxc"}])
+    with pytest.warns(UserWarning):
+        g = pc.Project.from_ilastik(tmp_path / "g.ilp")
+    np.testing.assert_array_equal(g.images[0].data[..., 0], vol.data[..., 1])
+    # written on Windows: ';' between files, backslashes, a drive; found by their names under image_root
+    win = ";".join("D:\\scope\\" + n.replace("/", "\\") for n in names)
+    write_ilp(tmp_path / "w.ilp", [{"file": win, "axes": "zyxc"}])
+    with pytest.raises(FileNotFoundError, match=r"(?s)1 lane\(s\).*a stack, 8 of its names not found: D:/scope/slices/"
+                                                r"img_000.tif .*; and 5 more"):
+        pc.Project.from_ilastik(tmp_path / "w.ilp")
+    with pytest.warns(UserWarning):
+        w = pc.Project.from_ilastik(tmp_path / "w.ilp", image_root=tmp_path / "slices")
+    np.testing.assert_array_equal(w.images[0].data, g.images[0].data)
+    # one plane of another size: an error naming that file
+    tifffile.imwrite(tmp_path / "slices" / "img_003.tif", np.zeros((30, 36), vol.data.dtype))
+    with pytest.raises(ValueError, match=r"g.ilp.*stacks files of different images: .*img_003.tif"):
+        pc.Project.from_ilastik(tmp_path / "g.ilp")
+    # more than may be read at once: refused from the first file's header, before the others are opened
+    tifffile.imwrite(tmp_path / "slices" / "img_003.tif", vol.data[3, ..., 1])
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "16kB")  # the 18 kB stack is more than may be read
+    opened = []
+    real = pc.project.ilastik_stacks.open_lazily
+    monkeypatch.setattr(pc.project.ilastik_stacks, "open_lazily", lambda f: opened.append(f) or real(f))
+    with pytest.raises(ValueError, match=r"g.ilp.*stack of 8 files .*\(8, 32, 36, 1\).*one OME-Zarr or HDF5"):
+        pc.Project.from_ilastik(tmp_path / "g.ilp")
+    assert len(opened) == 1
+    # globs of the datasets inside an HDF5 file are not read, and say so
+    write_ilp(tmp_path / "h.ilp", [{"file": "planes.h5/z*", "axes": "zyxc"}])
+    with pytest.raises(ValueError, match=r"h.ilp.*lane0000.*globs the datasets inside a file"):
+        pc.Project.from_ilastik(tmp_path / "h.ilp")
+
+
+def test_stack_parts_split_as_ilastik_joins_them():
+    from jupyter_pixclass.project.ilastik_stacks import is_stack, stack_parts
+    assert stack_parts("/d/a.tif:/d/b.tif:c.tif") == ["/d/a.tif", "/d/b.tif", "c.tif"]
+    assert stack_parts("C:/d/a.tif;C:/d/b.tif") == ["C:/d/a.tif", "C:/d/b.tif"]
+    assert stack_parts("C:/d/a.tif") == ["C:/d/a.tif"]  # a drive, not a separator
+    assert stack_parts("http://host:8080/a.h5") == ["http://host:8080/a.h5"]
+    assert not is_stack("raw.h5/data") and not is_stack("C:/d/a.tif")
+    assert is_stack("a.tif:b.tif") and is_stack("slices/*.png") and is_stack("z[0-9].tif")

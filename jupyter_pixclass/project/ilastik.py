@@ -6,7 +6,8 @@ serializers are the reference for the layout):
 - ``PixelClassification/LabelNames`` and ``LabelColors`` (RGB 0-255): the classes;
 - ``Input Data/infos/laneNNNN/Raw Data``: each lane's image, ``location`` ``ProjectInternal``
   (the array is ``Input Data/local_data/<datasetId>``) or ``FileSystem`` (``filePath``, often
-  ``file.h5/inner/path``, relative to the project's folder), its axes from the JSON in
+  ``file.h5/inner/path``, relative to the project's folder; several files joined by the path
+  separator, or a glob pattern, for a stack: :mod:`.ilastik_stacks`), its axes from the JSON in
   ``axistags`` or the older ``axisorder`` string;
 - ``PixelClassification/LabelSets/labelsNNN/blockNNNN``: label blocks of lane NNN, each placed by
   its ``blockSlice`` attribute (``"[329:396,288:494,0:1]"``, in the lane's axis order); 0 is
@@ -34,6 +35,7 @@ from ..images.formats import axes_from_attrs, open_hdf5_file
 from ..images.lazy import LazyArray
 from ..images.read import open_lazily, too_big_to_hold
 from .ilastik_entries import chunked_labels_of, labels_of, labels_to_ours, strings, text
+from .ilastik_stacks import MAX_STACK_FILES, find_stack_files, is_stack, read_stack
 from .classes import check_class_name
 from .state import ProjectState
 
@@ -110,10 +112,10 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
         return data, axes, name, None
     if "filePath" not in info:
         raise ValueError(f"{path!r}: {lane} has no 'filePath' and is not stored in the project")
-    file_path = text(info["filePath"], path, f"the filePath of {lane}")
-    if os.pathsep in file_path and not os.path.exists(file_path):
-        raise ValueError(f"{path!r}: {lane} is a stack of {file_path.count(os.pathsep) + 1} files "
-                         f"({file_path[:120]!r}); stacks are not read: save it as one file and add that")
+    # a stack's filePath names every file: thousands of planes of a light-sheet volume
+    file_path = text(info["filePath"], path, f"the filePath of {lane}", limit=MAX_STACK_FILES * 256)
+    if is_stack(file_path) and not os.path.exists(file_path):
+        return _stack_lane(file_path, axes, name, lane, path, [image_root, ilp_dir], missing)
     found, tried = find_file(file_path, [image_root, ilp_dir])
     if found is None:
         missing.append(f"{file_path} (looked for {', '.join(tried)})")
@@ -136,6 +138,24 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
     finally:
         if close is not None:
             close()
+
+
+def _stack_lane(file_path, axes, name, lane, path, bases, missing):
+    """A lane of several files (ilastik's "Add Volume from Stack..."), read whole; None when some are missing."""
+    try:
+        found = find_stack_files(file_path, bases)
+    except ValueError as e:
+        raise ValueError(f"{path!r}: {lane}: {e}") from None
+    if found.missing or not found.files:  # one entry for the lane: its missing files, the first few named
+        lost = found.missing or [f"{file_path[:200]} (no files)"]
+        missing.append(f"a stack, {len(lost)} of its names not found: " + "; ".join(lost[:3])
+                       + (f"; and {len(lost) - 3} more" if len(lost) > 3 else ""))
+        return None
+    for f in found.files:
+        if os.path.samefile(split_inner(f)[0], path):
+            raise ValueError(f"{path!r}: {lane} points back at the project file itself ({f!r})")
+    stack = read_stack(found.files, axes, f"{lane} ({len(found.files)} files from {found.files[0]!r})", path)
+    return stack.data, stack.axes, name, None  # no one file to reopen: a saved project keeps the pixels
 
 
 def _one_image(axes, shape):

@@ -25,8 +25,8 @@ def _decode(v, path, where):
     raise ValueError(f"{path!r}: {where} should be text but is {type(v).__name__} {v!r:.60}")
 
 
-def text(x, path="the project", where="an entry"):
-    """One string from a scalar dataset or attribute value, bounded in length."""
+def text(x, path="the project", where="an entry", limit=MAX_TEXT):
+    """One string from a scalar dataset or attribute value, at most ``limit`` characters long."""
     if hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (np.generic, np.ndarray)):  # a dataset
         if x.shape not in ((), (1,)):
             raise ValueError(f"{path!r}: {where} should be one string but has shape {x.shape}")
@@ -38,8 +38,8 @@ def text(x, path="the project", where="an entry"):
             raise ValueError(f"{path!r}: {where} should be one string but has shape {x.shape}")
         x = x.ravel()[0]
     t = _decode(x, path, where)
-    if len(t) > MAX_TEXT:
-        raise ValueError(f"{path!r}: {where} is {len(t)} characters long (at most {MAX_TEXT})")
+    if len(t) > limit:
+        raise ValueError(f"{path!r}: {where} is {len(t)} characters long (at most {limit})")
     return t
 
 

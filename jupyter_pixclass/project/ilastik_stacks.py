@@ -1,0 +1,155 @@
+"""An ilastik lane made from a stack of files ("Add Volume from Stack..."), read as one image.
+
+ilastik keeps such a lane's ``filePath`` as the files joined by the path separator of the machine
+that wrote it (``:`` on Linux and macOS, ``;`` on Windows; ilastik 1.4's ``DatasetInfo.expand_path``),
+or, before 1.4, as a glob pattern (``slices/*.tif``); the files lie one after another along the
+lane's first axis (its axistags: ``zyxc`` for a z-stack of 2D images, ``tzyxc`` for volumes in time).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from ..images.checks import check_read_size
+from ..images.paths import find_file, split_inner
+from ..images.read import open_lazily
+
+__all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "StackFiles", "Stack", "MAX_STACK_FILES"]
+
+# a project names its files; more than this many is not a stack someone made in ilastik's dialog
+MAX_STACK_FILES = 100_000
+_GLOB = re.compile(r"[*?\[]")
+# ':' separates files except after a lone drive letter ("C:/data") or before "//" (a URL) or a port number
+_COLON = re.compile(r"(?<!^[A-Za-z])(?<!:[A-Za-z]):(?!//|\d{1,5}\b)")
+
+
+def stack_parts(file_path):
+    """The file names a lane's ``filePath`` joins: one for a single file (``[file_path]``)."""
+    s = os.fspath(file_path)
+    parts = s.split(";") if ";" in s else _COLON.split(s)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def is_stack(file_path):
+    """Whether ``filePath`` names several files, or a glob pattern of them, rather than one file."""
+    parts = stack_parts(file_path)
+    return len(parts) > 1 or bool(_GLOB.search(parts[0])) if parts else False
+
+
+class StackFiles(NamedTuple):
+    """Where a stack's files are now: ``files`` in stack order, ``missing`` the names (with where
+    they were looked for) that were not found."""
+
+    files: list
+    missing: list
+
+
+def _posix(part):
+    # a project written on Windows names its files with backslashes
+    return part.replace("\\", "/") if os.sep == "/" and "\\" in part and not os.path.exists(part) else part
+
+
+def find_stack_files(file_path, bases):
+    """Each file of a stack lane, looked for as :func:`.find_file` does (the name as written, under
+    each folder of ``bases``, its base name there); a glob pattern is expanded where it first
+    matches, its matches sorted, as ilastik sorts them."""
+    files, missing = [], []
+    for part in (_posix(p) for p in stack_parts(file_path)):
+        outer, inner = split_inner(part)
+        if inner is not None and _GLOB.search(inner):
+            raise ValueError(f"the stack {part!r} globs the datasets inside a file, which we do not read; "
+                             f"save the stack as one file and add that")
+        if not _GLOB.search(outer):
+            found, tried = find_file(part, bases)
+            (files.append(found) if found is not None else missing.append(f"{part} (looked for {', '.join(tried)})"))
+            continue
+        found, tried = [], []
+        for cand in _candidates(outer, bases):
+            tried.append(cand)
+            found = sorted(glob.glob(cand))
+            if found:
+                break
+        if not found:
+            missing.append(f"{part} (no file matches {', '.join(dict.fromkeys(tried))})")
+        files += [f + (f"/{inner}" if inner else "") for f in found]
+        if len(files) > MAX_STACK_FILES:
+            break
+    if len(files) > MAX_STACK_FILES:
+        raise ValueError(f"the stack {file_path[:120]!r} names more than {MAX_STACK_FILES} files")
+    return StackFiles(files, missing)
+
+
+def _candidates(pattern, bases):
+    out = [pattern] if os.path.isabs(pattern) else []
+    for b in bases:
+        if b is None or os.fspath(b) == "":
+            continue
+        if not os.path.isabs(pattern):
+            out.append(os.path.join(os.fspath(b), pattern))
+        out.append(os.path.join(os.fspath(b), os.path.basename(pattern)))
+    return list(dict.fromkeys(out))
+
+
+class Stack(NamedTuple):
+    """A stack read whole: ``data`` in the order of ``axes`` (the lane's, or ``Z`` and the files')."""
+
+    data: np.ndarray
+    axes: str
+
+
+def _to_axes(arr, axes, want, name):
+    """``arr`` (of letters ``axes``) in the order of ``want``: missing letters as axes of one, letters
+    ``want`` lacks dropped where they are one long."""
+    for a in axes:
+        if a not in want:
+            if arr.shape[axes.index(a)] != 1:
+                raise ValueError(f"{name!r} has axes {axes!r} (shape {tuple(arr.shape)}), which do not fit the "
+                                 f"lane's {want!r}")
+            arr, axes = np.take(arr, 0, axis=axes.index(a)), axes.replace(a, "")
+    for a in want:
+        if a not in axes:
+            arr, axes = arr[..., None], axes + a
+    return np.transpose(arr, [axes.index(a) for a in want])
+
+
+def read_stack(files, lane_axes, where, path):
+    """The files of a stack, one after another along the lane's first axis, as one array.
+
+    Every file must hold an image of the first one's shape and type; the whole stack's size is
+    checked against the memory this process may read (:func:`.check_read_size`) before more than
+    the first file's header is read. ``lane_axes`` (ilastik's axistags, e.g. ``"ZYXC"``) orders
+    the result; without them the files lie along ``Z``.
+    """
+    arrays = []
+    try:
+        arr, axes, _, close = open_lazily(files[0])
+        arrays.append((arr, close))
+        axes = axes.upper()
+        if lane_axes:  # the files lie along the lane's first axis, as ilastik's stack reader puts them
+            seq, want = lane_axes[0], lane_axes[1:]
+        else:
+            seq, want = ("Z" if "Z" not in axes else "T"), axes
+        first = _to_axes(np.empty(arr.shape, np.bool_), axes, want, files[0]).shape  # no pixels read
+        try:
+            check_read_size((len(files),) + first, arr.dtype, f"the stack of {len(files)} files of {where}", path)
+        except ValueError as e:  # a stack is read whole (a saved project keeps its pixels)
+            raise ValueError(f"{e}; write the stack as one OME-Zarr or HDF5 file, which is read region by "
+                             f"region, and add that to the project") from None
+        out, shape0 = np.empty((len(files),) + first, arr.dtype), tuple(arr.shape)
+        for i, name in enumerate(files):
+            if i:
+                arr, a, _, close = open_lazily(name)
+                arrays.append((arr, close))
+                if arr.dtype != out.dtype or tuple(arr.shape) != shape0 or a.upper() != axes:
+                    raise ValueError(f"{path!r}: {where} stacks files of different images: {name!r} holds "
+                                     f"{arr.dtype} {tuple(arr.shape)} ({a}), {files[0]!r} {out.dtype} {shape0} ({axes})")
+            out[i] = _to_axes(np.asarray(arr[...]), axes, want, name)
+            arrays.pop()[1]()
+        return Stack(out, seq + want)
+    finally:
+        for _, close in arrays:
+            close()
