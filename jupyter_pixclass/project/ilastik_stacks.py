@@ -146,7 +146,8 @@ def read_stack(files, lane_axes, where, path):
                 arrays.append((arr, close))
                 if arr.dtype != out.dtype or tuple(arr.shape) != shape0 or a.upper() != axes:
                     raise ValueError(f"{path!r}: {where} stacks files of different images: {name!r} holds "
-                                     f"{arr.dtype} {tuple(arr.shape)} ({a}), {files[0]!r} {out.dtype} {shape0} ({axes})")
+                                     f"{arr.dtype} {tuple(arr.shape)} ({a}), {files[0]!r} {out.dtype} {shape0} "
+                                     f"({axes})")
             out[i] = _to_axes(np.asarray(arr[...]), axes, want, name)
             arrays.pop()[1]()
         return Stack(out, seq + want)
