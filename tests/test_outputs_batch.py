@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import h5py
 import tifffile
@@ -336,6 +337,24 @@ def test_batch_of_one_image_of_a_multi_position_tiff(trained, tmp_path):
     out = pc.batch_predict(trained, [f"{f}/1"], tmp_path / "o", progress=False, raise_on_error=True)
     assert [os.path.basename(o) for o in out] == ["pos_1_probabilities.tiff"]
     np.testing.assert_allclose(np.moveaxis(tifffile.imread(out[0]), 0, -1), trained.predict(img), atol=1e-5)
+
+
+def test_batch_of_a_folder_writes_every_position_of_a_multi_position_tiff(trained, tmp_path):
+    # a folder of Bio-Formats' multi-position exports gave one output a file: the other positions were dropped
+    (tmp_path / "in").mkdir()
+    scenes = [pc.datasets.nuclei((40, 48), seed=s)[0] for s in (3, 4, 5)]
+    with tifffile.TiffWriter(tmp_path / "in" / "plate.ome.tif", ome=True) as tw:
+        for img in scenes:
+            tw.write(np.moveaxis(np.asarray(img.data), -1, 0), metadata={"axes": "CYX"})
+    tifffile.imwrite(tmp_path / "in" / "single.tif", np.moveaxis(np.asarray(scenes[0].data), -1, 0),
+                     imagej=True, metadata={"axes": "CYX"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "opened the first" warning: every image is an input of its own
+        outs = pc.batch_predict(trained, tmp_path / "in", tmp_path / "o", progress=False, raise_on_error=True)
+    assert [os.path.basename(o) for o in outs] == [f"plate_{i}_probabilities.tiff" for i in range(3)] + [
+        "single_probabilities.tiff"]
+    for o, img in zip(outs, scenes):
+        np.testing.assert_allclose(np.moveaxis(tifffile.imread(o), 0, -1), trained.predict(img), atol=1e-5)
 
 
 def test_batch_warns_when_named_channels_come_in_another_order(tmp_path):

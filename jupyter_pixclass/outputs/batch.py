@@ -11,8 +11,9 @@ import numpy as np
 from ..features.blocks import block_for_budget
 from ..images.atomic import atomic_write, check_not_input
 from ..images.checks import check_read_size
+from ..images.formats import tiff_other_images
 from ..images.ome_zarr import create_ome_zarr, ngff_axes
-from ..images.paths import PIL, SUFFIXES, ZARR, split_inner, stem_of, suffix_of
+from ..images.paths import PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, stem_of, suffix_of
 from ..images.read import load_image
 from ..images.write import create_array, write_array
 from ..runtime.memory import available_bytes
@@ -39,6 +40,8 @@ class BatchError(RuntimeError):
 def expand_inputs(inputs):
     """Paths, folders and glob patterns -> (sorted unique existing paths, patterns and folders that held no image).
 
+    A TIFF holding several images (a multi-position OME-TIFF) stands for each of them, ``x.ome.tif/N``.
+
     A folder (not a Zarr store, which is one image) stands for the image files in it, not in its subfolders:
     names with a suffix :func:`.load_image` reads, hidden ones (temporaries) left out.
     """
@@ -61,7 +64,16 @@ def expand_inputs(inputs):
         else:
             paths.append(x)
     seen = set()
-    return [p for p in paths if not (p in seen or seen.add(p))], empty
+    return [p for p in _each_tiff_image(paths) if not (p in seen or seen.add(p))], empty
+
+
+def _each_tiff_image(paths):
+    """``paths`` with a TIFF of several images (a multi-position OME-TIFF) as each of them: ``x.ome.tif/0``,
+    ``x.ome.tif/1``, ... (load_image would open only the first)."""
+    for p in paths:
+        fpath, inner = split_inner(p)
+        n = tiff_other_images(fpath) if inner is None and suffix_of(fpath) in TIFF_FAMILY else 0
+        yield from ([f"{fpath}/{i}" for i in range(n + 1)] if n else [p])
 
 
 def _out_path(path, out_dir, source, fmt, template):
