@@ -560,3 +560,66 @@ def test_stack_parts_split_as_ilastik_joins_them():
     assert stack_parts("http://host:8080/a.h5") == ["http://host:8080/a.h5"]
     assert not is_stack("raw.h5/data") and not is_stack("C:/d/a.tif")
     assert is_stack("a.tif:b.tif") and is_stack("slices/*.png") and is_stack("z[0-9].tif")
+
+
+def _url_lane(path, url, working_scale, axes, block=None):
+    """A lane as ilastik 1.4.1 writes an OME-Zarr image added by URL (MultiscaleUrlDatasetInfo)."""
+    with h5py.File(path, "w") as f:
+        _vstr(f, "workflowName", "Pixel Classification")
+        rd = f.create_group("Input Data/infos/lane0000/Raw Data")
+        _vstr(rd, "__class__", "MultiscaleUrlDatasetInfo")
+        _vstr(rd, "location", "FileSystem")
+        for k in ("filePath", "url"):
+            _vstr(rd, k, url)
+        if working_scale is not None:
+            _vstr(rd, "working_scale", working_scale)
+        _vstr(rd, "axistags", axistags(axes).decode())
+        _vstr(rd, "nickname", "cells")
+        f["PixelClassification/LabelNames"] = np.array([b"Nucleus", b"Background"])
+        if block is not None:
+            f.create_dataset("PixelClassification/LabelSets/labels000/block0000", data=block[1]).attrs[
+                "blockSlice"] = block[0]
+
+
+def test_an_ome_zarr_lane_by_url_opens_at_the_level_ilastik_labeled(tmp_path):
+    # ilastik 1.4.1 adds OME-Zarr images by URL and labels them at its working scale; such lanes were refused
+    # ("a MultiscaleUrlDatasetInfo, which we cannot open")
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    img, truth = pc.datasets.nuclei((128, 160), seed=3)
+    cyx = np.moveaxis(np.asarray(img.data), -1, 0)
+    write_image(image=cyx, group=zarr.group(store=parse_url(tmp_path / "cells.ome.zarr", mode="w").store), axes="cyx")
+    levels = zarr.open_group(tmp_path / "cells.ome.zarr", mode="r")
+    names = sorted(levels.array_keys())  # ome-zarr's writer names them s0, s1, ...
+    url = (tmp_path / "cells.ome.zarr").as_uri()
+    blk = np.zeros((1, 4, 10), np.uint8)
+    blk[0, :2], blk[0, 2:] = 1, 2
+    _url_lane(tmp_path / "a.ilp", url, names[1], "cyx", ("[0:1,10:14,20:30]", blk))
+    with pytest.warns(UserWarning, match="selects no features"):
+        p = pc.Project.from_ilastik(tmp_path / "a.ilp")
+    im = p.images[0]  # the level the labels were painted on
+    assert im.shape_spatial == (64, 80) and im.path.endswith(f"cells.ome.zarr/{names[1]}")
+    np.testing.assert_array_equal(np.asarray(im.data), np.moveaxis(np.asarray(levels[names[1]]), 0, -1))
+    lab = p.labels(0)
+    assert (lab[10:12, 20:30] == 1).all() and (lab[12:14, 20:30] == 2).all() and (lab > 0).sum() == 40
+    assert p.train().predict(0).shape == (64, 80, 2)
+    for ws, end, shape in (("", "", (8, 10)), (None, f"/{names[2]}", (32, 40))):  # the coarsest; the URL's level
+        _url_lane(tmp_path / "b.ilp", url + end, ws, "cyx")
+        with pytest.warns(UserWarning):
+            assert pc.Project.from_ilastik(tmp_path / "b.ilp").images[0].shape_spatial == shape
+    _url_lane(tmp_path / "e.ilp", url, "7", "cyx")
+    with pytest.raises(ValueError, match=r"e.ilp.*lane0000: its level '7' is not one of the levels \['s0'"):
+        pc.Project.from_ilastik(tmp_path / "e.ilp")
+    # a web address is never fetched: the store is looked for by its name, where image_root says
+    (tmp_path / "p").mkdir()
+    _url_lane(tmp_path / "p" / "w.ilp", "https://example.org/idr/zarr/v0.4/cells.ome.zarr", "s1", "cyx")
+    with pytest.raises(FileNotFoundError, match=r"cells.ome.zarr \(a web address, not fetched: download"):
+        pc.Project.from_ilastik(tmp_path / "p" / "w.ilp")
+    with pytest.warns(UserWarning):
+        w = pc.Project.from_ilastik(tmp_path / "p" / "w.ilp", image_root=tmp_path)
+    assert w.images[0].shape_spatial == (64, 80)
+    _url_lane(tmp_path / "x.ilp", "ftp://example.org/cells.ome.zarr", "s1", "cyx")
+    with pytest.raises(ValueError, match=r"x.ilp.*lane0000: its URL 'ftp://.*' is not a file:"):
+        pc.Project.from_ilastik(tmp_path / "x.ilp")

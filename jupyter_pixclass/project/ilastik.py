@@ -36,6 +36,7 @@ from ..images.lazy import LazyArray
 from ..images.read import open_lazily, too_big_to_hold
 from .ilastik_entries import chunked_labels_of, labels_of, labels_to_ours, strings, text
 from .ilastik_stacks import MAX_STACK_FILES, find_stack_files, is_stack, read_stack
+from .ilastik_urls import level_path, parse_lane_url
 from .classes import check_class_name
 from .state import ProjectState
 
@@ -71,6 +72,7 @@ _LOCATIONS = {  # ilastik's DatasetInfo classes (``__class__``, 1.3.3 on) -> whe
     "ProjectInternalDatasetInfo": "ProjectInternal",
     "FilesystemDatasetInfo": "FileSystem",
     "RelativeFilesystemDatasetInfo": "FileSystem",
+    "MultiscaleUrlDatasetInfo": "Url",  # an OME-Zarr image by URL (ilastik 1.4.1)
 }
 
 
@@ -110,6 +112,9 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
         if axes is None:
             axes = axes_from_attrs(dict(ds.attrs), f"{path!r} dataset {key!r}")
         return data, axes, name, None
+    if location == "Url":
+        found = _url_lane(info, lane, path, [image_root, ilp_dir], missing)
+        return None if found is None else _file_lane(found, axes, name, path)
     if "filePath" not in info:
         raise ValueError(f"{path!r}: {lane} has no 'filePath' and is not stored in the project")
     # a stack's filePath names every file: thousands of planes of a light-sheet volume
@@ -122,6 +127,34 @@ def _lane_image(f, info, lane, path, ilp_dir, image_root, missing):
         return None
     if os.path.samefile(split_inner(found)[0], path):
         raise ValueError(f"{path!r}: {lane} points back at the project file itself ({file_path!r})")
+    return _file_lane(found, axes, name, path)
+
+
+def _url_lane(info, lane, path, bases, missing):
+    """Where a URL lane's level is on disk (``store.zarr/level``), or None (noted in ``missing``)."""
+    url = text(info["url"] if "url" in info else info["filePath"], path, f"the url of {lane}")
+    try:
+        where = parse_lane_url(url)
+    except ValueError as e:
+        raise ValueError(f"{path!r}: {lane}: {e}") from None
+    # a web address is not fetched (nothing here reaches a network): its store is looked for by name
+    found, tried = find_file(os.path.basename(where.store) if where.remote else where.store, bases)
+    if found is None:
+        missing.append(f"{url} (" + ("a web address, not fetched: download the store and pass image_root; "
+                                     if where.remote else "") + f"looked for {', '.join(tried)})")
+        return None
+    ws = info.get("working_scale")
+    if ws is not None and hasattr(ws, "dtype") and ws.dtype.kind in "iu" and ws.shape == () and ws[()] == 0:
+        ws = ""  # ilastik 1.4.1b13 wrote the level as a number, 0 for the default
+    ws = "" if ws is None else text(ws, path, f"the working_scale of {lane}")
+    try:
+        return f"{found}/{level_path(found, where.scale, ws)}"
+    except ValueError as e:
+        raise ValueError(f"{path!r}: {lane}: {e}") from None
+
+
+def _file_lane(found, axes, name, path):
+    """A lane's image file at ``found``: in memory, or left in its file when too big to hold."""
     arr, file_axes, _, close = open_lazily(found)  # nothing read before its size is known
     try:
         if axes is None or len(axes) != arr.ndim:
