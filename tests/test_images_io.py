@@ -442,3 +442,33 @@ def test_missing_zarr_chunk_with_fill_value_reads_as_fill_value(tmp_path):
     assert a.nchunks_initialized == 2
     data = pc.load_image(tmp_path / "v3.zarr").data[..., 0]
     assert (data[:32] == 7).all() and (data[32:] == 3).all()
+
+
+def test_a_pattern_reads_one_file_a_plane_as_a_volume(tmp_path, monkeypatch):
+    # a z-stack exported one TIFF a plane (as microscopes and Fiji's "Image Sequence" write it) was "no such image
+    # file"; tifffile.imread and napari read the pattern as a volume
+    vol, truth = pc.datasets.nuclei((11, 24, 28), seed=2)
+    (tmp_path / "z").mkdir()
+    for z in range(11):  # unpadded numbers: natural order puts z_2 before z_10
+        tifffile.imwrite(tmp_path / "z" / f"cells_z{z}.tif", np.moveaxis(np.asarray(vol.data[z]), -1, 0),
+                         imagej=True, metadata={"axes": "CYX", "Labels": ["cyto", "dapi"]})
+    img = pc.load_image(tmp_path / "z" / "cells_z*.tif")
+    assert img.axes == "ZYXC" and img.name == "cells_z" and img.channel_names == ["cyto", "dapi"]
+    np.testing.assert_array_equal(img.data, vol.data)
+    p = pc.Project(["Nucleus", "Background"])
+    p.add_image(str(tmp_path / "z" / "*.tif"))
+    p.save(tmp_path / "p.h5")  # no one file to reopen: the pixels are kept
+    np.testing.assert_array_equal(pc.Project.load(tmp_path / "p.h5").images[0].data, vol.data)
+    with pytest.raises(FileNotFoundError, match=r"no image file matches '.*none_\*.tif'"):
+        pc.load_image(tmp_path / "z" / "none_*.tif")
+    with pytest.raises(ValueError, match="read whole, not lazily"):
+        pc.load_image(tmp_path / "z" / "*.tif", lazy=True)
+    with pytest.raises(ValueError, match="axes must start with 'Z'; got 'CYX'"):
+        pc.load_image(tmp_path / "z" / "*.tif", axes="CYX")
+    tifffile.imwrite(tmp_path / "z" / "cells_z5.tif", np.zeros((2, 20, 28), np.uint16), imagej=True,
+                     metadata={"axes": "CYX"})
+    with pytest.raises(ValueError, match=r"cells_z5.tif.*\(20, 28, 2\).* is not like .*cells_z0.tif"):
+        pc.load_image(tmp_path / "z" / "*.tif")
+    monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "40kB")  # the 30 kB volume is more than may be read at once
+    with pytest.raises(ValueError, match=r"stack of 11 files of shape \(11, 24, 28, 2\).*one OME-Zarr or HDF5"):
+        pc.load_image(tmp_path / "z" / "cells_z*.tif")

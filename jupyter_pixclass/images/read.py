@@ -14,6 +14,7 @@ from .image import Image, guess_axes
 from .lazy import LazyArray, is_array_like
 from .ome_zarr import is_ome_zarr, read_ome_zarr
 from .paths import H5, PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, suffix_of, stem_of
+from .stacks import is_pattern, load_stack
 
 # formats microscopes write, which Bio-Formats reads and we do not
 MICROSCOPE = (".czi", ".nd2", ".lif", ".oib", ".oif", ".ims", ".vsi", ".mrxs", ".dv", ".zvi", ".lei", ".sld", ".ics",
@@ -82,8 +83,11 @@ def load_image(path, axes=None, dataset=None, lazy=None):
         ``.tif/.tiff`` (ImageJ and OME axes honoured), ``.h5/.hdf5`` (``"file.h5/group/data"``,
         ``dataset=``, or the only dataset), ``.npy``, ``.png/.jpg``, ``.zarr`` (OME-Zarr multiscale
         images too: axes, scales and channel labels from its metadata, coarser levels as ``levels``).
+        A glob pattern (``"slices/z_*.tif"``) reads the 2D images it matches as the planes of one
+        volume, in natural order (``z_2`` before ``z_10``), as ``tifffile.imread`` does; read whole.
     axes : str, optional
-        Letters from ``TZCYX`` overriding the file's own axes, e.g. ``"CYX"`` or ``"ZCYX"``.
+        Letters from ``TZCYX`` overriding the file's own axes, e.g. ``"CYX"`` or ``"ZCYX"`` (for a
+        pattern: ``Z`` and then each file's, ``"ZCYX"``).
     dataset : str, optional
         Dataset inside an HDF5 file or Zarr group; for a TIFF holding several images (a multi-position
         OME-TIFF) the number of the one to open, as ``"file.ome.tif/2"`` also says (default the first,
@@ -109,6 +113,8 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     KeyError
         The HDF5 dataset does not exist (the message lists those that do).
     """
+    if is_pattern(path) and dataset is None:  # planes of a volume, one file each
+        return load_stack(path, lambda f, a, lz: load_image(f, axes=a, lazy=lz), axes=axes, lazy=lazy)
     fpath, inner = split_inner(path)
     if suffix_of(fpath) in ZARR and dataset is None and inner is None and is_ome_zarr(fpath):
         check_exists(fpath)
