@@ -6,7 +6,7 @@ import re
 from typing import NamedTuple
 
 __all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name",
-           "FoundFile", "find_file"]
+           "FoundFile", "candidate_paths", "find_file"]
 
 TIFF = (".tif", ".tiff")
 # TIFFs under other names, read as TIFF (tifffile reads them): BigTIFF, Zeiss LSM, MetaMorph STK, Aperio SVS,
@@ -67,6 +67,19 @@ class FoundFile(NamedTuple):
     tried: list
 
 
+def candidate_paths(fpath, bases):
+    """Where :func:`find_file` looks for ``fpath``, in order: itself if absolute; under each folder of
+    ``bases`` (None skipped) if relative, and its base name there."""
+    cands = [fpath] if os.path.isabs(fpath) else []
+    for b in bases:
+        if b is None or os.fspath(b) == "":
+            continue
+        if not os.path.isabs(fpath):
+            cands.append(os.path.join(os.fspath(b), fpath))
+        cands.append(os.path.join(os.fspath(b), os.path.basename(fpath.rstrip("/\\"))))
+    return list(dict.fromkeys(cands))
+
+
 def find_file(file_path, bases):
     """Where a file that another file names is now, as ilastik looks for a lane's file.
 
@@ -80,14 +93,7 @@ def find_file(file_path, bases):
         ``path`` is the first candidate that exists, or None; ``tried`` lists them all.
     """
     fpath, inner = split_inner(file_path)
-    cands = [fpath] if os.path.isabs(fpath) else []
-    for b in bases:
-        if b is None or os.fspath(b) == "":
-            continue
-        if not os.path.isabs(fpath):
-            cands.append(os.path.join(os.fspath(b), fpath))
-        cands.append(os.path.join(os.fspath(b), os.path.basename(fpath.rstrip("/\\"))))
-    tried = list(dict.fromkeys(cands))
+    tried = candidate_paths(fpath, bases)
     for c in tried:
         if os.path.exists(c):
             return FoundFile(c + (f"/{inner}" if inner else ""), tried)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..images.checks import check_read_size
-from ..images.paths import find_file, split_inner
+from ..images.paths import candidate_paths, find_file, split_inner
 from ..images.read import open_lazily
 
 __all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "StackFiles", "Stack", "MAX_STACK_FILES"]
@@ -68,7 +68,7 @@ def find_stack_files(file_path, bases):
             (files.append(found) if found is not None else missing.append(f"{part} (looked for {', '.join(tried)})"))
             continue
         found, tried = [], []
-        for cand in _candidates(outer, bases):
+        for cand in candidate_paths(outer, bases):
             tried.append(cand)
             found = sorted(glob.glob(cand))
             if found:
@@ -81,17 +81,6 @@ def find_stack_files(file_path, bases):
     if len(files) > MAX_STACK_FILES:
         raise ValueError(f"the stack {file_path[:120]!r} names more than {MAX_STACK_FILES} files")
     return StackFiles(files, missing)
-
-
-def _candidates(pattern, bases):
-    out = [pattern] if os.path.isabs(pattern) else []
-    for b in bases:
-        if b is None or os.fspath(b) == "":
-            continue
-        if not os.path.isabs(pattern):
-            out.append(os.path.join(os.fspath(b), pattern))
-        out.append(os.path.join(os.fspath(b), os.path.basename(pattern)))
-    return list(dict.fromkeys(out))
 
 
 class Stack(NamedTuple):
