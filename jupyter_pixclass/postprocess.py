@@ -113,7 +113,10 @@ def object_table(instances, image, block_bytes=64 * 2**20):
     Returns
     -------
     dict of column name -> 1D array (``pandas.DataFrame(table)`` makes it a frame), one row per
-    label present, in increasing order; centroids in pixels, as scikit-image's ``regionprops``.
+    label present, in increasing order; area (the volume in 3D) and centroids in pixels, as
+    scikit-image's ``regionprops``. Where the image's ``spacing`` says how large a pixel is (a TIFF's
+    resolution, OME pixel sizes), also ``area_physical`` and ``centroid_<axis>_physical`` in its
+    unit (``image.unit``), as ``regionprops(..., spacing=image.spacing)`` gives them.
     """
     from .images.read import as_image
 
@@ -172,4 +175,9 @@ def object_table(instances, image, block_bytes=64 * 2**20):
         out[f"centroid_{name}"] = sums[1 + j] / area
     for c, name in enumerate(img.channel_names):
         out[f"mean_intensity_{name}"] = sums[1 + nd + c] / area
+    spacing = tuple(float(v) for v in img.spacing)
+    if any(v != 1.0 for v in spacing):  # the file says how large a pixel is: sizes as a person reports them
+        out["area_physical"] = area * float(np.prod(spacing))
+        for j, name in enumerate("zyx"[-nd:]):
+            out[f"centroid_{name}_physical"] = out[f"centroid_{name}"] * spacing[j]
     return out

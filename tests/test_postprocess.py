@@ -72,3 +72,21 @@ def test_watershed_refuses_a_map_that_is_not_probabilities_over_classes(trained,
     as_uint16 = np.round(prob * 65535).astype(np.uint16)  # an export with renormalize=True
     with pytest.raises(ValueError, match="divide by 65535"):
         pc.postprocess.watershed(as_uint16, class_index=1)
+
+
+def test_object_table_gives_sizes_in_the_units_the_file_says(tmp_path):
+    # area was in pixels only: a 0.325 µm pixel made every nucleus 9.5x larger than reported in µm²
+    import tifffile
+
+    img, truth = pc.datasets.nuclei((8, 48, 40), seed=3)
+    tifffile.imwrite(tmp_path / "v.tif", np.moveaxis(np.asarray(img.data), -1, 1), imagej=True,
+                     resolution=(1 / 0.325, 1 / 0.325), metadata={"axes": "ZCYX", "spacing": 2.0, "unit": "um"})
+    vol = pc.load_image(tmp_path / "v.tif")
+    assert vol.spacing == (2.0, 0.325, 0.325)
+    t = pc.postprocess.object_table(truth["nuclei"], vol)
+    ref = regionprops_table(truth["nuclei"].astype(np.int32), spacing=vol.spacing,
+                            properties=("label", "area", "centroid"))
+    np.testing.assert_allclose(t["area_physical"], ref["area"], rtol=1e-12)
+    for j, a in enumerate("zyx"):
+        np.testing.assert_allclose(t[f"centroid_{a}_physical"], ref[f"centroid-{j}"], rtol=1e-12)
+    assert "area_physical" not in pc.postprocess.object_table(truth["nuclei"], img)  # no size given: pixels only
