@@ -623,3 +623,25 @@ def test_an_ome_zarr_lane_by_url_opens_at_the_level_ilastik_labeled(tmp_path):
     _url_lane(tmp_path / "x.ilp", "ftp://example.org/cells.ome.zarr", "s1", "cyx")
     with pytest.raises(ValueError, match=r"x.ilp.*lane0000: its URL 'ftp://.*' is not a file:"):
         pc.Project.from_ilastik(tmp_path / "x.ilp")
+
+
+def test_an_imported_lane_keeps_one_copy_of_its_labels(tmp_path, scene2d):
+    # a volume's labels are one byte a voxel: the import made two more copies (np.take of the channel axis, then
+    # set_labels), so a 1 GiB stack peaked at 2.2 GB instead of 1.2 (python benchmarks/bench_stacks.py)
+    from jupyter_pixclass.project.ilastik import read_ilastik_state
+
+    img, _ = scene2d
+    write_ilp(tmp_path / "p.ilp", [{"data": img.data, "axes": "yxc",
+                                    "blocks": [("[10:15,20:28,0:1]", np.full((5, 8, 1), 1, np.uint8))]}])
+    state = read_ilastik_state(tmp_path / "p.ilp")
+    lab = state.images[0][1]
+    assert lab.base is not None  # a view of the lane's (y, x, c) labels, not a copy
+    p = pc.Project.from_state(state)
+    assert np.shares_memory(p.labels(0), lab)
+    mask = np.zeros(img.shape_spatial, bool)
+    mask[:2, :2] = True
+    p.paint(0, mask, 2)  # strokes paint into it
+    assert (p.labels(0)[:2, :2] == 2).all() and (p.labels(0) == 1).sum() == 40
+    own = np.zeros(img.shape_spatial, np.uint8)
+    p.set_labels(0, own)  # a caller's array is copied, as before
+    assert not np.shares_memory(p.labels(0), own)

@@ -34,7 +34,7 @@ from ..images.paths import find_file, split_inner
 from ..images.formats import axes_from_attrs, open_hdf5_file
 from ..images.lazy import LazyArray
 from ..images.read import open_lazily, too_big_to_hold
-from .ilastik_entries import chunked_labels_of, labels_of, labels_to_ours, strings, text
+from .ilastik_entries import chunked_labels_of, first_of, labels_of, labels_to_ours, strings, text
 from .ilastik_stacks import MAX_STACK_FILES, find_stack_files, is_stack, read_stack
 from .ilastik_urls import level_path, parse_lane_url
 from .classes import check_class_name
@@ -339,7 +339,7 @@ def _read_state(f, path, image_root):
         lab = labels_of(f, no, data.shape, axes, path, len(names))
         if "Z" in axes and data.shape[axes.index("Z")] == 1:  # ilastik 1.x stored 2D lanes as txyzc
             z = axes.index("Z")
-            data, lab, axes = np.take(data, 0, axis=z), np.take(lab, 0, axis=z), axes.replace("Z", "")
+            data, lab, axes = first_of(data, z), first_of(lab, z), axes.replace("Z", "")
         try:
             img = Image(data, axes=axes, name=name, path=src)
         except ValueError as e:

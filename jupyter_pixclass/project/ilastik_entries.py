@@ -6,7 +6,8 @@ import re
 
 import numpy as np
 
-__all__ = ["MAX_TEXT", "text", "strings", "labels_of", "chunked_labels_of", "label_blocks", "labels_to_ours"]
+__all__ = ["MAX_TEXT", "text", "strings", "labels_of", "chunked_labels_of", "label_blocks", "labels_to_ours",
+           "first_of"]
 
 MAX_TEXT = 100_000  # characters of one string entry: more is damage, not a name or a path
 
@@ -174,14 +175,17 @@ def _block_axes(block, spec, lane_axes, path, where):
     return b
 
 
+def first_of(a, axis):
+    """``a``'s first entry along ``axis``: a view (``np.take`` copies)."""
+    return a[(slice(None),) * axis + (0,)]
+
+
 def labels_to_ours(lab, axes):
     """Labels in the lane's axis order -> ours: (T,) (Z,) Y, X without the channel axis."""
     axes = axes.upper()
-    if "C" in axes:
-        lab = np.take(lab, 0, axis=axes.index("C"))
-        axes = axes.replace("C", "")
+    if "C" in axes:  # views, not np.take's copies: a lane's labels are as large as its image
+        lab, axes = first_of(lab, axes.index("C")), axes.replace("C", "")
     if "T" in axes and lab.shape[axes.index("T")] == 1:
-        lab = np.take(lab, 0, axis=axes.index("T"))
-        axes = axes.replace("T", "")
+        lab, axes = first_of(lab, axes.index("T")), axes.replace("T", "")
     target = [a for a in "TZYX" if a in axes]
     return np.ascontiguousarray(np.transpose(lab, [axes.index(a) for a in target]))

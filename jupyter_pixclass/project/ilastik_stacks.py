@@ -17,6 +17,7 @@ import numpy as np
 from ..images.checks import check_read_size
 from ..images.paths import candidate_paths, find_file, split_inner
 from ..images.read import open_lazily
+from .ilastik_entries import first_of
 
 __all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "StackFiles", "Stack", "MAX_STACK_FILES"]
 
@@ -98,7 +99,7 @@ def _to_axes(arr, axes, want, name):
             if arr.shape[axes.index(a)] != 1:
                 raise ValueError(f"{name!r} has axes {axes!r} (shape {tuple(arr.shape)}), which do not fit the "
                                  f"lane's {want!r}")
-            arr, axes = np.take(arr, 0, axis=axes.index(a)), axes.replace(a, "")
+            arr, axes = first_of(arr, axes.index(a)), axes.replace(a, "")
     for a in want:
         if a not in axes:
             arr, axes = arr[..., None], axes + a

@@ -18,8 +18,13 @@ class Labeling:
         """The label array of image ``i`` (uint8, spatial shape; 0 = unlabeled)."""
         return self._labels[self.image_index(i)]
 
-    def set_labels(self, i, labels):
-        """Replace the labels of image ``i`` (an array, or :class:`.ChunkedLabels` for a lazy image)."""
+    def set_labels(self, i, labels, copy=True):
+        """Replace the labels of image ``i`` (an array, or :class:`.ChunkedLabels` for a lazy image).
+
+        ``copy=False`` keeps a ``uint8`` array as it is, not a copy (a project read from a file
+        hands over its own: a volume's labels are as many bytes as it has voxels); strokes then
+        paint into it.
+        """
         i = self.image_index(i)
         if not isinstance(labels, ChunkedLabels):
             labels = np.asarray(labels)
@@ -42,7 +47,7 @@ class Labeling:
             if isinstance(labels, ChunkedLabels):
                 lab = labels if self.images[i].lazy else np.asarray(labels)
             else:
-                lab = labels.astype(np.uint8)
+                lab = labels.astype(np.uint8, copy=copy)
                 lab = ChunkedLabels.from_dense(lab) if self.images[i].lazy else lab
             self._labels[i] = lab
             self._store.mark(self.images[i])

@@ -340,7 +340,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         for img, lab in state.images:
             idx = p.add_image(img)
             for i, lt in zip(*((idx, lab) if isinstance(idx, list) else ([idx], [lab]))):
-                p.set_labels(i, lt)
+                p.set_labels(i, lt, copy=False)  # the state's own arrays: no second copy of a volume's labels
         if state.forest is not None:
             p.forest, p.trained_for = state.forest, state.trained
         return p
