@@ -472,3 +472,17 @@ def test_a_pattern_reads_one_file_a_plane_as_a_volume(tmp_path, monkeypatch):
     monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "40kB")  # the 30 kB volume is more than may be read at once
     with pytest.raises(ValueError, match=r"stack of 11 files of shape \(11, 24, 28, 2\).*one OME-Zarr or HDF5"):
         pc.load_image(tmp_path / "z" / "cells_z*.tif")
+
+
+def test_a_tiff_read_whole_is_read_once(tmp_path, monkeypatch):
+    # load_image(lazy=False) read a TIFF's pixels, then opened and read them again
+    import jupyter_pixclass.images.formats as formats
+
+    tifffile.imwrite(tmp_path / "a.tif", np.arange(64 * 48, dtype=np.uint16).reshape(64, 48))
+    reads = []
+    real = formats._read_tiff
+    monkeypatch.setattr(formats, "_read_tiff", lambda *a, **k: reads.append(a) or real(*a, **k))
+    for lazy in (False, None):
+        reads.clear()
+        img = pc.load_image(tmp_path / "a.tif", lazy=lazy)
+        assert len(reads) == 1 and int(img.data[5, 7, 0]) == 5 * 48 + 7

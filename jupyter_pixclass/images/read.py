@@ -128,7 +128,8 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     tiff = suffix_of(fpath) in TIFF_FAMILY
     number = _image_number(fpath, suffix_of(fpath), dataset or inner) if tiff else None
     pyramid = []
-    if tiff and lazy is not False:  # metadata only, to decide
+    header_only = tiff and lazy is not False
+    if header_only:  # metadata only, to decide
         check_exists(fpath)
         arr, file_axes, spacing, close, pyramid = open_tiff_lazily(fpath, number)
     else:
@@ -152,7 +153,7 @@ def load_image(path, axes=None, dataset=None, lazy=None):
             # shown when zoomed out, as OME-Zarr's levels
             pyramid = [LazyArray(a, use_axes, where=fpath) for a in pyramid]
         else:
-            if tiff:
+            if header_only:  # lazy=False read the pixels above already: once is enough
                 close()
                 arr, _, _, close = open_array(fpath, dataset=str(number))
             check_read_size(arr.shape, arr.dtype, "the image", fpath)

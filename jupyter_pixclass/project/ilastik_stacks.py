@@ -16,7 +16,8 @@ import numpy as np
 
 from ..images.checks import check_read_size
 from ..images.paths import candidate_paths, find_file, split_inner
-from ..images.read import open_lazily
+from ..images.image import guess_axes
+from ..images.read import open_array, open_lazily
 from .ilastik_entries import first_of
 
 __all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "StackFiles", "Stack", "MAX_STACK_FILES"]
@@ -110,37 +111,34 @@ def read_stack(files, lane_axes, where, path):
     """The files of a stack, one after another along the lane's first axis, as one array.
 
     Every file must hold an image of the first one's shape and type; the whole stack's size is
-    checked against the memory this process may read (:func:`.check_read_size`) before more than
-    the first file's header is read. ``lane_axes`` (ilastik's axistags, e.g. ``"ZYXC"``) orders
-    the result; without them the files lie along ``Z``.
+    checked against the memory this process may read (:func:`.check_read_size`) from the first
+    file's header, before any pixels are read. ``lane_axes`` (ilastik's axistags, e.g. ``"ZYXC"``)
+    orders the result; without them the files lie along ``Z``.
     """
-    arrays = []
+    arr, axes, _, close = open_lazily(files[0])  # the header only
+    close()
+    axes = (axes or guess_axes(arr.shape)).upper()
+    shape0, dtype = tuple(arr.shape), arr.dtype
+    if lane_axes:  # the files lie along the lane's first axis, as ilastik's stack reader puts them
+        seq, want = lane_axes[0], lane_axes[1:]
+    else:
+        seq, want = ("Z" if "Z" not in axes else "T"), axes
+    # the shape of one file in the lane's order, from a zero-byte stand-in (a header may declare anything)
+    plane = _to_axes(np.broadcast_to(np.zeros((), np.bool_), shape0), axes, want, files[0]).shape
     try:
-        arr, axes, _, close = open_lazily(files[0])
-        arrays.append((arr, close))
-        axes = axes.upper()
-        if lane_axes:  # the files lie along the lane's first axis, as ilastik's stack reader puts them
-            seq, want = lane_axes[0], lane_axes[1:]
-        else:
-            seq, want = ("Z" if "Z" not in axes else "T"), axes
-        first = _to_axes(np.empty(arr.shape, np.bool_), axes, want, files[0]).shape  # no pixels read
+        check_read_size((len(files),) + plane, dtype, f"the stack of {len(files)} files of {where}", path)
+    except ValueError as e:  # a stack is read whole (a saved project keeps its pixels)
+        raise ValueError(f"{e}; write the stack as one OME-Zarr or HDF5 file, which is read region by "
+                         f"region, and add that to the project") from None
+    out = np.empty((len(files),) + plane, dtype)
+    for i, name in enumerate(files):
+        arr, a, _, close = open_array(name)  # TIFF, PNG: read whole at once, as tifffile.imread would
         try:
-            check_read_size((len(files),) + first, arr.dtype, f"the stack of {len(files)} files of {where}", path)
-        except ValueError as e:  # a stack is read whole (a saved project keeps its pixels)
-            raise ValueError(f"{e}; write the stack as one OME-Zarr or HDF5 file, which is read region by "
-                             f"region, and add that to the project") from None
-        out, shape0 = np.empty((len(files),) + first, arr.dtype), tuple(arr.shape)
-        for i, name in enumerate(files):
-            if i:
-                arr, a, _, close = open_lazily(name)
-                arrays.append((arr, close))
-                if arr.dtype != out.dtype or tuple(arr.shape) != shape0 or a.upper() != axes:
-                    raise ValueError(f"{path!r}: {where} stacks files of different images: {name!r} holds "
-                                     f"{arr.dtype} {tuple(arr.shape)} ({a}), {files[0]!r} {out.dtype} {shape0} "
-                                     f"({axes})")
+            a = (a or guess_axes(arr.shape)).upper()
+            if arr.dtype != dtype or tuple(arr.shape) != shape0 or a != axes:
+                raise ValueError(f"{path!r}: {where} stacks files of different images: {name!r} holds "
+                                 f"{arr.dtype} {tuple(arr.shape)} ({a}), {files[0]!r} {dtype} {shape0} ({axes})")
             out[i] = _to_axes(np.asarray(arr[...]), axes, want, name)
-            arrays.pop()[1]()
-        return Stack(out, seq + want)
-    finally:
-        for _, close in arrays:
+        finally:
             close()
+    return Stack(out, seq + want)
