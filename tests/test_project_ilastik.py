@@ -645,3 +645,19 @@ def test_an_imported_lane_keeps_one_copy_of_its_labels(tmp_path, scene2d):
     own = np.zeros(img.shape_spatial, np.uint8)
     p.set_labels(0, own)  # a caller's array is copied, as before
     assert not np.shares_memory(p.labels(0), own)
+
+
+def test_an_autocontext_project_gives_its_first_stage(tmp_path, scene2d):
+    # ilastik's Autocontext keeps its first stage in the groups of a pixel classification (the second in
+    # PixelClassification01, trained on the first stage's probabilities); such projects were refused
+    img, _ = scene2d
+    write_ilp(tmp_path / "ac.ilp", [{"data": img.data, "axes": "yxc", "blocks": [
+        ("[10:15,20:28,0:1]", np.full((5, 8, 1), 1, np.uint8)), ("[30:34,40:46,0:1]", np.full((4, 6, 1), 2, np.uint8))]}],
+        names=(b"background", b"dim nuclei"), features=FEATS, workflow=b"AutocontextTwoStage")
+    with h5py.File(tmp_path / "ac.ilp", "a") as f:
+        f["PixelClassification01/LabelNames"] = np.array([b"nuclei", b"background"])
+    with pytest.warns(UserWarning, match=r"ac.ilp.*Autocontext project \(AutocontextTwoStage\): its first stage is "
+                                         r"imported .*second stage \(classes 'nuclei', 'background'\).* is not"):
+        p = pc.Project.from_ilastik(tmp_path / "ac.ilp")
+    assert p.classes == ["background", "dim nuclei"] and (p.labels(0) > 0).sum() == 64
+    assert p.train().predict(0).shape == (60, 70, 2)

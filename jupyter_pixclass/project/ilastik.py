@@ -236,7 +236,9 @@ def _is_pixel_classification(f, path):
     wf = text(f["workflowName"], path, "workflowName") if "workflowName" in f else None
     if "PixelClassification" not in f or hasattr(f["PixelClassification"], "shape"):
         return False, wf
-    return wf is None or "pixelclassification" in wf.replace(" ", "").lower(), wf
+    low = (wf or "").replace(" ", "").lower()
+    # Autocontext's first stage is a pixel classification in the same groups (the second is PixelClassification01)
+    return wf is None or "pixelclassification" in low or "autocontext" in low, wf
 
 
 def _lane_infos(f, path):
@@ -292,6 +294,13 @@ def _read_state(f, path, image_root):
                          f"(workflow {wf or 'not recorded'!r}"
                          + ("" if "PixelClassification" in f else "; no 'PixelClassification' group") + ")")
     warn = []
+    if "autocontext" in (wf or "").replace(" ", "").lower():  # what of the project comes, and what does not
+        second = f.get("PixelClassification01")
+        names2 = strings(second["LabelNames"], path, "PixelClassification01/LabelNames") \
+            if second is not None and not hasattr(second, "shape") and "LabelNames" in second else []
+        warn.append(f"an Autocontext project ({wf}): its first stage is imported (classes, labels, features); its "
+                    f"second stage{' (classes ' + ', '.join(map(repr, names2)) + ')' if names2 else ''}, trained on "
+                    "the first stage's probabilities, is not")
     pc_group = f["PixelClassification"]
     names = strings(pc_group["LabelNames"], path, "PixelClassification/LabelNames") \
         if "LabelNames" in pc_group else []
