@@ -651,9 +651,10 @@ def test_an_autocontext_project_gives_its_first_stage(tmp_path, scene2d):
     # ilastik's Autocontext keeps its first stage in the groups of a pixel classification (the second in
     # PixelClassification01, trained on the first stage's probabilities); such projects were refused
     img, _ = scene2d
-    write_ilp(tmp_path / "ac.ilp", [{"data": img.data, "axes": "yxc", "blocks": [
-        ("[10:15,20:28,0:1]", np.full((5, 8, 1), 1, np.uint8)), ("[30:34,40:46,0:1]", np.full((4, 6, 1), 2, np.uint8))]}],
-        names=(b"background", b"dim nuclei"), features=FEATS, workflow=b"AutocontextTwoStage")
+    blocks = [("[10:15,20:28,0:1]", np.full((5, 8, 1), 1, np.uint8)),
+              ("[30:34,40:46,0:1]", np.full((4, 6, 1), 2, np.uint8))]
+    write_ilp(tmp_path / "ac.ilp", [{"data": img.data, "axes": "yxc", "blocks": blocks}],
+              names=(b"background", b"dim nuclei"), features=FEATS, workflow=b"AutocontextTwoStage")
     with h5py.File(tmp_path / "ac.ilp", "a") as f:
         f["PixelClassification01/LabelNames"] = np.array([b"nuclei", b"background"])
     with pytest.warns(UserWarning, match=r"ac.ilp.*Autocontext project \(AutocontextTwoStage\): its first stage is "
