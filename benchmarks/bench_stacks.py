@@ -3,7 +3,8 @@
 ``python benchmarks/bench_stacks.py [planes] [side]`` (default 128 planes of 2048 x 2048 uint16, 1 GiB)
 writes the planes to a temporary folder, and the same volume as one HDF5 file, then, after a 3 s pause
 before each cold call (medians of 3): ``tifffile.imread(pattern)`` (the library's own stacked read),
-``pc.load_image(pattern)``, ``pc.Project.from_ilastik`` of a project whose lane names the planes as
+``pc.load_image(pattern)``, ``pc.load_image(pattern, lazy=True)`` and a 512 x 512 region of every plane,
+``pc.Project.from_ilastik`` of a project whose lane names the planes as
 ilastik 1.4 writes a stack (files joined by ``:``), and of one whose lane is the HDF5 file; peak memory
 (VmHWM) of each, measured in its own process. ``PYTHONPATH=<worktree>`` runs another version's code.
 """
@@ -32,6 +33,8 @@ if what == "tifffile":
     fn = lambda: tifffile.imread(pattern, ioworkers=1)
 elif what == "load_image":
     fn = lambda: pc.load_image(pattern).data
+elif what == "lazy":  # left in the files: open, then one 512 x 512 column through every plane
+    fn = lambda: pc.load_image(pattern, lazy=True).data[:, 512:1024, 512:1024]
 else:
     fn = lambda: pc.Project.from_ilastik(f"{folder}/{what}.ilp").images[0].data
 reset_peak_rss()
@@ -66,7 +69,7 @@ def main():
                 f["PixelClassification/LabelNames"] = np.array([b"Nucleus", b"Background"])
         gib = planes * plane.nbytes / 2**30
         print(f"{machine()}; {planes} planes of {side} x {side} uint16 ({gib:.2f} GiB), one TIFF a plane")
-        for what in ("tifffile", "load_image", "stack", "file"):
+        for what in ("tifffile", "load_image", "lazy", "stack", "file"):
             out = subprocess.run([sys.executable, "-W", "ignore", "-c", CHILD, what, folder,
                                   os.path.dirname(os.path.abspath(__file__))], capture_output=True, text=True,
                                  cwd=folder)  # not this checkout's folder: PYTHONPATH picks the code
@@ -74,7 +77,8 @@ def main():
                 print(what, "failed:", out.stderr.strip().splitlines()[-1][:300])
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            label = {"stack": "ilastik stack lane", "file": "ilastik HDF5 lane"}.get(what, what)
+            label = {"stack": "ilastik stack lane", "file": "ilastik HDF5 lane",
+                     "lazy": "lazy, 512² column"}.get(what, what)
             print(f"{label:>18}: median {r['median_s']:.2f} s (min {r['min_s']:.2f}), peak RSS {r['peak_mb']:.0f} MB")
 
 

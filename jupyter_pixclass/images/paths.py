@@ -1,12 +1,13 @@
 """File names: the format a suffix says, the stem of a name, ``file.h5/inner/dataset`` paths."""
 from __future__ import annotations
 
+import glob
 import os
 import re
 from typing import NamedTuple
 
 __all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name",
-           "FoundFile", "candidate_paths", "find_file"]
+           "FoundFile", "candidate_paths", "exists", "find_file"]
 
 TIFF = (".tif", ".tiff")
 # TIFFs under other names, read as TIFF (tifffile reads them): BigTIFF, Zeiss LSM, MetaMorph STK, Aperio SVS,
@@ -67,6 +68,12 @@ class FoundFile(NamedTuple):
     tried: list
 
 
+def exists(path):
+    """Whether ``path`` exists, or, for a glob pattern of files (a volume one file a plane), whether it matches."""
+    p = os.fspath(path)
+    return os.path.exists(p) or (any(ch in p for ch in "*?[") and bool(glob.glob(p)))
+
+
 def candidate_paths(fpath, bases):
     """Where :func:`find_file` looks for ``fpath``, in order: itself if absolute; under each folder of
     ``bases`` (None skipped) if relative, and its base name there."""
@@ -95,6 +102,6 @@ def find_file(file_path, bases):
     fpath, inner = split_inner(file_path)
     tried = candidate_paths(fpath, bases)
     for c in tried:
-        if os.path.exists(c):
+        if exists(c):
             return FoundFile(c + (f"/{inner}" if inner else ""), tried)
     return FoundFile(None, tried)

@@ -14,7 +14,7 @@ from .image import Image, guess_axes
 from .lazy import LazyArray, is_array_like
 from .ome_zarr import is_ome_zarr, read_ome_zarr
 from .paths import H5, PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, suffix_of, stem_of
-from .stacks import is_pattern, load_stack
+from .stacks import FileStack, files_matching, is_pattern, load_stack
 
 # formats microscopes write, which Bio-Formats reads and we do not
 MICROSCOPE = (".czi", ".nd2", ".lif", ".oib", ".oif", ".ims", ".vsi", ".mrxs", ".dv", ".zvi", ".lei", ".sld", ".ics",
@@ -84,7 +84,8 @@ def load_image(path, axes=None, dataset=None, lazy=None):
         ``dataset=``, or the only dataset), ``.npy``, ``.png/.jpg``, ``.zarr`` (OME-Zarr multiscale
         images too: axes, scales and channel labels from its metadata, coarser levels as ``levels``).
         A glob pattern (``"slices/z_*.tif"``) reads the 2D images it matches as the planes of one
-        volume, in natural order (``z_2`` before ``z_10``), as ``tifffile.imread`` does; read whole.
+        volume, in natural order (``z_2`` before ``z_10``), as ``tifffile.imread`` does; lazily
+        as a file would be (the planes' files opened as a region reaches them; not PNG/JPEG).
     axes : str, optional
         Letters from ``TZCYX`` overriding the file's own axes, e.g. ``"CYX"`` or ``"ZCYX"`` (for a
         pattern: ``Z`` and then each file's, ``"ZCYX"``).
@@ -114,7 +115,7 @@ def load_image(path, axes=None, dataset=None, lazy=None):
         The HDF5 dataset does not exist (the message lists those that do).
     """
     if is_pattern(path) and dataset is None:  # planes of a volume, one file each
-        return load_stack(path, lambda f, a, lz: load_image(f, axes=a, lazy=lz), axes=axes, lazy=lazy)
+        return _load_pattern(os.fspath(path), axes, lazy)
     fpath, inner = split_inner(path)
     if suffix_of(fpath) in ZARR and dataset is None and inner is None and is_ome_zarr(fpath):
         check_exists(fpath)
@@ -185,6 +186,36 @@ def load_image(path, axes=None, dataset=None, lazy=None):
                 name=stem_of(fpath) + (f"_{inner}" if tiff and inner else ""), channel_names=names,
                 levels=pyramid if lazy else None)
     img.file_axes = use_axes
+    return img
+
+
+def _load_pattern(pattern, axes, lazy):
+    """The 2D files ``pattern`` matches as one volume: read whole (:func:`.load_stack`), or left in the files
+    (:class:`.FileStack`) when asked to or when too big to hold, as a file would be."""
+    if axes is not None and (not axes or axes.upper()[0] != "Z"):
+        raise ValueError(f"{pattern!r}: the files of a stack are the planes of a volume: axes must start with "
+                         f"'Z'; got {axes!r}")
+    files = files_matching(pattern)
+    if lazy is None or lazy:
+        arr, file_axes, _, close = open_lazily(files[0])  # the header only
+        close()
+        plane_axes = (axes.upper()[1:] if axes else None) or file_axes
+        plane_axes = (plane_axes or guess_axes(arr.shape)).upper()
+        if lazy is None:
+            lazy = suffix_of(files[0]) not in PIL and too_big_to_hold((len(files),) + tuple(arr.shape), arr.dtype)
+        if lazy and suffix_of(files[0]) in PIL:
+            raise ValueError(f"{pattern!r}: PNG and JPEG files cannot be read lazily (they are compressed whole)")
+        if lazy and (set(plane_axes) & set("ZT") or len(plane_axes) != arr.ndim):
+            raise ValueError(f"{pattern!r}: {files[0]!r} is not a 2D image (axes {plane_axes}, shape "
+                             f"{tuple(arr.shape)}); a stack's files are the planes of one volume")
+    if not lazy:
+        return load_stack(pattern, lambda f, a, lz: load_image(f, axes=a, lazy=lz), axes=axes)
+    first = load_image(files[0], axes=plane_axes, lazy=True)  # its channel names, as a file gives them
+    src = FileStack(files, open_lazily, arr.shape, arr.dtype, plane_axes)
+    name = os.path.commonprefix([stem_of(f) for f in files]).rstrip("_-. ") or "stack"
+    img = Image(LazyArray(src, "Z" + plane_axes, where=pattern), name=name, path=pattern,
+                channel_names=first.channel_names)
+    img.file_axes = "Z" + plane_axes
     return img
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from .checks import check_read_size
 from .image import Image
 
-__all__ = ["is_pattern", "files_matching", "load_stack"]
+__all__ = ["is_pattern", "files_matching", "load_stack", "FileStack", "plane_in"]
 
 _GLOB = re.compile(r"[*?\[]")
 
@@ -35,21 +35,73 @@ def files_matching(pattern):
     return files
 
 
-def load_stack(pattern, load, axes=None, lazy=None):
+def _one(shape):
+    """A zero-byte stand-in array of ``shape`` (for the shapes of views: a header may declare anything)."""
+    return np.broadcast_to(np.zeros((), np.bool_), tuple(shape))
+
+
+def plane_in(arr, axes, want, name):
+    """``arr`` (of letters ``axes``) in the order of ``want``: letters ``want`` lacks dropped where they
+    are one long, missing ones added as axes of one; views, not copies."""
+    for a in axes:
+        if a not in want:
+            if arr.shape[axes.index(a)] != 1:
+                raise ValueError(f"{name!r} has axes {axes!r} (shape {tuple(arr.shape)}), which do not fit "
+                                 f"{want!r}")
+            arr, axes = arr[(slice(None),) * axes.index(a) + (0,)], axes.replace(a, "")
+    for a in want:
+        if a not in axes:
+            arr, axes = arr[..., None], axes + a
+    return np.transpose(arr, [axes.index(a) for a in want])
+
+
+class FileStack:
+    """Files of one shape, one after another along a first axis, as one array read on demand.
+
+    ``opener(path) -> (array, axes, spacing, close)`` opens a file without reading its pixels
+    (:func:`.open_lazily`). Indexing opens only the files it reaches and reads only the region
+    asked for; nothing stays open, so the array travels to dask workers as its file names.
+    """
+
+    def __init__(self, files, opener, file_shape, dtype, file_axes):
+        self.files, self.opener = tuple(files), opener
+        self.file_shape, self.file_axes, self.dtype = tuple(file_shape), file_axes, np.dtype(dtype)
+        self.shape = (len(self.files),) + self.file_shape
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if Ellipsis in key:
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1:]
+        key = key + (slice(None),) * (self.ndim - len(key))
+        one = isinstance(key[0], (int, np.integer))
+        planes = []
+        for i in [int(key[0])] if one else range(*key[0].indices(len(self.files))):
+            arr, _, _, close = self.opener(self.files[i])
+            try:
+                if tuple(arr.shape) != self.file_shape or arr.dtype != self.dtype:
+                    raise ValueError(f"{self.files[i]!r} holds {arr.dtype} {tuple(arr.shape)}, not {self.dtype} "
+                                     f"{self.file_shape} as {self.files[0]!r}: a stack's files must be planes of "
+                                     f"one volume")
+                planes.append(np.asarray(arr[key[1:]]))
+            finally:
+                close()
+        if one:
+            return planes[0]
+        if not planes:
+            return np.empty((0,) + _one(self.file_shape)[key[1:]].shape, self.dtype)
+        return np.stack(planes)
+
+
+def load_stack(pattern, load, axes=None):
     """The 2D images ``pattern`` matches, one plane of a volume each, in natural order.
 
     ``load(path, axes, lazy)`` reads one file (:func:`.load_image`); every file must hold a 2D image of
     the first one's shape, type and channels. The whole volume's size is checked (:func:`.check_read_size`)
-    after the first file, before the others are read. ``axes`` are the volume's (``"ZYX"``, ``"ZYXC"``);
-    a stack is read whole, so ``lazy=True`` is refused.
+    after the first file, before the others are read. ``axes`` are the volume's (``"ZYX"``, ``"ZYXC"``).
     """
     pattern = os.fspath(pattern)
-    if lazy:
-        raise ValueError(f"{pattern!r}: a stack of files is read whole, not lazily; write it as one OME-Zarr "
-                         f"or HDF5 file to read it region by region")
-    if axes is not None and (not axes or axes.upper()[0] != "Z"):
-        raise ValueError(f"{pattern!r}: the files of a stack are the planes of a volume: axes must start with "
-                         f"'Z'; got {axes!r}")
     files = files_matching(pattern)
     plane_axes = axes.upper()[1:] if axes else None
     first = load(files[0], plane_axes, False)
@@ -60,7 +112,7 @@ def load_stack(pattern, load, axes=None, lazy=None):
     try:
         check_read_size((len(files),) + shape, dtype, f"the stack of {len(files)} files", pattern)
     except ValueError as e:
-        raise ValueError(f"{e}; write it as one OME-Zarr or HDF5 file to read it region by region") from None
+        raise ValueError(f"{e}; load_image(..., lazy=True) leaves it in its files") from None
     out = np.empty((len(files),) + shape, dtype)
     out[0] = first.data
     for z, f in enumerate(files[1:], 1):

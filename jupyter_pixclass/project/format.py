@@ -13,7 +13,7 @@ from ..forest.train import check_class_weight
 from ..images.atomic import atomic_write, check_not_input
 from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image
-from ..images.paths import FoundFile, find_file, split_inner
+from ..images.paths import FoundFile, exists, find_file, split_inner
 from ..images.formats import open_hdf5_file
 from ..images.read import load_image
 from .classes import MAX_NAME
@@ -288,7 +288,7 @@ def _image(gi, i, path, image_root, missing, opened):
             missing.append(f"images/{i} {str(im.get('name'))[:80]!r}: {im['path']} (looked for "
                            f"{', '.join(found.tried)})")
             return None
-        if os.path.samefile(split_inner(found.path)[0], path):
+        if os.path.exists(split_inner(found.path)[0]) and os.path.samefile(split_inner(found.path)[0], path):
             raise ValueError(f"{path!r}: images/{i} points back at the project file itself")
         axes, frame = _file_axes(im, i, path), _frame(im, i, path)
         key = (found.path, axes, im.get("lazy") is True)
@@ -336,12 +336,12 @@ def _image_file(meta, path, image_root):
     rel = meta.get("relpath")
     if isinstance(rel, str) and not os.path.isabs(rel):
         cand = os.path.normpath(os.path.join(here, rel))
-        if os.path.exists(split_inner(cand)[0]):
+        if exists(split_inner(cand)[0]):
             return FoundFile(cand, [split_inner(cand)[0]])
         tried.append(split_inner(cand)[0])
     stored = meta["path"]
     if not os.path.isabs(split_inner(stored)[0]):  # written before paths were saved absolute: the folder it ran in
-        if os.path.exists(split_inner(stored)[0]):
+        if exists(split_inner(stored)[0]):
             return FoundFile(stored, tried + [split_inner(stored)[0]])
         tried.append(os.path.abspath(split_inner(stored)[0]))
     found = find_file(stored, [image_root, here])

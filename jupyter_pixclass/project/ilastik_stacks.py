@@ -18,7 +18,7 @@ from ..images.checks import check_read_size
 from ..images.paths import candidate_paths, find_file, split_inner
 from ..images.image import guess_axes
 from ..images.read import open_array, open_lazily
-from .ilastik_entries import first_of
+from ..images.stacks import plane_in
 
 __all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "StackFiles", "Stack", "MAX_STACK_FILES"]
 
@@ -92,21 +92,6 @@ class Stack(NamedTuple):
     axes: str
 
 
-def _to_axes(arr, axes, want, name):
-    """``arr`` (of letters ``axes``) in the order of ``want``: missing letters as axes of one, letters
-    ``want`` lacks dropped where they are one long."""
-    for a in axes:
-        if a not in want:
-            if arr.shape[axes.index(a)] != 1:
-                raise ValueError(f"{name!r} has axes {axes!r} (shape {tuple(arr.shape)}), which do not fit the "
-                                 f"lane's {want!r}")
-            arr, axes = first_of(arr, axes.index(a)), axes.replace(a, "")
-    for a in want:
-        if a not in axes:
-            arr, axes = arr[..., None], axes + a
-    return np.transpose(arr, [axes.index(a) for a in want])
-
-
 def read_stack(files, lane_axes, where, path):
     """The files of a stack, one after another along the lane's first axis, as one array.
 
@@ -124,7 +109,7 @@ def read_stack(files, lane_axes, where, path):
     else:
         seq, want = ("Z" if "Z" not in axes else "T"), axes
     # the shape of one file in the lane's order, from a zero-byte stand-in (a header may declare anything)
-    plane = _to_axes(np.broadcast_to(np.zeros((), np.bool_), shape0), axes, want, files[0]).shape
+    plane = plane_in(np.broadcast_to(np.zeros((), np.bool_), shape0), axes, want, files[0]).shape
     try:
         check_read_size((len(files),) + plane, dtype, f"the stack of {len(files)} files of {where}", path)
     except ValueError as e:  # a stack is read whole (a saved project keeps its pixels)
@@ -138,7 +123,7 @@ def read_stack(files, lane_axes, where, path):
             if arr.dtype != dtype or tuple(arr.shape) != shape0 or a != axes:
                 raise ValueError(f"{path!r}: {where} stacks files of different images: {name!r} holds "
                                  f"{arr.dtype} {tuple(arr.shape)} ({a}), {files[0]!r} {dtype} {shape0} ({axes})")
-            out[i] = _to_axes(np.asarray(arr[...]), axes, want, name)
+            out[i] = plane_in(np.asarray(arr[...]), axes, want, name)
         finally:
             close()
     return Stack(out, seq + want)
