@@ -6,7 +6,7 @@ import os
 import re
 from typing import NamedTuple
 
-__all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name",
+__all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "IMS", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name",
            "FoundFile", "candidate_paths", "exists", "find_file"]
 
 TIFF = (".tif", ".tiff")
@@ -17,7 +17,8 @@ H5 = (".h5", ".hdf5", ".hdf")
 NPY = (".npy",)
 PIL = (".png", ".jpg", ".jpeg")
 ZARR = (".zarr",)
-SUFFIXES = TIFF_FAMILY + H5 + NPY + PIL + ZARR  # what load_image reads
+IMS = (".ims",)  # Imaris: HDF5 in Bitplane's layout
+SUFFIXES = TIFF_FAMILY + H5 + NPY + PIL + ZARR + IMS  # what load_image reads
 _DOUBLE = (".ome.tif", ".ome.tiff", ".ome.zarr")  # one format, two dots
 
 

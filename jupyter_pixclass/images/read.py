@@ -13,11 +13,12 @@ from .formats import (RGB_NAMES, check_exists, open_h5, open_plain, open_tiff_la
 from .image import Image, guess_axes
 from .lazy import LazyArray, is_array_like
 from .ome_zarr import is_ome_zarr, read_ome_zarr
-from .paths import H5, PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, suffix_of, stem_of
+from .imaris import open_ims
+from .paths import H5, IMS, PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, suffix_of, stem_of
 from .stacks import FileStack, files_matching, is_pattern, load_stack
 
 # formats microscopes write, which Bio-Formats reads and we do not
-MICROSCOPE = (".czi", ".nd2", ".lif", ".oib", ".oif", ".ims", ".vsi", ".mrxs", ".dv", ".zvi", ".lei", ".sld", ".ics",
+MICROSCOPE = (".czi", ".nd2", ".lif", ".oib", ".oif", ".vsi", ".mrxs", ".dv", ".zvi", ".lei", ".sld", ".ics",
               ".ids")
 __all__ = ["load_image", "as_image", "open_array", "open_lazily", "channel_names_beside", "too_big_to_hold"]
 
@@ -38,7 +39,12 @@ def open_array(path, dataset=None):
             f"cannot read {path!r}: unknown suffix {suf or '(none)'!r}; supported: {', '.join(SUFFIXES)}"
             + ("; convert it with bioformats2raw (to OME-Zarr) or Fiji's Bio-Formats (to OME-TIFF)" if vendor else "")
         )
-    if suf in H5:
+    if suf in IMS:
+        if dataset is not None:
+            raise ValueError(f"{path!r}: an Imaris file is read as one image (its full resolution); got dataset "
+                             f"{dataset!r}")
+        opened = open_ims(path)
+    elif suf in H5:
         opened = open_h5(path, dataset)
     elif suf in ZARR:
         opened = open_zarr(path, dataset)
