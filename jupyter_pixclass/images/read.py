@@ -15,7 +15,7 @@ from .lazy import LazyArray, is_array_like
 from .ome_zarr import is_ome_zarr, read_ome_zarr
 from .imaris import open_ims
 from .paths import H5, IMS, PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, suffix_of, stem_of
-from .stacks import FileStack, files_matching, is_pattern, load_stack
+from .stacks import FileStack, files_matching, is_pattern, load_stack, stack_name
 
 # formats microscopes write, which Bio-Formats reads and we do not
 MICROSCOPE = (".czi", ".nd2", ".lif", ".oib", ".oif", ".vsi", ".mrxs", ".dv", ".zvi", ".lei", ".sld", ".ics",
@@ -218,8 +218,7 @@ def _load_pattern(pattern, axes, lazy):
         return load_stack(pattern, lambda f, a, lz: load_image(f, axes=a, lazy=lz), axes=axes)
     first = load_image(files[0], axes=plane_axes, lazy=True)  # its channel names, as a file gives them
     src = FileStack(files, open_lazily, arr.shape, arr.dtype, plane_axes)
-    name = os.path.commonprefix([stem_of(f) for f in files]).rstrip("_-. ") or "stack"
-    img = Image(LazyArray(src, "Z" + plane_axes, where=pattern), name=name, path=pattern,
+    img = Image(LazyArray(src, "Z" + plane_axes, where=pattern), name=stack_name(files), path=pattern,
                 channel_names=first.channel_names)
     img.file_axes = "Z" + plane_axes
     return img

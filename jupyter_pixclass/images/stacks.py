@@ -9,8 +9,9 @@ import numpy as np
 
 from .checks import check_read_size
 from .image import Image
+from .paths import stem_of
 
-__all__ = ["is_pattern", "files_matching", "load_stack", "FileStack", "plane_in"]
+__all__ = ["is_pattern", "files_matching", "load_stack", "stack_name", "FileStack", "plane_in"]
 
 _GLOB = re.compile(r"[*?\[]")
 
@@ -33,6 +34,11 @@ def files_matching(pattern):
     if not files:
         raise FileNotFoundError(f"no image file matches {os.fspath(pattern)!r}")
     return files
+
+
+def stack_name(files):
+    """A stack's name: what its files' names share (``cells_z`` of ``cells_z0.tif``, ``cells_z1.tif``, ...)."""
+    return os.path.commonprefix([stem_of(f) for f in files]).rstrip("_-. ") or "stack"
 
 
 def _one(shape):
@@ -122,7 +128,6 @@ def load_stack(pattern, load, axes=None):
                              f"{img.channel_names}) is not like {files[0]!r} ({dtype} {shape}, channels "
                              f"{first.channel_names}): a stack's files must be planes of one volume")
         out[z] = img.data
-    name = os.path.commonprefix([os.path.splitext(os.path.basename(f))[0] for f in files]).rstrip("_-. ")
-    img = Image(out, axes="Z" + first.axes, name=name or "stack", path=pattern, channel_names=first.channel_names)
+    img = Image(out, axes="Z" + first.axes, name=stack_name(files), path=pattern, channel_names=first.channel_names)
     img.file_axes = None  # no one file holds it: a saved project keeps its pixels
     return img
