@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .bdv import is_bdv, open_bdv
 from .lazy import MappedArray
 from .paths import NPY, TIFF_FAMILY
 
@@ -308,6 +309,12 @@ def open_h5(path, dataset):
         f = h5py.File(path, "r")
     except OSError as e:
         raise ValueError(f"could not read {path!r} as HDF5 (corrupt or truncated?): {e}") from e
+    if dataset is None and is_bdv(f):  # BigDataViewer's layout: every time point and view at full resolution
+        try:
+            arr, axes, spacing = open_bdv(f, path)
+        finally:
+            f.close()
+        return arr, axes, spacing, lambda: None
     names = _h5_datasets(f)
     if dataset is None:
         if len(names) != 1:

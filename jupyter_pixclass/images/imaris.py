@@ -12,7 +12,9 @@ import re
 
 import numpy as np
 
-__all__ = ["ImsArray", "open_ims"]
+from .hdf5_parts import Hdf5Parts
+
+__all__ = ["open_ims"]
 
 _MAX_PARTS = 4096  # time points x channels: more is damage, not an acquisition
 
@@ -40,52 +42,8 @@ def _attr_number(attrs, key, path, kind=float):
         raise ValueError(f"{path!r}: DataSetInfo/Image attribute {key} is {t!r}, not a number") from None
 
 
-class ImsArray:
-    """The full-resolution pixels of an Imaris file as one ``(T,) C, Z, Y, X`` array, read on demand.
-
-    Each read opens the file (nothing stays open, so it travels to dask workers as its path) and
-    reads only the channels, time points and region asked for, cropped to the image's size.
-    """
-
-    def __init__(self, path, shape, dtype, parts, attrs=None):
-        self.path, self.shape, self.dtype = path, tuple(shape), np.dtype(dtype)
-        self.parts = parts  # [(t, c, dataset name)], t major
-        self.ndim = len(self.shape)
-        self.attrs = attrs or {}
-
-    def __getitem__(self, key):
-        import h5py
-
-        key = key if isinstance(key, tuple) else (key,)
-        if Ellipsis in key:
-            i = key.index(Ellipsis)
-            key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1:]
-        key = key + (slice(None),) * (self.ndim - len(key))
-        n_t, n_c = (self.shape[0] if self.ndim == 5 else 1), self.shape[-4]
-        lead = (key[0] if self.ndim == 5 else 0, key[-4])
-
-        def each(k, n):
-            return [int(k) % n] if isinstance(k, (int, np.integer)) else list(range(*k.indices(n)))
-
-        ts, cs = each(lead[0], n_t), each(lead[1], n_c)
-        # within the image's size: the datasets are padded to whole chunks
-        region = tuple(slice(*k.indices(n)) if isinstance(k, slice) else int(k) % n
-                       for k, n in zip(key[-3:], self.shape[-3:]))
-        one = np.broadcast_to(np.zeros((), np.bool_), self.shape[-3:])[region].shape  # a block's shape
-        out = np.empty((len(ts), len(cs)) + one, self.dtype)
-        if out.size:
-            with h5py.File(self.path, "r") as f:
-                for a, t in enumerate(ts):
-                    for b, c in enumerate(cs):
-                        out[a, b] = f[self.parts[t * n_c + c][2]][region]
-        drop = [i for i, k in enumerate(lead) if isinstance(k, (int, np.integer))]
-        if self.ndim == 4:
-            drop = sorted(set(drop) | {0})
-        return out.reshape([n for i, n in enumerate(out.shape) if i not in drop])
-
-
 def open_ims(path):
-    """An Imaris file's full-resolution image, open (not read): ``(ImsArray, axes, spacing, closer)``.
+    """An Imaris file's full-resolution image, open (not read): ``(Hdf5Parts, axes, spacing, closer)``.
 
     Axes ``CZYX``, or ``TCZYX`` with more than one time point; spacing (z, y, x) from the extent;
     the channels' names as the array's ``channel_names`` attribute. Errors name the file.
@@ -141,5 +99,5 @@ def open_ims(path):
         if len(set(names)) != len(names):
             names = [f"{n} ({i + 1})" for i, n in enumerate(names)]
     shape = ((len(times),) if len(times) > 1 else ()) + (len(chans),) + size
-    arr = ImsArray(path, shape, dtype, parts, {"channel_names": names})
+    arr = Hdf5Parts(path, shape, dtype, parts, {"channel_names": names})
     return arr, ("T" if len(times) > 1 else "") + "CZYX", spacing, lambda: None

@@ -14,7 +14,7 @@ import numpy as np
 
 from .checks import check_dtype
 
-__all__ = ["LazyArray", "MappedArray", "ArrayShape", "is_lazy", "is_array_like"]
+__all__ = ["LazyArray", "MappedArray", "ArrayShape", "is_lazy", "is_array_like", "full_key"]
 
 _SPATIAL = "ZYX"
 
@@ -91,7 +91,7 @@ class LazyArray(ArrayShape):
         return self.shape[0]
 
     def __getitem__(self, key):
-        key = _full_key(key, self.shape)
+        key = full_key(key, self.shape)
         per_axis = dict(zip(self.axes, key))
         src_key, picks, kept = [], [], []
         for a in self.src_axes:
@@ -154,7 +154,7 @@ class MappedArray:
         self.ndim = len(self.shape)
 
     def __getitem__(self, key):
-        key = _full_key(key, self.shape)
+        key = full_key(key, self.shape)
         if any(isinstance(k, np.ndarray) for k in key):
             raise IndexError("a file read region by region takes ints and slices")
         sel = [(k, k + 1, 1) if isinstance(k, int) else (k.start, max(k.start, k.stop), k.step) for k in key]
@@ -189,7 +189,7 @@ def _read_at(fh, n, at):
     return fh.read(n)
 
 
-def _full_key(key, shape):
+def full_key(key, shape):
     """``key`` as one entry per axis: ints, slices, or 1-D int arrays (negative ints wrapped, checked)."""
     if not isinstance(key, tuple):
         key = (key,)

@@ -6,7 +6,8 @@ import os
 import re
 from typing import NamedTuple
 
-__all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "IMS", "SUFFIXES", "split_inner", "suffix_of", "stem_of", "is_ome_zarr_name",
+__all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "IMS", "SUFFIXES", "split_inner", "suffix_of", "stem_of",
+           "is_ome_zarr_name",
            "FoundFile", "candidate_paths", "exists", "find_file"]
 
 TIFF = (".tif", ".tiff")

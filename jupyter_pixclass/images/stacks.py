@@ -9,6 +9,7 @@ import numpy as np
 
 from .checks import check_read_size
 from .image import Image
+from .lazy import full_key
 from .paths import stem_of
 
 __all__ = ["is_pattern", "files_matching", "load_stack", "stack_name", "FileStack", "plane_in"]
@@ -76,11 +77,7 @@ class FileStack:
         self.ndim = len(self.shape)
 
     def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        if Ellipsis in key:
-            i = key.index(Ellipsis)
-            key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1:]
-        key = key + (slice(None),) * (self.ndim - len(key))
+        key = full_key(key, self.shape)  # one entry an axis, bounds checked
         one = isinstance(key[0], (int, np.integer))
         planes = []
         for i in [int(key[0])] if one else range(*key[0].indices(len(self.files))):
