@@ -526,3 +526,15 @@ def test_a_tiff_read_whole_is_read_once(tmp_path, monkeypatch):
         reads.clear()
         img = pc.load_image(tmp_path / "a.tif", lazy=lazy)
         assert len(reads) == 1 and int(img.data[5, 7, 0]) == 5 * 48 + 7
+
+
+def test_a_5d_array_without_axes_is_read_channel_last_as_ilastik_reads_it(tmp_path):
+    # ilastik's test data 1t3d2c.h5 / 5t3d2c.h5: (t, z, y, x, c) without axistags read as T, Z, C=y, Y=x, X=c
+    data = np.arange(3 * 5 * 7 * 9 * 2, dtype=np.uint8).reshape(3, 5, 7, 9, 2)
+    with h5py.File(tmp_path / "5t3d2c.h5", "w") as f:
+        f["data"] = data
+    img = pc.load_image(tmp_path / "5t3d2c.h5")
+    assert img.axes == "TZYXC" and img.data.shape == (3, 5, 7, 9, 2)
+    np.testing.assert_array_equal(img.data, data)
+    np.save(tmp_path / "imc.npy", np.zeros((2, 3, 12, 16, 16), np.uint16))  # a long axis before y, x: channels
+    assert pc.load_image(tmp_path / "imc.npy").data.shape == (2, 3, 16, 16, 12)

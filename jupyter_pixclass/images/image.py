@@ -21,8 +21,9 @@ def guess_axes(shape):
     """Guess axes letters for data without axis metadata.
 
     2D is ``YX``; 3D is ``YXC`` when the last axis is short (RGB-like, <= 4) and
-    ``CYX`` otherwise (channel stacks such as IMC); 4D is ``ZYXC`` or ``ZCYX`` by the
-    same rule; 5D is ``TZCYX``. Pass ``axes=`` to :func:`load_image` to override.
+    ``CYX`` otherwise (channel stacks such as IMC); 4D is ``ZYXC`` or ``ZCYX`` and 5D
+    ``TZYXC`` or ``TZCYX`` by the same rule (``tzyxc``, ilastik's order for data without
+    axistags, when the last axis is short). Pass ``axes=`` to :func:`load_image` to override.
     """
     nd = len(shape)
     if nd == 2:
@@ -32,7 +33,7 @@ def guess_axes(shape):
     if nd == 4:
         return "ZYXC" if shape[-1] <= 4 else "ZCYX"
     if nd == 5:
-        return "TZCYX"
+        return "TZYXC" if shape[-1] <= 4 else "TZCYX"
     raise ValueError(f"cannot guess axes for data of shape {tuple(shape)} ({nd} dims); pass axes=")
 
 
