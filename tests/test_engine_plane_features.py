@@ -51,7 +51,7 @@ def test_panes_equal_the_whole_volume(mode, spacing):
 def test_a_pane_reads_slabs_never_the_volume():
     rng = np.random.default_rng(2)
     data = Counting(rng.random((64, 200, 200, 1)).astype(np.float32))
-    img = pc.Image(np.zeros((1, 1, 1, 1), np.float32), axes="ZYXC")
+    img = pc.Image(np.zeros((2, 1, 1, 1), np.float32), axes="ZYXC")  # a volume (one plane would be 2D)
     img.data = data  # any array-like with shape and slicing is read this way
     fs = pc.FeatureSet(sigmas=[1.0, 2.0])
     eng = TileEngine(cache_bytes=2**28)
@@ -70,7 +70,7 @@ def test_a_zoomed_out_pane_reads_slabs_no_wider_than_at_full_size():
     # of them took 4 GB to filter on a 200 x 8192^2 volume)
     rng = np.random.default_rng(3)
     data = Counting(rng.random((64, 30, 4096, 1)).astype(np.float32))
-    img = pc.Image(np.zeros((1, 1, 1, 1), np.float32), axes="ZYXC")
+    img = pc.Image(np.zeros((2, 1, 1, 1), np.float32), axes="ZYXC")  # a volume (one plane would be 2D)
     img.data = data
     fs = pc.FeatureSet(sigmas=[1.0])
     pf = PlaneFeatures(TileEngine(cache_bytes=2**28), img, fs, "xz", 15, np.arange(64), np.arange(0, 4096, 8))

@@ -538,3 +538,33 @@ def test_a_5d_array_without_axes_is_read_channel_last_as_ilastik_reads_it(tmp_pa
     np.testing.assert_array_equal(img.data, data)
     np.save(tmp_path / "imc.npy", np.zeros((2, 3, 12, 16, 16), np.uint16))  # a long axis before y, x: channels
     assert pc.load_image(tmp_path / "imc.npy").data.shape == (2, 3, 16, 16, 12)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_one_plane_of_a_volume_is_a_2d_image(tmp_path, lazy):
+    # bioformats2raw writes every image as tczyx and ilastik 1.x kept 2D data as txyzc: a slide converted to
+    # OME-Zarr became a one-plane volume (3D features, xz/yz panes, and a 2D classifier refused it)
+    import json
+
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    img, _ = pc.datasets.nuclei((64, 80), seed=1)
+    tczyx = np.moveaxis(np.asarray(img.data), -1, 0)[None, :, None]
+    write_image(image=tczyx, group=zarr.group(store=parse_url(tmp_path / "slide.ome.zarr", mode="w").store),
+                axes="tczyx")
+    with h5py.File(tmp_path / "old.h5", "w") as f:
+        d = f.create_dataset("data", data=tczyx.transpose(0, 4, 3, 2, 1))  # t x y z c, as ilastik 1.x
+        d.attrs["axistags"] = json.dumps({"axes": [{"key": k, "typeFlags": 2, "resolution": 0, "description": ""}
+                                                   for k in "txyzc"]})
+        d.attrs["spacing"] = [3.0, 0.25, 0.5]  # z, y, x: the plane keeps y and x
+    for f in ("slide.ome.zarr", "old.h5"):
+        got = pc.load_image(tmp_path / f, lazy=lazy)
+        assert got.axes == "YXC" and got.lazy == lazy
+        np.testing.assert_array_equal(np.asarray(got.data[...]), img.data)
+    assert pc.load_image(tmp_path / "old.h5", lazy=lazy).spacing == (0.25, 0.5)
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    p.add_image(img)
+    p.set_labels(0, (np.arange(64)[:, None] < 32).astype(np.uint8).repeat(80, 1) + 1)
+    assert p.train().predict(tmp_path / "slide.ome.zarr").shape == (64, 80, 2)  # a 2D classifier applies

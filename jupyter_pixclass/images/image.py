@@ -51,7 +51,9 @@ def _left_where_it_is(data):
 def to_channel_last(data, axes, source="data"):
     """Reorder ``data`` with axes letters ``axes`` to ``YXC`` or ``ZYXC`` (``TYXC``, ``TZYXC``).
 
-    A length-1 ``T`` axis is dropped; a longer one is kept first. Returns ``(array, new_axes)``.
+    A length-1 ``T`` axis is dropped; a longer one is kept first. A length-1 ``Z`` axis is dropped too: one
+    plane is a 2D image (bioformats2raw writes every OME-Zarr ``tczyx``, ilastik 1.x its 2D data ``txyzc``).
+    Returns ``(array, new_axes)``.
     """
     axes = axes.upper()
     shape = tuple(data.shape)
@@ -62,9 +64,9 @@ def to_channel_last(data, axes, source="data"):
         )
     if "Y" not in axes or "X" not in axes:
         raise ValueError(f"axes {axes!r} for {source} of shape {shape} must contain both Y and X")
-    if "T" in axes and shape[axes.index("T")] == 1:
-        data = np.take(data, 0, axis=axes.index("T"))
-        axes = axes.replace("T", "")
+    for a in "TZ":
+        if a in axes and data.shape[axes.index(a)] == 1:  # a view, not a copy
+            data, axes = data[(slice(None),) * axes.index(a) + (0,)], axes.replace(a, "")
     if "C" not in axes:
         data = data[..., None]
         axes = axes + "C"
@@ -109,6 +111,7 @@ class Image:
 
     def __init__(self, data, axes="YX", name=None, spacing=None, path=None, channel_names=None, levels=None):
         source = f"{path!r}" if path else "image data"
+        given = (axes or "").upper()
         if _left_where_it_is(data):  # a dask, zarr or h5py array larger than an eighth of memory: read as needed
             ax = (axes or guess_axes(data.shape)).upper()
             data = LazyArray(data, "YXC" if ax == "YX" and len(data.shape) == 3 else ax, where=source)
@@ -145,6 +148,9 @@ class Image:
         if spacing is None:
             spacing = (1.0,) * nsp
         spacing = tuple(float(s) for s in spacing)
+        z_dropped = "Z" in (getattr(data, "src_axes", None) or given) and "Z" not in self.axes
+        if z_dropped and len(spacing) == nsp + 1:  # the file's (z, y, x) for a plane it kept as a volume
+            spacing = spacing[1:]
         if len(spacing) != nsp or any(not np.isfinite(s) or s <= 0 for s in spacing):
             raise ValueError(f"spacing {spacing} must be {nsp} positive numbers for {source} ({self.axes})")
         self.spacing = spacing

@@ -55,8 +55,8 @@ class LazyArray(ArrayShape):
     source : array-like
         h5py dataset, zarr array, numpy memmap: anything with ``shape``, ``dtype`` and basic slicing.
     axes : str
-        The source's axes. A missing ``C`` becomes a channel axis of length 1; a ``T`` of length 1 is
-        dropped; ``fixed`` pins axes to one index (a frame of a series).
+        The source's axes. A missing ``C`` becomes a channel axis of length 1; a ``T`` or ``Z`` of length
+        1 is dropped; ``fixed`` pins axes to one index (a frame of a series).
     keep : object, optional
         What must stay open while this array is used (an h5py File).
     where : str, optional
@@ -71,8 +71,9 @@ class LazyArray(ArrayShape):
         check_dtype(source.dtype, "the array")
         self.source, self.src_axes, self.keep, self.where = source, axes, keep, where
         self.fixed = dict(fixed or {})
-        if "T" in axes and source.shape[axes.index("T")] == 1:
-            self.fixed.setdefault("T", 0)
+        for a in "TZ":  # one time point is not a series, one plane not a volume (as to_channel_last)
+            if a in axes and source.shape[axes.index(a)] == 1:
+                self.fixed.setdefault(a, 0)
         order = [a for a in "T" + _SPATIAL if a in axes and a not in self.fixed] + ["C"]
         self.axes = "".join(order)
         self.shape = tuple(source.shape[axes.index(a)] if a in axes else 1 for a in order)
