@@ -56,8 +56,7 @@ def _described(path, n_setups):
 
 def open_bdv(f, path):
     """The open BigDataViewer file ``f`` at ``path``: ``(Hdf5Parts, axes, spacing)``, level 0 of every time
-    point and setup; axes ``CZYX`` (``CYX`` for one plane; ``T`` first with several time points). Errors
-    name the file."""
+    point and setup; axes ``CZYX`` (``TCZYX`` with several time points). Errors name the file."""
     times = sorted(int(m.group(1)) for k in f if (m := re.fullmatch(r"t(\d{5})", k)))
     setups = sorted(int(m.group(1)) for k in f if (m := re.fullmatch(r"s(\d{2,3})", k)))
     if not times or not setups or len(times) * len(setups) > _MAX_PARTS:
@@ -78,10 +77,6 @@ def open_bdv(f, path):
             parts.append((ti, ci, name))
     names, spacing = _described(path, len(setups))
     view = np.dtype(np.uint16) if dtype == np.int16 else dtype  # Java's int16 holds uint16 pixels
-    planes = shape[0] == 1  # a 2D image (a movie) kept one plane deep
-    full = ((len(times),) if len(times) > 1 else ()) + (len(setups),) + shape[planes:]
-    arr = Hdf5Parts(path, full, view, parts, {"channel_names": names or [f"ch {i + 1}" for i in range(len(setups))]},
-                    planes=planes)
-    if planes and spacing is not None:
-        spacing = spacing[1:]
-    return arr, ("T" if len(times) > 1 else "") + "C" + "ZYX"[planes:], spacing
+    full = ((len(times),) if len(times) > 1 else ()) + (len(setups),) + shape
+    arr = Hdf5Parts(path, full, view, parts, {"channel_names": names or [f"ch {i + 1}" for i in range(len(setups))]})
+    return arr, ("T" if len(times) > 1 else "") + "CZYX", spacing  # one plane deep: a 2D image (Image drops Z)

@@ -9,8 +9,7 @@ __all__ = ["Hdf5Parts"]
 
 
 class Hdf5Parts:
-    """3D datasets of one HDF5 file, one a time point and channel, as one ``(T,) C, Z, Y, X`` array read on demand
-    (``(T,) C, Y, X`` with ``planes=True``, for datasets one plane deep).
+    """3D datasets of one HDF5 file, one a time point and channel, as one ``(T,) C, Z, Y, X`` array read on demand.
 
     ``parts`` are ``(t, c, dataset name)``, time point major; ``shape`` may be smaller than the
     datasets (Imaris pads them to whole chunks): reads are cropped to it. ``dtype`` other than the
@@ -19,21 +18,19 @@ class Hdf5Parts:
     the time points, channels and region asked for. ``attrs`` (``channel_names``) as a dataset's.
     """
 
-    def __init__(self, path, shape, dtype, parts, attrs=None, planes=False):
+    def __init__(self, path, shape, dtype, parts, attrs=None):
         self.path, self.shape, self.dtype = path, tuple(shape), np.dtype(dtype)
         self.parts = parts
         self.ndim = len(self.shape)
         self.attrs = attrs or {}
-        self.spatial = 2 if planes else 3  # planes: (1, Y, X) datasets seen as (Y, X), a 2D image
 
     def __getitem__(self, key):
         import h5py
 
         key = full_key(key, self.shape)  # one entry an axis, bounds checked
-        sp = self.spatial
-        timed = self.ndim == sp + 2
-        n_t, n_c = (self.shape[0] if timed else 1), self.shape[-sp - 1]
-        lead = (key[0] if timed else 0, key[-sp - 1])
+        timed = self.ndim == 5
+        n_t, n_c = (self.shape[0] if timed else 1), self.shape[-4]
+        lead = (key[0] if timed else 0, key[-4])
 
         def each(k, n):
             return [int(k) % n] if isinstance(k, (int, np.integer)) else list(range(*k.indices(n)))
@@ -41,9 +38,8 @@ class Hdf5Parts:
         ts, cs = each(lead[0], n_t), each(lead[1], n_c)
         # within the image's size: the datasets are padded to whole chunks
         region = tuple(slice(*k.indices(n)) if isinstance(k, slice) else int(k) % n
-                       for k, n in zip(key[-sp:], self.shape[-sp:]))
-        one = np.broadcast_to(np.zeros((), np.bool_), self.shape[-sp:])[region].shape  # a block's shape
-        region = (0,) * (3 - sp) + region
+                       for k, n in zip(key[-3:], self.shape[-3:]))
+        one = np.broadcast_to(np.zeros((), np.bool_), self.shape[-3:])[region].shape  # a block's shape
         out = np.empty((len(ts), len(cs)) + one, self.dtype)
         if out.size:
             with h5py.File(self.path, "r") as f:
