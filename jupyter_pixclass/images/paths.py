@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 __all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "IMS", "SUFFIXES", "split_inner", "suffix_of", "stem_of",
            "is_ome_zarr_name",
-           "FoundFile", "candidate_paths", "exists", "find_file"]
+           "FoundFile", "candidate_paths", "has_glob", "exists", "find_file"]
 
 TIFF = (".tif", ".tiff")
 # TIFFs under other names, read as TIFF (tifffile reads them): BigTIFF, Zeiss LSM, MetaMorph STK, Aperio SVS,
@@ -70,10 +70,15 @@ class FoundFile(NamedTuple):
     tried: list
 
 
+def has_glob(path):
+    """Whether ``path`` holds a glob pattern's wildcards (``*``, ``?``, ``[``)."""
+    return any(ch in os.fspath(path) for ch in "*?[")
+
+
 def exists(path):
     """Whether ``path`` exists, or, for a glob pattern of files (a volume one file a plane), whether it matches."""
     p = os.fspath(path)
-    return os.path.exists(p) or (any(ch in p for ch in "*?[") and bool(glob.glob(p)))
+    return os.path.exists(p) or (has_glob(p) and bool(glob.glob(p)))
 
 
 def candidate_paths(fpath, bases):

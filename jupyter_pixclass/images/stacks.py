@@ -10,17 +10,14 @@ import numpy as np
 from .checks import check_read_size
 from .image import Image
 from .lazy import full_key
-from .paths import stem_of
+from .paths import has_glob, stem_of
 
 __all__ = ["is_pattern", "files_matching", "load_stack", "stack_name", "FileStack", "plane_in"]
-
-_GLOB = re.compile(r"[*?\[]")
-
 
 def is_pattern(path):
     """Whether ``path`` is a glob pattern (``*``, ``?``, ``[``) rather than a file that exists."""
     p = os.fspath(path)
-    return bool(_GLOB.search(p)) and not os.path.exists(p)
+    return has_glob(p) and not os.path.exists(p)
 
 
 def _natural(name):

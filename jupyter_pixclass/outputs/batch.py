@@ -13,7 +13,7 @@ from ..images.atomic import atomic_write, check_not_input
 from ..images.checks import check_read_size
 from ..images.formats import tiff_other_images
 from ..images.ome_zarr import create_ome_zarr, ngff_axes
-from ..images.paths import PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, stem_of, suffix_of
+from ..images.paths import PIL, SUFFIXES, TIFF_FAMILY, ZARR, has_glob, split_inner, stem_of, suffix_of
 from ..images.read import load_image
 from ..images.write import create_array, write_array
 from ..runtime.memory import available_bytes
@@ -56,7 +56,7 @@ def expand_inputs(inputs):
             if not hits:
                 empty.append(x)
             paths += hits
-        elif any(ch in x for ch in "*?["):
+        elif has_glob(x):
             hits = sorted(glob.glob(x))
             if not hits:
                 empty.append(x)

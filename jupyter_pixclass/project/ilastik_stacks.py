@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..images.checks import check_read_size
-from ..images.paths import candidate_paths, find_file, split_inner
+from ..images.paths import candidate_paths, find_file, has_glob, split_inner
 from ..images.image import guess_axes
 from ..images.read import open_array, open_lazily
 from ..images.stacks import plane_in
@@ -24,7 +24,6 @@ __all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "StackFi
 
 # a project names its files; more than this many is not a stack someone made in ilastik's dialog
 MAX_STACK_FILES = 100_000
-_GLOB = re.compile(r"[*?\[]")
 # ':' separates files except after a lone drive letter ("C:/data") or before "//" (a URL) or a port number
 _COLON = re.compile(r"(?<!^[A-Za-z])(?<!:[A-Za-z]):(?!//|\d{1,5}\b)")
 
@@ -39,7 +38,7 @@ def stack_parts(file_path):
 def is_stack(file_path):
     """Whether ``filePath`` names several files, or a glob pattern of them, rather than one file."""
     parts = stack_parts(file_path)
-    return len(parts) > 1 or bool(_GLOB.search(parts[0])) if parts else False
+    return len(parts) > 1 or has_glob(parts[0]) if parts else False
 
 
 class StackFiles(NamedTuple):
@@ -62,12 +61,15 @@ def find_stack_files(file_path, bases):
     files, missing = [], []
     for part in (_posix(p) for p in stack_parts(file_path)):
         outer, inner = split_inner(part)
-        if inner is not None and _GLOB.search(inner):
+        if inner is not None and has_glob(inner):
             raise ValueError(f"the stack {part!r} globs the datasets inside a file, which we do not read; "
                              f"save the stack as one file and add that")
-        if not _GLOB.search(outer):
+        if not has_glob(outer):
             found, tried = find_file(part, bases)
-            (files.append(found) if found is not None else missing.append(f"{part} (looked for {', '.join(tried)})"))
+            if found is None:
+                missing.append(f"{part} (looked for {', '.join(tried)})")
+            else:
+                files.append(found)
             continue
         found, tried = [], []
         for cand in candidate_paths(outer, bases):
