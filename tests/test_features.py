@@ -48,6 +48,22 @@ def test_hessian_and_structure_tensor_eigenvalues(x2, sigma):
     close(np.moveaxis(feats(x2, "structure_tensor_eigenvalues", sigma), -1, 0), structure_tensor_eigenvalues(A))
 
 
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_features_of_a_bright_image_stay_finite_and_right(x2, ndim):
+    # squares of gradients of ~1e13 overflow float32: the structure tensor's eigenvalues and the gradient
+    # magnitude of a bright int64 image were inf, and its forest could not be trained
+    x = x2 * 1e13 if ndim == 2 else np.stack([x2[:20, :20] * (1 + 0.1 * z) for z in range(6)]) * 1e13
+    fs = pc.FeatureSet(sigmas=[1.0], families=["gradient_magnitude", "structure_tensor_eigenvalues",
+                                                "hessian_eigenvalues"])
+    F = pc.compute_features(pc.Image(x[..., None], axes="YXC" if ndim == 2 else "ZYXC"), fs)
+    assert np.isfinite(F).all()
+    if ndim == 2:
+        close(F[..., 0], ndi.gaussian_gradient_magnitude(x2, 1.0) * 1e13)
+        gy, gx = gauss(x, 1.0, (1, 0)), gauss(x, 1.0, (0, 1))
+        A = [gauss(gy * gy, 0.5), gauss(gy * gx, 0.5), gauss(gx * gx, 0.5)]
+        close(np.moveaxis(F[..., 1:3], -1, 0), structure_tensor_eigenvalues(A))
+
 def test_3d_true_and_plane_by_plane():
     rng = np.random.default_rng(2)
     v = ndi.gaussian_filter(rng.random((12, 30, 28)), 1.0) * 10

@@ -174,6 +174,16 @@ def test_project_training_saved_and_loaded_predicts_the_same(tmp_path, scene):
     np.testing.assert_array_equal(q.train().predict(0), p.predict(0))  # retraining after load: same forest
 
 
+
+def test_features_with_nan_or_inf_are_refused_by_name():
+    # as scikit-learn refuses them: NaN sorts past every edge, and the bins of its trees split nothing
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 6)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(int)
+    X[5, 2], X[9, 4] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"features \[2, 4\] of 6 hold NaN or infinite values at 2 of the 200"):
+        train_forest(X, y)
+
 def test_unknown_method():
     with pytest.raises(ValueError, match="method must be 'binned' or 'sklearn'"):
         train_forest(np.zeros((4, 2), np.float32), np.array([1, 2, 1, 2]), 2, method="xgb")

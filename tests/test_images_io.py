@@ -338,6 +338,13 @@ def test_empty_and_nonfinite(tmp_path):
     np.save(tmp_path / "n.npy", x)
     with pytest.raises(ValueError, match=r"n.npy.*3 NaN and 1 infinite"):
         pc.load_image(tmp_path / "n.npy")
+    # values whose features overflow float32 (squared gradients beyond 1e38), integers too
+    np.save(tmp_path / "big.npy", np.full((8, 8), 3e19))
+    np.save(tmp_path / "big64.npy", np.arange(64, dtype=np.int64).reshape(8, 8) * 2**58)
+    for name in ("big.npy", "big64.npy"):
+        with pytest.raises(ValueError, match=name + r".*values up to .*e\+1[89].*rescale"):
+            pc.load_image(tmp_path / name)
+    assert pc.load_image(tmp_path / "n.npy", lazy=True).lazy  # left in the file: checked where it is read
 
 
 def test_files_written_atomically_get_the_usual_permissions(tmp_path, trained):

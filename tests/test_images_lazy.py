@@ -267,6 +267,26 @@ def test_a_damaged_file_left_in_place_is_named_when_a_read_fails(tmp_path):
         img.data[500:510, 500:510]  # tifffile's own TiffFileError named no file
 
 
+
+def test_nan_in_an_image_left_in_its_file_is_refused_where_it_is_read(tmp_path, scene):
+    # a registered volume padded with NaN: read tile by tile it was never checked, its features were NaN, and
+    # the forest trained on them predicted 0.5 everywhere, even where the image was fine
+    img, truth = scene
+    a = np.asarray(img.data, np.float32).copy()
+    a[:40] = np.nan
+    zarr.open(str(tmp_path / "nan.zarr"), mode="w", shape=a.shape, chunks=(64, 64, a.shape[2]), dtype="f4")[:] = a
+    lazy = pc.load_image(tmp_path / "nan.zarr", axes="YXC", lazy=True)
+    assert np.isfinite(lazy.data[100:164, 0:64]).all()  # regions without NaN read as usual
+    with pytest.raises(ValueError, match=r"nan.zarr' \(the region 0:64, 0:64, 0:\d\) of shape .* has 5120 NaN"):
+        lazy.data[0:64, 0:64]
+    p = pc.Project()
+    p.add_image(lazy)
+    lab = np.zeros(lazy.shape_spatial, np.uint8)
+    lab[truth["classes"] == 1], lab[truth["classes"] == 3] = 1, 2
+    p.set_labels(0, lab)
+    with pytest.raises(ValueError, match=r"nan.zarr.*NaN.*replace them"):
+        p.train()
+
 def test_damaged_ome_zarr_metadata_gets_errors_naming_the_file(tmp_path):
     p = tmp_path / "d.ome.zarr"
     pc.io.write_array(p, np.zeros((2, 300, 300), np.uint8), "CYX")

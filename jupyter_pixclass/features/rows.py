@@ -99,10 +99,12 @@ def _eigvals(m, nd, x0, n, out, slot, o):  # pragma: no cover - compiled
         c = m[2, x0:x0 + n]
         hi = out[slot, o]
         lo = out[slot + 1, o]
-        for q in range(n):
-            h = (a[q] + c[q]) * np.float32(0.5)
-            e = (a[q] - c[q]) * np.float32(0.5)
-            d = np.sqrt(e * e + b[q] * b[q])
+        for q in range(n):  # in float64: a bright image's tensor squared overflows float32 (from values of
+            # ~1e12; images stop at 1e18, images.checks.MAX_VALUE, where float32 still holds the gradients squared)
+            aq, bq, cq = np.float64(a[q]), np.float64(b[q]), np.float64(c[q])
+            h = (aq + cq) * 0.5
+            e = (aq - cq) * 0.5
+            d = np.sqrt(e * e + bq * bq)
             hi[q] = h + d
             lo[q] = h - d
     else:

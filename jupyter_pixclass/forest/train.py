@@ -176,6 +176,11 @@ class Binned:
             XT = X.feature_major(rows)
         else:
             XT = transpose(np.asarray(X if rows is None else X[rows], np.float32))
+        if not np.isfinite(XT).all():  # as scikit-learn refuses them: NaN bins and edges would train garbage
+            bad = np.flatnonzero(~np.isfinite(XT).all(1))
+            raise ValueError(f"features {bad[:10].tolist()}{' ...' if bad.size > 10 else ''} of {self.F} hold NaN "
+                             f"or infinite values at {int((~np.isfinite(XT)).any(0).sum())} of the "
+                             f"{XT.shape[1]} labeled pixels; a forest cannot be trained on them")
         self.y = y if rows is None else y[rows]
         self.by_class = np.argsort(self.y, kind="stable").astype(np.int64)
         rows = edge_rows(self.y, EDGE_SAMPLE, min_class_share, self.random_state, self.by_class)

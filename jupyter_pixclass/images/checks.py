@@ -1,11 +1,15 @@
-"""Checks before a file's pixels are read: plain-number dtypes, sizes this process can hold."""
+"""Checks before a file's pixels are read (plain-number dtypes, sizes this process can hold) and as they are read
+(values features can be computed from)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..runtime.memory import available_bytes, container_available_bytes, default_cache_bytes
 
-__all__ = ["check_dtype", "check_read_size", "check_result_size", "result_fits"]
+__all__ = ["check_dtype", "check_values", "check_read_size", "check_result_size", "result_fits", "MAX_VALUE"]
+
+# features are float32 and hold squares of gradients (the structure tensor): values beyond this overflow them
+MAX_VALUE = 1e18
 
 
 def check_dtype(dtype, source):
@@ -19,6 +23,26 @@ def check_dtype(dtype, source):
         raise ValueError(f"{source} has dtype {dtype!s}, not plain numbers (bool, integer or float): refused "
                          "before reading any pixel")
     return dtype
+
+
+def check_values(data, source, region=""):
+    """Refuse pixels features cannot be computed from: NaN, infinite, or beyond ±:data:`MAX_VALUE`.
+
+    Features are float32: a NaN spreads through every filter it reaches, and a forest trained on it
+    predicts nothing (a lazy image padded with NaN trained into 0.5 everywhere); the squared
+    gradients of values beyond 1e18 overflow. ``region`` names the part read, for images read as
+    needed.
+    """
+    if data.dtype.kind not in "fiu" or data.size == 0 or (data.dtype.kind in "iu" and data.dtype.itemsize < 8):
+        return data
+    lo, hi = float(np.min(data)), float(np.max(data))  # NaN propagates into both
+    if np.isfinite(lo) and np.isfinite(hi) and max(-lo, hi) <= MAX_VALUE:
+        return data
+    n_nan, n_inf = (int(np.isnan(data).sum()), int(np.isinf(data).sum())) if data.dtype.kind == "f" else (0, 0)
+    what = (f"{n_nan} NaN and {n_inf} infinite values" if n_nan or n_inf else
+            f"values up to {max(-lo, hi):.3g} (features overflow beyond {MAX_VALUE:.0e})")
+    raise ValueError(f"{source}{region} of shape {tuple(data.shape)} has {what}; replace them (e.g. np.nan_to_num, "
+                     "or rescale) before classifying")
 
 
 def _hold_limit():

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from ..runtime.memory import available_bytes
+from .checks import check_values
 from .lazy import LazyArray, is_array_like, is_lazy
 from .paths import stem_of
 
@@ -129,14 +130,7 @@ class Image:
                 axes = "YXC"
             if data.dtype.kind == "c" or data.dtype.kind not in "biuf":
                 raise ValueError(f"{source} has unsupported dtype {data.dtype} (shape {data.shape})")
-            if data.dtype.kind == "f":
-                n_nan = int(np.isnan(data).sum())
-                n_inf = int(np.isinf(data).sum())
-                if n_nan or n_inf:
-                    raise ValueError(
-                        f"{source} of shape {data.shape} has {n_nan} NaN and {n_inf} infinite values; "
-                        "replace them (e.g. np.nan_to_num) before classifying"
-                    )
+            check_values(data, source)
             if data.dtype == bool:
                 data = data.astype(np.uint8)
             self.data, self.axes = to_channel_last(data, axes, source)

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from .checks import check_dtype
+from .checks import check_dtype, check_values
 
 __all__ = ["LazyArray", "MappedArray", "ArrayShape", "is_lazy", "is_array_like", "full_key"]
 
@@ -124,7 +124,9 @@ class LazyArray(ArrayShape):
         block = np.transpose(block, [kept.index(a) for a in order])
         if "C" not in self.src_axes:  # add the channel axis, then apply its key
             block = block[..., None][..., per_axis["C"]]
-        return block
+        # as an image in memory is checked whole: a NaN here would spread through the features (a forest
+        # trained on a NaN-padded image predicted 0.5 everywhere)
+        return check_values(block, repr(self.where or "the file"), f" (the region {_region(key)})")
 
     def __getstate__(self):  # a dask worker gets the array, not the handle kept open here
         return {k: v for k, v in self.__dict__.items() if k != "keep"}
@@ -139,6 +141,15 @@ class LazyArray(ArrayShape):
 
     def __repr__(self):
         return f"LazyArray(shape={self.shape}, dtype={self.dtype}, axes={self.axes!r}, in {type(self.source).__name__})"
+
+
+def _region(key):
+    """A read's key as ``0:64, 0:64, :``."""
+    def one(k):
+        if isinstance(k, slice):
+            return f"{'' if k.start is None else k.start}:{'' if k.stop is None else k.stop}"
+        return f"{len(k)} picked" if isinstance(k, np.ndarray) else str(k)
+    return ", ".join(one(k) for k in key)
 
 
 class MappedArray:
