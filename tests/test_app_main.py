@@ -158,7 +158,10 @@ def test_export_and_save_buttons(app, scene, tmp_path, stroke_points, monkeypatc
     app.stroke(bg, 2)
     app.export_panel.path.value = str(tmp_path / "p.tif")
     app.export_panel.dtype.value = "uint16"
-    app.export_panel.renormalize.value = True
+    assert app.export_panel.renormalize.value  # ticked for probabilities as integers (else 0 and 1)
+    app.export_panel.source.value = "mask"
+    assert not app.export_panel.renormalize.value
+    app.export_panel.source.value = "probabilities"
     app.export_panel.export.click()
     assert "exported" in app.status
     assert pc.load_image(tmp_path / "p.tif").data.dtype == np.uint16

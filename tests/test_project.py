@@ -268,6 +268,11 @@ def test_export_sources_dtypes(trained, tmp_path):
     np.testing.assert_array_equal(s16, trained.segment(0))
     u = np.load(trained.export(0, tmp_path / "u.npy", source="uncertainty", dtype="uint8", renormalize=True))
     assert u.dtype == np.uint8
+    # without renormalize, probabilities as integers are 0 and 1 only: said, where the call was made
+    with pytest.warns(UserWarning, match=r"probabilities lie in \[0, 1\]: as uint8 without renormalize=True they "
+                      r"round to 0 and 1.*0\.\.255") as w:
+        r = np.load(trained.export(0, tmp_path / "r.npy", dtype="uint8"))
+    assert set(np.unique(r)) <= {0, 1} and w[0].filename == __file__
     lab = np.load(trained.export(0, tmp_path / "l.npy", source="labels"))
     np.testing.assert_array_equal(lab, trained.labels(0))
     f = np.load(trained.export(0, tmp_path / "f.npy", source="features", axes="CYX"))

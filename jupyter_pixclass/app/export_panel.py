@@ -25,10 +25,18 @@ class ExportPanel(W.VBox):
         self.project_path = W.Text(value=app.project.path or "", description="Project", placeholder="project.h5",
                                    style=narrow, layout=wide)
         self.save = W.Button(description="Save project", icon="save", tooltip="save images, labels, classifier")
+        # probabilities as integers round to 0 and 1 unless renormalized: ticked when an integer dtype is chosen
+        self.dtype.observe(lambda _: self._follow_dtype(), "value")
+        self.source.observe(lambda _: self._follow_dtype(), "value")
         self.export.on_click(lambda _: self.export_clicked())
         self.save.on_click(lambda _: self.save_clicked())
         super().__init__([self.source, self.dtype, self.renormalize, self.path, self.export,
                           self.project_path, self.save])
+
+    def _follow_dtype(self):
+        """Renormalize probabilities and uncertainty written as integers (as ilastik's export offers)."""
+        self.renormalize.value = self.dtype.value != "float32" and self.source.value in ("probabilities",
+                                                                                         "uncertainty")
 
     def _run(self, text, hint, verb, action):
         """Run ``action(path)`` for the path typed in ``text``; report the outcome in the status line."""

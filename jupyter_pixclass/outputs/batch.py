@@ -20,7 +20,7 @@ from ..runtime.memory import available_bytes
 from .blockwise import predict_blockwise, stream_to_file
 from .export import arrange, format_of
 from .on_dask import client_of, predict_dask
-from .results import NATURAL_DTYPE, channel_names_for, check_export_args, convert, source_from_prob
+from .results import NATURAL_DTYPE, channel_names_for, check_export_args, convert, source_from_prob, warn_if_rounded
 
 __all__ = ["batch_predict", "expand_inputs", "plan_outputs", "choose_route", "BatchError"]
 
@@ -141,6 +141,7 @@ def batch_predict(project, inputs, out_dir, source="probabilities", dtype="float
 
     project.check_trained()
     check_export_args(source, dtype)
+    warn_if_rounded(source, dtype, renormalize)
     if source == "labels":
         raise ValueError("source='labels' belongs to project images; batch exports predictions")
     if source == "mask":  # once, not once per file

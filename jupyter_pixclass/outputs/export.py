@@ -9,7 +9,7 @@ from ..images.ome_zarr import ngff_axes
 from ..images.paths import H5, ZARR, is_ome_zarr_name, suffix_of
 from ..images.write import write_array
 from .blockwise import predict_blockwise, stream_to_file
-from .results import channel_names_for, check_export_args, convert
+from .results import channel_names_for, check_export_args, convert, warn_if_rounded
 
 __all__ = ["export_result", "arrange", "default_axes", "result_array", "format_of"]
 
@@ -62,6 +62,7 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
                   class_name=None):
     """Compute ``source`` for image ``x`` of ``project`` and write it to ``path`` atomically."""
     check_export_args(source, dtype, path)
+    warn_if_rounded(source, dtype, renormalize, stacklevel=4)  # the user's call of Project.export
     img = project.resolve_image(x)  # load a path once
     check_not_input(path, [img.path] + project.input_files(), "export path")
     if img.n_timepoints > 1 and source in ("labels", "features"):

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
 from ..images.paths import suffix_of
 
 __all__ = ["SOURCES", "DTYPES", "NATURAL_DTYPE", "uncertainty_from", "source_from_prob", "check_export_args",
-           "convert", "channel_names_for"]
+           "warn_if_rounded", "convert", "channel_names_for"]
 
 SOURCES = ("probabilities", "simple_segmentation", "uncertainty", "mask", "labels", "features")
 DTYPES = ("uint8", "uint16", "float32")
@@ -49,6 +50,17 @@ def check_export_args(source, dtype, path=None):
             raise FileNotFoundError(f"cannot export to {os.fspath(path)!r}: folder {folder!r} does not exist")
         if suffix_of(path) not in (".tif", ".tiff", ".h5", ".hdf5", ".npy", ".zarr"):
             raise ValueError(f"cannot export to {os.fspath(path)!r}: use a .tif, .h5, .npy, .zarr or .ome.zarr suffix")
+
+
+def warn_if_rounded(source, dtype, renormalize, stacklevel=3):
+    """Warn when probabilities or uncertainty would be written as integers without ``renormalize``:
+    values in [0, 1] round to 0 and 1, a segmentation where the user asked for probabilities.
+    ``stacklevel`` as :func:`warnings.warn`'s, counted from the caller of this function's caller."""
+    if source in ("probabilities", "uncertainty") and not renormalize and dtype is not None \
+            and np.dtype(dtype).kind in "iu":
+        warnings.warn(f"{source} lie in [0, 1]: as {np.dtype(dtype)} without renormalize=True they round to 0 and 1; "
+                      f"pass renormalize=True to map them onto 0..{np.iinfo(np.dtype(dtype)).max} as ilastik's "
+                      f"export does", UserWarning, stacklevel=stacklevel)
 
 
 def convert(data, source, dtype=None, renormalize=False):
