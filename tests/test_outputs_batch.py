@@ -373,3 +373,25 @@ def test_batch_warns_when_named_channels_come_in_another_order(tmp_path):
         pc.batch_predict(p, [str(tmp_path / n) for n in ("swapped.ome.tif", "same.ome.tif", "unnamed.npy")],
                          tmp_path / "o", progress=False)
     assert len([w for w in record if "its channels are" in str(w.message)]) == 1
+
+
+def test_batch_warns_when_pixels_come_in_another_type(tmp_path):
+    # a forest trained on 16-bit intensities applied to 8-bit exports of the same images: all one class, no word
+    img, truth = pc.datasets.nuclei((64, 72), seed=3)
+    img16 = pc.Image((img.data * 4000).astype(np.uint16), axes="YXC")
+    plain, normalized = pc.FeatureSet(sigmas=[1.0]), pc.FeatureSet(sigmas=[1.0], normalize="percentile")
+    for fs, warns in ((plain, True), (normalized, False)):
+        p = pc.Project(features=fs, n_estimators=10)
+        p.add_image(img16)
+        p.set_labels(0, pc.datasets.scribbles(truth, n_strokes=3, mapping={1: 1, 2: 2, 3: 2}))
+        p.train()
+        np.save(tmp_path / "same.npy", img16.data)
+        np.save(tmp_path / "eight.npy", (img16.data // 257).astype(np.uint8))
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            pc.batch_predict(p, [str(tmp_path / "same.npy"), str(tmp_path / "eight.npy")], tmp_path / "o",
+                             progress=False, overwrite=True)
+        said = [str(w.message) for w in record if "pixels are" in str(w.message)]
+        assert said == ([f"{tmp_path / 'eight.npy'}: its pixels are uint8, the project was trained on uint16 pixels; "
+                         "the forest's thresholds are intensities of those, so unless both were scaled alike train "
+                         "with FeatureSet(normalize='percentile')"] if warns else [])

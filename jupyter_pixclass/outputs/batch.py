@@ -213,18 +213,26 @@ def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, re
     return skipped
 
 
-def _check_channel_names(project, img, path):
-    """Warn when ``img``'s channels are named, as the project's first image's are, but otherwise: the same count of
-    channels in another order (or other markers) predicts garbage without an error."""
+def _check_like_training(project, img, path):
+    """Warn when ``img`` differs from the project's first image in a way no error catches: channels named
+    otherwise (the same count in another order, or other markers), or pixels of another type (8-bit images
+    for a forest whose thresholds are 16-bit intensities). Either predicts garbage without an error."""
     import warnings
 
     def named(names):
         return all(not (n.startswith("ch ") and n[3:].isdigit()) for n in names)
 
-    ref = project.images[0].channel_names if project.images else None
-    if ref and named(ref) and named(img.channel_names) and list(img.channel_names) != list(ref):
-        warnings.warn(f"{path}: its channels are {img.channel_names}, the project was trained on {ref}; the forest "
-                      "reads channels by position", stacklevel=3)
+    if not project.images:
+        return
+    ref = project.images[0]
+    if named(ref.channel_names) and named(img.channel_names) and list(img.channel_names) != list(ref.channel_names):
+        warnings.warn(f"{path}: its channels are {img.channel_names}, the project was trained on "
+                      f"{ref.channel_names}; the forest reads channels by position", stacklevel=3)
+    a, b = np.dtype(ref.data.dtype), np.dtype(img.data.dtype)
+    if a != b and not (a.kind == b.kind == "f") and not project.features.normalize:
+        warnings.warn(f"{path}: its pixels are {b}, the project was trained on {a} pixels; the forest's thresholds "
+                      f"are intensities of those, so unless both were scaled alike train with "
+                      f"FeatureSet(normalize='percentile')", stacklevel=3)
 
 
 def choose_route(n_timepoints, n_voxels, out_suffix, source, client, output_axes, max_voxels):
@@ -252,7 +260,7 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
     """Predict ``path`` into ``out`` by the route :func:`choose_route` picks; the input is opened lazily
     (read block by block) unless it is a PNG or JPEG."""
     img = load_image(path, axes=axes, dataset=dataset, lazy=suffix_of(split_inner(path)[0]) not in PIL)
-    _check_channel_names(project, img, path)
+    _check_like_training(project, img, path)
     shape = img.shape_spatial
     fmt = format_of(out)
     route = choose_route(img.n_timepoints, int(np.prod(shape)), suffix_of(out), source, client, output_axes,
