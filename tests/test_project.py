@@ -647,3 +647,26 @@ def test_a_class_removed_while_training_leaves_no_stale_forest(scene):
     p.forest.value = np.hstack([p.forest.value, np.zeros((p.forest.value.shape[0], 1), np.float32)])
     with pytest.raises(ValueError, match="trained for 3 classes.*2 classes"):
         p.predict(i)  # a forest of other classes is never applied
+
+
+def test_adding_an_image_unlike_the_others_is_said(scene):
+    # one forest learns from every image: channels swapped, or 8-bit beside 16-bit, teach it two meanings of a value
+    img, _ = scene
+    img16 = pc.Image((img.data * 4000).astype(np.uint16), axes="YXC", channel_names=img.channel_names)
+    p = pc.Project()
+    p.add_image(img16)
+    swapped = pc.Image(img16.data[..., ::-1], axes="YXC", channel_names=img16.channel_names[::-1])
+    with pytest.warns(UserWarning, match=r"image 'swapped': its channels are \['DAPI', 'cytoplasm'\], the project's "
+                                         r"images have \['cytoplasm', 'DAPI'\]") as w:
+        swapped.name = "swapped"
+        p.add_image(swapped)
+    assert w[0].filename == __file__ and len(w) == 1
+    eight = pc.Image((img16.data // 257).astype(np.uint8), axes="YXC", channel_names=img16.channel_names)
+    with pytest.warns(UserWarning, match=r"its pixels are uint8, the project's images have uint16 pixels"):
+        p.add_image(eight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p.add_image(img16.data.copy())  # unnamed channels, same type: nothing to say
+        q = pc.Project(features=pc.FeatureSet(sigmas=[1.0], normalize="percentile"))
+        q.add_image(img16)
+        q.add_image(eight)  # intensities normalized per image: the type does not matter

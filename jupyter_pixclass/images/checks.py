@@ -6,7 +6,7 @@ import numpy as np
 
 from ..runtime.memory import available_bytes, container_available_bytes, default_cache_bytes
 
-__all__ = ["check_dtype", "check_values", "check_read_size", "check_result_size", "result_fits", "MAX_VALUE"]
+__all__ = ["check_dtype", "check_values", "unlike", "check_read_size", "check_result_size", "result_fits", "MAX_VALUE"]
 
 # features are float32 and hold squares of gradients (the structure tensor): values beyond this overflow them
 MAX_VALUE = 1e18
@@ -43,6 +43,26 @@ def check_values(data, source, region=""):
             f"values up to {max(-lo, hi):.3g} (features overflow beyond {MAX_VALUE:.0e})")
     raise ValueError(f"{source}{region} of shape {tuple(data.shape)} has {what}; replace them (e.g. np.nan_to_num, "
                      "or rescale) before classifying")
+
+
+def _named(names):
+    return all(not (n.startswith("ch ") and n[3:].isdigit()) for n in names)
+
+
+def unlike(ref, img, normalized=False):
+    """What makes image ``img`` unlike ``ref`` (both :class:`.Image`) for one forest, in sentences: channels
+    named otherwise (the same count in another order, or other markers), or pixels of another type unless the
+    features are ``normalized`` (a forest's thresholds are intensities). Neither raises an error, and either
+    predicts garbage: an 8-bit copy of a 16-bit scene came out background everywhere."""
+    out = []
+    if _named(ref.channel_names) and _named(img.channel_names) and list(img.channel_names) != list(ref.channel_names):
+        out.append(f"its channels are {img.channel_names}, the project's images have {ref.channel_names}; the forest "
+                   "reads channels by position")
+    a, b = np.dtype(ref.data.dtype), np.dtype(img.data.dtype)
+    if a != b and not (a.kind == b.kind == "f") and not normalized:
+        out.append(f"its pixels are {b}, the project's images have {a} pixels; the forest's thresholds are "
+                   "intensities, so unless both were scaled alike use FeatureSet(normalize='percentile')")
+    return out
 
 
 def _hold_limit():

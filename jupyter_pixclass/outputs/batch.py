@@ -10,7 +10,7 @@ import numpy as np
 
 from ..features.blocks import block_for_budget
 from ..images.atomic import atomic_write, check_not_input
-from ..images.checks import check_read_size
+from ..images.checks import check_read_size, unlike
 from ..images.formats import tiff_other_images
 from ..images.ome_zarr import create_ome_zarr, ngff_axes
 from ..images.paths import PIL, SUFFIXES, TIFF_FAMILY, ZARR, has_glob, split_inner, stem_of, suffix_of
@@ -214,25 +214,11 @@ def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, re
 
 
 def _check_like_training(project, img, path):
-    """Warn when ``img`` differs from the project's first image in a way no error catches: channels named
-    otherwise (the same count in another order, or other markers), or pixels of another type (8-bit images
-    for a forest whose thresholds are 16-bit intensities). Either predicts garbage without an error."""
+    """Warn when ``img`` is unlike the project's first image in a way no error catches (:func:`.unlike`)."""
     import warnings
 
-    def named(names):
-        return all(not (n.startswith("ch ") and n[3:].isdigit()) for n in names)
-
-    if not project.images:
-        return
-    ref = project.images[0]
-    if named(ref.channel_names) and named(img.channel_names) and list(img.channel_names) != list(ref.channel_names):
-        warnings.warn(f"{path}: its channels are {img.channel_names}, the project was trained on "
-                      f"{ref.channel_names}; the forest reads channels by position", stacklevel=3)
-    a, b = np.dtype(ref.data.dtype), np.dtype(img.data.dtype)
-    if a != b and not (a.kind == b.kind == "f") and not project.features.normalize:
-        warnings.warn(f"{path}: its pixels are {b}, the project was trained on {a} pixels; the forest's thresholds "
-                      f"are intensities of those, so unless both were scaled alike train with "
-                      f"FeatureSet(normalize='percentile')", stacklevel=3)
+    for said in unlike(project.images[0], img, bool(project.features.normalize)) if project.images else []:
+        warnings.warn(f"{path}: {said}", stacklevel=3)
 
 
 def choose_route(n_timepoints, n_voxels, out_suffix, source, client, output_axes, max_voxels):

@@ -13,7 +13,7 @@ from ..engine.tiles import TileEngine
 from ..features.compute import compute_features
 from ..features.spec import FeatureSet
 from ..forest.train import check_class_weight, train_forest
-from ..images.checks import check_result_size
+from ..images.checks import check_result_size, unlike
 from ..images.read import as_image
 from ..outputs.predict import predict_array
 from ..outputs.results import uncertainty_from
@@ -104,10 +104,10 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         if img.n_timepoints > 1:
             return [self.add_image(f) for f in img.frames()]
         if self.images and img.n_channels != self.images[0].n_channels:
-            raise ValueError(
-                f"image {img.name!r} has {img.n_channels} channels but the project's images have "
-                f"{self.images[0].n_channels}"
-            )
+            raise ValueError(f"image {img.name!r} has {img.n_channels} channels but the project's images have "
+                             f"{self.images[0].n_channels}")
+        for said in unlike(self.images[0], img, bool(self.features.normalize)) if self.images else []:
+            warnings.warn(f"image {img.name!r}: {said}", UserWarning, stacklevel=2)  # one forest learns from both
         self.features.check_images(self.images + [img])
         if any(im.uid == img.uid for im in self.images):  # labels and caches are kept per image entry
             img = img.renewed()
