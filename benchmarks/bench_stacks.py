@@ -6,7 +6,9 @@ before each cold call (medians of 3): ``tifffile.imread(pattern)`` (the library'
 ``pc.load_image(pattern)``, ``pc.load_image(pattern, lazy=True)`` and a 512 x 512 region of every plane,
 ``pc.Project.from_ilastik`` of a project whose lane names the planes as
 ilastik 1.4 writes a stack (files joined by ``:``), and of one whose lane is the HDF5 file; peak memory
-(VmHWM) of each, measured in its own process. ``PYTHONPATH=<worktree>`` runs another version's code.
+(VmHWM) of each, measured in its own process; then a person's session on the stack project (open it, four
+strokes on the middle plane with Live Update, 1 s apart, save, open the saved project), once.
+``PYTHONPATH=<worktree>`` runs another version's code; ``PIXCLASS_MEMORY_LIMIT=2GiB`` sets Binder's budget.
 """
 import json
 import os
@@ -20,7 +22,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine  # noqa: E402
 
 CHILD = r'''
-import json, sys, time
+import json, os, sys, time
 sys.path.insert(1, sys.argv[3])
 from _common import peak_rss_mb, reset_peak_rss, timeit
 import numpy as np
@@ -35,6 +37,32 @@ elif what == "load_image":
     fn = lambda: pc.load_image(pattern).data
 elif what == "lazy":  # left in the files: open, then one 512 x 512 column through every plane
     fn = lambda: pc.load_image(pattern, lazy=True).data[:, 512:1024, 512:1024]
+elif what == "project":  # a person's session: open the stack project, 4 strokes on a middle plane, save, open
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    p = pc.Project.from_ilastik(f"{folder}/stack.ilp")
+    t_open = time.perf_counter() - t0
+    p.features = pc.FeatureSet(sigmas=[1.0, 3.5], families=["gaussian", "gradient_magnitude", "hessian_eigenvalues"])
+    app = pc.PixelClassifierApp(p, canvas_size=(600, 600))
+    z, side, strokes = p.images[0].shape[0] // 2, p.images[0].shape[2], []
+    for i, k in enumerate((1, 2, 1, 2)):
+        time.sleep(1.0)
+        y = side * (2 * i + 1) // 8
+        app.stroke([(side // 8, y), (side // 4, y)], k, radius=4, z=z)
+        t0 = time.perf_counter()
+        app.live_update = True
+        app.wait_idle(600)
+        strokes.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    p.save(f"{folder}/project.h5")
+    t_save = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    q = pc.Project.load(f"{folder}/project.h5")
+    t_load = time.perf_counter() - t0
+    print(json.dumps({"what": what, "open_s": t_open, "strokes_s": strokes, "save_s": t_save, "load_s": t_load,
+                      "project_mb": os.path.getsize(f"{folder}/project.h5") / 1e6, "lazy": bool(q.images[0].lazy),
+                      "peak_mb": peak_rss_mb()}))
+    sys.exit()
 else:
     fn = lambda: pc.Project.from_ilastik(f"{folder}/{what}.ilp").images[0].data
 reset_peak_rss()
@@ -69,7 +97,7 @@ def main():
                 f["PixelClassification/LabelNames"] = np.array([b"Nucleus", b"Background"])
         gib = planes * plane.nbytes / 2**30
         print(f"{machine()}; {planes} planes of {side} x {side} uint16 ({gib:.2f} GiB), one TIFF a plane")
-        for what in ("tifffile", "load_image", "lazy", "stack", "file"):
+        for what in ("tifffile", "load_image", "lazy", "stack", "file", "project"):
             out = subprocess.run([sys.executable, "-W", "ignore", "-c", CHILD, what, folder,
                                   os.path.dirname(os.path.abspath(__file__))], capture_output=True, text=True,
                                  cwd=folder)  # not this checkout's folder: PYTHONPATH picks the code
@@ -77,6 +105,12 @@ def main():
                 print(what, "failed:", out.stderr.strip().splitlines()[-1][:300])
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
+            if what == "project":
+                print(f"ilastik stack project, a session: open {r['open_s']:.2f} s (left in its files: {r['lazy']}), "
+                      f"4 strokes until the overlay is complete {', '.join(f'{t:.2f}' for t in r['strokes_s'])} s, "
+                      f"save {r['save_s']:.2f} s ({r['project_mb']:.1f} MB), open the saved project "
+                      f"{r['load_s']:.2f} s, peak RSS {r['peak_mb']:.0f} MB")
+                continue
             label = {"stack": "ilastik stack lane", "file": "ilastik HDF5 lane",
                      "lazy": "lazy, 512² column"}.get(what, what)
             print(f"{label:>18}: median {r['median_s']:.2f} s (min {r['min_s']:.2f}), peak RSS {r['peak_mb']:.0f} MB")

@@ -1,5 +1,6 @@
 """ilastik .ilp projects, built here with h5py in ilastik's layout, opened as Projects."""
 import json
+import os
 import pickle
 
 import h5py
@@ -8,6 +9,7 @@ import pytest
 import tifffile
 
 import jupyter_pixclass as pc
+from jupyter_pixclass.images.stacks import FileStack
 from jupyter_pixclass.cli import main
 
 
@@ -516,6 +518,54 @@ def test_a_stack_of_files_is_one_volume(tmp_path):
     assert p.train().predict(0).shape == (9, 40, 44, 2)
 
 
+
+def test_a_stack_too_big_to_hold_stays_in_its_files_and_a_saved_project_names_them(tmp_path, monkeypatch):
+    # refused before ("write the stack as one OME-Zarr"); ilastik itself reads such a stack plane by plane
+    vol, truth = pc.datasets.nuclei((9, 40, 44), seed=2)
+    dapi = vol.data[..., 1]
+    names = _stack_lane(tmp_path, dapi)
+    blk = np.zeros((2, 3, 4, 1), np.uint8)
+    blk[0], blk[1, :, :2] = 1, 2
+    with h5py.File(tmp_path / "s.ilp", "w") as f:
+        _vstr(f, "workflowName", "Pixel Classification")
+        rd = f.create_group("Input Data/infos/lane0000/Raw Data")
+        _vstr(rd, "__class__", "RelativeFilesystemDatasetInfo")
+        _vstr(rd, "filePath", ":".join(names))
+        _vstr(rd, "axistags", axistags("zyxc").decode())
+        _vstr(rd, "nickname", "img_")
+        f["PixelClassification/LabelNames"] = np.array([b"Nucleus", b"Background"])
+        f.create_dataset("PixelClassification/LabelSets/labels000/block0000", data=blk).attrs[
+            "blockSlice"] = "[4:6,10:13,20:24,0:1]"
+    monkeypatch.setattr("jupyter_pixclass.project.ilastik_stacks.too_big_to_hold", lambda shape, dtype: True)
+    opened = []
+    real = FileStack.__getitem__
+    monkeypatch.setattr(FileStack, "__getitem__", lambda self, key: opened.append(key) or real(self, key))
+    with pytest.warns(UserWarning, match="selects no features"):
+        p = pc.Project.from_ilastik(tmp_path / "s.ilp")
+    img = p.images[0]
+    assert img.lazy and img.axes == "ZYXC" and img.name == "img_" and len(img.files) == 9
+    assert not opened  # nothing read to open it
+    np.testing.assert_array_equal(img.data[3:5, 10:20, 5:9, 0], dapi[3:5, 10:20, 5:9])
+    lab = p.labels(0)
+    assert (lab[4, 10:13, 20:24] == 1).all() and (lab[5, 10:13, 20:22] == 2).all() and (lab > 0).sum() == 18
+    p.features = pc.FeatureSet(sigmas=[1.0])
+    want = p.train().predict(0)
+    p.save(tmp_path / "p.h5")
+    with h5py.File(tmp_path / "p.h5") as f:
+        assert "data" not in f["images/0"]  # the files are named, not copied
+    os.rename(tmp_path, tmp_path.parent / (tmp_path.name + "_moved"))  # the project moved with its files
+    moved = tmp_path.parent / (tmp_path.name + "_moved")
+    q = pc.Project.load(moved / "p.h5")
+    assert q.images[0].lazy and q.images[0].files[0] == str(moved / "slices" / "img_000.tif")
+    np.testing.assert_array_equal(q.labels(0), lab)
+    np.testing.assert_array_equal(q.predict(0), want)
+    with pytest.raises(ValueError, match=r"would overwrite .*img_003.tif|img_003.tif.*input"):
+        q.export(0, moved / "slices" / "img_003.tif")
+    os.remove(moved / "slices" / "img_007.tif")
+    with pytest.raises(FileNotFoundError, match=r"images/0 'img_', a stack of 9 files, 1 not found: .*img_007.tif"):
+        pc.Project.load(moved / "p.h5")
+
+
 def test_stack_globs_windows_lists_and_their_errors(tmp_path, monkeypatch):
     vol, truth = pc.datasets.nuclei((8, 32, 36), seed=4)
     names = _stack_lane(tmp_path, vol.data[..., 1])
@@ -537,15 +587,22 @@ def test_stack_globs_windows_lists_and_their_errors(tmp_path, monkeypatch):
     tifffile.imwrite(tmp_path / "slices" / "img_003.tif", np.zeros((30, 36), vol.data.dtype))
     with pytest.raises(ValueError, match=r"g.ilp.*stacks files of different images: .*img_003.tif"):
         pc.Project.from_ilastik(tmp_path / "g.ilp")
-    # more than may be read at once: refused from the first file's header, before the others are opened
+    # more than may be read at once: left in its files, known from the first file's header
     tifffile.imwrite(tmp_path / "slices" / "img_003.tif", vol.data[3, ..., 1])
     monkeypatch.setenv("PIXCLASS_MEMORY_LIMIT", "16kB")  # the 18 kB stack is more than may be read
     opened = []
     real = pc.project.ilastik_stacks.open_lazily
     monkeypatch.setattr(pc.project.ilastik_stacks, "open_lazily", lambda f: opened.append(f) or real(f))
-    with pytest.raises(ValueError, match=r"g.ilp.*stack of 8 files .*\(8, 32, 36, 1\).*one OME-Zarr or HDF5"):
-        pc.Project.from_ilastik(tmp_path / "g.ilp")
-    assert len(opened) == 1
+    with pytest.warns(UserWarning):
+        big = pc.Project.from_ilastik(tmp_path / "g.ilp")
+    assert big.images[0].lazy and {os.path.basename(f) for f in opened} == {"img_000.tif"}
+    np.testing.assert_array_equal(big.images[0].data[2:4, ..., 0], vol.data[2:4, ..., 1])
+    # a stack along time is read whole: refused from the first file's header, naming what to do
+    write_ilp(tmp_path / "t.ilp", [{"file": "slices/img_*.tif", "axes": "tyxc"}])
+    opened.clear()
+    with pytest.raises(ValueError, match=r"t.ilp.*stack of 8 files .*\(8, 32, 36, 1\).*one OME-Zarr or HDF5"):
+        pc.Project.from_ilastik(tmp_path / "t.ilp")
+    assert {os.path.basename(f) for f in opened} == {"img_000.tif"}  # its header only, before the others
     # globs of the datasets inside an HDF5 file are not read, and say so
     write_ilp(tmp_path / "h.ilp", [{"file": "planes.h5/z*", "axes": "zyxc"}])
     with pytest.raises(ValueError, match=r"h.ilp.*lane0000.*globs the datasets inside a file"):

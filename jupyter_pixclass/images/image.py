@@ -138,6 +138,7 @@ class Image:
         self.unit = None  # of the spacing, when the file says (OME-Zarr)
         self.series = None  # (series name, t, n) for a frame of a time series
         self.file_axes = None  # the axes its file was read with (load_image): a saved project reads it the same way
+        self.files = None  # the files of its planes, when a stack of files holds it (images.stacks.open_stack)
         nsp = len(self.axes) - 1 - self.axes.startswith("T")
         if spacing is None:
             spacing = (1.0,) * nsp
@@ -185,7 +186,7 @@ class Image:
             f = Image(self.data.frame(t) if self.lazy else self.data[t], axes=self.axes[1:], name=f"{self.name} t={t}",
                       spacing=self.spacing, path=self.path, channel_names=self.channel_names)
             f.series = (self.name, t, self.n_timepoints)
-            f.file_axes = self.file_axes
+            f.file_axes, f.files = self.file_axes, self.files
             out.append(f)
         return out
 

@@ -8,11 +8,11 @@ import re
 import numpy as np
 
 from .checks import check_read_size
-from .image import Image
-from .lazy import full_key
+from .image import Image, guess_axes
+from .lazy import LazyArray, full_key
 from .paths import has_glob, stem_of
 
-__all__ = ["is_pattern", "files_matching", "load_stack", "stack_name", "FileStack", "plane_in"]
+__all__ = ["is_pattern", "files_matching", "load_stack", "open_stack", "stack_name", "FileStack", "plane_in"]
 
 def is_pattern(path):
     """Whether ``path`` is a glob pattern (``*``, ``?``, ``[``) rather than a file that exists."""
@@ -124,4 +124,24 @@ def load_stack(pattern, load, axes=None):
         out[z] = img.data
     img = Image(out, axes="Z" + first.axes, name=stack_name(files), path=pattern, channel_names=first.channel_names)
     img.file_axes = None  # no one file holds it: a saved project keeps its pixels
+    return img
+
+
+def open_stack(files, axes, opener, where=None):
+    """``files`` (the planes of a volume, in order) as one image left in them: a region reads only the files it
+    reaches (:class:`FileStack`).
+
+    ``axes`` are the stack's letters: ``Z`` for the files' order, then each file's own (``"ZYX"``, ``"ZYXC"``);
+    None takes the first file's. ``opener`` opens a file without reading its pixels (:func:`.open_lazily`). The
+    image remembers its ``files`` and ``file_axes``, so a saved project names the files and opens them again.
+    """
+    arr, own, _, close = opener(files[0])  # the header only
+    close()
+    axes = (axes or "Z" + (own or guess_axes(arr.shape))).upper()
+    if axes[0] != "Z" or len(axes) != len(arr.shape) + 1 or set(axes[1:]) & set("ZT"):
+        raise ValueError(f"{where or files[0]!r}: a stack of axes {axes!r} cannot hold {files[0]!r} of shape "
+                         f"{tuple(arr.shape)}: its files must be the 2D planes of one volume, along 'Z'")
+    src = FileStack(files, opener, arr.shape, arr.dtype, axes[1:])
+    img = Image(LazyArray(src, axes, where=where or files[0]), name=stack_name(files))
+    img.files, img.file_axes = tuple(files), axes
     return img

@@ -31,6 +31,7 @@ class ProjectFiles:
             by :meth:`export` or :func:`.batch_predict`.
         """
         found = [im.path for im in self.images if im.path is not None]
+        found += [f for im in self.images for f in im.files or ()]  # a volume kept as the files of its planes
         return found + [p for p in (self.path, self.ilastik_path) if p is not None]
 
     def export(self, x, path, source="probabilities", dtype=None, renormalize=False, axes=None, class_name=None):

@@ -13,10 +13,11 @@ from ..forest.train import check_class_weight
 from ..images.atomic import atomic_write, check_not_input
 from ..images.checks import check_dtype, check_read_size
 from ..images.image import Image
-from ..images.paths import FoundFile, exists, find_file, split_inner
+from ..images.paths import split_inner
 from ..images.formats import open_hdf5_file
 from ..images.read import load_image
 from .classes import MAX_NAME
+from .image_files import file_axes_of, find_image_file, frame_of, open_saved_stack, stored_files, stored_path
 from .settings import check_n_estimators, check_random_state
 from .state import ProjectState, TrainedFor
 
@@ -42,9 +43,10 @@ def save_project(state, path, images="inline"):
     if images not in ("inline", "paths"):
         raise ValueError(f"images must be 'inline' or 'paths'; got {images!r}")
     path = os.fspath(path)
-    check_not_input(path, [im.path for im, _ in state.images], "project path")
+    inputs = [im.path for im, _ in state.images] + [f for im, _ in state.images for f in im.files or ()]
+    check_not_input(path, inputs, "project path")
     for i, (im, _) in enumerate(state.images):  # kept as a path, or not at all: refused before a byte is written
-        if im.lazy and im.path is None:
+        if im.lazy and im.path is None and not im.files:
             raise ValueError(f"image {i} ({im.name!r}, {im.shape}) is an array read as needed (dask, zarr) with no file "
                              "the project could name: write it to a file first (e.g. its_array.to_zarr('x.zarr'), "
                              "or pc.io.write_array) and add pc.load_image('x.zarr') instead")
@@ -64,7 +66,8 @@ def save_project(state, path, images="inline"):
                 gi = g.create_group(str(i))
                 gi.attrs["meta"] = json.dumps({
                     "name": img.name, "axes": img.axes, "spacing": list(img.spacing),
-                    "channel_names": img.channel_names, "lazy": img.lazy, **_stored_path(img.path, path),
+                    "channel_names": img.channel_names, "lazy": img.lazy, **stored_path(img.path, path),
+                    **stored_files(img.files if img.lazy else None, path),
                     "file_axes": img.file_axes, "frame": list(img.series[1:]) if img.series else None,
                 })
                 # a lazy image: its path, never a copy; "paths" keeps the path of an image read from its file as it
@@ -81,20 +84,6 @@ def save_project(state, path, images="inline"):
                 fg.attrs["trained"] = json.dumps({"n_channels": tr.n_channels, "n_classes": tr.n_classes,
                                                   "ndim": tr.ndim, "features": state.features.to_dict()})
     return path
-
-
-def _stored_path(img_path, project_path):
-    """An image's file as saved: absolute, and relative to the project's folder (found again after a move)."""
-    if img_path is None:
-        return {"path": None}
-    outer, inner = split_inner(img_path)
-    tail = f"/{inner}" if inner else ""
-    out = {"path": os.path.abspath(outer) + tail}
-    try:
-        out["relpath"] = os.path.relpath(os.path.abspath(outer), os.path.dirname(os.path.abspath(project_path))) + tail
-    except ValueError:  # another drive (Windows): no relative path
-        pass
-    return out
 
 
 def _write_labels(g, lab):
@@ -280,17 +269,22 @@ def _image(gi, i, path, image_root, missing, opened):
         check_read_size(data.shape, data.dtype, f"images/{i}/data", path)
         img = Image(_checked_read(data, ..., path), axes=im["axes"], name=im["name"], spacing=im["spacing"],
                     path=im["path"], channel_names=im["channel_names"])
+    elif "files" in im:  # a volume kept as the files of its planes
+        img = open_saved_stack(im, i, path, image_root, missing)
+        if img is None:
+            return None
+        img.name = str(im["name"])
     else:
         if not isinstance(im.get("path"), str):
             raise ValueError(f"{path!r}: images/{i} holds neither pixels nor a path")
-        found = _image_file(im, path, image_root)
+        found = find_image_file(im, path, image_root)
         if found.path is None:
             missing.append(f"images/{i} {str(im.get('name'))[:80]!r}: {im['path']} (looked for "
                            f"{', '.join(found.tried)})")
             return None
         if os.path.exists(split_inner(found.path)[0]) and os.path.samefile(split_inner(found.path)[0], path):
             raise ValueError(f"{path!r}: images/{i} points back at the project file itself")
-        axes, frame = _file_axes(im, i, path), _frame(im, i, path)
+        axes, frame = file_axes_of(im, i, path), frame_of(im, i, path)
         key = (found.path, axes, im.get("lazy") is True)
         if key not in opened:
             opened[key] = load_image(found.path, axes=axes, lazy=True if key[2] else None)
@@ -306,46 +300,6 @@ def _image(gi, i, path, image_root, missing, opened):
     if img.n_timepoints > 1:
         raise ValueError(f"{path!r}: images/{i} is a time series; a project holds one image per frame")
     return img, _read_labels(gi, path, img.shape_spatial, img.lazy)
-
-
-def _file_axes(meta, i, path):
-    """The axes the image's file was read with (None: what the file says), checked."""
-    a = meta.get("file_axes")
-    if a is None:
-        return None
-    if not isinstance(a, str) or not 2 <= len(a) <= 5 or len(set(a)) != len(a) or not set(a) <= set("TZCYX"):
-        raise ValueError(f"{path!r}: images/{i} file_axes should be distinct letters of 'TZCYX'; got {str(a)[:40]!r}")
-    return a
-
-
-def _frame(meta, i, path):
-    """``(t, n)`` of an image that is one time point of a series file, or None; checked."""
-    fr = meta.get("frame")
-    if fr is None:
-        return None
-    if (not isinstance(fr, list) or len(fr) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in fr)
-            or not 0 <= fr[0] < fr[1]):
-        raise ValueError(f"{path!r}: images/{i} frame should be [t, n] with 0 <= t < n; got {str(fr)[:40]!r}")
-    return tuple(fr)
-
-
-def _image_file(meta, path, image_root):
-    """:class:`.FoundFile` of an image kept as a path: relative to the project first, then absolute or by name."""
-    here = os.path.dirname(os.path.abspath(path))
-    tried = []
-    rel = meta.get("relpath")
-    if isinstance(rel, str) and not os.path.isabs(rel):
-        cand = os.path.normpath(os.path.join(here, rel))
-        if exists(split_inner(cand)[0]):
-            return FoundFile(cand, [split_inner(cand)[0]])
-        tried.append(split_inner(cand)[0])
-    stored = meta["path"]
-    if not os.path.isabs(split_inner(stored)[0]):  # written before paths were saved absolute: the folder it ran in
-        if exists(split_inner(stored)[0]):
-            return FoundFile(stored, tried + [split_inner(stored)[0]])
-        tried.append(os.path.abspath(split_inner(stored)[0]))
-    found = find_file(stored, [image_root, here])
-    return FoundFile(found.path, list(dict.fromkeys(tried + found.tried)))
 
 
 def _forest(fg, images, classes, features, path):

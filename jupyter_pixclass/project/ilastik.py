@@ -35,7 +35,7 @@ from ..images.formats import axes_from_attrs, open_hdf5_file
 from ..images.lazy import LazyArray
 from ..images.read import open_lazily, too_big_to_hold
 from .ilastik_entries import chunked_labels_of, first_of, labels_of, labels_to_ours, strings, text
-from .ilastik_stacks import MAX_STACK_FILES, find_stack_files, is_stack, read_stack
+from .ilastik_stacks import MAX_STACK_FILES, find_stack_files, is_stack, open_big_stack, read_stack
 from .ilastik_urls import level_path, parse_lane_url
 from .classes import check_class_name
 from .state import ProjectState
@@ -174,7 +174,8 @@ def _file_lane(found, axes, name, path):
 
 
 def _stack_lane(file_path, axes, name, lane, path, bases, missing):
-    """A lane of several files (ilastik's "Add Volume from Stack..."), read whole; None when some are missing."""
+    """A lane of several files (ilastik's "Add Volume from Stack..."): read whole, or left in its files when too big
+    to hold; None when some are missing."""
     try:
         found = find_stack_files(file_path, bases)
     except ValueError as e:
@@ -187,7 +188,12 @@ def _stack_lane(file_path, axes, name, lane, path, bases, missing):
     for f in found.files:
         if os.path.samefile(split_inner(f)[0], path):
             raise ValueError(f"{path!r}: {lane} points back at the project file itself ({f!r})")
-    stack = read_stack(found.files, axes, f"{lane} ({len(found.files)} files from {found.files[0]!r})", path)
+    where = f"{lane} ({len(found.files)} files from {found.files[0]!r})"
+    img = open_big_stack(found.files, axes, f"{where} of {path!r}")
+    if img is not None:  # left in its files, which a saved project names
+        img.name = name
+        return img, (axes or img.file_axes).upper(), name, None
+    stack = read_stack(found.files, axes, where, path)
     return stack.data, stack.axes, name, None  # no one file to reopen: a saved project keeps the pixels
 
 
@@ -340,7 +346,9 @@ def _read_state(f, path, image_root):
     for lane, no, (data, axes, name, src) in loaded:
         if isinstance(data, Image):  # left in its file: labels kept as the chunks the blocks paint
             keep = "".join(a for a in "ZYX" if a in axes)
-            images.append((data, chunked_labels_of(f, no, data.data.source.shape, axes, path, len(names), keep)))
+            sizes = dict(zip(data.data.src_axes, data.data.source.shape))  # the lane's shape, its axes in its order
+            shape = tuple(sizes.get(a, 1) for a in axes)
+            images.append((data, chunked_labels_of(f, no, shape, axes, path, len(names), keep)))
             continue
         axes = (axes or guess_axes(data.shape)).upper()  # the lane's own order, as blockSlice uses it
         if len(axes) != data.ndim:

@@ -17,10 +17,11 @@ import numpy as np
 from ..images.checks import check_read_size
 from ..images.paths import candidate_paths, find_file, has_glob, split_inner
 from ..images.image import guess_axes
-from ..images.read import open_array, open_lazily
-from ..images.stacks import plane_in
+from ..images.read import open_array, open_lazily, too_big_to_hold
+from ..images.stacks import open_stack, plane_in
 
-__all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "StackFiles", "Stack", "MAX_STACK_FILES"]
+__all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "open_big_stack", "StackFiles", "Stack",
+           "MAX_STACK_FILES"]
 
 # a project names its files; more than this many is not a stack someone made in ilastik's dialog
 MAX_STACK_FILES = 100_000
@@ -114,7 +115,7 @@ def read_stack(files, lane_axes, where, path):
     plane = plane_in(np.broadcast_to(np.zeros((), np.bool_), shape0), axes, want, files[0]).shape
     try:
         check_read_size((len(files),) + plane, dtype, f"the stack of {len(files)} files of {where}", path)
-    except ValueError as e:  # a stack is read whole (a saved project keeps its pixels)
+    except ValueError as e:  # a stack of volumes, or in time (a z-stack of planes is left in its files)
         raise ValueError(f"{e}; write the stack as one OME-Zarr or HDF5 file, which is read region by "
                          f"region, and add that to the project") from None
     out = np.empty((len(files),) + plane, dtype)
@@ -129,3 +130,18 @@ def read_stack(files, lane_axes, where, path):
         finally:
             close()
     return Stack(out, seq + want)
+
+
+def open_big_stack(files, lane_axes, where):
+    """A z-stack of 2D files too big to read whole, left in its files (:func:`.open_stack`), as ilastik reads
+    it plane by plane; None when it fits in memory (:func:`.too_big_to_hold`) or is not laid out so (the lane's
+    first axis ``Z``, every axis of a file also the lane's): :func:`read_stack` reads or refuses those."""
+    arr, axes, _, close = open_lazily(files[0])  # the header only
+    close()
+    axes = (axes or guess_axes(arr.shape)).upper()
+    lane = (lane_axes or "Z" + axes).upper()
+    if not too_big_to_hold((len(files),) + tuple(arr.shape), arr.dtype):
+        return None
+    if lane[0] != "Z" or len(axes) != len(arr.shape) or not set(axes) <= set(lane[1:]) or set(axes) & set("ZT"):
+        return None
+    return open_stack(files, "Z" + axes, open_lazily, where=where)
