@@ -575,3 +575,33 @@ def test_one_plane_of_a_volume_is_a_2d_image(tmp_path, lazy):
     p.add_image(img)
     p.set_labels(0, (np.arange(64)[:, None] < 32).astype(np.uint8).repeat(80, 1) + 1)
     assert p.train().predict(tmp_path / "slide.ome.zarr").shape == (64, 80, 2)  # a 2D classifier applies
+
+
+def test_a_list_of_files_is_a_volume_in_the_lists_order(tmp_path, monkeypatch):
+    # as tifffile.imread(files) and napari's stack=True read a list: the order given, not sorted
+    vol = np.random.default_rng(0).integers(0, 4000, (5, 24, 20)).astype(np.uint16)
+    files = []
+    for z in (3, 0, 4, 1, 2):
+        files.append(str(tmp_path / f"p{z}.ome.tif"))
+        tifffile.imwrite(files[-1], vol[z], metadata={"axes": "YX", "Channel": {"Name": ["DAPI"]}})
+    img = pc.load_image(files)
+    assert not img.lazy and img.axes == "ZYXC" and img.files == tuple(files) and img.channel_names == ["DAPI"]
+    np.testing.assert_array_equal(img.data[..., 0], vol[[3, 0, 4, 1, 2]])
+    lazy = pc.load_image(files, lazy=True)
+    assert lazy.lazy and lazy.files == tuple(files) and lazy.channel_names == ["DAPI"]
+    np.testing.assert_array_equal(lazy.data[1:3, 5:9, :, 0], vol[[0, 4], 5:9])
+    p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
+    p.add_image(files, lazy=True)  # as add_image takes a path
+    assert p.images[0].lazy and p.images[0].files == tuple(files)
+    lab = np.zeros(lazy.shape_spatial, np.uint8)
+    lab[2, :4], lab[2, -4:] = 1, 2
+    p.set_labels(0, lab)
+    want = p.train().predict(0)
+    p.save(tmp_path / "p.h5")
+    q = pc.Project.load(tmp_path / "p.h5")
+    assert q.images[0].files == tuple(files) and q.images[0].channel_names == ["DAPI"]
+    np.testing.assert_array_equal(q.predict(0), want)
+    with pytest.raises(FileNotFoundError, match=r"no such image file: .*nope.tif"):
+        pc.load_image(files[:2] + [str(tmp_path / "nope.tif")])
+    with pytest.raises(ValueError, match=r"a list of files is a stack of 2D planes"):
+        pc.load_image([])

@@ -15,7 +15,7 @@ from .lazy import LazyArray, is_array_like
 from .ome_zarr import is_ome_zarr, read_ome_zarr
 from .imaris import open_ims
 from .paths import H5, IMS, PIL, SUFFIXES, TIFF_FAMILY, ZARR, split_inner, suffix_of, stem_of
-from .stacks import FileStack, files_matching, is_pattern, load_stack, stack_name
+from .stacks import files_matching, is_pattern, load_stack, open_stack
 
 # formats microscopes write, which Bio-Formats reads and we do not
 MICROSCOPE = (".czi", ".nd2", ".lif", ".oib", ".oif", ".vsi", ".mrxs", ".dv", ".zvi", ".lei", ".sld", ".ics",
@@ -85,13 +85,14 @@ def load_image(path, axes=None, dataset=None, lazy=None):
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, path-like, or a list of them
         ``.tif/.tiff`` (ImageJ and OME axes honoured), ``.h5/.hdf5`` (``"file.h5/group/data"``,
         ``dataset=``, or the only dataset), ``.npy``, ``.png/.jpg``, ``.zarr`` (OME-Zarr multiscale
         images too: axes, scales and channel labels from its metadata, coarser levels as ``levels``).
         A glob pattern (``"slices/z_*.tif"``) reads the 2D images it matches as the planes of one
         volume, in natural order (``z_2`` before ``z_10``), as ``tifffile.imread`` does; lazily
         as a file would be (the planes' files opened as a region reaches them; not PNG/JPEG).
+        A list of files reads them so, in the list's order (``Image.files`` names them).
     axes : str, optional
         Letters from ``TZCYX`` overriding the file's own axes, e.g. ``"CYX"`` or ``"ZCYX"`` (for a
         pattern: ``Z`` and then each file's, ``"ZCYX"``).
@@ -120,8 +121,12 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     KeyError
         The HDF5 dataset does not exist (the message lists those that do).
     """
+    if isinstance(path, (list, tuple)):  # planes of a volume, one file each, in this order
+        if len(path) < 1 or dataset is not None:
+            raise ValueError("a list of files is a stack of 2D planes: give at least one, and no dataset")
+        return _load_files([os.fspath(p) for p in path], axes, lazy)
     if is_pattern(path) and dataset is None:  # planes of a volume, one file each
-        return _load_pattern(os.fspath(path), axes, lazy)
+        return _load_files(files_matching(os.fspath(path)), axes, lazy, pattern=os.fspath(path))
     fpath, inner = split_inner(path)
     if suffix_of(fpath) in ZARR and dataset is None and inner is None and is_ome_zarr(fpath):
         check_exists(fpath)
@@ -195,13 +200,16 @@ def load_image(path, axes=None, dataset=None, lazy=None):
     return img
 
 
-def _load_pattern(pattern, axes, lazy):
-    """The 2D files ``pattern`` matches as one volume: read whole (:func:`.load_stack`), or left in the files
-    (:class:`.FileStack`) when asked to or when too big to hold, as a file would be."""
+def _load_files(files, axes, lazy, pattern=None):
+    """2D files as one volume, in their order: read whole (:func:`.load_stack`), or left in the files
+    (:func:`.open_stack`) when asked to or when too big to hold, as a file would be. ``pattern``: the glob they
+    came from, kept as the image's ``path`` (a saved project globs it again)."""
+    where = pattern or f"the stack of {len(files)} files from {files[0]!r}"
     if axes is not None and (not axes or axes.upper()[0] != "Z"):
-        raise ValueError(f"{pattern!r}: the files of a stack are the planes of a volume: axes must start with "
+        raise ValueError(f"{where!r}: the files of a stack are the planes of a volume: axes must start with "
                          f"'Z'; got {axes!r}")
-    files = files_matching(pattern)
+    for f in files:
+        check_exists(split_inner(f)[0])
     if lazy is None or lazy:
         arr, file_axes, _, close = open_lazily(files[0])  # the header only
         close()
@@ -210,17 +218,19 @@ def _load_pattern(pattern, axes, lazy):
         if lazy is None:
             lazy = suffix_of(files[0]) not in PIL and too_big_to_hold((len(files),) + tuple(arr.shape), arr.dtype)
         if lazy and suffix_of(files[0]) in PIL:
-            raise ValueError(f"{pattern!r}: PNG and JPEG files cannot be read lazily (they are compressed whole)")
+            raise ValueError(f"{where!r}: PNG and JPEG files cannot be read lazily (they are compressed whole)")
         if lazy and (set(plane_axes) & set("ZT") or len(plane_axes) != arr.ndim):
-            raise ValueError(f"{pattern!r}: {files[0]!r} is not a 2D image (axes {plane_axes}, shape "
+            raise ValueError(f"{where!r}: {files[0]!r} is not a 2D image (axes {plane_axes}, shape "
                              f"{tuple(arr.shape)}); a stack's files are the planes of one volume")
     if not lazy:
-        return load_stack(pattern, lambda f, a, lz: load_image(f, axes=a, lazy=lz), axes=axes)
+        img = load_stack(files, lambda f, a, lz: load_image(f, axes=a, lazy=lz), axes=axes, source=pattern)
+        img.files = None if pattern else tuple(files)
+        return img
     first = load_image(files[0], axes=plane_axes, lazy=True)  # its channel names, as a file gives them
-    src = FileStack(files, open_lazily, arr.shape, arr.dtype, plane_axes)
-    img = Image(LazyArray(src, "Z" + plane_axes, where=pattern), name=stack_name(files), path=pattern,
-                channel_names=first.channel_names)
-    img.file_axes = "Z" + plane_axes
+    img = open_stack(files, "Z" + plane_axes, open_lazily, where=where)
+    img.channel_names, img.path = first.channel_names, pattern
+    if pattern:  # a saved project globs the pattern again
+        img.files = None
     return img
 
 
@@ -309,10 +319,11 @@ def channel_names_beside(path, n_channels):
 
 
 def as_image(x, **load_kwargs):
-    """Return ``x`` as an :class:`Image` (Image, channel-last ndarray, or path)."""
+    """Return ``x`` as an :class:`Image` (Image, channel-last ndarray, a path, or a list of paths: a stack)."""
     if isinstance(x, Image):
         return x
-    if isinstance(x, (str, os.PathLike)):
+    if isinstance(x, (str, os.PathLike)) or (isinstance(x, (list, tuple)) and x and all(
+            isinstance(p, (str, os.PathLike)) for p in x)):
         return load_image(x, **load_kwargs)
     arr = x if is_array_like(x) else np.asarray(x)  # a dask or zarr array is not read here: Image decides
     if len(arr.shape) == 2:

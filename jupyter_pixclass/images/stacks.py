@@ -94,15 +94,15 @@ class FileStack:
         return np.stack(planes)
 
 
-def load_stack(pattern, load, axes=None):
-    """The 2D images ``pattern`` matches, one plane of a volume each, in natural order.
+def load_stack(files, load, axes=None, source=None):
+    """``files``, 2D images, as the planes of one volume, in their order, read whole.
 
     ``load(path, axes, lazy)`` reads one file (:func:`.load_image`); every file must hold a 2D image of
     the first one's shape, type and channels. The whole volume's size is checked (:func:`.check_read_size`)
-    after the first file, before the others are read. ``axes`` are the volume's (``"ZYX"``, ``"ZYXC"``).
+    after the first file, before the others are read. ``axes`` are the volume's (``"ZYX"``, ``"ZYXC"``);
+    ``source`` (a glob pattern, or None) is the image's ``path`` and what errors name.
     """
-    pattern = os.fspath(pattern)
-    files = files_matching(pattern)
+    pattern = source or f"the stack of {files[0]!r} ..."
     plane_axes = axes.upper()[1:] if axes else None
     first = load(files[0], plane_axes, False)
     if first.ndim_spatial != 2 or "T" in first.axes:
@@ -122,7 +122,7 @@ def load_stack(pattern, load, axes=None):
                              f"{img.channel_names}) is not like {files[0]!r} ({dtype} {shape}, channels "
                              f"{first.channel_names}): a stack's files must be planes of one volume")
         out[z] = img.data
-    img = Image(out, axes="Z" + first.axes, name=stack_name(files), path=pattern, channel_names=first.channel_names)
+    img = Image(out, axes="Z" + first.axes, name=stack_name(files), path=source, channel_names=first.channel_names)
     img.file_axes = None  # no one file holds it: a saved project keeps its pixels
     return img
 

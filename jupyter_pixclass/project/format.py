@@ -274,6 +274,9 @@ def _image(gi, i, path, image_root, missing, opened):
         if img is None:
             return None
         img.name = str(im["name"])
+        names = im.get("channel_names")
+        if isinstance(names, list) and len(names) == img.n_channels and all(isinstance(n, str) for n in names):
+            img.channel_names = [n[:MAX_NAME] for n in names]
     else:
         if not isinstance(im.get("path"), str):
             raise ValueError(f"{path!r}: images/{i} holds neither pixels nor a path")
