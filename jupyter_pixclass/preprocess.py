@@ -1,7 +1,9 @@
 """Image preparation steps of the steinbock IMC workflow: mean channel, upscaling, crops."""
 from __future__ import annotations
 
+import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -9,7 +11,22 @@ from .images.checks import check_result_size
 from .images.image import Image
 from .images.read import as_image
 
-__all__ = ["add_mean_channel", "upscale", "crops"]
+__all__ = ["add_mean_channel", "upscale", "crops", "Crop", "SavedCrop"]
+
+
+class Crop(NamedTuple):
+    """A crop (:func:`crops`): the ``image`` and the ``origin`` ``(y0, x0)`` of its top left pixel in the source."""
+
+    image: Image
+    origin: tuple
+
+
+class SavedCrop(NamedTuple):
+    """A crop written to a file (:func:`crops` with ``out_dir``): ``image``, ``origin`` ``(y0, x0)`` and ``path``."""
+
+    image: Image
+    origin: tuple
+    path: str
 
 
 def _positive_int(what, v):
@@ -49,6 +66,8 @@ def add_mean_channel(image, scale=100):
     Image or ndarray
         Same kind as the input, with one more channel.
     """
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) or not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite number; got {scale!r}")  # NaN made a channel of garbage
     data = image.data if isinstance(image, Image) else np.asarray(image)
     mean = data.astype(np.float64).mean(axis=-1) * scale
     if np.issubdtype(data.dtype, np.integer):
@@ -113,7 +132,8 @@ def crops(image, size=500, out_dir=None, n=None, seed=0):
 
     Returns
     -------
-    list of (Image, (y0, x0)) or, with ``out_dir``, list of (Image, (y0, x0), path)
+    list of Crop
+        ``(image, origin)``; with ``out_dir``, :class:`SavedCrop` ``(image, origin, path)``.
     """
     size = _positive_int("size", size)  # 0 gave "range() arg 3 must not be zero"
     n = None if n is None else _positive_int("n", n)
@@ -145,7 +165,7 @@ def crops(image, size=500, out_dir=None, n=None, seed=0):
             write_array(p, crop.data, crop.axes, spacing=crop.spacing, dataset="data",
                         channel_names=crop.channel_names)  # read back by load_image
             crop.path = p
-            out.append((crop, (y, x), p))
+            out.append(SavedCrop(crop, (y, x), p))
         else:
-            out.append((crop, (y, x)))
+            out.append(Crop(crop, (y, x)))
     return out

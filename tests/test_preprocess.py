@@ -15,6 +15,9 @@ def test_add_mean_channel_clips_to_dtype():
     np.testing.assert_array_equal(out.data[..., 1:], data)
     arr = pc.preprocess.add_mean_channel(np.ones((2, 2, 2), np.float32), scale=3)
     assert arr.shape == (2, 2, 3) and arr[0, 0, 0] == 3
+    for bad in (float("nan"), float("inf"), "100", None):  # NaN cast into uint16 made a channel of garbage
+        with pytest.raises(ValueError, match="scale must be a finite number"):
+            pc.preprocess.add_mean_channel(img, scale=bad)
 
 
 def test_upscale():
@@ -47,5 +50,6 @@ def test_crops_tile_and_write(tmp_path):
             pc.preprocess.crops(img, **bad)
     written = pc.preprocess.crops(img, size=500, out_dir=tmp_path, n=2, seed=1)
     assert len(written) == 2
-    back = pc.load_image(written[0][2])
-    np.testing.assert_array_equal(back.data, written[0][0].data)
+    back = pc.load_image(written[0].path)  # named fields, and still a tuple
+    np.testing.assert_array_equal(back.data, written[0].image.data)
+    assert written[0].origin == written[0][1] and cs[3].origin == (y, x) and cs[3].image is c
