@@ -8,6 +8,8 @@ found for the person on every image at once.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -15,7 +17,16 @@ from .engine.chunked_labels import painted_regions
 from .engine.view_features import ViewFeatures
 from .outputs.results import uncertainty_from
 
-__all__ = ["suggest_boxes", "probability_grid", "default_box", "boundary_free"]
+__all__ = ["suggest_boxes", "Suggestion", "probability_grid", "default_box", "boundary_free"]
+
+class Suggestion(NamedTuple):
+    """Where to label next (:func:`suggest_boxes`): the ``image`` index, the slice ``z`` of a volume (else None)
+    and the ``box`` ``(y0, x0, y1, x1)`` in image pixels."""
+
+    image: int
+    z: object
+    box: tuple
+
 
 GRID_POINTS = 256  # points per side of the sampled grid each image is scored on
 BAND = 6  # image pixels: uncertain bands up to about this wide are class borders (boundary_free)
@@ -117,8 +128,8 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None)
 
     Returns
     -------
-    list of (image_index, z_or_None, (y0, x0, y1, x1))
-        Best first. Boxes maximise the mean of ilastik's uncertainty (1 - the difference of the
+    list of Suggestion
+        ``(image, z, box)``: the image index, its slice or None, ``(y0, x0, y1, x1)``; best first. Boxes maximise the mean of ilastik's uncertainty (1 - the difference of the
         two largest probabilities, the overlay key U shows) inside, hold no labeled pixel, and
         never overlap each other. Each image is scored on a grid of at most 256 x 256 points, so
         a suggestion costs about one zoomed-out view per image.
@@ -148,4 +159,4 @@ def suggest_boxes(project, n=3, box=None, z_of=None, progress=None, images=None)
         score[ndi.maximum_filter(_labeled_cells(lab, step).astype(np.uint8), cells + 2) > 0] = -1.0
         cands += [(sc, i, z, bx) for sc, bx in _best_boxes(score, int(n), b, step, (H, W))]
     cands.sort(key=lambda c: -c[0])  # stable: equal scores keep the images' order
-    return [(i, z, bx) for _, i, z, bx in cands[:int(n)]]
+    return [Suggestion(i, z, tuple(bx)) for _, i, z, bx in cands[:int(n)]]

@@ -277,6 +277,7 @@ def test_suggest_boxes_in_3d_use_the_shown_slice():
     p.set_labels(0, pc.datasets.scribbles(t["classes"], n_strokes=2, mapping={1: 1, 2: 2, 3: 2}))
     out = suggest_boxes(p, n=2, box=16, z_of=lambda i: 7)
     assert [z for _, z, _ in out] == [7, 7] and all(b[2] - b[0] == 16 for _, _, b in out)
+    assert out[0].z == 7 and out[0].image == 0 and out[0].box == out[0][2]  # named, and still a tuple
     empty = pc.Project(features=pc.FeatureSet(sigmas=[1.0]))
     empty.add_image(v)
     with pytest.raises(ValueError, match="box=0"):
