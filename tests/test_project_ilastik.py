@@ -487,16 +487,12 @@ def _stack_lane(tmp_path, vol):
     return [f"slices/img_{z:03d}.tif" for z in range(len(vol))]
 
 
-def test_a_stack_of_files_is_one_volume(tmp_path):
-    # ilastik 1.4 writes a stack lane's filePath as its files joined by os.pathsep (sorted, relative to
-    # the project for a RelativeFilesystemDatasetInfo), and its axistags with the stacking axis first
-    vol, truth = pc.datasets.nuclei((9, 40, 44), seed=2)
-    dapi = vol.data[..., 1]
-    names = _stack_lane(tmp_path, dapi)
+def _stack_project(path, names):
+    """A project whose one lane is the files ``names`` joined by ':' (ilastik 1.4 on Linux), 18 labels in two
+    planes: class 1 on [4, 10:13, 20:24], class 2 on [5, 10:13, 20:22]."""
     blk = np.zeros((2, 3, 4, 1), np.uint8)
-    blk[0] = 1
-    blk[1, :, :2] = 2
-    with h5py.File(tmp_path / "s.ilp", "w") as f:
+    blk[0], blk[1, :, :2] = 1, 2
+    with h5py.File(path, "w") as f:
         _vstr(f, "workflowName", "Pixel Classification")
         rd = f.create_group("Input Data/infos/lane0000/Raw Data")
         _vstr(rd, "__class__", "RelativeFilesystemDatasetInfo")
@@ -506,6 +502,14 @@ def test_a_stack_of_files_is_one_volume(tmp_path):
         f["PixelClassification/LabelNames"] = np.array([b"Nucleus", b"Background"])
         f.create_dataset("PixelClassification/LabelSets/labels000/block0000", data=blk).attrs[
             "blockSlice"] = "[4:6,10:13,20:24,0:1]"
+
+
+def test_a_stack_of_files_is_one_volume(tmp_path):
+    # ilastik 1.4 writes a stack lane's filePath as its files joined by os.pathsep (sorted, relative to
+    # the project for a RelativeFilesystemDatasetInfo), and its axistags with the stacking axis first
+    vol, truth = pc.datasets.nuclei((9, 40, 44), seed=2)
+    dapi = vol.data[..., 1]
+    _stack_project(tmp_path / "s.ilp", _stack_lane(tmp_path, dapi))
     with pytest.warns(UserWarning, match="selects no features"):
         p = pc.Project.from_ilastik(tmp_path / "s.ilp")
     img = p.images[0]
@@ -523,19 +527,7 @@ def test_a_stack_too_big_to_hold_stays_in_its_files_and_a_saved_project_names_th
     # refused before ("write the stack as one OME-Zarr"); ilastik itself reads such a stack plane by plane
     vol, truth = pc.datasets.nuclei((9, 40, 44), seed=2)
     dapi = vol.data[..., 1]
-    names = _stack_lane(tmp_path, dapi)
-    blk = np.zeros((2, 3, 4, 1), np.uint8)
-    blk[0], blk[1, :, :2] = 1, 2
-    with h5py.File(tmp_path / "s.ilp", "w") as f:
-        _vstr(f, "workflowName", "Pixel Classification")
-        rd = f.create_group("Input Data/infos/lane0000/Raw Data")
-        _vstr(rd, "__class__", "RelativeFilesystemDatasetInfo")
-        _vstr(rd, "filePath", ":".join(names))
-        _vstr(rd, "axistags", axistags("zyxc").decode())
-        _vstr(rd, "nickname", "img_")
-        f["PixelClassification/LabelNames"] = np.array([b"Nucleus", b"Background"])
-        f.create_dataset("PixelClassification/LabelSets/labels000/block0000", data=blk).attrs[
-            "blockSlice"] = "[4:6,10:13,20:24,0:1]"
+    _stack_project(tmp_path / "s.ilp", _stack_lane(tmp_path, dapi))
     monkeypatch.setattr("jupyter_pixclass.project.ilastik_stacks.too_big_to_hold", lambda shape, dtype: True)
     opened = []
     real = FileStack.__getitem__
