@@ -6,7 +6,7 @@ emptied, declared huge without data, truncated, transposed, shuffled or shifted,
 group; each attribute set to junk, to JSON nested 5 000 deep, or (for JSON attributes) with each
 entry set to null, -1, 1e30, text, a list, an object, HTML or NaN, or removed. ``--ilp FILE.ilp``
 damages an ilastik project's datasets and attributes the same way (its trees are skipped: they are
-never read). Each copy is loaded (and, if it holds a forest, predicted; an ``.ilp`` is trained) in
+never read); ``--project FILE.h5`` one of ours (its images' files are found at their absolute paths). Each copy is loaded (and, if it holds a forest, predicted; an ``.ilp`` is trained) in
 its own process under a 6 GiB address-space limit, so a crash or an allocation of what the file
 merely declares shows up as such. Prints one line per outcome kind and every damage that was not
 clean: an exception other than ValueError / OSError / KeyError, an error not naming the file, a
@@ -138,14 +138,15 @@ def apply(path, name, i):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ilp", help="an ilastik project to damage (default: a small project of ours)")
+    ap.add_argument("--project", help="a project of ours to damage (its images' files stay where they are)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="fuzz-files-")
     child = os.path.join(work, "child.py")
     with open(child, "w") as fh:
         fh.write(CHILD)
     src = os.path.join(work, "source" + (".ilp" if args.ilp else ".h5"))
-    if args.ilp:
-        shutil.copy(args.ilp, src)
+    if args.ilp or args.project:
+        shutil.copy(args.ilp or args.project, src)
     else:
         small_project(src)
     counts, faults = Counter(), []
@@ -168,7 +169,7 @@ def main():
         if kind not in ("OK", "CLEAN"):
             faults.append(f"  {name} | {what} | {out[:200]}")
         os.remove(dst)
-    print(f"{sum(counts.values())} damages of {args.ilp or 'a small trained project'}:")
+    print(f"{sum(counts.values())} damages of {args.ilp or args.project or 'a small trained project'}:")
     for k, v in counts.most_common():
         print(f"  {k}: {v}")
     print("not clean:" if faults else "not clean: none")
