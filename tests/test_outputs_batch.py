@@ -368,11 +368,12 @@ def test_batch_warns_when_named_channels_come_in_another_order(tmp_path):
     for name, data, names in (("swapped", chw[::-1], ["DAPI", "cytoplasm"]), ("same", chw, ["cytoplasm", "DAPI"])):
         tifffile.imwrite(tmp_path / f"{name}.ome.tif", data, metadata={"axes": "CYX", "Channel": {"Name": names}})
     np.save(tmp_path / "unnamed.npy", img.data)
-    with pytest.warns(UserWarning, match=r"swapped.ome.tif: its channels are \['DAPI', 'cytoplasm'\], the project's "
+    with pytest.warns(UserWarning, match=r"swapped.ome.tif': its channels are \['DAPI', 'cytoplasm'\], the project's "
                                          r"images have \['cytoplasm', 'DAPI'\]") as record:
         pc.batch_predict(p, [str(tmp_path / n) for n in ("swapped.ome.tif", "same.ome.tif", "unnamed.npy")],
                          tmp_path / "o", progress=False)
-    assert len([w for w in record if "its channels are" in str(w.message)]) == 1
+    said = [w for w in record if "its channels are" in str(w.message)]
+    assert len(said) == 1 and said[0].filename == __file__  # once, though predicting it asks the project again
 
 
 def test_batch_warns_when_pixels_come_in_another_type(tmp_path):
@@ -392,6 +393,6 @@ def test_batch_warns_when_pixels_come_in_another_type(tmp_path):
             pc.batch_predict(p, [str(tmp_path / "same.npy"), str(tmp_path / "eight.npy")], tmp_path / "o",
                              progress=False, overwrite=True)
         said = [str(w.message) for w in record if "pixels are" in str(w.message)]
-        assert said == ([f"{tmp_path / 'eight.npy'}: its pixels are uint8, the project's images have uint16 pixels; "
-                         "the forest's thresholds are intensities, so unless both were scaled alike use "
-                         "FeatureSet(normalize='percentile')"] if warns else [])
+        assert said == ([f"image {str(tmp_path / 'eight.npy')!r}: its pixels are uint8, the project's images have "
+                         "uint16 pixels; the forest's thresholds are intensities, so unless both were scaled alike "
+                         "use FeatureSet(normalize='percentile')"] if warns else [])

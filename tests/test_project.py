@@ -649,7 +649,7 @@ def test_a_class_removed_while_training_leaves_no_stale_forest(scene):
         p.predict(i)  # a forest of other classes is never applied
 
 
-def test_adding_an_image_unlike_the_others_is_said(scene):
+def test_adding_an_image_unlike_the_others_is_said(scene, tmp_path):
     # one forest learns from every image: channels swapped, or 8-bit beside 16-bit, teach it two meanings of a value
     img, _ = scene
     img16 = pc.Image((img.data * 4000).astype(np.uint16), axes="YXC", channel_names=img.channel_names)
@@ -670,3 +670,15 @@ def test_adding_an_image_unlike_the_others_is_said(scene):
         q = pc.Project(features=pc.FeatureSet(sigmas=[1.0], normalize="percentile"))
         q.add_image(img16)
         q.add_image(eight)  # intensities normalized per image: the type does not matter
+        p.set_labels(0, pc.datasets.scribbles(scene[1]["classes"], n_strokes=4, mapping={1: 1, 2: 2, 3: 2}))
+        p.features = pc.FeatureSet(sigmas=[1.0])
+        p.n_estimators = 5
+        p.train().predict(0)  # the project's own images: nothing to say
+        p.predict(img16.data.copy())
+    with pytest.warns(UserWarning, match=r"its pixels are uint8, the project's images have uint16 pixels") as w:
+        p.predict(eight.data.copy())  # predicted, not added: as batch says it
+    assert w[0].filename == __file__
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        p.export(eight.data.copy(), tmp_path / "e.npy")  # resolved once, predicted: said once
+    assert len([x for x in w if "its pixels are" in str(x.message)]) == 1

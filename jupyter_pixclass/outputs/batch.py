@@ -10,7 +10,7 @@ import numpy as np
 
 from ..features.blocks import block_for_budget
 from ..images.atomic import atomic_write, check_not_input
-from ..images.checks import check_read_size, unlike
+from ..images.checks import check_read_size
 from ..images.formats import tiff_other_images
 from ..images.ome_zarr import create_ome_zarr, ngff_axes
 from ..images.paths import PIL, SUFFIXES, TIFF_FAMILY, ZARR, has_glob, split_inner, stem_of, suffix_of
@@ -213,14 +213,6 @@ def _run_files(project, bar, outs, failed, written, overwrite, source, dtype, re
     return skipped
 
 
-def _check_like_training(project, img, path):
-    """Warn when ``img`` is unlike the project's first image in a way no error catches (:func:`.unlike`)."""
-    import warnings
-
-    for said in unlike(project.images[0], img, bool(project.features.normalize)) if project.images else []:
-        warnings.warn(f"{path}: {said}", stacklevel=3)
-
-
 def choose_route(n_timepoints, n_voxels, out_suffix, source, client, output_axes, max_voxels):
     """How one input is predicted.
 
@@ -246,7 +238,7 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
     """Predict ``path`` into ``out`` by the route :func:`choose_route` picks; the input is opened lazily
     (read block by block) unless it is a PNG or JPEG."""
     img = load_image(path, axes=axes, dataset=dataset, lazy=suffix_of(split_inner(path)[0]) not in PIL)
-    _check_like_training(project, img, path)
+    project.warn_if_unlike(img, 4)  # this input, from where batch_predict was called
     shape = img.shape_spatial
     fmt = format_of(out)
     route = choose_route(img.n_timepoints, int(np.prod(shape)), suffix_of(out), source, client, output_axes,

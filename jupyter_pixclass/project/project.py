@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -24,13 +25,6 @@ from .settings import TrainingSettings, check_n_estimators, check_random_state
 from .state import ProjectState, TrainedFor
 
 __all__ = ["Project"]
-
-
-
-def _feature_major(feats):
-    """The contiguous ``(F, ...)`` array behind a channel-last feature view (no copy if possible)."""
-    fm = np.moveaxis(feats, -1, 0)
-    return fm if fm.flags.c_contiguous else np.ascontiguousarray(fm)
 
 
 class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
@@ -92,6 +86,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         self.version = 0  # bumped on every label/class/feature change (the widget watches it)
         self.schema = 0  # bumped when classes or features change: a forest trained before is stale
         self.lock = threading.RLock()  # held while labels, classes or features change
+        self._said = weakref.WeakSet()  # images warn_if_unlike has looked at
         self.add_classes(classes, colors)
 
     # ----- images and labels -----------------------------------------------------------
@@ -106,8 +101,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         if self.images and img.n_channels != self.images[0].n_channels:
             raise ValueError(f"image {img.name!r} has {img.n_channels} channels but the project's images have "
                              f"{self.images[0].n_channels}")
-        for said in unlike(self.images[0], img, bool(self.features.normalize)) if self.images else []:
-            warnings.warn(f"image {img.name!r}: {said}", UserWarning, stacklevel=2)  # one forest learns from both
+        self.warn_if_unlike(img)  # one forest learns from both
         self.features.check_images(self.images + [img])
         if any(im.uid == img.uid for im in self.images):  # labels and caches are kept per image entry
             img = img.renewed()
@@ -171,7 +165,17 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         """The :class:`.Image` that ``x`` names: an index into :attr:`images`, an Image, an array or a path."""
         if isinstance(x, (int, np.integer)):
             return self.images[self.image_index(x)]
-        return as_image(x)
+        img = as_image(x)
+        if not any(img is im for im in self.images):  # predicted or exported by a forest of the project's images
+            self.warn_if_unlike(img, 3)
+        return img
+
+    def warn_if_unlike(self, img, stacklevel=2):
+        """Warn once per image when ``img`` is unlike the project's first (:func:`.unlike`): one forest reads both."""
+        if img not in self._said:
+            self._said.add(img)
+            for said in unlike(self.images[0], img, bool(self.features.normalize)) if self.images else []:
+                warnings.warn(f"image {img.path or img.name!r}: {said}", UserWarning, stacklevel=stacklevel + 1)
 
     def store(self, fs=None):
         """The labeled-feature store for ``fs`` (default the project's feature set), in sync."""
@@ -264,7 +268,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         self.check_input(img.n_channels, img.shape_spatial, img.name)
         fs = self.features
         if features is not None:
-            fm = _feature_major(features)
+            fm = np.ascontiguousarray(np.moveaxis(features, -1, 0))  # a view of channel-last features: no copy
             p = self.forest.predict_proba_fm(fm.reshape(fm.shape[0], -1))
             return p.reshape(img.shape_spatial + (p.shape[1],))
         if any(img is im for im in self.images):
@@ -310,7 +314,6 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         """1 - (largest - second-largest probability), float32 in [0, 1]."""
         return uncertainty_from(self.predict(x))
 
-    # ----- sigma tuning ----------------------------------------------------------------
     def feature_importance(self):
         """Mean decrease in impurity per feature name, largest first."""
         self.check_trained()
