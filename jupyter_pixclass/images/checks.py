@@ -55,6 +55,8 @@ def unlike(ref, img, normalized=False):
     features are ``normalized`` (a forest's thresholds are intensities). Neither raises an error, and either
     predicts garbage: an 8-bit copy of a 16-bit scene came out background everywhere."""
     out = []
+    if img.n_channels != ref.n_channels:  # an error, where the count is checked: nothing to add here
+        return out
     if _named(ref.channel_names) and _named(img.channel_names) and list(img.channel_names) != list(ref.channel_names):
         out.append(f"its channels are {img.channel_names}, the project's images have {ref.channel_names}; the forest "
                    "reads channels by position")
