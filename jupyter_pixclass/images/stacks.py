@@ -102,7 +102,7 @@ def load_stack(files, load, axes=None, source=None):
     after the first file, before the others are read. ``axes`` are the volume's (``"ZYX"``, ``"ZYXC"``);
     ``source`` (a glob pattern, or None) is the image's ``path`` and what errors name.
     """
-    pattern = source or f"the stack of {files[0]!r} ..."
+    pattern = source or f"the stack of {len(files)} files from {files[0]}"
     plane_axes = axes.upper()[1:] if axes else None
     first = load(files[0], plane_axes, False)
     if first.ndim_spatial != 2 or "T" in first.axes:
