@@ -593,6 +593,7 @@ def test_a_list_of_files_is_a_volume_in_the_lists_order(tmp_path, monkeypatch):
     p = pc.Project(features=pc.FeatureSet(sigmas=[1.0]), n_estimators=5)
     p.add_image(files, lazy=True)  # as add_image takes a path
     assert p.images[0].lazy and p.images[0].files == tuple(files)
+    p.images[0].spacing = (2.0, 0.5, 0.5)  # the planes' distance, which no plane's file says
     lab = np.zeros(lazy.shape_spatial, np.uint8)
     lab[2, :4], lab[2, -4:] = 1, 2
     p.set_labels(0, lab)
@@ -600,6 +601,7 @@ def test_a_list_of_files_is_a_volume_in_the_lists_order(tmp_path, monkeypatch):
     p.save(tmp_path / "p.h5")
     q = pc.Project.load(tmp_path / "p.h5")
     assert q.images[0].files == tuple(files) and q.images[0].channel_names == ["DAPI"]
+    assert q.images[0].spacing == (2.0, 0.5, 0.5)
     np.testing.assert_array_equal(q.predict(0), want)
     with pytest.raises(FileNotFoundError, match=r"no such image file: .*nope.tif"):
         pc.load_image(files[:2] + [str(tmp_path / "nope.tif")])

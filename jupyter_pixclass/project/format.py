@@ -274,9 +274,12 @@ def _image(gi, i, path, image_root, missing, opened):
         if img is None:
             return None
         img.name = str(im["name"])
-        names = im.get("channel_names")
+        names, sp = im.get("channel_names"), im.get("spacing")  # as saved: the files may not say
         if isinstance(names, list) and len(names) == img.n_channels and all(isinstance(n, str) for n in names):
             img.channel_names = [n[:MAX_NAME] for n in names]
+        if isinstance(sp, list) and len(sp) == img.ndim_spatial and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf") for v in sp):
+            img.spacing = tuple(float(v) for v in sp)
     else:
         if not isinstance(im.get("path"), str):
             raise ValueError(f"{path!r}: images/{i} holds neither pixels nor a path")
