@@ -284,7 +284,7 @@ def test_nan_in_an_image_left_in_its_file_is_refused_where_it_is_read(tmp_path, 
     lab = np.zeros(lazy.shape_spatial, np.uint8)
     lab[truth["classes"] == 1], lab[truth["classes"] == 3] = 1, 2
     p.set_labels(0, lab)
-    with pytest.raises(ValueError, match=r"nan.zarr.*NaN.*write a copy without them, e.g. dask.*load that"):
+    with pytest.raises(ValueError, match=r"nan.zarr.*NaN.*write a copy without them \(e.g. dask.*load that"):
         p.train()
 
 def test_damaged_ome_zarr_metadata_gets_errors_naming_the_file(tmp_path):

@@ -41,9 +41,11 @@ def check_values(data, source, region=""):
     n_nan, n_inf = (int(np.isnan(data).sum()), int(np.isinf(data).sum())) if data.dtype.kind == "f" else (0, 0)
     what = (f"{n_nan} NaN and {n_inf} infinite values" if n_nan or n_inf else
             f"values up to {max(-lo, hi):.3g} (features overflow beyond {MAX_VALUE:.0e})")
-    # a region: an image left in its file, perhaps too big to hold: numpy's fix would read it whole
-    how = ("write a copy without them, e.g. dask.array.from_zarr(...).map_blocks(np.nan_to_num).to_zarr(...), and "
-           "load that" if region else "replace them (e.g. np.nan_to_num, or rescale)")
+    if n_nan or n_inf:  # a region: an image left in its file, perhaps too big to hold: numpy's fix would read it whole
+        how = ("write a copy without them (e.g. dask.array.from_zarr(...).map_blocks(np.nan_to_num).to_zarr(...)) "
+               "and load that" if region else "replace them (e.g. np.nan_to_num)")
+    else:
+        how = "rescale them (e.g. divide by a power of ten)"
     raise ValueError(f"{source}{region} of shape {tuple(data.shape)} has {what}; {how} before classifying")
 
 
