@@ -607,6 +607,8 @@ def test_a_list_of_files_is_a_volume_in_the_lists_order(tmp_path, monkeypatch):
         pc.load_image(files[:2] + [str(tmp_path / "nope.tif")])
     with pytest.raises(ValueError, match=r"a list of files is a stack of 2D planes"):
         pc.load_image([])
+    with pytest.raises(ValueError, match=r"^'the stack of 5 files from .*p3.ome.tif': the files of a stack are"):
+        pc.load_image(files, axes="YXC")
     tifffile.imwrite(tmp_path / "narrow.tif", vol[0, :, :10])
     with pytest.raises(ValueError, match=r"^'the stack of 2 files from .*p3.ome.tif': '.*narrow.tif' \(uint16 "
                                          r"\(24, 10, 1\).*is not like"):

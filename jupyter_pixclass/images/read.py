@@ -204,7 +204,7 @@ def _load_files(files, axes, lazy, pattern=None):
     """2D files as one volume, in their order: read whole (:func:`.load_stack`), or left in the files
     (:func:`.open_stack`) when asked to or when too big to hold, as a file would be. ``pattern``: the glob they
     came from, kept as the image's ``path`` (a saved project globs it again)."""
-    where = pattern or f"the stack of {len(files)} files from {files[0]!r}"
+    where = pattern or f"the stack of {len(files)} files from {files[0]}"
     if axes is not None and (not axes or axes.upper()[0] != "Z"):
         raise ValueError(f"{where!r}: the files of a stack are the planes of a volume: axes must start with "
                          f"'Z'; got {axes!r}")
