@@ -296,6 +296,7 @@ def test_a_person_uses_the_app_in_a_real_browser(lab, tmp_path, ui):
     docs = os.path.join(ROOT, "docs") if os.environ.get("PIXCLASS_UPDATE_SCREENSHOT") and ui == "lab" else None
     shots = docs or str(tmp_path)
     export_path = d / f"exported_{ui}.tif"
+    export16 = d / f"exported16_{ui}.tif"
     with sync_playwright() as pw:
         browser = _launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -430,6 +431,15 @@ def test_a_person_uses_the_app_in_a_real_browser(lab, tmp_path, ui):
             page.locator(".pixclass-app button[title=\"export the shown image's result\"]").click()
             _wait_for(lambda: "exported probabilities" in app_text(), 120, "the export")
             _no_text_cut_off(page, "export section open")
+            # as 16-bit integers: renormalize ticks itself (else the probabilities would round to 0 and 1)
+            renorm = page.locator(".pixclass-app .widget-checkbox:has-text('renormalize') input[type=checkbox]")
+            assert not renorm.is_checked()
+            page.locator(".pixclass-app .widget-dropdown:has(label:text-is('dtype')) select").select_option("uint16")
+            _wait_for(lambda: renorm.is_checked(), 20, "renormalize ticked for uint16 probabilities")
+            page.locator(".pixclass-app input[placeholder='out/probabilities.tif']").fill(str(export16))
+            page.locator(".pixclass-app input[placeholder='out/probabilities.tif']").press("Enter")
+            page.locator(".pixclass-app button[title=\"export the shown image's result\"]").click()
+            _wait_for(lambda: f"exported probabilities to {export16}" in app_text(), 120, "the 16-bit export")
             page.locator(".pixclass-app button[title='keyboard shortcuts']").click()
             _wait_for(lambda: "Ctrl+Shift+Z" in app_text(), 10, "the help")
             _no_text_cut_off(page, "help open")
@@ -462,6 +472,8 @@ def test_a_person_uses_the_app_in_a_real_browser(lab, tmp_path, ui):
             browser.close()
     prob = pc.load_image(export_path).data
     assert prob.shape == (256, 256, 2) and np.allclose(prob.sum(-1), 1, atol=1e-3)
+    p16 = pc.load_image(export16).data
+    assert p16.dtype == np.uint16 and np.abs(p16.astype(np.int64).sum(-1) - 65535).max() <= 2  # not 0s and 1s
 
 
 ORTHO_CELLS = [
