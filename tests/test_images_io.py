@@ -603,6 +603,10 @@ def test_a_list_of_files_is_a_volume_in_the_lists_order(tmp_path, monkeypatch):
     assert q.images[0].files == tuple(files) and q.images[0].channel_names == ["DAPI"]
     assert q.images[0].spacing == (2.0, 0.5, 0.5)
     np.testing.assert_array_equal(q.predict(0), want)
+    one = pc.Project()
+    one.add_image(files[:1], lazy=True)  # a stack of one file: a plane
+    one.save(tmp_path / "one.h5")
+    np.testing.assert_array_equal(pc.Project.load(tmp_path / "one.h5").images[0].data[..., 0], vol[3])
     with pytest.raises(FileNotFoundError, match=r"no such image file: .*nope.tif"):
         pc.load_image(files[:2] + [str(tmp_path / "nope.tif")])
     with pytest.raises(ValueError, match=r"a list of files is a stack of 2D planes"):

@@ -7,8 +7,7 @@ import re
 from typing import NamedTuple
 
 __all__ = ["TIFF", "TIFF_FAMILY", "H5", "NPY", "PIL", "ZARR", "IMS", "SUFFIXES", "split_inner", "suffix_of", "stem_of",
-           "is_ome_zarr_name",
-           "FoundFile", "candidate_paths", "has_glob", "exists", "find_file"]
+           "is_ome_zarr_name", "FoundFile", "candidate_paths", "has_glob", "exists", "find_file"]
 
 TIFF = (".tif", ".tiff")
 # TIFFs under other names, read as TIFF (tifffile reads them): BigTIFF, Zeiss LSM, MetaMorph STK, Aperio SVS,

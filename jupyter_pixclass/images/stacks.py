@@ -12,7 +12,11 @@ from .image import Image, guess_axes
 from .lazy import LazyArray, full_key
 from .paths import has_glob, stem_of
 
-__all__ = ["is_pattern", "files_matching", "load_stack", "open_stack", "stack_name", "FileStack", "plane_in"]
+__all__ = ["is_pattern", "files_matching", "load_stack", "open_stack", "stack_name", "FileStack", "plane_in",
+           "MAX_FILES"]
+
+# files of one stack a file may name (an ilastik project, ours): more is damage, not a volume someone made
+MAX_FILES = 100_000
 
 def is_pattern(path):
     """Whether ``path`` is a glob pattern (``*``, ``?``, ``[``) rather than a file that exists."""

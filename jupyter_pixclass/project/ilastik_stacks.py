@@ -18,13 +18,12 @@ from ..images.checks import check_read_size
 from ..images.paths import candidate_paths, find_file, has_glob, split_inner
 from ..images.image import guess_axes
 from ..images.read import open_array, open_lazily, too_big_to_hold
-from ..images.stacks import open_stack, plane_in
+from ..images.stacks import MAX_FILES, open_stack, plane_in
 
 __all__ = ["stack_parts", "is_stack", "find_stack_files", "read_stack", "open_big_stack", "StackFiles", "Stack",
            "MAX_STACK_FILES"]
 
-# a project names its files; more than this many is not a stack someone made in ilastik's dialog
-MAX_STACK_FILES = 100_000
+MAX_STACK_FILES = MAX_FILES  # more than this many is not a stack someone made in ilastik's dialog
 # ':' separates files except after a lone drive letter ("C:/data") or before "//" (a URL) or a port number
 _COLON = re.compile(r"(?<!^[A-Za-z])(?<!:[A-Za-z]):(?!//|\d{1,5}\b)")
 

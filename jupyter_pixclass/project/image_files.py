@@ -6,12 +6,9 @@ import os
 
 from ..images.paths import FoundFile, exists, find_file, split_inner
 from ..images.read import open_lazily
-from ..images.stacks import open_stack
+from ..images.stacks import MAX_FILES, open_stack
 
-__all__ = ["stored_path", "stored_files", "find_image_file", "file_axes_of", "frame_of", "open_saved_stack",
-           "MAX_FILES"]
-
-MAX_FILES = 100_000  # files of one stack a project names (ilastik's stacks: ilastik_stacks.MAX_STACK_FILES)
+__all__ = ["stored_path", "stored_files", "find_image_file", "file_axes_of", "frame_of", "open_saved_stack"]
 
 
 def stored_path(img_path, project_path):
@@ -78,9 +75,9 @@ def open_saved_stack(meta, i, path, image_root, missing):
     """The image ``images/i`` kept as the files of its planes (``meta["files"]``), left in them; None when some
     file is found nowhere (one entry in ``missing`` for the image, the first few names)."""
     files = meta["files"]
-    if not isinstance(files, list) or not 2 <= len(files) <= MAX_FILES or not all(
+    if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES or not all(
             isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
-        raise ValueError(f"{path!r}: images/{i} files should be a list of 2 to {MAX_FILES} entries with a path each")
+        raise ValueError(f"{path!r}: images/{i} files should be a list of 1 to {MAX_FILES} entries with a path each")
     axes = file_axes_of(meta, i, path)
     if axes is None or axes[0] != "Z":
         raise ValueError(f"{path!r}: images/{i} is a stack of files but its file_axes {axes!r} do not start with 'Z'")
