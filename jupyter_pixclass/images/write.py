@@ -13,6 +13,8 @@ from .paths import H5, NPY, TIFF, ZARR, is_ome_zarr_name, suffix_of
 
 __all__ = ["write_array", "create_array", "axistags"]
 
+SLAB_BYTES = 64 * 2**20
+
 
 def axistags(axes):
     """ilastik's (vigra's) JSON ``axistags`` for axes letters."""
@@ -46,6 +48,7 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
         if suf in TIFF:
             import tifffile
 
+            data = np.ascontiguousarray(data)
             ij_ok = (
                 data.dtype in (np.uint8, np.uint16, np.float32)
                 and set(axes) <= set("TZCYX")
@@ -78,7 +81,12 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
         else:
             with create_array(tmp, data.shape, data.dtype, axes, dataset, spacing=spacing,
                               compression=compression, channel_names=channel_names) as target:
-                target[...] = data
+                # slab by slab: h5py copies an array that is not contiguous (a whole image's features,
+                # channel-last views of channel-first stacks) before writing it; a slab's copy is small
+                c0 = (getattr(target, "chunks", None) or (1,))[0]  # whole chunks: none is written twice
+                step = max(1, SLAB_BYTES // max(data[:1].nbytes, 1)) // c0 * c0 or c0
+                for i in range(0, len(data), step):
+                    target[i:i + step] = data[i:i + step]
     return path
 
 

@@ -20,7 +20,8 @@ from ..runtime.memory import available_bytes
 from .blockwise import predict_blockwise, stream_to_file
 from .export import arrange, format_of
 from .on_dask import client_of, predict_dask
-from .results import NATURAL_DTYPE, channel_names_for, check_export_args, convert, source_from_prob, warn_if_rounded
+from .results import (NATURAL_DTYPE, channel_names_for, check_export_args, convert, gzipped, source_from_prob,
+                      warn_if_rounded)
 
 __all__ = ["batch_predict", "expand_inputs", "plan_outputs", "choose_route", "BatchError"]
 
@@ -263,7 +264,7 @@ def _predict_file(project, path, out, source, dtype, renormalize, block, axes, c
     data = convert(res, source, dtype, renormalize)
     has_c = res.ndim == len(shape) + 1 + t
     data, out_axes = arrange(data, len(shape), has_c, output_axes, fmt, t=t)
-    write_array(out, np.ascontiguousarray(data), out_axes, spacing=img.spacing,
+    write_array(out, data, out_axes, spacing=img.spacing, compression=gzipped(source),
                 channel_names=channel_names_for(project, source) if has_c else None)
 
 
@@ -293,7 +294,7 @@ def _on_cluster(project, img, out, source, dtype, renormalize, class_name, clien
             _store(client, res, level0)
         return None
     with atomic_write(out) as tmp:
-        with create_array(tmp, res.shape, dt, "ZYX"[-nsp:] + ("C" if has_c else ""),
+        with create_array(tmp, res.shape, dt, "ZYX"[-nsp:] + ("C" if has_c else ""), compression=gzipped(source),
                           channel_names=channel_names_for(project, source) if has_c else None) as target:
             _store(client, res, target)
     return None

@@ -17,7 +17,7 @@ from ..images.read import open_array
 from ..images.write import create_array
 from ..runtime.memory import available_bytes
 from .predict import predict_block
-from .results import NATURAL_DTYPE, convert, source_from_prob
+from .results import NATURAL_DTYPE, convert, gzipped, source_from_prob
 
 __all__ = ["block_fn", "file_reader", "predict_blockwise", "stream_to_file"]
 
@@ -152,5 +152,5 @@ def stream_to_file(project, path, out, source, dtype, renormalize, block, axes, 
     out_axes = "ZYX"[-len(shape):] + ("C" if tail else "")
     with atomic_write(out) as tmp:
         with create_array(tmp, shape + tail, dt, out_axes, chunks=tuple(min(s, 64) for s in shape) + tail,
-                          channel_names=channel_names if tail else None) as target:
+                          compression=gzipped(source), channel_names=channel_names if tail else None) as target:
             run(out=_ConvertingSink(target, source, dt, renormalize))

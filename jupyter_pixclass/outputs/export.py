@@ -9,7 +9,7 @@ from ..images.ome_zarr import ngff_axes
 from ..images.paths import H5, ZARR, is_ome_zarr_name, suffix_of
 from ..images.write import write_array
 from .blockwise import predict_blockwise, stream_to_file
-from .results import channel_names_for, check_export_args, convert, warn_if_rounded
+from .results import channel_names_for, check_export_args, convert, gzipped, warn_if_rounded
 
 __all__ = ["export_result", "arrange", "default_axes", "result_array", "format_of"]
 
@@ -85,7 +85,7 @@ def export_result(project, x, path, source="probabilities", dtype=None, renormal
     has_c = data.ndim == img.ndim_spatial + 1 + t
     data = convert(data, source, dtype, renormalize)
     data, axes = arrange(data, img.ndim_spatial, has_c, axes, fmt, t=t)
-    return write_array(path, np.ascontiguousarray(data), axes, spacing=img.spacing,
+    return write_array(path, data, axes, spacing=img.spacing, compression=gzipped(source),
                        channel_names=channel_names_for(project, source) if has_c else None)
 
 
