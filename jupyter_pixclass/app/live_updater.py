@@ -185,7 +185,10 @@ class LiveUpdater:
                 self.trained_version = version
                 self.force = False
                 self.last_train_s = time.perf_counter() - t
-                tm = {"features": tm["features"], "train": self.last_train_s, "predict": 0.0, "render": 0.0}
+                # the preview's overlay was drawn inside train(): its features, predicting and drawing are
+                # counted as such, not as training (a 17-channel crop's status said "train 1730 ms" for 50)
+                spent = shown[0]["seconds"] if shown else 0.0
+                tm = dict(tm, train=self.last_train_s - spent)
             except ValueError:
                 if a.live_update and p.forest is None:  # no forest yet: have the view's features ready
                     self._fill_view(gen, tm)
@@ -210,7 +213,7 @@ class LiveUpdater:
         t = time.perf_counter()
         a.canvas_view.draw()
         a.ortho.draw()
-        tm["render"] = time.perf_counter() - t
+        tm["render"] += time.perf_counter() - t
         tm["total"] = time.perf_counter() - t0
         if self._first is None:
             self._first = tm["total"]
@@ -246,20 +249,22 @@ class LiveUpdater:
             for k in range(len(vf)):
                 if not self.current(gen) or pred.vf is not vf:
                     return False
-                if vf.full():  # what is not kept would be computed again for the forest
+                if vf.full() or vf.transient(k):  # what is not kept would be computed again for the forest
                     break
                 self._report(f"features of the view: {done[0] + k}/{total} tiles", "features of the view",
                              (done[0] + k) / total)
                 vf.features(k)
             done[0] += len(vf)
             return True
-        forest = forest or a.project.forest
+        preview, forest = forest is not None, forest or a.project.forest
         if forest is None or forest.n_classes != len(a.project.classes):  # the classes changed meanwhile
             return False
         state = pred.start(vf, forest)
         last_draw = time.perf_counter()
         for k in range(len(vf)):
-            if state.done[k]:
+            # a preview (``forest`` given) skips pieces the view cannot keep: computed for it, their features
+            # would be computed again for the whole forest moments later; they appear with the complete overlay
+            if state.done[k] or (preview and vf.transient(k)):
                 continue
             if not self.current(gen) or pred.vf is not vf:
                 return False

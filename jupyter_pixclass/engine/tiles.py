@@ -182,18 +182,22 @@ class TileEngine:
         """Tile ``t``'s features ``(F, *tile shape)`` if kept, else None (nothing computed)."""
         return self.cache.peek((self._token, img.uid, fs.key(), tuple(t)))
 
+    def tile_nbytes(self, img, fs, t):
+        """Bytes of tile ``t``'s features (float32)."""
+        g = self.grid(img, fs)
+        return 4 * fs.n_features_for(img.n_channels, len(g.shape)) * math.prod(g.tile_shape(t))
+
     def tile_features(self, img, fs, t):
         """Tile ``t``'s features ``(F, *tile shape)``, computed whole and kept in the LRU."""
 
         g = self.grid(img, fs)
-        F = fs.n_features_for(img.n_channels, len(g.shape))
 
         def compute(buf):
             data, inner = self._read(img, fs, g.slices(t))
             return features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get(), out=buf)
 
         key = (self._token, img.uid, fs.key(), tuple(t))  # the engine's token first: engines share one cache
-        return self.cache.get(key, compute, nbytes=4 * F * math.prod(g.tile_shape(t)))
+        return self.cache.get(key, compute, nbytes=self.tile_nbytes(img, fs, t))
 
     def row_features(self, img, fs, t, rows, cols=None):
         """Features ``(F, n_0, ..., width)`` of tile ``t`` at the given rows only.

@@ -61,6 +61,10 @@ class PieceGrid:
         """How many pieces have their features kept."""
         return sum(f is not None for f in self._feats)
 
+    def transient(self, k):
+        """Whether piece ``k``'s features would be computed for one use and not kept (no room left)."""
+        return False
+
     def predict(self, forest, k, features=None):
         """Probabilities ``(n rows, n cols, K)`` of piece ``k`` (from ``features(k)`` when given)."""
         fm, idx = features if features is not None else self.features(k)
@@ -128,6 +132,7 @@ class ViewFeatures(PieceGrid):
             if fm is not None:
                 return fm.reshape(fm.shape[0], -1), got[1]
             self._feats[k] = got = None  # evicted meanwhile: computed again
+            self._tile_bytes -= self.engine.tile_nbytes(self.img, self.fs, self.pieces[k][0])
         if got is not None:
             return got
         eng, img, fs = self.engine, self.img, self.fs
@@ -135,8 +140,12 @@ class ViewFeatures(PieceGrid):
         ys, xs = self.rows[ry], self.cols[rx]
         lead = [ys] if self.z is None else [np.array([self.z]), ys]
         fm = None if self.sparse or self.plane_rows else eng.cached(img, fs, t)
-        if fm is None and not self.sparse and self._mostly_covers(t, ys, xs):
+        if fm is None and not self.sparse and self._mostly_covers(t, ys, xs) \
+                and self._tile_bytes + self._held + eng.tile_nbytes(img, fs, t) <= self.max_bytes:
             fm = eng.tile_features(img, fs, t)  # kept: strokes land here, panning back is free
+        # else, with the view's kept tiles filling the budget, this one is computed for this use
+        # only: kept, it would evict one of them, the next the next, and every update computed
+        # every tile again (an LRU read in a cycle: 3.5 s a stroke for notebook 02's crop on Binder)
         if fm is not None:
             o = eng.grid(img, fs).origin(t)
             loc = [ys - o[-2], xs - o[-1]]
@@ -165,7 +174,9 @@ class ViewFeatures(PieceGrid):
             w = fr.shape[-1]
             fr = np.ascontiguousarray(fr).reshape(fr.shape[0], -1)
             got = (fr, (np.arange(ys.size)[:, None] * w + (xs - xs[0])[None, :]).ravel())
-            if self._held + fr.shape[0] * got[1].size * fr.itemsize <= self.max_bytes // VIEW_SHARE:
+            size = fr.shape[0] * got[1].size * fr.itemsize
+            if self._held + size <= self.max_bytes // VIEW_SHARE \
+                    and self._tile_bytes + self._held + size <= self.max_bytes:
                 got = (take_blocks(*got), None)  # kept: read where they lie at every prediction
                 self._feats[k] = got
                 self._held += got[0].nbytes
@@ -174,6 +185,16 @@ class ViewFeatures(PieceGrid):
             self._feats[k] = got
             self._held += got[0].nbytes
         return got
+
+    def transient(self, k):
+        """Whether piece ``k`` is a tile the view cannot keep: its kept tiles fill the budget."""
+        t, ry, rx = self.pieces[k]
+        if self._feats[k] is not None or self.sparse or self.plane_rows \
+                or not self._mostly_covers(t, self.rows[ry], self.cols[rx]):
+            return False
+        eng = self.engine
+        return eng.cached(self.img, self.fs, t) is None \
+            and self._tile_bytes + self._held + eng.tile_nbytes(self.img, self.fs, t) > self.max_bytes
 
     def _mostly_covers(self, t, ys, xs):
         """Whether the piece shows at least half of tile ``t``'s rows and columns."""
