@@ -259,9 +259,9 @@ def test_view_fills_progressively_and_stale_pieces_are_dropped(scene, monkeypatc
     p.train()
     slow = view_features.ViewFeatures.features
 
-    def features(self, k):
+    def features(self, k, wanted=None):
         time.sleep(0.01)  # a slow tile, so the view can move while it fills
-        return slow(self, k)
+        return slow(self, k, wanted)
 
     monkeypatch.setattr(view_features.ViewFeatures, "features", features)
     app = pc.PixelClassifierApp(p, canvas_size=(160, 160))

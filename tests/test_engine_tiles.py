@@ -182,6 +182,17 @@ def test_a_view_at_1_to_1_larger_than_the_budget_keeps_its_centre_tiles_from_upd
         assert eng.cache.nbytes <= eng.cache.max_bytes
     kept = [vf.pieces[k][0] for k in range(len(vf)) if eng.cached(img, FS2, vf.pieces[k][0]) is not None]
     assert kept == [vf.pieces[k][0] for k in range(6)]  # the centre's
+    # a piece it cannot keep computes only what a forest reads (the rest 0); a kept one gives every feature
+    assert [vf.transient(k) for k in range(len(vf))] == [False] * 6 + [True] * 10
+    wanted = np.arange(ref.shape[0]) % 5 == 1
+    for k in (0, 9):
+        fm, idx = vf.features(k, wanted)
+        _, ry, rx = vf.pieces[k]
+        want = ref[:, vf.rows[ry]][:, :, vf.cols[rx]].reshape(ref.shape[0], -1)
+        got = fm if idx is None else fm[:, idx]
+        np.testing.assert_allclose(got[wanted], want[wanted], rtol=1e-5, atol=1e-4 * np.abs(ref).max())
+        computed = got[~wanted].any(axis=1)  # besides the wanted: the other eigenvalue of a wanted pair
+        assert computed.all() if k == 0 else computed.sum() <= wanted.sum()
 
 
 def test_take_blocks_keeps_the_columns_asked_for_and_checks_them():

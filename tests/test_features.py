@@ -250,3 +250,36 @@ def test_block_for_budget_when_nothing_fits():
     from jupyter_pixclass.features.blocks import block_for_budget
 
     assert block_for_budget((64, 300, 300), pc.FeatureSet.default(), 2, budget=1) == (16, 16, 16)
+
+
+@pytest.mark.parametrize("shape", [(90, 100), (12, 40, 44)])
+def test_only_the_wanted_features_are_computed_and_equal_the_whole_sets(shape):
+    """A view too big to keep computes, for each forest, only the features it reads: those equal the whole
+    set's bit for bit, the others are 0, and (channel, sigma) passes nothing wants are not run."""
+    from jupyter_pixclass.features import compute
+
+    img, _ = pc.datasets.nuclei(shape, seed=1)
+    data = img.data.astype(np.float32)
+    inner = tuple(slice(2, n - 3) for n in shape)
+    spacing = (1.0,) * len(shape)
+    for fs in (pc.FeatureSet.default(), pc.FeatureSet(sigmas=[1.0, 3.5], mode="2d")):
+        full = compute.features_inner(data, fs, spacing, inner)
+        for seed in range(4):
+            wanted = np.random.default_rng(seed).random(full.shape[0]) < 0.15
+            wanted[-1] = seed == 3  # the last channel's last feature, or nothing of it
+            got = compute.features_inner(data, fs, spacing, inner, wanted=wanted)
+            np.testing.assert_array_equal(got[wanted], full[wanted])
+            assert not got[~wanted].any(axis=tuple(range(1, got.ndim))).all()  # most stay 0
+        with pytest.raises(ValueError, match=r"wanted has shape \(3,\)"):
+            compute.features_inner(data, fs, spacing, inner, wanted=np.ones(3, bool))
+    # a channel with nothing wanted is not computed at all
+    calls = []
+    real = compute._channel_features
+    try:
+        compute._channel_features = lambda x, *a, **k: calls.append(x.shape) or real(x, *a, **k)
+        wanted = np.zeros(full.shape[0], bool)
+        wanted[0] = True  # channel 1's first feature
+        compute.features_inner(data, fs, spacing, inner, wanted=wanted)
+    finally:
+        compute._channel_features = real
+    assert len(calls) == (1 if len(shape) == 2 else shape[0] - 5)  # plane by plane: each inner plane, once

@@ -260,6 +260,7 @@ class LiveUpdater:
         if forest is None or forest.n_classes != len(a.project.classes):  # the classes changed meanwhile
             return False
         state = pred.start(vf, forest)
+        used = forest.used_features()  # what pieces the view cannot keep are computed for
         last_draw = time.perf_counter()
         for k in range(len(vf)):
             # a preview (``forest`` given) skips pieces the view cannot keep: computed for it, their features
@@ -269,7 +270,7 @@ class LiveUpdater:
             if not self.current(gen) or pred.vf is not vf:
                 return False
             t = time.perf_counter()
-            feats = vf.features(k)
+            feats = vf.features(k, used)
             t1 = time.perf_counter()
             pred.predict_piece(k, feats)
             t2 = time.perf_counter()

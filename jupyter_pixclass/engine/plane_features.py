@@ -58,9 +58,9 @@ class PlaneFeatures(PieceGrid):
         """Whether the kept pieces fill their share of the budget."""
         return self._held >= self.max_bytes // 4
 
-    def features(self, k):
+    def features(self, k, wanted=None):
         """``(fm (F, M), None)`` for piece ``k``: M voxels in row-major order of the piece (kept ones as
-        :class:`..forest.score.PixelBlocks`)."""
+        :class:`..forest.score.PixelBlocks`); ``wanted`` is not used (every piece may be kept)."""
         got = self._feats[k]
         if got is not None:
             return got

@@ -208,7 +208,7 @@ def _rows(a, n_lead):
     return v
 
 
-def _channel_features(x, fs, spacing, out, inner, ws):
+def _channel_features(x, fs, spacing, out, inner, ws, pairs=None):
     """Features of one channel ``x`` (spatial, filter dims) for the ``inner`` part of it.
 
     ``inner`` holds a slice per axis, or for axes but the last a sorted array of indices: the
@@ -217,6 +217,7 @@ def _channel_features(x, fs, spacing, out, inner, ws):
     ``out`` is an ndarray (F_channel, inner shape) written in place, or a function
     ``out(j, planes)`` taking each sigma's planes (``planes`` (k, inner shape) belong at
     ``j..j+k-1``) as soon as they exist, so a block's features need not all be held at once.
+    ``pairs``: only these ``(family, sigma)`` of ``fs.pairs`` are computed (their rows of ``out``).
     """
     nd = x.ndim
     smin = min(spacing)
@@ -226,7 +227,7 @@ def _channel_features(x, fs, spacing, out, inner, ws):
         index[(f, s)] = base
         base += n_components(f, nd)
     by_sigma = {}
-    for f, s in fs.pairs:
+    for f, s in fs.pairs if pairs is None else pairs:
         by_sigma.setdefault(s, set()).add(f)
     lead = [np.arange(n)[sel] for sel, n in zip(inner[:-1], x.shape[:-1])]  # slices or index arrays
     lens = [len(v) for v in lead] + [len(range(*inner[-1].indices(x.shape[-1])))]
@@ -252,17 +253,22 @@ def _channel_features(x, fs, spacing, out, inner, ws):
             out(index[(f, s)], buf[j:j + n_components(f, nd)].reshape((-1,) + tuple(lens)))
 
 
-def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None):
+def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None, wanted=None):
     """All features of a channel-last block ``data``, for its ``inner`` part (the rest is halo).
 
     ``out`` is a feature-major ndarray of the inner part's shape (F, ...), written in place; or,
     with ``dst`` (spatial slices), any array-like (h5py, zarr, memmap) of the whole image whose
     ``out[(features,) + dst]`` receives the planes sigma by sigma. ``ws`` is a workspace to
-    reuse from block to block.
+    reuse from block to block. ``wanted`` (bool, one per feature): only the ``(family, sigma)`` of
+    each channel holding a wanted feature are computed; the other rows of ``out`` are left alone.
     """
     nsp = data.ndim - 1
     fnd = fs.spatial_ndim(nsp)
     per_c = fs.n_features(1, fnd)
+    spans, at = [], 0  # each (family, sigma)'s rows within a channel's
+    for f, s in fs.pairs:
+        spans.append((f, s, at, at + n_components(f, fnd)))
+        at = spans[-1][-1]
     inner = tuple(inner) if inner is not None else (slice(None),) * nsp
     ws = ws or Workspace()
     ws.shape = data.shape[:-1] if fnd == nsp else data.shape[1:-1]
@@ -277,15 +283,18 @@ def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None):
         return write
 
     for c in range(data.shape[-1]):
-        x = np.ascontiguousarray(data[..., c], np.float32)
         off = c * per_c
+        pairs = None if wanted is None else [(f, s) for f, s, a, b in spans if wanted[off + a:off + b].any()]
+        if pairs == []:
+            continue
+        x = np.ascontiguousarray(data[..., c], np.float32)
         if fnd == nsp:
-            _channel_features(x, fs, spacing, target(off, lambda o: o, dst), inner, ws)
+            _channel_features(x, fs, spacing, target(off, lambda o: o, dst), inner, ws, pairs)
         else:  # plane by plane through a volume
             for zi, z in enumerate(np.arange(x.shape[0])[inner[0]]):
                 where = None if dst is None else ((dst[0].start or 0) + zi,) + tuple(dst[1:])
                 _channel_features(x[z], fs, spacing[1:], target(off, lambda o, zi=zi: o[:, zi], where),
-                                  inner[1:], ws)
+                                  inner[1:], ws, pairs)
 
 
 def compute_features(image, fs=None, block=None, out=None, ranges=None):
@@ -346,21 +355,28 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
     return np.moveaxis(out, 0, -1) if own else out
 
 
-def features_inner(data, fs, spacing, inner, ranges=None, ws=None, out=None):
+def features_inner(data, fs, spacing, inner, ranges=None, ws=None, out=None, wanted=None):
     """Features ``(F, ...)`` of the ``inner`` part of a block read with its halo.
 
     ``inner`` holds a slice per spatial axis, or for axes but the last a sorted index array
     (only those rows are computed). ``ws`` (a ``Workspace``) lets successive blocks reuse
     scratch memory; ``out`` (contiguous float32 of at least the result's size) receives the
-    result instead of a new array.
+    result instead of a new array. ``wanted`` (bool, one per feature): only what those need is
+    computed, the other features are 0 (a forest that reads only the wanted ones predicts the same).
     """
     data = normalized(np.asarray(data, np.float32), ranges if fs.normalize else None)
     nsp = data.ndim - 1
     F = fs.n_features_for(data.shape[-1], nsp)
     shape = (F,) + selection_shape(inner, data.shape[:-1])
+    if wanted is not None:
+        wanted = np.asarray(wanted, bool)
+        if wanted.shape != (F,):
+            raise ValueError(f"wanted has shape {wanted.shape}; {F} features need ({F},)")
     if out is None:
-        out = np.empty(shape, np.float32)
+        out = (np.empty if wanted is None else np.zeros)(shape, np.float32)
     else:
         out = out.reshape(-1)[:math.prod(shape)].reshape(shape)
-    _features_block(data, fs, spacing, out, inner, ws=ws)
+        if wanted is not None:
+            out[...] = 0
+    _features_block(data, fs, spacing, out, inner, ws=ws, wanted=wanted)
     return out

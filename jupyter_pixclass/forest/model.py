@@ -145,6 +145,12 @@ class Forest:
             np.concatenate(vals), np.array(roots), rf.n_features_in_, rf.feature_importances_,
         )
 
+    def used_features(self):
+        """A bool mask ``(n_features,)`` of the features some split of the forest reads."""
+        used = np.zeros(self.n_features, bool)
+        used[self.feature[self.left >= 0]] = True
+        return used
+
     def predict_proba_fm(self, X_fm, idx=None):
         """Class probabilities ``(N, K)`` float32 for feature-major samples ``X_fm`` (F, N).
 
