@@ -269,6 +269,8 @@ def test_only_the_wanted_features_are_computed_and_equal_the_whole_sets(shape):
             wanted[-1] = seed == 3  # the last channel's last feature, or nothing of it
             got = compute.features_inner(data, fs, spacing, inner, wanted=wanted)
             np.testing.assert_array_equal(got[wanted], full[wanted])
+            reused = np.full(full.size + 7, np.nan, np.float32)  # a buffer holding an earlier piece's features
+            np.testing.assert_array_equal(compute.features_inner(data, fs, spacing, inner, out=reused, wanted=wanted), got)
             assert not got[~wanted].any(axis=tuple(range(1, got.ndim))).all()  # most stay 0
         with pytest.raises(ValueError, match=r"wanted has shape \(3,\)"):
             compute.features_inner(data, fs, spacing, inner, wanted=np.ones(3, bool))

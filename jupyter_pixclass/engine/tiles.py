@@ -199,19 +199,20 @@ class TileEngine:
         key = (self._token, img.uid, fs.key(), tuple(t))  # the engine's token first: engines share one cache
         return self.cache.get(key, compute, nbytes=self.tile_nbytes(img, fs, t))
 
-    def row_features(self, img, fs, t, rows, cols=None, wanted=None):
+    def row_features(self, img, fs, t, rows, cols=None, wanted=None, out=None):
         """Features ``(F, n_0, ..., width)`` of tile ``t`` at the given rows only.
 
         ``rows`` are sorted index arrays in image coordinates, one per axis but the last (their
         grid is computed); the tile's whole width comes back, or the columns ``cols`` (a slice
         of the image, which may reach past the tile: a view zoomed out reads wide strips).
-        Nothing is kept. ``wanted`` (bool, one per feature): only those are computed, the others 0.
+        Nothing is kept. ``wanted`` (bool, one per feature): only those are computed, the others 0;
+        ``out``: a float32 buffer of at least the result's size to write it into.
         """
         sl = self.grid(img, fs).slices(t)
         if cols is not None:
             sl = sl[:-1] + (cols,)
         data, inner = self._read(img, fs, sl, rows)
-        out = features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get(), wanted=wanted)
+        out = features_inner(data, fs, img.spacing, inner, self.ranges(img, fs), self._ws.get(), out, wanted)
         self.rows_computed += math.prod(len(r) for r in rows)
         return out
 

@@ -109,6 +109,7 @@ class ViewFeatures(PieceGrid):
         self._set_pieces(yb, xb, lambda y0, x0: plane + (int(self.rows[y0] // g.tile[-2]),
                                                          int(self.cols[x0] // g.tile[-1])))
         self._held, self._tile_bytes, self.max_bytes = 0, 0, engine.cache.max_bytes
+        self._scratch = None  # where pieces it cannot keep are computed, one after the other
 
     def kept_bytes(self):
         """Bytes of features the view keeps itself (sampled rows, shown pixels), at most a third of the budget."""
@@ -123,7 +124,8 @@ class ViewFeatures(PieceGrid):
 
         ``wanted`` (bool, one per feature: :meth:`.Forest.used_features`): for a piece the view
         cannot keep (:meth:`transient`), only those are computed and the others are 0, so only a
-        forest reading no other feature may predict from the result.
+        forest reading no other feature may predict from the result, before the next such call
+        (which writes into the same buffer).
 
         A piece that is a kept tile is looked up in the tile cache each time (holding it here
         too would keep it after the cache let it go: twice the budget); sampled rows and a zoomed-out
@@ -147,7 +149,12 @@ class ViewFeatures(PieceGrid):
             # computed for one forest's use and dropped: what it reads (IMC crops of 1000 features: ~15 %
             # of them, in ~60 % of the (channel, sigma) passes)
             cols = slice(int(xs[0]), int(xs[-1]) + 1)
-            fr = eng.row_features(img, fs, t, lead, cols, wanted=wanted)
+            n = wanted.size * ys.size * (cols.stop - cols.start)
+            if self._scratch is None or self._scratch.size < n:
+                # one buffer for them all, used before the next is computed: fresh memory for every tile
+                # cost page faults at every stroke (the VMs we measure are slow at them after a pause)
+                self._scratch = np.empty(n, np.float32)
+            fr = eng.row_features(img, fs, t, lead, cols, wanted=wanted, out=self._scratch)
             w = fr.shape[-1]
             return (np.ascontiguousarray(fr).reshape(fr.shape[0], -1),
                     (np.arange(ys.size)[:, None] * w + (xs - xs[0])[None, :]).ravel())

@@ -377,6 +377,6 @@ def features_inner(data, fs, spacing, inner, ranges=None, ws=None, out=None, wan
     else:
         out = out.reshape(-1)[:math.prod(shape)].reshape(shape)
         if wanted is not None:
-            out[...] = 0
+            out[~wanted] = 0  # the wanted rows are written below
     _features_block(data, fs, spacing, out, inner, ws=ws, wanted=wanted)
     return out
