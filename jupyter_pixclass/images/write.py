@@ -11,7 +11,7 @@ from .atomic import atomic_write
 from .ome_zarr import write_ome_zarr
 from .paths import H5, NPY, TIFF, ZARR, is_ome_zarr_name, suffix_of
 
-__all__ = ["write_array", "create_array", "axistags"]
+__all__ = ["write_array", "create_array", "write_in_slabs", "axistags", "SLAB_BYTES"]
 
 SLAB_BYTES = 64 * 2**20
 
@@ -81,13 +81,24 @@ def write_array(path, data, axes, spacing=None, dataset="exported_data", compres
         else:
             with create_array(tmp, data.shape, data.dtype, axes, dataset, spacing=spacing,
                               compression=compression, channel_names=channel_names) as target:
-                # slab by slab: h5py copies an array that is not contiguous (a whole image's features,
-                # channel-last views of channel-first stacks) before writing it; a slab's copy is small
-                c0 = (getattr(target, "chunks", None) or (1,))[0]  # whole chunks: none is written twice
-                step = max(1, SLAB_BYTES // max(data[:1].nbytes, 1)) // c0 * c0 or c0
-                for i in range(0, len(data), step):
-                    target[i:i + step] = data[i:i + step]
+                write_in_slabs(target, data)
     return path
+
+
+def write_in_slabs(target, data, key=None):
+    """``target[key] = data`` (``key``: slices, default the whole) in slabs of ~:data:`SLAB_BYTES` along the
+    first axis, each whole chunks of ``target`` along it.
+
+    h5py copies an array that is not contiguous (a whole image's features, channel-last views of
+    channel-first stacks) before writing it: a slab's copy is small.
+    """
+    key = tuple(key) if key is not None else (slice(None),)
+    start = key[0].start or 0
+    c0 = (getattr(target, "chunks", None) or (1,))[0]  # whole chunks: none is written twice
+    step = max(1, SLAB_BYTES // max(data[:1].nbytes, 1)) // c0 * c0 or c0
+    for i in range(0, len(data), step):
+        n = min(step, len(data) - i)
+        target[(slice(start + i, start + i + n),) + key[1:]] = data[i:i + n]
 
 
 def _is_ome_tiff_name(path):

@@ -14,7 +14,7 @@ from ..images.image import Image, guess_axes, to_channel_last
 from ..images.ome_zarr import create_ome_zarr, ngff_axes
 from ..images.paths import is_ome_zarr_name
 from ..images.read import open_array
-from ..images.write import create_array
+from ..images.write import create_array, write_in_slabs
 from ..runtime.memory import available_bytes
 from .predict import predict_block
 from .results import NATURAL_DTYPE, convert, gzipped, source_from_prob
@@ -123,7 +123,7 @@ class _ConvertingSink:
         value = convert(value, self.source, self.dtype, self.renormalize)
         if self.channels_first and value.ndim > len(key):
             value, key = np.moveaxis(value, -1, 0), (slice(None),) + tuple(key)
-        self.target[key] = value
+        write_in_slabs(self.target, value, key)  # a block of channel-last features was copied whole by h5py
 
 
 def stream_to_file(project, path, out, source, dtype, renormalize, block, axes, class_name, dataset, shape,
