@@ -159,8 +159,7 @@ class ViewFeatures(PieceGrid):
             return (np.ascontiguousarray(fr).reshape(fr.shape[0], -1),
                     (np.arange(ys.size)[:, None] * w + (xs - xs[0])[None, :]).ravel())
         fm = None if self.sparse or self.plane_rows else eng.cached(img, fs, t)
-        if fm is None and not self.sparse and self._mostly_covers(t, ys, xs) \
-                and self._tile_bytes + self._held + eng.tile_nbytes(img, fs, t) <= self.max_bytes:
+        if fm is None and not self.sparse and self._mostly_covers(t, ys, xs) and self._room_for(t):
             fm = eng.tile_features(img, fs, t)  # kept: strokes land here, panning back is free
         # else, with the view's kept tiles filling the budget, this one is computed for this use
         # only: kept, it would evict one of them, the next the next, and every update computed
@@ -211,9 +210,11 @@ class ViewFeatures(PieceGrid):
         if self._feats[k] is not None or self.sparse or self.plane_rows \
                 or not self._mostly_covers(t, self.rows[ry], self.cols[rx]):
             return False
-        eng = self.engine
-        return eng.cached(self.img, self.fs, t) is None \
-            and self._tile_bytes + self._held + eng.tile_nbytes(self.img, self.fs, t) > self.max_bytes
+        return self.engine.cached(self.img, self.fs, t) is None and not self._room_for(t)
+
+    def _room_for(self, t):
+        """Whether tile ``t`` fits beside what the view keeps, within the cache's budget."""
+        return self._tile_bytes + self._held + self.engine.tile_nbytes(self.img, self.fs, t) <= self.max_bytes
 
     def _mostly_covers(self, t, ys, xs):
         """Whether the piece shows at least half of tile ``t``'s rows and columns."""
