@@ -285,3 +285,47 @@ def test_a_plane_of_deep_3d_tiles_is_cut_in_wide_pieces():
         got = fm if idx is None else fm[:, idx]
         want = ref[:, 7][:, vf.rows[ry]][:, :, vf.cols[rx]].reshape(ref.shape[0], -1)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def _view_of_plane(eng, img, fs, z):
+    """Every piece of a 1:1 view of plane ``z``, as the whole plane (F, rows, cols)."""
+    vf = ViewFeatures(eng, img, fs, np.arange(img.shape_spatial[1]), np.arange(img.shape_spatial[2]), z=z)
+    assert vf.plane_rows
+    out = np.zeros((fs.n_features_for(img.n_channels, 3),) + img.shape_spatial[1:], np.float32)
+    for k, (_, ry, rx) in enumerate(vf.pieces):
+        fm, idx = vf.features(k)
+        got = fm if idx is None else fm[:, idx]
+        out[:, vf.rows[ry][:, None], vf.cols[rx][None, :]] = got.reshape(-1, ry.stop - ry.start, rx.stop - rx.start)
+    return vf, out
+
+
+def test_stepping_through_the_planes_of_a_volume_computes_the_next_ones_with_it():
+    """A plane of deep 3D tiles is kept in the cache; stepping to a neighbouring plane computes the next
+    ``ahead`` planes in that direction with it (the structure tensor's products across planes are shared), so
+    the steps after it compute nothing; every plane equals the whole volume's features."""
+    img, _ = pc.datasets.nuclei((12, 300, 280), seed=6)
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6])
+    eng = TileEngine(2**30, tile_bytes_3d=2**22)
+    ref = whole(img, fs)
+    computed = []
+    for z in (5, 6, 7, 8, 9, 4, 3, 2, 1, 5):
+        before = eng.rows_computed
+        vf, got = _view_of_plane(eng, img, fs, z)
+        computed.append((eng.rows_computed - before) // (300 * 2))  # 300 rows a plane in two columns of pieces
+        np.testing.assert_allclose(got, ref[:, z], rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    assert vf.ahead == 2
+    # 5 alone (a first visit); 6 with 7 and 8; 9 with 10 and 11; 4 with 3 and 2; 1 with 0; 5 is still kept
+    assert computed == [1, 3, 0, 0, 3, 3, 0, 0, 2, 0]
+
+
+def test_a_small_budget_computes_one_plane_at_a_time():
+    img, _ = pc.datasets.nuclei((12, 300, 280), seed=6)
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6])
+    F = fs.n_features_for(2, 3)
+    eng = TileEngine(3 * F * 300 * 280 * 4, tile_bytes_3d=2**22)  # room for three planes of the view: none ahead
+    ref = whole(img, fs)
+    for z in (5, 6, 7):
+        before = eng.rows_computed
+        vf, got = _view_of_plane(eng, img, fs, z)
+        assert vf.ahead == 0 and eng.rows_computed - before == 300 * 2
+        np.testing.assert_allclose(got, ref[:, z], rtol=1e-5, atol=1e-5 * np.abs(ref).max())

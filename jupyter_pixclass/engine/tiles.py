@@ -216,6 +216,59 @@ class TileEngine:
         self.rows_computed += math.prod(len(r) for r in rows)
         return out
 
+    def _plane_key(self, img, fs, z, rows, cols):
+        return (self._token, img.uid, fs.key(), "plane", int(z), rows.tobytes(), cols.start, cols.stop)
+
+    def plane_cached(self, img, fs, z, rows, cols):
+        """The kept features ``(F, 1, len(rows), width)`` of plane ``z`` of a volume at ``rows`` and
+        columns ``cols`` (:meth:`plane_features`), or None (nothing computed)."""
+        return self.cache.peek(self._plane_key(img, fs, z, np.asarray(rows, np.int64), cols))
+
+    def plane_features(self, img, fs, z, rows, cols, ahead=0):
+        """Features ``(F, 1, len(rows), width)`` of plane ``z`` of a volume at image ``rows`` (sorted)
+        and columns ``cols`` (a slice), computed with 3D filters and kept in the LRU, plane by plane.
+
+        When plane ``z`` is not kept but a neighbouring plane of the same rows and columns is (a person
+        stepping through the planes), up to ``ahead`` more planes onwards are computed with it: the
+        structure tensor's smoothing across planes needs products on ~4 sigma of planes either side
+        however few are wanted, so five planes cost ~1.3 times one (the default 3D features of a
+        256 x 256 piece), and the next steps are free.
+        """
+        rows = np.ascontiguousarray(rows, np.int64)
+        got = self.cache.peek(self._plane_key(img, fs, z, rows, cols))
+        if got is not None:
+            return got
+        nz = self.grid(img, fs).shape[0]
+        lo = hi = int(z)
+        if ahead > 0 and z > 0 and self._plane_key(img, fs, z - 1, rows, cols) in self.cache:
+            hi = min(nz - 1, z + ahead)
+        elif ahead > 0 and z + 1 < nz and self._plane_key(img, fs, z + 1, rows, cols) in self.cache:
+            lo = max(0, z - ahead)
+        F = fs.n_features_for(img.n_channels, 3)
+        shape = (F, 1, rows.size, len(range(*cols.indices(self.grid(img, fs).shape[-1]))))
+        n = math.prod(shape)
+        t = (0,) * 3  # any tile: the rows and columns asked for say what is read
+
+        def one(buf):  # plane z alone, into memory the cache hands back when it has some
+            return self.row_features(img, fs, t, [np.array([z]), rows], cols, out=buf)
+
+        if lo == hi:
+            return self.cache.get(self._plane_key(img, fs, z, rows, cols), one, nbytes=4 * n)
+        # the planes together into this thread's scratch, then each into the cache's memory: fresh
+        # memory costs page faults after a pause (5 planes of 256 x 256: 7.3 s to step, not 3.7)
+        slab = self._ws.get().flat("slab", n * (hi - lo + 1))
+        fr = self.row_features(img, fs, t, [np.arange(lo, hi + 1), rows], cols, out=slab)
+        for p in range(lo, hi + 1):
+            def copy(buf, i=p - lo):
+                dst = np.empty(shape, np.float32) if buf is None else buf[:n].reshape(shape)
+                dst[:] = fr[:, i:i + 1]
+                return dst
+
+            kept = self.cache.get(self._plane_key(img, fs, p, rows, cols), copy, nbytes=4 * n)
+            if p == z:
+                got = kept
+        return got
+
     def wants_whole(self, img, fs, t, rows):
         """Whether a request for ``rows`` of tile ``t`` should compute and keep the whole tile."""
         shape = self.grid(img, fs).tile_shape(t)

@@ -7,7 +7,9 @@ are a kept tile (zoomed in: the view's tiles are the ones strokes land in) or ju
 rows of a tile (zoomed out: a fraction of the tile's cost); they stay while the view stays,
 so after a stroke re-predicting the view is the forest alone. What stays is bounded by the tile
 cache's budget: a view of many channels whose features pass it keeps the pieces nearest the
-centre and recomputes the rest each time.
+centre and recomputes the rest each time. A plane of a volume whose 3D tiles are too deep to keep
+is kept in the cache plane by plane, and stepping to the next plane computes the following ones
+with it (:meth:`.TileEngine.plane_features`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ PLANE_PIECE = 256  # side of a piece of one plane of a volume whose 3D tiles spa
 # what a view keeps itself, a share of the cache budget: a zoomed-out 600 x 600 canvas's 98 features are 141 MB,
 # over a quarter of Binder's 512 MB, and the pieces left out were computed again at every update (~370 ms)
 VIEW_SHARE = 3
+# planes of a volume computed with the one shown when a person steps to the next (TileEngine.plane_features)
+PLANE_AHEAD = 2
 
 
 class PieceGrid:
@@ -110,6 +114,14 @@ class ViewFeatures(PieceGrid):
                                                          int(self.cols[x0] // g.tile[-1])))
         self._held, self._tile_bytes, self.max_bytes = 0, 0, engine.cache.max_bytes
         self._scratch = None  # where pieces it cannot keep are computed, one after the other
+        self._kept_in_cache = {}  # piece -> bytes of its features the cache keeps (a tile or a plane)
+        # a plane of such a volume is kept in the cache, and stepping to the next plane computes the
+        # following ones with it (TileEngine.plane_features) while they fit in half of the budget
+        self.ahead = 0
+        self.planes_kept = self.plane_rows and not self.sparse  # zoomed out, the shown pixels are kept (below)
+        if self.planes_kept and self.cols.size:
+            plane = self._plane_bytes(self.rows, self.cols)
+            self.ahead = int(min(PLANE_AHEAD, max(0, self.max_bytes // 2 // max(plane, 1) - 1)))
 
     def kept_bytes(self):
         """Bytes of features the view keeps itself (sampled rows, shown pixels), at most a third of the budget."""
@@ -133,18 +145,28 @@ class ViewFeatures(PieceGrid):
         makes them ``(F, M)``), within a third of the budget (:data:`VIEW_SHARE`).
         """
         got = self._feats[k]
-        if got is not None and got[0] is None:  # a kept tile: its features live in the cache
-            fm = self.engine.cached(self.img, self.fs, self.pieces[k][0])
-            if fm is not None:
-                return fm.reshape(fm.shape[0], -1), got[1]
-            self._feats[k] = got = None  # evicted meanwhile: computed again
-            self._tile_bytes -= self.engine.tile_nbytes(self.img, self.fs, self.pieces[k][0])
-        if got is not None:
-            return got
         eng, img, fs = self.engine, self.img, self.fs
         t, ry, rx = self.pieces[k]
         ys, xs = self.rows[ry], self.cols[rx]
+        if got is not None and got[0] is None:  # a kept tile or plane: its features live in the cache
+            fm = eng.plane_cached(img, fs, self.z, ys, _span(xs)) if self.planes_kept else eng.cached(img, fs, t)
+            if fm is not None:
+                return fm.reshape(fm.shape[0], -1), got[1]
+            self._feats[k] = got = None  # evicted meanwhile: computed again
+            self._tile_bytes -= self._kept_in_cache.pop(k)
+        if got is not None:
+            return got
         lead = [ys] if self.z is None else [np.array([self.z]), ys]
+        if self.planes_kept and self._tile_bytes + self._held + self._plane_bytes(ys, xs) <= self.max_bytes:
+            fm = eng.plane_features(img, fs, self.z, ys, _span(xs), self.ahead)
+            w = fm.shape[-1]
+            idx = (np.arange(ys.size)[:, None] * w + (xs - xs[0])[None, :]).ravel()
+            got = (fm.reshape(fm.shape[0], -1), None if idx.size == fm[0].size else idx)
+            if eng.plane_cached(img, fs, self.z, ys, _span(xs)) is fm:
+                self._feats[k] = (None, got[1])
+                self._kept_in_cache[k] = fm.nbytes
+                self._tile_bytes += fm.nbytes
+            return got
         if wanted is not None and self.transient(k):
             # computed for one forest's use and dropped: what it reads (IMC crops of 1000 features: ~15 %
             # of them, in ~60 % of the (channel, sigma) passes)
@@ -184,6 +206,7 @@ class ViewFeatures(PieceGrid):
                 return got
             if eng.cached(img, fs, t) is fm:
                 self._feats[k] = (None, got[1])
+                self._kept_in_cache[k] = fm.nbytes
                 self._tile_bytes += fm.nbytes
                 return got
         else:
@@ -212,6 +235,10 @@ class ViewFeatures(PieceGrid):
             return False
         return self.engine.cached(self.img, self.fs, t) is None and not self._room_for(t)
 
+    def _plane_bytes(self, ys, xs):
+        """Bytes of the features of plane rows ``ys`` across columns ``xs[0]..xs[-1]``."""
+        return 4 * self.fs.n_features_for(self.img.n_channels, 3) * ys.size * int(xs[-1] - xs[0] + 1)
+
     def _room_for(self, t):
         """Whether tile ``t`` fits beside what the view keeps, within the cache's budget."""
         return self._tile_bytes + self._held + self.engine.tile_nbytes(self.img, self.fs, t) <= self.max_bytes
@@ -220,6 +247,12 @@ class ViewFeatures(PieceGrid):
         """Whether the piece shows at least half of tile ``t``'s rows and columns."""
         shape = self.engine.grid(self.img, self.fs).tile_shape(t)
         return ys.size >= 0.5 * shape[-2] and xs.size >= 0.5 * shape[-1] and (self.z is None or shape[0] == 1)
+
+
+def _span(xs):
+    """The columns ``xs[0]..xs[-1]`` as a slice."""
+    return slice(int(xs[0]), int(xs[-1]) + 1)
+
 
 def _cuts(sorted_idx, tile):
     """Runs of ``sorted_idx`` that fall in one tile: [(start, stop), ...] positions."""
