@@ -4,7 +4,8 @@ A person paints on the xy plane, steps to the next plane (arrow key / z slider),
 Ctrl-clicks to move the xz and yz panes. Each case pauses 1 s first; times run until ``wait_idle()`` returns (the
 complete overlay of every view). For each feature set (the tutorial's sigma 0.3, 1, 3.5, 5 and the default seven
 sigmas): Live Update switched on after 2 strokes (3 s pause), then 8 rounds of (a stroke on the shown plane, a step
-to the next plane), then 2 cursor moves; medians, each step's time, peak RSS (VmHWM).
+to the next plane), then 2 cursor moves, then 6 steps of the xz pane to the next row; medians, each step's
+time, peak RSS (VmHWM).
 
 Run: python benchmarks/bench_planes.py [tutorial|default]   (no argument: both, each in its own process)
 """
@@ -57,6 +58,8 @@ def run(name):
         steps.append(timed(lambda: setattr(app, "z", app.z + 1)))
     c = app.cursor
     moves = [timed(lambda d=d: setattr(app, "cursor", (app.z, c[1] + d, c[2] + d))) for d in (40, 80)]
+    # the xz pane stepped to the next row, as the arrow keys over it do (the yz pane stays)
+    pane_steps = [timed(lambda: setattr(app, "cursor", (app.z, app.cursor[1] + 1, app.cursor[2]))) for _ in range(6)]
     F = fs.n_features(2, 3)
     print(f"{name} features ({F}, 3D), 64 x 512 x 512 x 2, xy view 512 x 512 and both panes:")
     print(f"  Live Update on -> complete overlay {first:.2f} s")
@@ -64,6 +67,8 @@ def run(name):
     print(f"  step to the next plane -> complete overlay: median {statistics.median(steps):.2f} s, mean "
           f"{statistics.mean(steps):.2f} s, max {max(steps):.2f} s ({', '.join(f'{s:.2f}' for s in steps)})")
     print(f"  cursor moved (both panes anew) -> complete overlay: {', '.join(f'{s:.2f}' for s in moves)} s")
+    print(f"  xz pane stepped to the next row -> complete overlay: median {statistics.median(pane_steps):.2f} s, mean "
+          f"{statistics.mean(pane_steps):.2f} s ({', '.join(f'{s:.2f}' for s in pane_steps)})")
     print(f"  peak RSS {peak_rss_mb():.0f} MB; cache budget {p.engine.cache.max_bytes / 2**20:.0f} MB")
     app.close()
 

@@ -79,3 +79,32 @@ def test_a_zoomed_out_pane_reads_slabs_no_wider_than_at_full_size():
     assert len(pf) == 8 and 0 < data.largest <= 64 * (2 * halo + 1) * (512 + 2 * halo)
     ref = np.moveaxis(compute_features(pc.Image(data.arr, axes="ZYXC"), fs)[:, 15], -1, 0)[:, :, ::8]
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("plane", ["xz", "yz"])
+def test_stepping_a_pane_computes_the_next_positions_with_it(plane):
+    """A pane's pieces are kept in the cache; stepping it to a neighbouring row (xz) or column (yz) computes
+    the next two with it, so the steps after compute nothing; each equals the whole volume's features."""
+    rng = np.random.default_rng(2)
+    img = pc.Image(rng.random((30, 40, 50, 2)).astype(np.float32), axes="ZYXC")
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6])
+    whole = compute_features(img, fs)  # (Z, Y, X, F)
+    eng = TileEngine(cache_bytes=2**28)
+    F = whole.shape[-1]
+    computed = []
+    for pos in (10, 11, 12, 13, 14, 20):
+        before = eng.rows_computed
+        if plane == "xz":
+            pf = PlaneFeatures(eng, img, fs, "xz", pos, np.arange(30), np.arange(50))
+            want = np.moveaxis(whole[:, pos], -1, 0)  # (F, Z, X)
+        else:
+            pf = PlaneFeatures(eng, img, fs, "yz", pos, np.arange(30), np.arange(40))
+            want = np.moveaxis(whole[:, :, pos], -1, 0)  # (F, Z, Y)
+        got = _assemble(pf, F)
+        computed.append(eng.rows_computed - before)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert pf.ahead == 2
+    # rows computed: 30 planes x 1 row (xz) or x 40 rows (yz, each row as wide as the positions computed)
+    one = 30 if plane == "xz" else 30 * 40
+    three = 3 * one if plane == "xz" else one  # yz: three columns of the same rows
+    assert computed == [one, three, 0, 0, three, one]

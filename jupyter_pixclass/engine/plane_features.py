@@ -3,16 +3,15 @@
 An orthogonal pane shows one plane across the volume's planes: all rows ``y`` fixed (xz) or all
 columns ``x`` fixed (yz). Its features are 3D features at those voxels only: each piece reads
 the voxels it shows with the features' halo around them (a slab a few dozen voxels thick, never
-the volume) and computes just the rows it shows. Pieces are kept, within a quarter of the tile
-cache's budget, while the pane stays where it is, so after a stroke re-predicting the pane is
-the forest alone.
+the volume) and computes just the rows it shows. Pieces are kept in the tile cache, within a
+quarter of its budget, so after a stroke re-predicting the pane is the forest alone, and stepping
+the pane to the next row or column (the arrow keys) computes the following ones with it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..forest.score import take_blocks
-from .view_features import PieceGrid
+from .view_features import PLANE_AHEAD, PieceGrid
 
 __all__ = ["PlaneFeatures", "PANE_AXES"]
 
@@ -53,33 +52,60 @@ class PlaneFeatures(PieceGrid):
         # thousands of the volume's, and a slab that wide took GBs to filter (a 200 x 8192^2 volume: 4 GB)
         self._set_pieces(_runs(self.rows, PIECE_PLANES), _runs(self.cols, PIECE_SIDE))
         self._held, self.max_bytes = 0, engine.cache.max_bytes
+        self._kept = {}  # piece -> bytes of it the cache keeps
+        # positions computed with this one when a person steps the pane (all its pieces within its share)
+        pane = sum(self._section(self.rows[ry], self.cols[rx])[2] for _, ry, rx in self.pieces)
+        self.ahead = int(min(PLANE_AHEAD, max(0, self.max_bytes // 4 // max(pane, 1) - 1)))
 
     def full(self):
         """Whether the kept pieces fill their share of the budget."""
         return self._held >= self.max_bytes // 4
 
+    def _section(self, zs, hs):
+        """The piece of planes ``zs`` by columns (xz) or rows (yz) ``hs`` as ``(axis, selection, bytes)`` for
+        :meth:`.TileEngine.section_features` (an xz pane's columns as their span)."""
+        F = self.fs.n_features_for(self.img.n_channels, 3)
+        if self.plane == "xz":
+            span = slice(int(hs[0]), int(hs[-1]) + 1)
+            return 1, (zs, None, span), 4 * F * zs.size * (span.stop - span.start)
+        return 2, (zs, hs, None), 4 * F * zs.size * hs.size
+
     def features(self, k, wanted=None):
-        """``(fm (F, M), None)`` for piece ``k``: M voxels in row-major order of the piece (kept ones as
-        :class:`..forest.score.PixelBlocks`); ``wanted`` is not used (every piece may be kept)."""
+        """``(fm (F, M), idx or None)`` for piece ``k``: the forest reads columns ``idx`` of ``fm`` (M voxels in
+        row-major order of the piece); ``wanted`` is not used (every piece may be kept).
+
+        A piece is kept in the tile cache (within a quarter of its budget for the pane), so stepping the
+        pane to a neighbouring row (xz) or column (yz) computes the next ones with it
+        (:meth:`.TileEngine.section_features`); zoomed out across an xz pane's columns, or without room,
+        a piece is computed for this use only.
+        """
         got = self._feats[k]
-        if got is not None:
-            return got
         _, ry, rx = self.pieces[k]
         zs, hs = self.rows[ry], self.cols[rx]
-        g = self.engine.grid(self.img, self.fs)
-        t = (0,) * len(g.shape)  # any tile: the rows and columns asked for say what is read
+        axis, sel, nbytes = self._section(zs, hs)
+        eng, img, fs = self.engine, self.img, self.fs
+        if got is not None:  # kept in the cache
+            fm = eng.section_cached(img, fs, axis, self.pos, sel)
+            if fm is not None:
+                return fm.reshape(fm.shape[0], -1), got[1]
+            self._feats[k] = None  # evicted meanwhile: computed again
+            self._held -= self._kept.pop(k)
+        dense = axis == 2 or nbytes == 4 * fs.n_features_for(img.n_channels, 3) * zs.size * hs.size
+        if dense and self._held + nbytes <= self.max_bytes // 4:
+            fm = eng.section_features(img, fs, axis, self.pos, sel, self.ahead)
+            got = (fm.reshape(fm.shape[0], -1), None)
+            if eng.section_cached(img, fs, axis, self.pos, sel) is fm:
+                self._feats[k] = (None, None)
+                self._kept[k] = fm.nbytes
+                self._held += fm.nbytes
+            return got
+        t = (0,) * 3  # any tile: the rows and columns asked for say what is read
         if self.plane == "xz":
-            fr = self.engine.row_features(self.img, self.fs, t, [zs, np.array([self.pos])],
-                                          slice(int(hs[0]), int(hs[-1]) + 1))
+            fr = eng.row_features(img, fs, t, [zs, np.array([self.pos])], sel[2])
             fr = fr[:, :, 0][:, :, hs - hs[0]]
         else:
-            fr = self.engine.row_features(self.img, self.fs, t, [zs, hs], slice(self.pos, self.pos + 1))[..., 0]
-        got = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
-        if self._held + got[0].nbytes <= self.max_bytes // 4:
-            got = (take_blocks(got[0]), None)  # kept: read where they lie at every prediction
-            self._feats[k] = got
-            self._held += got[0].nbytes
-        return got
+            fr = eng.row_features(img, fs, t, [zs, hs], slice(self.pos, self.pos + 1))[..., 0]
+        return np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None
 
 
 def _runs(pos, most):

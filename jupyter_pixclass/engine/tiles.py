@@ -216,57 +216,60 @@ class TileEngine:
         self.rows_computed += math.prod(len(r) for r in rows)
         return out
 
-    def _plane_key(self, img, fs, z, rows, cols):
-        return (self._token, img.uid, fs.key(), "plane", int(z), rows.tobytes(), cols.start, cols.stop)
+    def _section_key(self, img, fs, axis, pos, sel):
+        rest = tuple((v.start, v.stop) if isinstance(v, slice) else v.tobytes() for a, v in enumerate(sel) if a != axis)
+        return (self._token, img.uid, fs.key(), "section", int(axis), int(pos), rest)
 
-    def plane_cached(self, img, fs, z, rows, cols):
-        """The kept features ``(F, 1, len(rows), width)`` of plane ``z`` of a volume at ``rows`` and
-        columns ``cols`` (:meth:`plane_features`), or None (nothing computed)."""
-        return self.cache.peek(self._plane_key(img, fs, z, np.asarray(rows, np.int64), cols))
+    def section_cached(self, img, fs, axis, pos, sel):
+        """The kept features of a section of a volume (:meth:`section_features`), or None (nothing computed)."""
+        return self.cache.peek(self._section_key(img, fs, axis, pos, _selection(sel, axis)))
 
-    def plane_features(self, img, fs, z, rows, cols, ahead=0):
-        """Features ``(F, 1, len(rows), width)`` of plane ``z`` of a volume at image ``rows`` (sorted)
-        and columns ``cols`` (a slice), computed with 3D filters and kept in the LRU, plane by plane.
+    def section_features(self, img, fs, axis, pos, sel, ahead=0):
+        """3D features ``(F, n0, n1, width)`` of a section of a volume across ``axis`` at ``pos``, kept in the LRU.
 
-        When plane ``z`` is not kept but a neighbouring plane of the same rows and columns is (a person
-        stepping through the planes), up to ``ahead`` more planes onwards are computed with it: the
-        structure tensor's smoothing across planes needs products on ~4 sigma of planes either side
-        however few are wanted, so five planes cost ~1.3 times one (the default 3D features of a
-        256 x 256 piece), and the next steps are free.
+        ``sel`` gives the other axes' voxels: sorted index arrays for axes 0 and 1, a slice for axis 2
+        (its entry on ``axis`` is not read; that axis has length 1 in the result): an xy plane is
+        ``axis=0``, an xz pane ``axis=1``, a yz pane ``axis=2``. When position ``pos`` is not kept but a
+        neighbouring one of the same section is (a person stepping through planes), up to ``ahead``
+        more positions onwards are computed with it and kept: the structure tensor's products are
+        needed ~4 sigma either side of what is wanted, so three xy planes of the default 3D features
+        cost ~1.1 times one, and the next steps are free.
         """
-        rows = np.ascontiguousarray(rows, np.int64)
-        got = self.cache.peek(self._plane_key(img, fs, z, rows, cols))
+        sel = _selection(sel, axis)
+        got = self.cache.peek(self._section_key(img, fs, axis, pos, sel))
         if got is not None:
             return got
-        nz = self.grid(img, fs).shape[0]
-        lo = hi = int(z)
-        if ahead > 0 and z > 0 and self._plane_key(img, fs, z - 1, rows, cols) in self.cache:
-            hi = min(nz - 1, z + ahead)
-        elif ahead > 0 and z + 1 < nz and self._plane_key(img, fs, z + 1, rows, cols) in self.cache:
-            lo = max(0, z - ahead)
+        g = self.grid(img, fs)
+        size = g.shape[axis]
+        lo = hi = int(pos)
+        if ahead > 0 and pos > 0 and self._section_key(img, fs, axis, pos - 1, sel) in self.cache:
+            hi = min(size - 1, pos + ahead)
+        elif ahead > 0 and pos + 1 < size and self._section_key(img, fs, axis, pos + 1, sel) in self.cache:
+            lo = max(0, pos - ahead)
         F = fs.n_features_for(img.n_channels, 3)
-        shape = (F, 1, rows.size, len(range(*cols.indices(self.grid(img, fs).shape[-1]))))
-        n = math.prod(shape)
-        t = (0,) * 3  # any tile: the rows and columns asked for say what is read
+        lens = [1 if a == axis else (len(v) if a < 2 else len(range(*v.indices(g.shape[2])))) for a, v in
+                enumerate(sel)]
+        n = F * math.prod(lens)
 
-        def one(buf):  # plane z alone, into memory the cache hands back when it has some
-            return self.row_features(img, fs, t, [np.array([z]), rows], cols, out=buf)
+        def fetch(a, b, out=None):  # positions a..b of the axis
+            s = list(sel)
+            s[axis] = slice(a, b + 1) if axis == 2 else np.arange(a, b + 1)
+            return self.row_features(img, fs, (0,) * 3, s[:2], s[2], out=out)
 
-        if lo == hi:
-            return self.cache.get(self._plane_key(img, fs, z, rows, cols), one, nbytes=4 * n)
-        # the planes together into this thread's scratch, then each into the cache's memory: fresh
-        # memory costs page faults after a pause (5 planes of 256 x 256: 7.3 s to step, not 3.7)
-        slab = self._ws.get().flat("slab", n * (hi - lo + 1))
-        fr = self.row_features(img, fs, t, [np.arange(lo, hi + 1), rows], cols, out=slab)
+        if lo == hi:  # into memory the cache hands back when it has some
+            return self.cache.get(self._section_key(img, fs, axis, pos, sel), lambda buf: fetch(lo, lo, buf),
+                                  nbytes=4 * n)
+        # the positions together into this thread's scratch, then each into the cache's memory: fresh
+        # memory costs page faults after a pause (five xy planes of 256 x 256: 7.3 s to step, not 3.7)
+        fr = fetch(lo, hi, self._ws.get().flat("slab", n * (hi - lo + 1)))
         for p in range(lo, hi + 1):
             def copy(buf, i=p - lo):
-                dst = np.empty(shape, np.float32) if buf is None else buf[:n].reshape(shape)
-                dst[:] = fr[:, i:i + 1]
+                dst = np.empty((F, *lens), np.float32) if buf is None else buf[:n].reshape((F, *lens))
+                dst[:] = fr[(slice(None),) * (axis + 1) + (slice(i, i + 1),)]
                 return dst
 
-            kept = self.cache.get(self._plane_key(img, fs, p, rows, cols), copy, nbytes=4 * n)
-            if p == z:
-                got = kept
+            kept = self.cache.get(self._section_key(img, fs, axis, p, sel), copy, nbytes=4 * n)
+            got = kept if p == pos else got
         return got
 
     def wants_whole(self, img, fs, t, rows):
@@ -306,3 +309,9 @@ class TileEngine:
             pos = [np.searchsorted(r, c[grp]) for r, c in zip(rows, coords[:-1])]
             out[grp] = fr[(slice(None),) + tuple(pos) + (local[-1],)].T
         return out
+
+
+def _selection(sel, axis):
+    """``sel`` with contiguous int64 index arrays for axes 0 and 1 (the entry on ``axis`` left as None)."""
+    return tuple(None if a == axis else (v if a == 2 else np.ascontiguousarray(v, np.int64))
+                 for a, v in enumerate(sel))

@@ -9,7 +9,7 @@ so after a stroke re-predicting the view is the forest alone. What stays is boun
 cache's budget: a view of many channels whose features pass it keeps the pieces nearest the
 centre and recomputes the rest each time. A plane of a volume whose 3D tiles are too deep to keep
 is kept in the cache plane by plane, and stepping to the next plane computes the following ones
-with it (:meth:`.TileEngine.plane_features`).
+with it (:meth:`.TileEngine.section_features`).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ PLANE_PIECE = 256  # side of a piece of one plane of a volume whose 3D tiles spa
 # what a view keeps itself, a share of the cache budget: a zoomed-out 600 x 600 canvas's 98 features are 141 MB,
 # over a quarter of Binder's 512 MB, and the pieces left out were computed again at every update (~370 ms)
 VIEW_SHARE = 3
-# planes of a volume computed with the one shown when a person steps to the next (TileEngine.plane_features)
+# planes of a volume computed with the one shown when a person steps to the next (TileEngine.section_features)
 PLANE_AHEAD = 2
 
 
@@ -116,7 +116,7 @@ class ViewFeatures(PieceGrid):
         self._scratch = None  # where pieces it cannot keep are computed, one after the other
         self._kept_in_cache = {}  # piece -> bytes of its features the cache keeps (a tile or a plane)
         # a plane of such a volume is kept in the cache, and stepping to the next plane computes the
-        # following ones with it (TileEngine.plane_features) while they fit in half of the budget
+        # following ones with it (TileEngine.section_features) while they fit in half of the budget
         self.ahead = 0
         self.planes_kept = self.plane_rows and not self.sparse  # zoomed out, the shown pixels are kept (below)
         if self.planes_kept and self.cols.size:
@@ -149,7 +149,8 @@ class ViewFeatures(PieceGrid):
         t, ry, rx = self.pieces[k]
         ys, xs = self.rows[ry], self.cols[rx]
         if got is not None and got[0] is None:  # a kept tile or plane: its features live in the cache
-            fm = eng.plane_cached(img, fs, self.z, ys, _span(xs)) if self.planes_kept else eng.cached(img, fs, t)
+            fm = eng.section_cached(img, fs, 0, self.z, (None, ys, _span(xs))) if self.planes_kept \
+                else eng.cached(img, fs, t)
             if fm is not None:
                 return fm.reshape(fm.shape[0], -1), got[1]
             self._feats[k] = got = None  # evicted meanwhile: computed again
@@ -158,11 +159,11 @@ class ViewFeatures(PieceGrid):
             return got
         lead = [ys] if self.z is None else [np.array([self.z]), ys]
         if self.planes_kept and self._tile_bytes + self._held + self._plane_bytes(ys, xs) <= self.max_bytes:
-            fm = eng.plane_features(img, fs, self.z, ys, _span(xs), self.ahead)
+            fm = eng.section_features(img, fs, 0, self.z, (None, ys, _span(xs)), self.ahead)
             w = fm.shape[-1]
             idx = (np.arange(ys.size)[:, None] * w + (xs - xs[0])[None, :]).ravel()
             got = (fm.reshape(fm.shape[0], -1), None if idx.size == fm[0].size else idx)
-            if eng.plane_cached(img, fs, self.z, ys, _span(xs)) is fm:
+            if eng.section_cached(img, fs, 0, self.z, (None, ys, _span(xs))) is fm:
                 self._feats[k] = (None, got[1])
                 self._kept_in_cache[k] = fm.nbytes
                 self._tile_bytes += fm.nbytes
