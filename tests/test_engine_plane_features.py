@@ -108,3 +108,19 @@ def test_stepping_a_pane_computes_the_next_positions_with_it(plane):
     one = 30 if plane == "xz" else 30 * 40
     three = 3 * one if plane == "xz" else one  # yz: three columns of the same rows
     assert computed == [one, three, 0, 0, three, one]
+
+
+def test_a_zoomed_out_xz_pane_keeps_its_shown_voxels():
+    """Every other column shown: the pane keeps the shown voxels' features (not a span of columns twice as wide
+    in the cache), so predicting it again after a stroke computes nothing."""
+    rng = np.random.default_rng(3)
+    img = pc.Image(rng.random((20, 30, 80, 2)).astype(np.float32), axes="ZYXC")
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6])
+    eng = TileEngine(cache_bytes=2**28)
+    pf = PlaneFeatures(eng, img, fs, "xz", 12, np.arange(20), np.arange(0, 80, 2))
+    first = _assemble(pf, fs.n_features_for(2, 3))
+    before = eng.rows_computed
+    np.testing.assert_array_equal(_assemble(pf, fs.n_features_for(2, 3)), first)
+    assert eng.rows_computed == before and pf.n_ready() == len(pf)
+    whole = np.moveaxis(compute_features(img, fs)[:, 12][:, 0:80:2], -1, 0)
+    np.testing.assert_allclose(first, whole, rtol=1e-5, atol=1e-5 * np.abs(whole).max())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..forest.score import take_blocks
 from .view_features import PLANE_AHEAD, PieceGrid
 
 __all__ = ["PlaneFeatures", "PANE_AXES"]
@@ -76,14 +77,17 @@ class PlaneFeatures(PieceGrid):
 
         A piece is kept in the tile cache (within a quarter of its budget for the pane), so stepping the
         pane to a neighbouring row (xz) or column (yz) computes the next ones with it
-        (:meth:`.TileEngine.section_features`); zoomed out across an xz pane's columns, or without room,
-        a piece is computed for this use only.
+        (:meth:`.TileEngine.section_features`). Zoomed out across an xz pane's columns (a span would hold
+        more than is shown), or without room in the cache's share, the shown voxels are kept here as
+        :class:`..forest.score.PixelBlocks` while they fit, else computed for this use only.
         """
         got = self._feats[k]
         _, ry, rx = self.pieces[k]
         zs, hs = self.rows[ry], self.cols[rx]
         axis, sel, nbytes = self._section(zs, hs)
         eng, img, fs = self.engine, self.img, self.fs
+        if got is not None and got[0] is not None:  # the shown voxels, kept here
+            return got
         if got is not None:  # kept in the cache
             fm = eng.section_cached(img, fs, axis, self.pos, sel)
             if fm is not None:
@@ -105,7 +109,12 @@ class PlaneFeatures(PieceGrid):
             fr = fr[:, :, 0][:, :, hs - hs[0]]
         else:
             fr = eng.row_features(img, fs, t, [zs, hs], slice(self.pos, self.pos + 1))[..., 0]
-        return np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None
+        got = (np.ascontiguousarray(fr).reshape(fr.shape[0], -1), None)
+        if self._held + got[0].nbytes <= self.max_bytes // 4:
+            got = (take_blocks(got[0]), None)  # the shown voxels kept: read where they lie at every prediction
+            self._feats[k] = got
+            self._held += got[0].nbytes
+        return got
 
 
 def _runs(pos, most):
