@@ -232,8 +232,8 @@ class TileEngine:
         ``axis=0``, an xz pane ``axis=1``, a yz pane ``axis=2``. When position ``pos`` is not kept but a
         neighbouring one of the same section is (a person stepping through planes), up to ``ahead``
         more positions onwards are computed with it and kept: the structure tensor's products are
-        needed ~4 sigma either side of what is wanted, so three xy planes of the default 3D features
-        cost ~1.1 times one, and the next steps are free.
+        needed ~4 sigma either side of what is wanted, so two or three xy planes of the default 3D
+        features cost ~1.1 times one, and the next step is free.
         """
         sel = _selection(sel, axis)
         got = self.cache.peek(self._section_key(img, fs, axis, pos, sel))

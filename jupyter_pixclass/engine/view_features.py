@@ -25,8 +25,10 @@ PLANE_PIECE = 256  # side of a piece of one plane of a volume whose 3D tiles spa
 # what a view keeps itself, a share of the cache budget: a zoomed-out 600 x 600 canvas's 98 features are 141 MB,
 # over a quarter of Binder's 512 MB, and the pieces left out were computed again at every update (~370 ms)
 VIEW_SHARE = 3
-# planes of a volume computed with the one shown when a person steps to the next (TileEngine.section_features)
-PLANE_AHEAD = 2
+# planes of a volume computed with the one shown when a person steps to the next (TileEngine.section_features):
+# one, so the step that computes costs about what a step did (two made it ~30 % slower for a third free step;
+# benchmarks/RESULTS.md, "Painting a volume plane by plane")
+PLANE_AHEAD = 1
 
 
 class PieceGrid:
