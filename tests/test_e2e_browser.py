@@ -623,3 +623,54 @@ def test_many_channels_each_get_a_whole_row_in_a_real_browser(lab, tmp_path):
             assert panel["x"] <= name["x"] and name["x"] + name["width"] <= box["x"], (name, box)  # beside its row
             last.click()
             _wait_for(lambda: not last.is_checked(), 10, "the σ 40 box to be unticked by a click")
+
+
+PLANES_CELLS = [
+    "import numpy as np\n"
+    "import jupyter_pixclass as pc\n"
+    "vol, truth = pc.datasets.nuclei((24, 128, 160), seed=3)\n"
+    "project = pc.Project(['Nucleus', 'Background'], features=pc.FeatureSet(sigmas=[1.0, 2.0]), n_estimators=10)\n"
+    "project.add_image(vol)\n"
+    "app = pc.PixelClassifierApp(project, canvas_size=(384, 384))\n"
+    "app.cursor = (12, 64, 80)\n"
+    "for k, c in ((1, 1), (2, 3)):  # a stroke in a nucleus and one in the background of plane 12\n"
+    "    y, x = np.argwhere(truth['classes'][12] == c)[0]\n"
+    "    app.stroke([(int(x), int(y)), (int(x) + 1, int(y))], k, radius=1)\n"
+    "app.live_update = True\n"
+    "app",
+    "def check(name):\n"
+    "    app.wait_idle(120)\n"
+    "    prob, valid = app.prediction.probabilities()\n"
+    "    ys, xs, iny, inx = app.view.indices()\n"
+    "    want = project.predict(0)[app.z][np.ix_(ys[iny], xs[inx])]\n"
+    "    np.save(name, np.array([app.z, project.engine.rows_computed, valid[np.ix_(iny, inx)].all(),\n"
+    "                            np.abs(prob[np.ix_(iny, inx)] - want).max(), app.prediction.vf.planes_kept]))\n"
+    "check('plane_13.npy')",
+    "check('plane_14.npy')",
+]
+
+
+def test_stepping_through_planes_in_a_real_browser(lab, tmp_path):
+    """ArrowUp over the xy view steps the shown plane of a volume; the first step computes the next plane with
+    it, so the second step computes nothing; each overlay is the whole forest's prediction on its plane."""
+    from playwright.sync_api import sync_playwright
+
+    url, token, d = lab
+    _notebook(d / "planes.ipynb", PLANES_CELLS)
+    with sync_playwright() as pw:
+        with _page(pw, tmp_path, d, 1200) as page:
+            open_app(page, url, token, "lab", notebook="planes.ipynb", workspace="planes")
+            app_text = lambda: page.locator(".pixclass-app").inner_text()  # noqa: E731
+            _wait_for(lambda: "whole forest" in app_text(), 120, "the whole forest's overlay")
+            for cell, name in ((1, "plane_13.npy"), (2, "plane_14.npy")):
+                _press(page, "ArrowUp")  # the pointer over the xy view: the next plane
+                time.sleep(0.5)
+                page.locator(".jp-Cell .cm-content").nth(cell).click()
+                page.keyboard.press("Shift+Enter")
+                _wait_for((d / name).exists, 120, f"{name} saved by the notebook")
+    time.sleep(0.5)
+    z13, rows13, valid13, diff13, kept = np.load(d / "plane_13.npy")
+    z14, rows14, valid14, diff14, _ = np.load(d / "plane_14.npy")
+    assert (z13, z14) == (13, 14) and kept
+    assert rows14 == rows13  # plane 14 came with plane 13: the step computed nothing
+    assert valid13 and valid14 and diff13 < 1e-5 and diff14 < 1e-5
