@@ -94,7 +94,7 @@ class PlaneFeatures(PieceGrid):
                 return fm.reshape(fm.shape[0], -1), got[1]
             self._feats[k] = None  # evicted meanwhile: computed again
             self._held -= self._kept.pop(k)
-        dense = axis == 2 or nbytes == 4 * fs.n_features_for(img.n_channels, 3) * zs.size * hs.size
+        dense = axis == 2 or hs.size == hs[-1] - hs[0] + 1  # an xz pane's span of columns holds only those shown
         if dense and self._held + nbytes <= self.max_bytes // 4:
             fm = eng.section_features(img, fs, axis, self.pos, sel, self.ahead)
             got = (fm.reshape(fm.shape[0], -1), None)
