@@ -1,4 +1,5 @@
 """The widget through its traits and scripted surface (no browser; see test_e2e_browser.py)."""
+import re
 import time
 
 import numpy as np
@@ -40,6 +41,9 @@ def test_live_update_trains_draws_and_times(app, scene, stroke_points):
     assert set(app.timings) == {"features", "train", "predict", "render", "total", "first"}
     assert all(v >= 0 for v in app.timings.values()) and "done" in app.status
     assert app.timings["first"] == app.timings["total"]  # no preview: the first overlay is the whole forest's
+    # the status line says so, with the complete overlay's time (benchmarks/bench_browser.py reads it there)
+    got = re.search(r" done, whole forest: .*total (\d+) ms", app.status)
+    assert got and int(got.group(1)) == round(app.timings["total"] * 1000)
     after = app.frame()
     assert np.abs(after - before).mean() > 0.01  # the overlay is on the image
     forest = app.project.forest
