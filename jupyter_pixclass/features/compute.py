@@ -200,16 +200,12 @@ def _sigma_features(x, s, fams, rel, out, slot, orow, x0, ws):
     if st:
         t = prods
         A = R // N
-        for axis in range(nd - 2):  # 3D: along Z first, over the planes kept, into the planes wanted only
-            # (the products exist on ~2 sigma of planes either side; smoothing all of them across planes
-            # when one plane is wanted computed ~4 sigma + 1 planes for one)
-            t = t.reshape(P, A, N, W)
-            zw = np.flatnonzero((orow >= 0).reshape(A, N).any(1))
-            span = (int(zw[0]), int(zw[-1]) + 1) if zw.size else (0, 1)
-            A = span[1] - span[0]
-            orow = orow.reshape(-1, N)[span[0]:span[1]].ravel()
-            t = filter_axis(t, axis + 1, sig_st[axis], [0], out=ws.flat("pass0", P * A * N * W).reshape(1, P, A, N, W),
-                            span=span)[0]
+        if L:  # 3D: along Z first, over the planes kept, into the planes wanted (wz) only (the products exist on
+            # ~2 sigma of planes either side; smoothing all of them when one plane is wanted computed 4 sigma + 1)
+            t = filter_axis(t.reshape(P, A, N, W), 1, sig_st[0], [0], span=wz,
+                            out=ws.flat("pass0", P * (wz[1] - wz[0]) * N * W).reshape(1, P, wz[1] - wz[0], N, W))[0]
+            A = wz[1] - wz[0]
+            orow = orow.reshape(-1, N)[wz[0]:wz[1]].ravel()
         half = gaussian_kernel(sig_st[-2], 0)[0].astype(np.float32)
         outs = np.flatnonzero(orow >= 0).astype(np.int64)
         run_rows(tensor_rows, outs.size, t.reshape(P, A, N, W), reflect_index(N, half.size - 1), half, nd, out,
