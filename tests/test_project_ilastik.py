@@ -116,6 +116,17 @@ def test_3d_axisorder_and_2d_features(tmp_path):
     assert p.features.mode == "2d"  # every selected scale computed in 2D in ilastik
 
 
+def test_3d_project_with_some_scales_in_2d_says_so(tmp_path):
+    # as ilastik ticks "in 2D" for a scale whose kernel outgrows a thin volume (ilastik-4ij's reference project)
+    vol, truth = pc.datasets.nuclei((8, 30, 32), seed=2)
+    write_ilp(tmp_path / "v.ilp", [{"data": vol.data, "axes": "zyxc", "blocks": [
+        ("[2:3,5:7,10:13,0:1]", np.ones((1, 2, 3, 1), np.uint8))]}],
+        features=(["GaussianSmoothing"], [1.0, 2.0, 10.0], [[1, 1, 1]], [False, False, True]))
+    with pytest.warns(UserWarning, match=r"sigma 10 plane by plane.*every scale is filtered in 3D"):
+        p = pc.Project.from_ilastik(tmp_path / "v.ilp")
+    assert p.features.mode == "auto" and p.features.spatial_ndim(3) == 3
+
+
 def test_a_lane_larger_than_memory_stays_in_its_file(tmp_path, monkeypatch):
     vol, truth = pc.datasets.nuclei((20, 96, 112), seed=2)
     with h5py.File(tmp_path / "raw.h5", "w") as f:  # as ilastik's data export writes it: c first

@@ -204,8 +204,9 @@ def _one_image(axes, shape):
         shape[axes.index(a)] == 1 for a in "T" if a in axes)
 
 
-def _feature_set(f, path, is_3d):
-    """The selected features, or None when the project selects none (the caller says so)."""
+def _feature_set(f, path, is_3d, warn):
+    """The selected features, or None when the project selects none (the caller says so); what cannot be kept
+    as ilastik had it is added to ``warn``."""
     g = f.get("FeatureSelections")
     if g is None or hasattr(g, "shape") or "SelectionMatrix" not in g or "FeatureIds" not in g or "Scales" not in g:
         return None
@@ -233,6 +234,13 @@ def _feature_set(f, path, is_3d):
         used = sorted({j for _, j in zip(*np.nonzero(sel))})
         if in2d.size == len(scales) and in2d[used].all():
             mode = "2d"  # our FeatureSet has one mode: 2D only when every selected scale is
+        elif in2d.size == len(scales) and in2d[used].any():
+            # ilastik ticks "in 2D" where a scale's kernel outgrows a thin volume; one mode per set here
+            flat = ", ".join(f"{scales[j]:g}" for j in used if in2d[j])
+            warn.append(f"ilastik filtered sigma {flat} plane by plane (in 2D) and the other scales in 3D; here "
+                        f"every scale is filtered in 3D (one mode per feature set), so the forest is trained on "
+                        f"3D features at sigma {flat}; FeatureSet(..., mode='2d') filters every scale plane by "
+                        f"plane")
     return FeatureSet(pairs=pairs, mode=mode)
 
 
@@ -368,7 +376,7 @@ def _read_state(f, path, image_root):
         extra = [e if e not in names else f"{e} ({len(names) + i + 1})" for i, e in enumerate(extra)]
         names = names + extra
         colors = None if colors is None else colors + [None] * (len(names) - len(colors))
-    fs = _feature_set(f, path, any(img.ndim_spatial == 3 for img, _ in images))
+    fs = _feature_set(f, path, any(img.ndim_spatial == 3 for img, _ in images), warn)
     if fs is None:
         warn.append("the project selects no features yet; using the default grid (FeatureSet.default())")
         fs = FeatureSet.default()
