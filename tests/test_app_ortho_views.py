@@ -12,10 +12,11 @@ def volume():
     return pc.datasets.nuclei((24, 96, 128), seed=2)
 
 
-@pytest.fixture
-def app3d(volume):
+@pytest.fixture(params=[(), (2.5,)], ids=["3D", "σ 2.5 in 2D"])
+def app3d(volume, request):
     img, _ = volume
-    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 2.5]), n_estimators=30)
+    fs = pc.FeatureSet(sigmas=[1.0, 2.5], in_2d=request.param)
+    p = pc.Project(["Nucleus", "Background"], features=fs, n_estimators=30)
     p.add_image(img)
     a = pc.PixelClassifierApp(p, canvas_size=(300, 300))
     yield a
@@ -171,3 +172,16 @@ def test_the_mouse_and_keys_on_the_panes(app3d):
     a.keyboard.on_key({"key": "PageDown"}, "xy")
     assert a.cursor == (0, 20, 51)
     assert int(np.asarray(a.project.labels(0)).sum()) == 2 * lab.astype(bool).sum()  # keys painted nothing
+
+
+def test_the_feature_grid_of_a_volume_has_an_in_2d_row(app3d, app):
+    assert app.feature_grid.in_2d == {}  # a 2D image: no such row
+    g = app3d.feature_grid
+    for key, cb in g.checks.items():
+        cb.value = key in {("gaussian", 1.0), ("hessian_eigenvalues", 5.0)}
+    for s, cb in g.in_2d.items():
+        cb.value = s == 5.0
+    app3d.apply_feature_grid()
+    fs = app3d.project.features
+    assert fs.pairs == [("gaussian", 1.0), ("hessian_eigenvalues", 5.0)] and fs.in_2d == (5.0,)
+    assert "6 features" in g.info.value  # 2 channels x (1 + 2 eigenvalues in the plane)

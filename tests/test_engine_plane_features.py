@@ -30,12 +30,13 @@ def _assemble(pf, n_features):
     return out
 
 
-@pytest.mark.parametrize("mode", ["3d", "2d"])
+@pytest.mark.parametrize("mode", ["3d", "2d", "σ 1.6 in 2D"])
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (3.0, 1.0, 0.8)])
 def test_panes_equal_the_whole_volume(mode, spacing):
     rng = np.random.default_rng(1)
     img = pc.Image(rng.random((70, 40, 300, 2)).astype(np.float32), axes="ZYXC", spacing=spacing)
-    fs = pc.FeatureSet(sigmas=[0.7, 1.6], mode=mode)
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6], mode=mode) if len(mode) == 2 else pc.FeatureSet(sigmas=[0.7, 1.6],
+                                                                                            in_2d=[1.6])
     whole = compute_features(img, fs)  # (Z, Y, X, F)
     eng = TileEngine(cache_bytes=2**28)
     for plane, pos in (("xz", 13), ("yz", 277)):

@@ -98,13 +98,14 @@ def test_3d_structure_tensor_and_mixed_families():
     close(got[..., 2:], feats(v, "structure_tensor_eigenvalues", 1.0))
 
 
-@pytest.mark.parametrize("mode", ["auto", "2d"])
+@pytest.mark.parametrize("mode", ["auto", "2d", "σ 1.6 in 2D"])
 def test_3d_blockwise_into_any_array_equals_whole(tmp_path, mode):
     import h5py
 
     rng = np.random.default_rng(7)
     v = pc.Image(rng.random((12, 30, 34, 2)).astype(np.float32), axes="ZYXC")
-    fs = pc.FeatureSet(sigmas=[0.7, 1.6], mode=mode)
+    fs = pc.FeatureSet(sigmas=[0.7, 1.6], mode=mode) if len(mode) < 5 else pc.FeatureSet(sigmas=[0.7, 1.6],
+                                                                                           in_2d=[1.6])
     whole = np.moveaxis(pc.compute_features(v, fs), -1, 0)
     with h5py.File(tmp_path / "f.h5", "w") as f:  # not an ndarray: planes are written sigma by sigma
         ds = f.create_dataset("features", shape=whole.shape, dtype="float32")
@@ -167,6 +168,34 @@ def test_names_order_and_counts():
     f = pc.compute_features(pc.Image(x), fs)
     j = names.index("Laplacian of Gaussian σ=3.5 [ch 1]")
     close(f[..., j], ndi.gaussian_laplace(x, 3.5))
+
+
+def test_scales_in_2d_of_a_volume_are_its_planes_filtered_alone():
+    """ilastik's "in 2D" column: those scales filtered plane by plane, the others in 3D, names and counts to match."""
+    vol, _ = pc.datasets.nuclei((10, 40, 44), seed=2)
+    fs = pc.FeatureSet(sigmas=[1.0, 3.0], in_2d=[3.0, 7.0])  # 7 is not in the set: nothing to filter
+    assert fs.in_2d == (3.0,) and fs.n_features(1, 3) == (4 + 3 + 3) + (4 + 2 + 2) and fs.n_features(1, 2) == 16
+    names = fs.names(2, 3)
+    assert len(names) == 2 * 18 and "Hessian of Gaussian Eigenvalue 2 σ=3 in 2D [ch 2]" in names
+    assert "Hessian of Gaussian Eigenvalue 3 σ=3 in 2D [ch 2]" not in names and fs.names(1, 2) == \
+        pc.FeatureSet(sigmas=[1.0, 3.0]).names(1, 2)  # a 2D image: nothing changes
+    got = pc.compute_features(vol, fs)
+    ref = dict(zip(pc.FeatureSet(sigmas=[1.0]).names(2, 3), np.moveaxis(pc.compute_features(
+        vol, pc.FeatureSet(sigmas=[1.0])), -1, 0)))
+    flat = pc.FeatureSet(sigmas=[3.0], mode="2d")
+    ref.update((n.replace("σ=3 ", "σ=3 in 2D "), a) for n, a in zip(
+        flat.names(2, 2), np.moveaxis(pc.compute_features(vol, flat), -1, 0)))
+    assert sorted(ref) == sorted(names)
+    for j, n in enumerate(names):
+        np.testing.assert_array_equal(got[..., j], ref[n], err_msg=n)
+    # the set's identity: saved, compared, selected; a set without in_2d keeps the key saved forests name
+    assert pc.FeatureSet.from_dict(fs.to_dict()) == fs != pc.FeatureSet(sigmas=[1.0, 3.0])
+    assert pc.FeatureSet(sigmas=[1.0]).key() == ((("gaussian", 1.0),) + tuple(
+        (f, 1.0) for f in pc.FeatureSet(sigmas=[1.0]).families[1:]), "auto", None)
+    assert fs.select(max_sigma=2).in_2d == () and fs.select(families=["gaussian"]).in_2d == (3.0,)
+    for bad in ("3", [0], [True], [float("nan")], {"a": 1}):
+        with pytest.raises(ValueError, match="in_2d"):
+            pc.FeatureSet(sigmas=[3.0], in_2d=bad)
 
 
 def test_select_dict_roundtrip_and_errors():
@@ -262,7 +291,8 @@ def test_only_the_wanted_features_are_computed_and_equal_the_whole_sets(shape):
     data = img.data.astype(np.float32)
     inner = tuple(slice(2, n - 3) for n in shape)
     spacing = (1.0,) * len(shape)
-    for fs in (pc.FeatureSet.default(), pc.FeatureSet(sigmas=[1.0, 3.5], mode="2d")):
+    for fs in (pc.FeatureSet.default(), pc.FeatureSet(sigmas=[1.0, 3.5], in_2d=[3.5]),
+               pc.FeatureSet(sigmas=[1.0, 3.5], mode="2d")):
         full = compute.features_inner(data, fs, spacing, inner)
         for seed in range(4):
             wanted = np.random.default_rng(seed).random(full.shape[0]) < 0.15

@@ -116,15 +116,26 @@ def test_3d_axisorder_and_2d_features(tmp_path):
     assert p.features.mode == "2d"  # every selected scale computed in 2D in ilastik
 
 
-def test_3d_project_with_some_scales_in_2d_says_so(tmp_path):
+def test_3d_project_with_some_scales_in_2d(tmp_path):
     # as ilastik ticks "in 2D" for a scale whose kernel outgrows a thin volume (ilastik-4ij's reference project)
     vol, truth = pc.datasets.nuclei((8, 30, 32), seed=2)
     write_ilp(tmp_path / "v.ilp", [{"data": vol.data, "axes": "zyxc", "blocks": [
         ("[2:3,5:7,10:13,0:1]", np.ones((1, 2, 3, 1), np.uint8))]}],
-        features=(["GaussianSmoothing"], [1.0, 2.0, 10.0], [[1, 1, 1]], [False, False, True]))
-    with pytest.warns(UserWarning, match=r"sigma 10 plane by plane.*every scale is filtered in 3D"):
-        p = pc.Project.from_ilastik(tmp_path / "v.ilp")
-    assert p.features.mode == "auto" and p.features.spatial_ndim(3) == 3
+        features=(["GaussianSmoothing", "HessianOfGaussianEigenvalues"], [1.0, 2.0, 10.0],
+                  [[1, 1, 1], [0, 1, 1]], [False, False, True]))
+    p = pc.Project.from_ilastik(tmp_path / "v.ilp")
+    assert p.features.mode == "auto" and p.features.in_2d == (10.0,)
+    # per channel 3 + 3 + 2 (the eigenvalues of sigma 10 in the plane), as ilastik counts them
+    names = p.feature_names()
+    assert len(names) == 2 * 8 and names[2] == "Gaussian Smoothing σ=10 in 2D [ch 1]"
+    assert names[6:8] == ["Hessian of Gaussian Eigenvalue 1 σ=10 in 2D [ch 1]",
+                          "Hessian of Gaussian Eigenvalue 2 σ=10 in 2D [ch 1]"]
+    mask = np.zeros((8, 30, 32), bool)
+    mask[2, 20:24, 2:5] = True
+    p.paint(0, mask, 2)
+    flat = pc.compute_features(vol, pc.FeatureSet(sigmas=[10.0], families=["gaussian"], mode="2d"))[..., 0]
+    np.testing.assert_array_equal(pc.compute_features(vol, p.features)[..., 2], flat)
+    assert p.train().predict(0).shape == (8, 30, 32, 2)
 
 
 def test_a_lane_larger_than_memory_stays_in_its_file(tmp_path, monkeypatch):

@@ -30,6 +30,16 @@ class FeatureGrid(W.VBox):
                                 tooltip=f"{FAMILY_TITLES[f]}, σ = {s:g}")
                 self.checks[(f, s)] = cb
                 cells.append(cb)
+        # a volume filtered in 3D: ilastik's "in 2D" row, a scale filtered plane by plane (thin stacks)
+        imgs = app.project.images
+        self.in_2d = {}
+        if imgs and imgs[0].ndim_spatial == 3 and fs.mode != "2d":
+            cells.append(W.Label("in 2D", tooltip="filter this scale plane by plane, the others in 3D",
+                                 layout=W.Layout(width="112px")))
+            for s in sigmas:
+                self.in_2d[s] = W.Checkbox(value=round(s, 6) in fs.in_2d, indent=False, layout=W.Layout(width="28px"),
+                                           tooltip=f"σ = {s:g} plane by plane (in 2D)")
+                cells.append(self.in_2d[s])
         grid = W.GridBox(cells, layout=W.Layout(grid_template_columns=f"112px repeat({len(sigmas)}, 32px)"))
         self.normalize = W.Checkbox(value=fs.normalize == "percentile", indent=False,
                                     description="normalize each image (1–99.8 %)",
@@ -54,8 +64,10 @@ class FeatureGrid(W.VBox):
         pairs = self.selected()
         if not pairs:
             return None
-        return FeatureSet(pairs=pairs, mode=self.app.project.features.mode,
-                          normalize="percentile" if self.normalize.value else None)
+        fs = self.app.project.features
+        flat = [s for s, cb in self.in_2d.items() if cb.value] if self.in_2d else fs.in_2d
+        return FeatureSet(pairs=pairs, mode=fs.mode, normalize="percentile" if self.normalize.value else None,
+                          in_2d=flat)
 
     def update_info(self):
         """Say how many features the ticked boxes give."""

@@ -219,7 +219,7 @@ def _rows(a, n_lead):
     return v
 
 
-def _channel_features(x, fs, spacing, out, inner, ws, pairs=None):
+def _channel_features(x, layout, spacing, out, inner, ws, pairs):
     """Features of one channel ``x`` (spatial, filter dims) for the ``inner`` part of it.
 
     ``inner`` holds a slice per axis, or for axes but the last a sorted array of indices: the
@@ -228,17 +228,15 @@ def _channel_features(x, fs, spacing, out, inner, ws, pairs=None):
     ``out`` is an ndarray (F_channel, inner shape) written in place, or a function
     ``out(j, planes)`` taking each sigma's planes (``planes`` (k, inner shape) belong at
     ``j..j+k-1``) as soon as they exist, so a block's features need not all be held at once.
-    ``pairs``: only these ``(family, sigma)`` of ``fs.pairs`` are computed (their rows of ``out``).
+    ``pairs``: the ``(family, sigma)`` computed, at the rows of ``out`` that ``layout`` (``FeatureSet.layout``)
+    gives them, ``x.ndim`` dimensional each.
     """
     nd = x.ndim
     smin = min(spacing)
     rel = [smin / s for s in spacing]  # sigma in units of the finest axis
-    index, base = {}, 0
-    for f, s in fs.pairs:  # position of each (family, sigma) in names() order
-        index[(f, s)] = base
-        base += n_components(f, nd)
+    index = {p: at for p, (at, _) in layout.items()}  # position of each (family, sigma) in names() order
     by_sigma = {}
-    for f, s in fs.pairs if pairs is None else pairs:
+    for f, s in pairs:
         by_sigma.setdefault(s, set()).add(f)
     lead = [np.arange(n)[sel] for sel, n in zip(inner[:-1], x.shape[:-1])]  # slices or index arrays
     lens = [len(v) for v in lead] + [len(range(*inner[-1].indices(x.shape[-1])))]
@@ -276,10 +274,7 @@ def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None, wante
     nsp = data.ndim - 1
     fnd = fs.spatial_ndim(nsp)
     per_c = fs.n_features(1, fnd)
-    spans, at = [], 0  # each (family, sigma)'s rows within a channel's
-    for f, s in fs.pairs:
-        spans.append((f, s, at, at + n_components(f, fnd)))
-        at = spans[-1][-1]
+    layout = fs.layout(fnd)  # each (family, sigma)'s rows within a channel's
     inner = tuple(inner) if inner is not None else (slice(None),) * nsp
     ws = ws or Workspace()
     ws.shape = data.shape[:-1] if fnd == nsp else data.shape[1:-1]
@@ -295,17 +290,22 @@ def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None, wante
 
     for c in range(data.shape[-1]):
         off = c * per_c
-        pairs = None if wanted is None else [(f, s) for f, s, a, b in spans if wanted[off + a:off + b].any()]
-        if pairs == []:
+        pairs = [p for p, (a, k) in layout.items() if wanted is None or wanted[off + a:off + a + k].any()]
+        if not pairs:
             continue
         x = np.ascontiguousarray(data[..., c], np.float32)
-        if fnd == nsp:
-            _channel_features(x, fs, spacing, target(off, lambda o: o, dst), inner, ws, pairs)
-        else:  # plane by plane through a volume
+        # in a volume filtered in 3D, the in_2d scales go plane by plane as mode="2d" filters every one
+        flat = [p for p in pairs if fs.pair_ndim(p[1], fnd) < nsp]
+        if len(flat) < len(pairs):
+            _channel_features(x, layout, spacing, target(off, lambda o: o, dst), inner, ws,
+                              [p for p in pairs if p not in flat])
+        if flat:
+            ws.shape = data.shape[1:-1]  # plane-sized scratch from here on
             for zi, z in enumerate(np.arange(x.shape[0])[inner[0]]):
                 where = None if dst is None else ((dst[0].start or 0) + zi,) + tuple(dst[1:])
-                _channel_features(x[z], fs, spacing[1:], target(off, lambda o, zi=zi: o[:, zi], where),
-                                  inner[1:], ws, pairs)
+                _channel_features(x[z], layout, spacing[1:], target(off, lambda o, zi=zi: o[:, zi], where),
+                                  inner[1:], ws, flat)
+            ws.shape = data.shape[:-1] if fnd == nsp else data.shape[1:-1]
 
 
 def compute_features(image, fs=None, block=None, out=None, ranges=None):

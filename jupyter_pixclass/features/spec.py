@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from .kernels import kernel_radius
 
@@ -53,6 +54,11 @@ class FeatureSet:
         ``"percentile"`` maps each channel of each image from its 1st..99.8th percentile onto
         [0, 1] before filtering, so a classifier trained on dim images applies to bright ones
         (ilastik uses raw intensities: the default, ``None``, does too).
+    in_2d : sequence of float, optional
+        Sigmas filtered plane by plane in a volume while the others are filtered in 3D, as
+        ilastik's "in 2D" column: a scale whose kernel outgrows a thin stack, or planes far apart.
+        Their eigenvalue families give two values (in the plane), and their names end "in 2D".
+        Only sigmas of the set count; nothing changes for 2D images or with ``mode="2d"``.
 
     Examples
     --------
@@ -62,7 +68,7 @@ class FeatureSet:
 'Laplacian of Gaussian σ=1.0 [ch 1]', 'Laplacian of Gaussian σ=3.5 [ch 1]']
     """
 
-    def __init__(self, sigmas=None, families=None, mode="auto", pairs=None, normalize=None):
+    def __init__(self, sigmas=None, families=None, mode="auto", pairs=None, normalize=None, in_2d=()):
         if mode not in ("auto", "2d", "3d"):
             raise ValueError(f"mode must be 'auto', '2d' or '3d'; got {mode!r}")
         if normalize not in (None, "percentile"):
@@ -87,6 +93,15 @@ class FeatureSet:
         if not clean:
             raise ValueError("a FeatureSet needs at least one (family, sigma) pair")
         self.pairs = sorted(clean, key=lambda p: (FAMILIES.index(p[0]), p[1]))
+        in_2d = in_2d.tolist() if hasattr(in_2d, "tolist") else in_2d  # a numpy array of sigmas
+        if not isinstance(in_2d, (list, tuple, set, frozenset)):
+            raise ValueError(f"in_2d should be a list of sigmas; got {str(in_2d)[:40]!r}")
+        flat = set()
+        for s in in_2d:
+            if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s) or s <= 0:
+                raise ValueError(f"in_2d holds sigmas (positive numbers); got {str(s)[:40]!r}")
+            flat.add(round(float(s), 6))
+        self.in_2d = tuple(sorted(flat & {s for _, s in self.pairs}))  # a scale not in the set changes nothing
 
     @classmethod
     def default(cls):
@@ -117,7 +132,7 @@ class FeatureSet:
             raise ValueError(
                 f"no features left after select(min_sigma={min_sigma}, max_sigma={max_sigma}, families={families})"
             )
-        return FeatureSet(pairs=keep, mode=self.mode, normalize=self.normalize)
+        return FeatureSet(pairs=keep, mode=self.mode, normalize=self.normalize, in_2d=self.in_2d)
 
     def spatial_ndim(self, image_ndim):
         """Dimensionality the filters run in for an image of ``image_ndim`` spatial axes."""
@@ -145,9 +160,22 @@ class FeatureSet:
                              f"cannot learn from both. Filter volumes plane by plane (FeatureSet(..., mode='2d')) to "
                              f"mix them, or keep them in separate projects")
 
+    def pair_ndim(self, sigma, ndim):
+        """Dimensionality a scale is filtered in when the set filters in ``ndim`` (2 for an ``in_2d`` sigma)."""
+        return 2 if ndim == 3 and round(float(sigma), 6) in self.in_2d else ndim
+
+    def layout(self, ndim):
+        """``{(family, sigma): (first row, rows)}`` of one channel's features in ``ndim`` filter dimensions."""
+        out, at = {}, 0
+        for f, s in self.pairs:
+            k = n_components(f, self.pair_ndim(s, ndim))
+            out[(f, s)] = (at, k)
+            at += k
+        return out
+
     def n_features(self, n_channels=1, ndim=2):
         """Number of features for ``n_channels`` channels in ``ndim`` filter dimensions."""
-        return n_channels * sum(n_components(f, ndim) for f, _ in self.pairs)
+        return n_channels * sum(n_components(f, self.pair_ndim(s, ndim)) for f, s in self.pairs)
 
     def n_features_for(self, n_channels, image_ndim):
         """Number of features of an image of ``n_channels`` channels and ``image_ndim`` spatial axes."""
@@ -158,12 +186,13 @@ class FeatureSet:
         out = []
         for c in range(n_channels):
             for f, s in self.pairs:
-                k = n_components(f, ndim)
+                flat = self.pair_ndim(s, ndim) < ndim
+                k = n_components(f, 2 if flat else ndim)
                 for j in range(k):
                     t = FAMILY_TITLES[f]
                     if k > 1:
                         t = t[:-1] + f" {j + 1}"  # "Eigenvalues" -> "Eigenvalue 1"
-                    out.append(f"{t} σ={s:g} [ch {c + 1}]")
+                    out.append(f"{t} σ={s:g}{' in 2D' if flat else ''} [ch {c + 1}]")
         return out
 
     def halo(self, ndim=2):
@@ -178,16 +207,21 @@ class FeatureSet:
 
     def to_dict(self):
         """The set as JSON-ready data (see :meth:`from_dict`)."""
-        return {"pairs": [[f, s] for f, s in self.pairs], "mode": self.mode, "normalize": self.normalize}
+        d = {"pairs": [[f, s] for f, s in self.pairs], "mode": self.mode, "normalize": self.normalize}
+        if self.in_2d:
+            d["in_2d"] = list(self.in_2d)
+        return d
 
     @classmethod
     def from_dict(cls, d):
         """The set :meth:`to_dict` wrote; pairs are checked as in the constructor."""
-        return cls(pairs=[tuple(p) for p in d["pairs"]], mode=d.get("mode", "auto"), normalize=d.get("normalize"))
+        return cls(pairs=[tuple(p) for p in d["pairs"]], mode=d.get("mode", "auto"), normalize=d.get("normalize"),
+                   in_2d=d.get("in_2d", ()))
 
     def key(self):
         """Hashable identity (for caches)."""
-        return (tuple(self.pairs), self.mode, self.normalize)
+        # sets without in_2d keep the key they always had (saved forests name the key they were trained on)
+        return (tuple(self.pairs), self.mode, self.normalize) + ((self.in_2d,) if self.in_2d else ())
 
     def __eq__(self, other):
         return isinstance(other, FeatureSet) and self.key() == other.key()
@@ -199,6 +233,7 @@ class FeatureSet:
         return len(self.pairs)
 
     def __repr__(self):
-        norm = f", normalize={self.normalize!r}" if self.normalize else ""
+        norm = (f", normalize={self.normalize!r}" if self.normalize else "") + (
+            f", in_2d={list(self.in_2d)}" if self.in_2d else "")
         return (f"FeatureSet({len(self.pairs)} pairs, families={self.families}, sigmas={self.sigmas}, "
                 f"mode={self.mode!r}{norm})")

@@ -228,20 +228,18 @@ def _feature_set(f, path, is_3d, warn):
     pairs = [(FEATURE_IDS[ids[i]], float(scales[j])) for i, j in zip(*np.nonzero(sel))]
     if not pairs:
         return None
-    mode = "auto"
+    mode, flat = "auto", ()
     if is_3d and "ComputeIn2d" in g:
         in2d = np.asarray(g["ComputeIn2d"][()], bool).ravel()
         used = sorted({j for _, j in zip(*np.nonzero(sel))})
-        if in2d.size == len(scales) and in2d[used].all():
-            mode = "2d"  # our FeatureSet has one mode: 2D only when every selected scale is
-        elif in2d.size == len(scales) and in2d[used].any():
-            # ilastik ticks "in 2D" where a scale's kernel outgrows a thin volume; one mode per set here
-            flat = ", ".join(f"{scales[j]:g}" for j in used if in2d[j])
-            warn.append(f"ilastik filtered sigma {flat} plane by plane (in 2D) and the other scales in 3D; here "
-                        f"every scale is filtered in 3D (one mode per feature set), so the forest is trained on "
-                        f"3D features at sigma {flat}; FeatureSet(..., mode='2d') filters every scale plane by "
-                        f"plane")
-    return FeatureSet(pairs=pairs, mode=mode)
+        if in2d.size != len(scales):
+            warn.append(f"FeatureSelections/ComputeIn2d has {in2d.size} entries for {len(scales)} scales; every "
+                        f"scale is filtered in 3D")
+        elif in2d[used].all():
+            mode = "2d"  # every selected scale plane by plane: the whole set is
+        else:  # ilastik ticks "in 2D" where a scale's kernel outgrows a thin volume
+            flat = [float(scales[j]) for j in used if in2d[j]]
+    return FeatureSet(pairs=pairs, mode=mode, in_2d=flat)
 
 
 def _is_pixel_classification(f, path):
