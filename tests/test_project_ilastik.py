@@ -100,6 +100,19 @@ def test_2d_internal_and_external_lanes(tmp_path, scene2d):
     assert p.train().predict(0).shape == (60, 70, 2)  # retrained on the imported labels
 
 
+def test_a_lane_with_a_prediction_mask_says_it_is_not_applied(tmp_path, scene2d):
+    img, _ = scene2d
+    lanes = [{"data": img.data, "axes": "yxc", "blocks": [("[10:15,20:28,0:1]", np.full((5, 8, 1), 1, np.uint8))]}]
+    write_ilp(tmp_path / "p.ilp", lanes * 2, features=FEATS)
+    with h5py.File(tmp_path / "p.ilp", "a") as f:
+        for lane in ("lane0000", "lane0001"):  # ilastik writes an empty group for a role left unset
+            f.create_group(f"Input Data/infos/{lane}/Prediction Mask")
+        f["Input Data/infos/lane0001/Prediction Mask/location"] = b"FileSystem"
+    with pytest.warns(UserWarning, match=r"lane0001 has a Prediction Mask in ilastik; it is not read here") as rec:
+        p = pc.Project.from_ilastik(tmp_path / "p.ilp")
+    assert not any("lane0000" in str(w.message) for w in rec) and len(p.images) == 2
+
+
 def test_3d_axisorder_and_2d_features(tmp_path):
     vol, truth = pc.datasets.nuclei((8, 40, 44), seed=2)
     zyxc = vol.data

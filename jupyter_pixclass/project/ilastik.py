@@ -276,6 +276,12 @@ def _lane_infos(f, path):
     return sorted(out, key=lambda t: t[1])
 
 
+def _has_role(lane_group, role):
+    """Whether a lane sets data for ``role`` (ilastik writes an empty group for a role left unset)."""
+    g = lane_group.get(role) if hasattr(lane_group, "keys") else None
+    return g is not None and hasattr(g, "keys") and len(g) > 0
+
+
 def read_ilastik_state(path, image_root=None):
     """What an ilastik Pixel Classification project holds, as plain data (no Project built).
 
@@ -343,6 +349,10 @@ def _read_state(f, path, image_root):
             warn.append(f"{lane} has no data set in ilastik; skipped")
             continue
         loaded.append((lane, no, _lane_image(f, info, lane, path, ilp_dir, image_root, missing)))
+    masked = [lane for lane, _, _ in lanes if _has_role(f["Input Data/infos"][lane], "Prediction Mask")]
+    if masked:  # ilastik left the pixels outside the mask unpredicted (probabilities 0 in its exports)
+        warn.append(f"{', '.join(masked)} {'has' if len(masked) == 1 else 'have'} a Prediction Mask in ilastik; it is "
+                    f"not read here: every pixel is predicted")
     if missing:
         where = f"image_root={image_root!r}" if image_root else "image_root (not given)"
         raise FileNotFoundError(f"{path!r}: image data not found for {len(missing)} lane(s); pass "
