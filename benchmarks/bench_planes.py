@@ -5,9 +5,9 @@ Ctrl-clicks to move the xz and yz panes. Each case pauses 1 s first; times run u
 complete overlay of every view). For each feature set (the tutorial's sigma 0.3, 1, 3.5, 5 and the default seven
 sigmas): Live Update switched on after 2 strokes (3 s pause), then 8 rounds of (a stroke on the shown plane, a step
 to the next plane), then 2 cursor moves, then 6 steps of the xz pane to the next row; medians, each step's
-time, peak RSS (VmHWM).
+time, peak RSS (VmHWM). ``in2d``: the default set with σ 5 and 10 filtered plane by plane (``in_2d``).
 
-Run: python benchmarks/bench_planes.py [tutorial|default]   (no argument: both, each in its own process)
+Run: python benchmarks/bench_planes.py [tutorial|default|in2d]   (no argument: each, in its own process)
 """
 import statistics
 import subprocess
@@ -20,12 +20,14 @@ import jupyter_pixclass as pc
 from _common import machine, peak_rss_mb
 
 PAUSE = 1.0
-SETS = {"tutorial": [0.3, 1.0, 3.5, 5.0], "default": None}
+SETS = {"tutorial": [0.3, 1.0, 3.5, 5.0], "default": None, "in2d": None}
 
 
 def run(name):
     img, truth = pc.datasets.nuclei((64, 512, 512), seed=3)
     fs = pc.FeatureSet.default() if SETS[name] is None else pc.FeatureSet(sigmas=SETS[name])
+    if name == "in2d":  # the default set with its two largest scales filtered plane by plane (ilastik's "in 2D")
+        fs = pc.FeatureSet(pairs=fs.pairs, in_2d=[5.0, 10.0])
     p = pc.Project(features=fs)
     p.add_image(img)
     app = pc.PixelClassifierApp(p)
@@ -61,7 +63,8 @@ def run(name):
     # the xz pane stepped to the next row, as the arrow keys over it do (the yz pane stays)
     pane_steps = [timed(lambda: setattr(app, "cursor", (app.z, app.cursor[1] + 1, app.cursor[2]))) for _ in range(6)]
     F = fs.n_features(2, 3)
-    print(f"{name} features ({F}, 3D), 64 x 512 x 512 x 2, xy view 512 x 512 and both panes:")
+    print(f"{name} features ({F}, 3D{', σ 5 and 10 in 2D' if fs.in_2d else ''}), 64 x 512 x 512 x 2, xy view 512 x 512 "
+          f"and both panes:")
     print(f"  Live Update on -> complete overlay {first:.2f} s")
     print(f"  stroke on the shown plane -> complete overlay: median {statistics.median(strokes):.2f} s")
     print(f"  step to the next plane -> complete overlay: median {statistics.median(steps):.2f} s, mean "

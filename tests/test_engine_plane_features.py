@@ -125,3 +125,19 @@ def test_a_zoomed_out_xz_pane_keeps_its_shown_voxels():
     assert eng.rows_computed == before and pf.n_ready() == len(pf)
     whole = np.moveaxis(compute_features(img, fs)[:, 12][:, 0:80:2], -1, 0)
     np.testing.assert_allclose(first, whole, rtol=1e-5, atol=1e-5 * np.abs(whole).max())
+
+
+def test_an_xy_plane_reads_across_planes_only_what_its_3d_scales_need():
+    # a scale filtered in 2D needs no planes around the one shown: the slab is as thick as the 3D scales' halo
+    rng = np.random.default_rng(3)
+    vol = rng.random((64, 90, 100, 1)).astype(np.float32)
+    data = Counting(vol)
+    img = pc.Image(np.zeros((2, 1, 1, 1), np.float32), axes="ZYXC")
+    img.data = data
+    fs = pc.FeatureSet(sigmas=[1.0, 8.0], in_2d=[8.0])
+    assert fs.halos(3) == (pc.FeatureSet(sigmas=[1.0]).halo(), fs.halo(), fs.halo()) and fs.halos(2) == (fs.halo(),) * 2
+    assert pc.FeatureSet(sigmas=[1.0, 8.0], mode="2d").halos(3) == (0, fs.halo(), fs.halo())
+    got = TileEngine(cache_bytes=2**28).section_features(img, fs, 0, 32, (None, np.arange(90), slice(0, 100)))
+    assert data.largest <= (2 * fs.halos(3)[0] + 1) * 90 * 100 < (2 * fs.halo() + 1) * 90 * 100
+    ref = compute_features(pc.Image(vol, axes="ZYXC"), fs)[32]
+    np.testing.assert_allclose(np.asarray(got).reshape(-1, 90, 100), np.moveaxis(ref, -1, 0), rtol=1e-5, atol=1e-5)

@@ -161,14 +161,13 @@ class TileEngine:
         """
         g = self.grid(img, fs)
         nsp = len(g.shape)
-        fnd = fs.spatial_ndim(nsp)
-        h = fs.halo(fnd)
+        halos = fs.halos(nsp)
         src, inner = [], []
         for a, s in enumerate(sl):
             lo, hi = s.start, s.stop
             if rows is not None and a < nsp - 1:
                 lo, hi = int(rows[a][0]), int(rows[a][-1]) + 1
-            ha = 0 if (fnd < nsp and a == 0) else h
+            ha = halos[a]
             s0, s1 = max(lo - ha, 0), min(hi + ha, g.shape[a])
             src.append(slice(s0, s1))
             if rows is not None and a < nsp - 1:

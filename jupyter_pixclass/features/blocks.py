@@ -27,10 +27,9 @@ def block_for_budget(shape, fs, n_channels, budget=2 * 2**30):
     """
     nsp = len(shape)
     fnd = fs.spatial_ndim(nsp)
-    halo = fs.halo(fnd)
     F = fs.n_features(n_channels, fnd)
     scratch = (18 if fnd == 3 else 6) + n_channels  # workspace stacks, the block's channels, one channel
-    halos = [0 if (fnd < nsp and a == 0) else halo for a in range(nsp)]
+    halos = fs.halos(nsp)
     options = [sorted({min(b, n) for b in _SIZES} | {n}) for n in shape]
     best, smallest = None, None
     for b in itertools.product(*options):
@@ -49,7 +48,8 @@ def iter_blocks(shape, block, halo, fs_ndim=None):
 
     ``source`` reads the block plus halo (clipped at the borders), ``dest`` is where the
     block goes in the full array, ``inner`` is the block's place inside the source read.
-    In plane-by-plane mode (``fs_ndim`` 2 on a volume) no halo is needed along Z.
+    ``halo``: pixels, or a number per axis (``FeatureSet.halos``). In plane-by-plane mode
+    (``fs_ndim`` 2 on a volume) no halo is needed along Z.
     """
     nd = len(shape)
     if np.isscalar(block):
@@ -57,7 +57,9 @@ def iter_blocks(shape, block, halo, fs_ndim=None):
     block = tuple(int(b) for b in block)
     if len(block) != nd or min(block) < 1:
         raise ValueError(f"block {block} does not fit spatial shape {shape}")
-    halos = [halo] * nd
+    halos = [int(halo)] * nd if np.isscalar(halo) else [int(h) for h in halo]
+    if len(halos) != nd:
+        raise ValueError(f"{len(halos)} halos for {nd} axes")
     if fs_ndim is not None and fs_ndim < nd:
         halos[0] = 0
     for starts in itertools.product(*[range(0, n, b) for n, b in zip(shape, block)]):

@@ -359,7 +359,7 @@ def compute_features(image, fs=None, block=None, out=None, ranges=None):
         _features_block(data, fs, img.spacing, out, dst=None if own else (slice(None),) * len(shape))
     else:
         ws = Workspace()
-        for src, dst, inner in iter_blocks(shape, block, fs.halo(), fs_ndim=fnd):
+        for src, dst, inner in iter_blocks(shape, block, fs.halos(len(shape)), fs_ndim=fnd):
             data = normalized(np.asarray(img.data[src], np.float32), ranges)
             # planes go to out sigma by sigma: no block-sized stack of every feature is held
             _features_block(data, fs, img.spacing, out, inner, dst, ws)

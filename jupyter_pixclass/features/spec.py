@@ -32,6 +32,17 @@ ST_OUTER = 0.5  # ilastik: structure tensor outer scale = 0.5 sigma
 MAX_SIGMA = 100.0
 
 
+def _halo(pairs):
+    """Pixels of context the ``(family, sigma)`` pairs need (the structure tensor smooths its products too)."""
+    h = 0
+    for f, s in pairs:
+        r = kernel_radius(s)
+        if f == "structure_tensor_eigenvalues":
+            r += kernel_radius(ST_OUTER * s)
+        h = max(h, r)
+    return h
+
+
 def n_components(family, ndim):
     """Planes a family gives per channel in ``ndim`` dimensions (eigenvalues: one per axis)."""
     return ndim if family in ("structure_tensor_eigenvalues", "hessian_eigenvalues") else 1
@@ -197,13 +208,16 @@ class FeatureSet:
 
     def halo(self, ndim=2):
         """Pixels of context a block needs so blockwise results equal whole-image ones."""
-        h = 0
-        for f, s in self.pairs:
-            r = kernel_radius(s)
-            if f == "structure_tensor_eigenvalues":
-                r += kernel_radius(ST_OUTER * s)
-            h = max(h, r)
-        return h
+        return _halo(self.pairs)
+
+    def halos(self, n_spatial):
+        """:meth:`halo` per spatial axis of an image of ``n_spatial`` axes: none across the planes of a volume
+        filtered plane by plane, and across them only what the scales filtered in 3D need (not ``in_2d``'s)."""
+        h = self.halo()
+        if n_spatial < 3:
+            return (h,) * n_spatial
+        across = 0 if self.spatial_ndim(3) < 3 else _halo([p for p in self.pairs if p[1] not in self.in_2d])
+        return (across, h, h)
 
     def to_dict(self):
         """The set as JSON-ready data (see :meth:`from_dict`)."""

@@ -100,7 +100,7 @@ def _predict_blocks(project, read, shape, n_ch, spacing, name, out, source, bloc
     fn = block_fn(project.forest, fs, spacing, source, project.class_index(class_name or 1), ranges)
     if out is None:
         out = np.zeros(shape + _tail(project, source, n_ch, fnd), NATURAL_DTYPE[source])
-    for src, dst, inner in iter_blocks(shape, block, fs.halo(fnd), fs_ndim=fnd):
+    for src, dst, inner in iter_blocks(shape, block, fs.halos(len(shape)), fs_ndim=fnd):
         out[dst] = fn(np.asarray(read(src), np.float32), inner)
     return out
 

@@ -27,8 +27,7 @@ def predict_dask(project, array, source="probabilities", spacing=None, class_nam
     if array.numblocks[-1] != 1:
         array = array.rechunk({nsp: -1})
     project.check_input(array.shape[-1], array.shape[:nsp], "dask array")
-    h = fs.halo(fnd)
-    depth = {i: (0 if (fnd < nsp and i == 0) else h) for i in range(nsp)}
+    depth = dict(enumerate(fs.halos(nsp)))  # none across planes filtered plane by plane
     depth[nsp] = 0
     # overlap needs every chunk at least as deep as the halo: widen thin chunks
     new_chunks = {}

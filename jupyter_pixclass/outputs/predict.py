@@ -68,6 +68,6 @@ def predict_array(data, fs, spacing, forest, ranges=None):
         block = tuple(min(s, WHOLE_2D) for s in shape)
     else:
         block = block_for_budget(shape, fs, data.shape[-1], budget=BLOCK_BYTES)
-    for src, dst, inner in iter_blocks(shape, block, fs.halo(fnd), fs_ndim=fnd):
+    for src, dst, inner in iter_blocks(shape, block, fs.halos(nsp), fs_ndim=fnd):
         predict_block(data[src], fs, spacing, forest, inner, ranges, out=out[dst])
     return out
