@@ -215,3 +215,23 @@ def test_hostile_image_entries_kept_as_paths_are_refused_naming_the_file(tmp_pat
             f["images/0"].attrs["meta"] = json.dumps(dict(json.loads(f["images/0"].attrs["meta"]), **change))
         with pytest.raises(ValueError, match=f"m.h5.*{says}"):
             pc.Project.load(bad)
+
+
+def test_scales_in_2d_are_saved_as_a_format_earlier_versions_refuse(tmp_path, monkeypatch):
+    from jupyter_pixclass.project import format as fmt
+
+    vol, truth = pc.datasets.nuclei((8, 40, 44), seed=2)
+    lab = np.zeros(vol.shape_spatial, np.uint8)
+    lab[4] = np.where(truth["classes"][4] == 1, 1, 2)  # one plane labeled
+    for in_2d, version in (((), 1), ((3.0,), 2)):  # Gaussians alone: the same count of features either way
+        p = pc.Project(features=pc.FeatureSet(sigmas=[1.0, 3.0], families=["gaussian"], in_2d=in_2d), n_estimators=5)
+        p.add_image(vol)
+        p.set_labels(0, lab)
+        path = p.train().save(tmp_path / f"v{version}.h5")
+        with h5py.File(path, "r") as f:
+            assert f.attrs["format_version"] == version
+        np.testing.assert_array_equal(pc.Project.load(path).predict(0), p.predict(0))
+    monkeypatch.setattr(fmt, "FORMAT_VERSION", 1)  # a reader from before: it would filter sigma 3 in 3D, silently
+    pc.Project.load(tmp_path / "v1.h5")
+    with pytest.raises(ValueError, match="format 2, newer"):
+        pc.Project.load(tmp_path / "v2.h5")

@@ -24,7 +24,9 @@ from .state import ProjectState, TrainedFor
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_project", "read_project"]
 
 FORMAT = "jupyter-pixclass project"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# version 2 adds scales filtered in 2D (``in_2d`` in the feature set); a file without them is written as version 1,
+# which earlier versions read: one that has them they would filter in 3D, silently, so they refuse it
 # every dataset compressed and checksummed (HDF5's Fletcher-32 filter): a flipped bit in a forest's
 # thresholds or feature numbers would still be a valid forest that predicts garbage; with the
 # checksum, reading it fails and says so (files written before it load as they are)
@@ -54,7 +56,7 @@ def save_project(state, path, images="inline"):
     with atomic_write(path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["format_version"] = FORMAT_VERSION if state.features.in_2d else 1
             meta = {
                 "classes": state.classes, "colors": state.colors,
                 "features": state.features.to_dict(), "random_state": state.random_state,
