@@ -185,3 +185,17 @@ def test_the_feature_grid_of_a_volume_has_an_in_2d_row(app3d, app):
     fs = app3d.project.features
     assert fs.pairs == [("gaussian", 1.0), ("hessian_eigenvalues", 5.0)] and fs.in_2d == (5.0,)
     assert "6 features" in g.info.value  # 2 channels x (1 + 2 eigenvalues in the plane)
+
+
+def test_the_feature_grid_names_scales_wider_than_a_thin_volume():
+    vol, _ = pc.datasets.nuclei((8, 48, 56), seed=2)
+    p = pc.Project(["Nucleus", "Background"], features=pc.FeatureSet(sigmas=[1.0, 2.5]), n_estimators=5)
+    p.add_image(vol)
+    a = pc.PixelClassifierApp(p, canvas_size=(200, 200))
+    try:  # sigma 2.5's kernel reaches 10 planes either side of a plane: beyond the 8 there are
+        assert 'σ 2.5 in 3D reaches beyond all 8 planes: its "in 2D" box' in a.feature_grid.info.value
+        a.feature_grid.in_2d[2.5].value = True
+        a.apply_feature_grid()
+        assert a.project.features.in_2d == (2.5,) and "reach" not in a.feature_grid.info.value
+    finally:
+        a.close()

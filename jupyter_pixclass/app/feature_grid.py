@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
+from ..features.kernels import kernel_radius
 from ..features.spec import DEFAULT_SIGMAS, FAMILIES, FAMILY_TITLES, FeatureSet
 
 SHORT_TITLES = {  # the full titles are the tooltips
@@ -70,8 +71,15 @@ class FeatureGrid(W.VBox):
                           in_2d=flat)
 
     def update_info(self):
-        """Say how many features the ticked boxes give."""
+        """Say how many features the ticked boxes give, and which scales in 3D outreach a thin volume."""
         img = self.app.project.images[0]
         fs = self.app.project.features
         n = fs.n_features_for(img.n_channels, img.ndim_spatial)
-        self.info.value = f"{n} features ({len(fs.pairs)} filters x {img.n_channels} channels)"
+        note = ""
+        if img.ndim_spatial == 3 and fs.spatial_ndim(3) == 3:
+            nz, across = img.shape_spatial[0], min(img.spacing) / img.spacing[0]  # sigma in planes per pixel
+            wide = [s for s in fs.sigmas if s not in fs.in_2d and kernel_radius(s * across) >= nz]
+            if wide:  # what ilastik ticks "in 2D" for: the kernel reaches past every plane of the stack
+                note = (f" · σ {', '.join(f'{s:g}' for s in wide)} in 3D reach{'es' if len(wide) == 1 else ''} "
+                        f"beyond all {nz} planes: its \"in 2D\" box filters it plane by plane")
+        self.info.value = f"{n} features ({len(fs.pairs)} filters x {img.n_channels} channels){note}"
