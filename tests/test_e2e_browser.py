@@ -486,6 +486,7 @@ ORTHO_CELLS = [
     "app.cursor = (8, 20, 48)\n"
     "app",
     "np.save('ortho_labels.npy', np.asarray(project.labels(0)))",
+    "np.save('ortho_in2d.npy', np.array(project.features.in_2d + (project.features.n_features_for(2, 3),)))",
 ]
 
 
@@ -512,7 +513,20 @@ def test_painting_on_the_xz_pane_in_a_real_browser(lab, tmp_path):
             page.locator(".jp-Cell .cm-content").nth(1).click()
             page.keyboard.press("Shift+Enter")
             _wait_for(out.exists, 60, "the labels saved by the second cell")
+            # the feature grid of a volume: ilastik's "in 2D" row; σ 1 ticked there and applied
+            _open_section(page, "Features")
+            tip = "[title='σ = 1 plane by plane (in 2D)']"
+            box2d = page.locator(f".pixclass-app {tip} input[type=checkbox], .pixclass-app input{tip}").first
+            box2d.scroll_into_view_if_needed()
+            assert box2d.is_visible() and not box2d.is_checked()
+            box2d.click()
+            page.locator(".pixclass-app button").filter(has_text="Apply features").click()
+            _wait_for(lambda: "16 features" in page.locator(".pixclass-app").inner_text(), 60, "16 features applied")
+            page.locator(".jp-Cell .cm-content").nth(2).click()
+            page.keyboard.press("Shift+Enter")
+            _wait_for((d / "ortho_in2d.npy").exists, 60, "the feature set saved by the third cell")
     time.sleep(0.5)
+    assert np.load(d / "ortho_in2d.npy").tolist() == [1.0, 16.0]  # σ 1 in 2D: 2 x (1 + 1 + 1 + 1 + 2 + 2) features
     lab3d = np.load(out)
     z, y, x = np.nonzero(lab3d)
     assert lab3d.shape == (16, 64, 96) and set(y) == {20}  # the cursor's row: the plane of the xz pane
