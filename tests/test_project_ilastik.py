@@ -149,6 +149,16 @@ def test_3d_project_with_some_scales_in_2d(tmp_path):
     flat = pc.compute_features(vol, pc.FeatureSet(sigmas=[10.0], families=["gaussian"], mode="2d"))[..., 0]
     np.testing.assert_array_equal(pc.compute_features(vol, p.features)[..., 2], flat)
     assert p.train().predict(0).shape == (8, 30, 32, 2)
+    with h5py.File(tmp_path / "v.ilp", "a") as f:  # flags for fewer scales than there are: said, all in 3D
+        del f["FeatureSelections/ComputeIn2d"]
+        f["FeatureSelections/ComputeIn2d"] = np.array([True])
+    with pytest.warns(UserWarning, match="ComputeIn2d has 1 entries for 3 scales; every scale is filtered in 3D"):
+        assert pc.Project.from_ilastik(tmp_path / "v.ilp").features.in_2d == ()
+    with h5py.File(tmp_path / "v.ilp", "a") as f:  # declared huge: refused before a byte is read
+        del f["FeatureSelections/ComputeIn2d"]
+        f.create_dataset("FeatureSelections/ComputeIn2d", shape=(10**9,), dtype=bool)
+    with pytest.raises(ValueError, match=r"v.ilp.*ComputeIn2d should be at most 64 flags; got bool of shape"):
+        pc.Project.from_ilastik(tmp_path / "v.ilp")
 
 
 def test_a_lane_larger_than_memory_stays_in_its_file(tmp_path, monkeypatch):

@@ -230,7 +230,11 @@ def _feature_set(f, path, is_3d, warn):
         return None
     mode, flat = "auto", ()
     if is_3d and "ComputeIn2d" in g:
-        in2d = np.asarray(g["ComputeIn2d"][()], bool).ravel()
+        cid = g["ComputeIn2d"]
+        if not hasattr(cid, "shape") or cid.dtype.kind not in "biu" or cid.size > 64:  # read only when it is small
+            raise ValueError(f"{path!r}: FeatureSelections/ComputeIn2d should be at most 64 flags; got "
+                             f"{getattr(cid, 'dtype', type(cid).__name__)} of shape {getattr(cid, 'shape', None)}")
+        in2d = np.asarray(cid[()], bool).ravel()
         used = sorted({j for _, j in zip(*np.nonzero(sel))})
         if in2d.size != len(scales):
             warn.append(f"FeatureSelections/ComputeIn2d has {in2d.size} entries for {len(scales)} scales; every "
