@@ -277,7 +277,6 @@ def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None, wante
     layout = fs.layout(fnd)  # each (family, sigma)'s rows within a channel's
     inner = tuple(inner) if inner is not None else (slice(None),) * nsp
     ws = ws or Workspace()
-    ws.shape = data.shape[:-1] if fnd == nsp else data.shape[1:-1]
 
     def target(off, sub, where):
         if dst is None:
@@ -297,15 +296,15 @@ def _features_block(data, fs, spacing, out, inner=None, dst=None, ws=None, wante
         # in a volume filtered in 3D, the in_2d scales go plane by plane as mode="2d" filters every one
         flat = [p for p in pairs if fs.pair_ndim(p[1], fnd) < nsp]
         if len(flat) < len(pairs):
+            ws.shape = data.shape[:-1]  # the scratch stacks take the shape of what is filtered
             _channel_features(x, layout, spacing, target(off, lambda o: o, dst), inner, ws,
                               [p for p in pairs if p not in flat])
         if flat:
-            ws.shape = data.shape[1:-1]  # plane-sized scratch from here on
+            ws.shape = data.shape[1:-1]
             for zi, z in enumerate(np.arange(x.shape[0])[inner[0]]):
                 where = None if dst is None else ((dst[0].start or 0) + zi,) + tuple(dst[1:])
                 _channel_features(x[z], layout, spacing[1:], target(off, lambda o, zi=zi: o[:, zi], where),
                                   inner[1:], ws, flat)
-            ws.shape = data.shape[:-1] if fnd == nsp else data.shape[1:-1]
 
 
 def compute_features(image, fs=None, block=None, out=None, ranges=None):
