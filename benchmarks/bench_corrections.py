@@ -33,12 +33,18 @@ class, 3 iterations; strokes left with fewer than 10 pixels are drawn again), as
 rather than along its edge: how much of the harm comes from pixels at class borders, whose features (sigma >= 1 on
 a x2 upscaled image) mix both classes.
 
+``--one-forest``: what a person sees after one of those single strokes: one forest (4 seeds of the crop's own,
+one at a time), before and after, ours and scikit-learn's: the IoU change, and the share of the crop's pixels whose
+class changes, all and more than 30 px from the stroke (``one_forest``). ``--interior`` as above; ``--nuclei``: the
+12 nuclei scenes instead of the IMC crops.
+
 ``--first``: round 0 alone on BBBC007, with label seeds and forest seeds drawn apart (5 x 4 per image):
 the main table ties the forest seed to the label seed, so its round 0 rests on 5 draws per image.
 
-Run: python benchmarks/bench_corrections.py [--quick] [--strokes [--interior] [--try=K:V] [--try-sklearn=K:V]
-     [--extra-trees]] [--first]
+Run: python benchmarks/bench_corrections.py [--quick] [--one-forest [--interior] [--nuclei]]
+     [--strokes [--interior] [--try=K:V] [--try-sklearn=K:V] [--extra-trees]] [--first]
 """
+import inspect
 import sys
 import time
 
@@ -46,8 +52,10 @@ import numpy as np
 
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import Forest, train_forest
+from jupyter_pixclass.forest.train import fit_binned_forest
 from jupyter_pixclass.simulate import correction_strokes, mean_iou
 
+KEYED = "keys" in inspect.signature(fit_binned_forest).parameters  # False for the code before (a worktree)
 NUCLEI_FEATURES = pc.FeatureSet(sigmas=[0.3, 1.0, 3.5, 5.0])
 IMC_FEATURES = pc.FeatureSet.default().select(min_sigma=1.0)
 ROUNDS = 2  # rounds of corrections after the first strokes
@@ -85,8 +93,13 @@ def real_scenes(n):
             nucleus_iou
 
 
-def fit(X, y, n_estimators, seed, method="binned", **kw):
-    """A forest and its classes: ours or scikit-learn's (``train_forest``), or scikit-learn's extra trees."""
+def fit(X, y, n_estimators, seed, method="binned", keys=None, **kw):
+    """A forest and its classes: ours or scikit-learn's (``train_forest``), or scikit-learn's extra trees.
+
+    ``keys``: the labeled pixels' places in the image, which our trainer draws them by (as
+    ``Project.train`` does); code from before keys (run through a worktree) draws by row instead."""
+    if method == "binned" and keys is not None and KEYED:
+        kw = dict(kw, keys=keys)
     if method != "extra":
         return train_forest(X, y, n_estimators, seed, method=method, **kw)
     from sklearn.ensemble import ExtraTreesClassifier
@@ -116,7 +129,7 @@ def run_scene(img, cls, K, features, score, seed, driver, forest_seed=None):
         X, y = feats[m], labels[m]
         probs = {}
         for method in ("binned", "sklearn"):
-            forest, classes = train_forest(X, y, 100, forest_seed, method=method)
+            forest, classes = fit(X, y, 100, forest_seed, method=method, keys=np.flatnonzero(m))
             probs[method] = full_probabilities(forest, classes, F_fm, K, (H, W))
         out.append([score(np.argmax(probs[m_], -1) + 1, cls) for m_ in ("binned", "sklearn")])
         if r < ROUNDS:
@@ -168,10 +181,6 @@ def single_strokes(n_scenes=6, n_strokes=12, options=None, n_seeds=8, n_base_see
     """
     from math import erf, sqrt
 
-    from scipy import ndimage as ndi
-
-    from jupyter_pixclass.simulate import _stroke_at
-
     options = options or {"ours (default)": ("binned", {}), "scikit-learn": ("sklearn", {})}
     deltas = {k: [] for k in options}
     chance = {k: [] for k in options}
@@ -182,24 +191,13 @@ def single_strokes(n_scenes=6, n_strokes=12, options=None, n_seeds=8, n_base_see
         feats = p.features_of(img)
         F_fm = np.ascontiguousarray(feats.reshape(-1, feats.shape[-1]).T)
         start = pc.datasets.scribbles(cls, n_strokes=2, seed=0).astype(np.uint8)
-        rng = np.random.default_rng(1)
-        strokes = []
-        while len(strokes) < n_strokes:
-            y, x = int(rng.integers(0, 500)), int(rng.integers(0, 500))
-            if cls[y, x] > 0 and not start[max(0, y - 8):y + 9, max(0, x - 8):x + 9].any():
-                yy, xx = _stroke_at(cls, y, x, 15, 1)
-                if interior:
-                    keep = ndi.binary_erosion(cls == cls[y, x], iterations=3)[yy, xx]
-                    if keep.sum() < 10:
-                        continue
-                    yy, xx = yy[keep], xx[keep]
-                strokes.append(((yy, xx), int(cls[y, x])))
+        strokes = correct_strokes(cls, start, n_strokes, interior)
         for name, (method, kw) in options.items():
             def fit_score(lab, n):
                 m = lab > 0
                 return np.array([score(np.argmax(full_probabilities(
-                    *fit(feats[m], lab[m], 100, fs, method=method, **kw), F_fm, K, cls.shape), -1) + 1, cls)
-                    for fs in seeds[:n]])
+                    *fit(feats[m], lab[m], 100, fs, method=method, keys=np.flatnonzero(m), **kw), F_fm, K,
+                    cls.shape), -1) + 1, cls) for fs in seeds[:n]])
             before = fit_score(start, n_base_seeds)
             start_iou[name].append(before.mean())
             sd = before.std(ddof=1) * sqrt(1 / n_seeds + 1 / n_base_seeds)  # of a change measured so
@@ -219,6 +217,80 @@ def single_strokes(n_scenes=6, n_strokes=12, options=None, n_seeds=8, n_base_see
         v = np.array(v)
         print(f"| {k} | {np.mean(start_iou[k]):.4f} | {v.size} | {np.median(v):+.4f} | {v.mean():+.4f} | "
               f"{np.percentile(v, 10):+.4f} | {v.min():+.3f} | {(v < -0.01).mean():.2f} | {np.mean(chance[k]):.2f} |")
+
+
+def correct_strokes(cls, start, n_strokes, interior=False):
+    """``n_strokes`` strokes ``((rows, cols), class)``, 15 px long, through the true class at random places at least
+    8 px from the labels ``start`` (``interior``: only their pixels at least 3 px inside their class)."""
+    from scipy import ndimage as ndi
+
+    from jupyter_pixclass.simulate import _stroke_at
+
+    rng = np.random.default_rng(1)
+    strokes = []
+    while len(strokes) < n_strokes:
+        y, x = int(rng.integers(0, cls.shape[0])), int(rng.integers(0, cls.shape[1]))
+        if cls[y, x] > 0 and not start[max(0, y - 8):y + 9, max(0, x - 8):x + 9].any():
+            yy, xx = _stroke_at(cls, y, x, 15, 1)
+            if interior:
+                keep = ndi.binary_erosion(cls == cls[y, x], iterations=3)[yy, xx]
+                if keep.sum() < 10:
+                    continue
+                yy, xx = yy[keep], xx[keep]
+            strokes.append(((yy, xx), int(cls[y, x])))
+    return strokes
+
+
+def one_forest(n_scenes=6, n_strokes=12, interior=False, n_seeds=4, scenes=None):
+    """What a person sees after one correct stroke: one forest, before and after.
+
+    The same crops, first strokes and single strokes as :func:`single_strokes`, each stroke alone,
+    retrained with the forest seed of before (each of the crop's first ``n_seeds``: 1000 x the crop's
+    number + 0, 1, ...; a person has one forest, and a lucky or unlucky seed shifts all of a crop's
+    changes alike, so several are run): the IoU change of that forest, and the share of the crop's
+    pixels whose class changes (all, and those more than 30 px from the stroke: changes the stroke
+    cannot have taught there). Ours and scikit-learn's forest, same labels and features.
+    """
+    from scipy import ndimage as ndi
+
+    res = {"ours": [], "scikit-learn": []}
+    for ci, (title, img, cls, K, features, score) in enumerate((scenes or imc_scenes)(n_scenes)):
+        p = pc.Project([f"c{k}" for k in range(1, K + 1)], features=features)
+        feats = p.features_of(img)
+        F_fm = np.ascontiguousarray(feats.reshape(-1, feats.shape[-1]).T)
+        start = pc.datasets.scribbles(cls, n_strokes=2, seed=0).astype(np.uint8)
+        for name, method in (("ours", "binned"), ("scikit-learn", "sklearn")):
+            def seg(lab):
+                m = lab > 0
+                forest, classes = fit(feats[m], lab[m], 100, seed, method=method, keys=np.flatnonzero(m))
+                return np.argmax(full_probabilities(forest, classes, F_fm, K, cls.shape), -1) + 1
+            for seed in range(1000 * (ci + 1), 1000 * (ci + 1) + n_seeds):
+                before = seg(start)
+                for (yy, xx), k in correct_strokes(cls, start, n_strokes, interior):
+                    lab = start.copy()
+                    lab[yy, xx] = k
+                    after = seg(lab)
+                    mark = np.zeros(cls.shape, bool)
+                    mark[yy, xx] = True
+                    far = ndi.distance_transform_edt(~mark) > 30
+                    changed = after != before
+                    res[name].append((score(after, cls) - score(before, cls), changed.mean(), (changed & far).mean()))
+        n = n_seeds * n_strokes
+        print(f"- {title}: " + "; ".join(f"{k}: median change {np.median([r[0] for r in v[-n:]]):+.4f}, "
+                                         f"{np.mean([r[0] < -0.01 for r in v[-n:]]):.2f} lower by > 0.01, "
+                                         f"pixels changed {np.median([r[1] for r in v[-n:]]):.4f}"
+                                         for k, v in res.items()), flush=True)
+    print(f"\none forest at a time (seeds 1000 x crop + 0..{n_seeds - 1}), {n_scenes} crops x {n_strokes} strokes"
+          f"{', interior' if interior else ''}; keys {'on' if KEYED else 'off (code before)'}")
+    print("| forest | strokes | IoU change: median | mean | 10th percentile | min | share lowering IoU by > 0.01 | "
+          "pixels changed: median | mean | of them > 30 px from the stroke: median |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for k, v in res.items():
+        v = np.array(v)
+        d, ch = v[:, 0], v[:, 1]
+        print(f"| {k} | {len(v)} | {np.median(d):+.4f} | {d.mean():+.4f} | {np.percentile(d, 10):+.4f} "
+              f"| {d.min():+.3f} | {(d < -0.01).mean():.2f} | {np.median(ch):.4f} | {ch.mean():.4f} "
+              f"| {np.median(v[:, 2]):.4f} |")
 
 
 def first_strokes(label_seeds=range(5), forest_seeds=range(4)):
@@ -250,6 +322,11 @@ def main():
     quick = "--quick" in sys.argv
     if "--first" in sys.argv:
         return first_strokes()
+    if "--one-forest" in sys.argv:
+        nuclei = "--nuclei" in sys.argv
+        n_scenes = 2 if quick else (12 if nuclei else 6)
+        return one_forest(n_scenes, 4 if quick else 12, interior="--interior" in sys.argv, n_seeds=1 if quick else 4,
+                          scenes=nuclei_scenes if nuclei else None)
     if "--strokes" in sys.argv:
         opts = {"ours (default)": ("binned", {}), "scikit-learn": ("sklearn", {})}
         for arg in sys.argv:

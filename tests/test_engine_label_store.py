@@ -152,8 +152,8 @@ def test_training_from_lazy_rows_never_builds_the_row_major_array(monkeypatch):
     img, t = pc.datasets.nuclei((200, 260), seed=3)
     p = pc.Project(n_estimators=8)
     p.set_labels(p.add_image(img), pc.datasets.scribbles(t["classes"], n_strokes=10, mapping={1: 1, 2: 2, 3: 2}))
-    X, y = p.training_data()
-    want = train_forest(X, y, 8, p.random_state).forest
+    X, y, keys = p.training_data(with_keys=True)
+    want = train_forest(X, y, 8, p.random_state, keys=keys).forest
 
     def whole(self, dtype=None, copy=None):
         raise AssertionError("the (N, F) array was built")
@@ -224,3 +224,22 @@ def test_a_full_store_keeps_a_sample_of_each_class_whatever_the_order(proj):
     p.set_labels(0, pc.datasets.scribbles(truth["classes"], n_strokes=4, seed=1))
     same_rows(p)
     assert st.class_counts is None and st.n_kept() == st.n_labeled()
+
+
+def test_a_labeled_pixels_key_is_its_image_and_its_place_there():
+    """What the trainer draws a pixel by: its image's place << KEY_SHIFT plus its flat index, the same whatever
+    else is labeled or in what order the strokes came."""
+    from jupyter_pixclass.engine.label_store import KEY_SHIFT
+
+    img, t = pc.datasets.nuclei((120, 150), seed=2)
+    p = pc.Project()
+    a, b = p.add_image(img), p.add_image(img)
+    lab = pc.datasets.scribbles(t["classes"], n_strokes=3, mapping={1: 1, 2: 2, 3: 2})
+    p.set_labels(b, lab)
+    _, y, keys = p.training_data(with_keys=True)
+    np.testing.assert_array_equal(keys, np.flatnonzero(lab) + (1 << KEY_SHIFT))
+    np.testing.assert_array_equal(y, lab.ravel()[np.flatnonzero(lab)])
+    p.set_labels(a, lab)
+    X, y, groups, keys2 = p.training_data(with_groups=True, with_keys=True)
+    np.testing.assert_array_equal(keys2, np.r_[np.flatnonzero(lab), np.flatnonzero(lab) + (1 << KEY_SHIFT)])
+    assert len(X) == len(y) == len(groups) == len(keys2)

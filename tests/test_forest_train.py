@@ -380,3 +380,80 @@ def test_a_pool_keeps_the_labels_class_shares_in_the_probabilities():
     y = np.where(rng.random(20_000) < 0.05, 2, 1)
     f, _ = train_forest(X, y, 30, random_state=0, min_samples_leaf=300, pool=2000, min_class_share=0.3)
     assert abs(f.predict_proba(X)[:, 1].mean() - (y == 2).mean()) < 0.01
+
+
+def test_keys_make_the_forest_independent_of_the_rows_order():
+    """Pixels are drawn by their keys: the same labeled pixels in any order grow the same forest (with a pool
+    too); without keys the rows' order is what they are drawn by."""
+    rng = np.random.default_rng(8)
+    X, y = blobs(3000, rng, shift=0.8)
+    keys = rng.choice(10**12, 3000, replace=False)
+    perm = rng.permutation(3000)
+    T = rng.standard_normal((2000, 12)).astype(np.float32)
+    for pool in (None, 1000):
+        f1, _ = train_forest(X, y, 30, 2, keys=keys, pool=pool)
+        f2, _ = train_forest(X[perm], y[perm], 30, 2, keys=keys[perm], pool=pool)
+        np.testing.assert_array_equal(f1.predict_proba(T), f2.predict_proba(T))
+    f3, _ = train_forest(X[perm], y[perm], 30, 2)
+    assert not np.array_equal(f1.predict_proba(T), f3.predict_proba(T))
+    for bad, match in ((np.zeros(3000, np.int64), "distinct"), (keys[:10], "one per labeled pixel"),
+                       (keys.astype(float), "integers")):
+        with pytest.raises(ValueError, match=match):
+            train_forest(X, y, 3, 2, keys=bad)
+
+
+def test_a_pixels_draws_follow_its_key_and_its_class_rate_alone():
+    """A pixel's count in a tree's sample is Poisson at its class's rate, and the same whichever other pixels are
+    labeled: removing most of them leaves the counts of the rest as they were."""
+    from jupyter_pixclass.forest.bootstrap import key_hashes, keyed_counts
+    from jupyter_pixclass.forest.train import poisson_table
+
+    rates = [1.0, 0.25, 4.0, 20.0]
+    table = poisson_table(rates)
+    n = 80000
+    keys = key_hashes(np.arange(n, dtype=np.uint64) * np.uint64(7919) + np.uint64(3), np.uint64(0))
+    y = np.arange(n) % 4
+    times = np.zeros(n, np.int64)
+    assert keyed_counts(np.uint64(12345), keys, y, table, times) == times.sum()
+    for k, r in enumerate(rates):
+        c = times[y == k]
+        assert abs(c.mean() - r) < 0.03 * r + 0.01 and abs(c.var() - r) < 0.06 * r + 0.01  # Poisson: mean = var
+        assert abs((c == 0).mean() - np.exp(-r)) < 0.01
+    sub = np.sort(np.random.default_rng(0).choice(n, 5000, replace=False))
+    t2 = np.zeros(sub.size, np.int64)
+    keyed_counts(np.uint64(12345), keys[sub], y[sub], table, t2)
+    np.testing.assert_array_equal(t2, times[sub])
+    other = np.zeros(n, np.int64)
+    keyed_counts(np.uint64(999), keys, y, table, other)  # another tree: counts of their own
+    for k in range(4):
+        assert abs(np.corrcoef(times[y == k], other[y == k])[0, 1]) < 0.03
+
+
+def test_a_node_draws_its_candidates_from_its_place_in_the_tree():
+    """Labels added in one branch leave the other branches as they were: a node's candidate features follow its
+    place in the tree, not how many nodes were grown before it."""
+    rng = np.random.default_rng(4)
+    n = 1600
+    y = rng.choice([1, 2, 3, 4], n)
+    right = y >= 3
+    # every feature cuts left (classes 1, 2) from right (3, 4) at the root; in the right branch the features
+    # take 12 levels each (bins hold one level, whatever else is labeled) and tell 3 from 4 in part
+    lev = rng.integers(0, 12, (n, 4)) + np.where(y == 4, 3, 0)[:, None] * rng.integers(0, 2, (n, 4))
+    X = np.where(right[:, None], 100.0 + lev, rng.standard_normal((n, 4)) + (y == 2)[:, None])
+    keys = np.arange(n) * 2
+    f1, _ = train_forest(X.astype(np.float32), y, 40, 1, keys=keys, max_features=1)
+    more = rng.standard_normal((300, 4)) + np.r_[np.zeros(150), np.ones(150)][:, None]  # left: classes 1, 2
+    X2 = np.r_[X, more].astype(np.float32)
+    y2 = np.r_[y, np.full(150, 1), np.full(150, 2)]
+    f2, _ = train_forest(X2, y2, 40, 1, keys=np.r_[keys, np.arange(300) * 2 + 1], max_features=1)
+    assert f2.left.size != f1.left.size  # the left branches grew
+    T = np.r_[X[right], 100.0 + rng.integers(0, 15, (500, 4))].astype(np.float32)
+    np.testing.assert_array_equal(f1.predict_proba(T), f2.predict_proba(T))
+
+
+def test_a_tree_that_draws_nothing_grows_on_every_pixel_once():
+    # two labels: a tree's Poisson draws leave both out one time in e**2; it then takes each pixel once
+    X = np.array([[0.0], [1.0]], np.float32)
+    f, c = train_forest(X, np.array([1, 2]), 200, 0)
+    assert np.isfinite(f.value).all() and (f.left.size >= 200)
+    np.testing.assert_array_equal(c[f.predict_proba(X).argmax(1)], [1, 2])

@@ -9,7 +9,7 @@ from skimage.filters import threshold_otsu
 
 import jupyter_pixclass as pc
 from jupyter_pixclass.forest import bitvectors, score
-from jupyter_pixclass.forest import Forest
+from jupyter_pixclass.forest import Forest, train_forest
 
 
 def iou(a, b):
@@ -371,8 +371,13 @@ def test_class_weight_trains_saves_and_loads(tmp_path, scene):
         q = pc.Project.load(p.save(tmp_path / f"{cw}.h5"))
         assert q.class_weight == cw
         np.testing.assert_array_equal(q.train().predict(0), probs[cw])
-    # classes weighed alike: the nuclei, labeled less, get more of the probability than the labels' share gives
-    assert probs["balanced"][..., 0].mean() > probs[None][..., 0].mean()
+    # the setting reaches the trainer: the forest is train_forest's with it, on the same labels and keys
+    X, y, keys = p.training_data(with_keys=True)
+    f, classes = train_forest(X, y, 20, p.random_state, class_weight="balanced", keys=keys)
+    fm = p.features_of(img).reshape(-1, X.shape[1]).T
+    np.testing.assert_array_equal(f.predict_proba_fm(np.ascontiguousarray(fm)).reshape(probs[None].shape),
+                                  probs["balanced"])
+    assert not np.array_equal(probs["balanced"], probs[None])
     with pytest.raises(ValueError, match="class_weight"):
         pc.Project(class_weight="balanced_subsample")
     with pytest.raises(ValueError, match="class_weight"):  # set by hand after construction: refused at once

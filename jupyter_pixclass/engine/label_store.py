@@ -22,9 +22,10 @@ import numpy as np
 from ..forest.bins import transpose_into
 from .chunked_labels import painted_regions, take_flat
 
-__all__ = ["LabelStore", "LabeledRows", "spatial_groups", "pixel_hash", "STORE_BYTES"]
+__all__ = ["LabelStore", "LabeledRows", "spatial_groups", "pixel_hash", "STORE_BYTES", "KEY_SHIFT"]
 
 STORE_BYTES = 256 * 2**20  # features of labeled pixels a store holds: 680 000 pixels of 98 features
+KEY_SHIFT = 44  # a labeled pixel's key: its image's place << KEY_SHIFT, plus its place in the image (16 T pixels)
 _KEEP_BELOW = np.array([2**64 - 1] + [2**(64 - j) - 1 for j in range(1, 64)], np.uint64)  # level j keeps 2^-j
 
 
@@ -171,9 +172,13 @@ class LabelStore:
             return sum(p.nbytes + x.nbytes for p, x in self._tiles.values()) + sum(
                 p.nbytes for p in self._all.values())
 
-    def data(self, images, labels, with_groups=False, lazy=False):
-        """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``); beyond ``max_bytes``, of
-        each class's sample (:attr:`class_counts` then counts every labeled pixel).
+    def data(self, images, labels, with_groups=False, lazy=False, with_keys=False):
+        """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``, then keys with
+        ``with_keys``); beyond ``max_bytes``, of each class's sample (:attr:`class_counts` then counts every
+        labeled pixel).
+
+        A pixel's key is its image's place among ``images`` times 2**44 plus its place in the image (C
+        order): what the trainer draws it by (:func:`..forest.train.row_keys`).
 
         Rows come image by image in the order of the pixels in the image (C order), whatever
         order strokes came in and however the image is cut into tiles (which follows the memory
@@ -182,10 +187,10 @@ class LabelStore:
         them copies those).
         """
         self.sync(images, labels, everywhere=True)
-        blocks, ys, gs = [], [], []
+        blocks, ys, gs, ks = [], [], [], []
         gid = 0
         with self._lock:
-            for img, lab in zip(images, labels):
+            for i, (img, lab) in enumerate(zip(images, labels)):
                 tiles = [self._tiles[k] for k in self._tiles if k[0] == img.uid]
                 if not tiles:
                     continue
@@ -193,6 +198,7 @@ class LabelStore:
                 order = np.argsort(pos, kind="stable")
                 blocks.extend(rows for _, rows in tiles)
                 ys.append(take_flat(lab, pos[order]))
+                ks.append(pos[order].astype(np.uint64) + np.uint64(i << KEY_SHIFT))
                 if with_groups:
                     groups = spatial_groups(np.asarray(lab)).reshape(-1)
                     gs.append(groups[pos[order]] + gid)
@@ -203,7 +209,7 @@ class LabelStore:
             X = LabeledRows(blocks)
         X = X if lazy else np.asarray(X)
         y = np.concatenate(ys)
-        return (X, y, np.concatenate(gs)) if with_groups else (X, y)
+        return (X, y) + ((np.concatenate(gs),) if with_groups else ()) + ((np.concatenate(ks),) if with_keys else ())
 
 
 class LabeledRows:

@@ -8,10 +8,16 @@ leaves) but
 - draws each tree's bootstrap sample of about ``max_samples`` pixels class by class, so a
   tree's cost stops growing with the labels and a rare class keeps at least
   ``min_class_share`` of the draws (drawn with replacement, it is weighed up);
+- draws so that a stroke changes what it teaches and less else: a pixel's count in a tree's
+  sample is a Poisson draw read off its key (its place in the image) and the tree's seed, and a
+  node's candidate features follow the tree's seed and the node's place in the tree. Adding or
+  removing labels leaves every other pixel's draws and every untouched node's candidates as they
+  were (a forest drawn afresh at every stroke changed 3.2 % of a nuclei scene's pixels after a
+  correct stroke, this one 2.5 %; benchmarks/RESULTS.md, "What one forest does after one stroke");
 - splits on 8-bit histogram bins of each feature (edges at quantiles of the labeled pixels;
   thresholds are feature values, so the scorer in :mod:`.score` reads raw features);
 - seeds every tree from ``random_state`` and its index alone, so the forest does not depend on
-  how trees were spread over threads.
+  how trees were spread over threads, nor on the order of the labeled pixels.
 Measurements and what was tried and dropped: benchmarks/RESULTS.md ("Training").
 """
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from .bins import N_BINS
+from .bootstrap import keyed_counts, mix64, sample_indices
 
 __all__ = ["grow_trees", "GrowPlan", "TreeArrays", "EXACT_BELOW"]
 
@@ -111,24 +118,26 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
     # increasing order; reordered here), depth first. Nodes are numbered in creation order, so
     # children come after their parent. Returns the number of nodes. ``scratch``: buffers of one
     # thread (_scratch), reused tree after tree: fresh memory is slow to touch after a pause.
+    # A node's candidate features are drawn from a generator seeded by ``seed`` and the node's
+    # path from the root, from the features in their own order: the same node draws the same
+    # candidates whatever happened in other branches or to other labels.
     F = Xb.shape[0]
     n = idx.size
     state = np.empty(1, np.uint64)
-    state[0] = np.uint64(seed)
-    nidx, ny, code, right_idx, stack, hist, vals, keys, order = scratch
+    nidx, ny, code, right_idx, stack, hist, vals, keys, order, swaps = scratch
     vbits = vals.view(np.uint32)
-    stack_lo, stack_hi, stack_node, stack_depth = stack[0], stack[1], stack[2], stack[3]
+    stack_lo, stack_hi, stack_node, stack_depth, stack_path = stack[0], stack[1], stack[2], stack[3], stack[4]
     hist[:] = 0
     for j in range(F):
         order[j] = j
     tot = np.zeros(K, np.float64)
     lcount = np.zeros(K, np.float64)
-    stack_lo[0], stack_hi[0], stack_node[0], stack_depth[0] = 0, n, 0, 0
+    stack_lo[0], stack_hi[0], stack_node[0], stack_depth[0], stack_path[0] = 0, n, 0, 0, 1
     sp = 1
     n_nodes = 1
     while sp > 0:
         sp -= 1
-        lo, hi, node, depth = stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp]
+        lo, hi, node, depth, path = stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp], stack_path[sp]
         m = hi - lo
         for q in range(m):  # the node's samples and classes side by side: one gather, read by every feature
             a = idx[lo + q]
@@ -166,13 +175,15 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
         cut_key = np.uint32(0)
         exact = m <= EXACT_BELOW  # small nodes: every distinct value is a candidate, as in scikit-learn
         # candidate features in random order; like scikit-learn, look past mtry until a split exists
+        state[0] = mix64(np.uint64(seed) ^ np.uint64(path))
         tried = 0
         for j in range(F):
-            r = j + _randint(state, F - j)
-            order[j], order[r] = order[r], order[j]
-            f = order[j]
             if tried >= mtry and best_f >= 0:
                 break
+            r = j + _randint(state, F - j)
+            order[j], order[r] = order[r], order[j]
+            swaps[j] = r
+            f = order[j]
             tried += 1
             nb = n_edges[f] + 1
             if nb < 2:
@@ -217,6 +228,9 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
                 best_score = score
                 best_f = f
                 best_b = b
+        for j in range(tried - 1, -1, -1):  # the features back in their own order for the next node
+            r = swaps[j]
+            order[j], order[r] = order[r], order[j]
         if best_f < 0:
             continue
         # split idx[lo:hi] by bin <= best_b (or, in an exact split, value <= best_cut), keeping
@@ -278,52 +292,33 @@ def _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, seed, f
         imp[best_f] += best_score - parent_score  # m * (Gini(parent) - weighted Gini(children))
         left[node] = n_nodes
         right[node] = n_nodes + 1
+        # a child's path: its parent's and the side, mixed (kept positive: the stack is int64)
         stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp] = i, hi, n_nodes + 1, depth + 1
+        stack_path[sp] = np.int64(mix64(np.uint64(path) * np.uint64(2) + np.uint64(1)) >> np.uint64(1))
         sp += 1
         stack_lo[sp], stack_hi[sp], stack_node[sp], stack_depth[sp] = lo, i, n_nodes, depth + 1
+        stack_path[sp] = np.int64(mix64(np.uint64(path) * np.uint64(2)) >> np.uint64(1))
         sp += 1
         n_nodes += 2
     return n_nodes
 
 
 @njit(nogil=True, cache=True)
-def _bootstrap(state, by_class, starts, counts, draws, times, out):  # pragma: no cover - compiled
-    # draws[c] samples with replacement from class c's pixels into out (two elements longer than
-    # the draws), in increasing pixel order (a counting sort over ``times``, zeros of one per pixel,
-    # left zero): a node then reads a feature's bins front to back
-    for c in range(counts.size):
-        for _ in range(draws[c]):
-            times[by_class[starts[c] + _randint(state, counts[c])]] += 1
-    # each pixel written twice, then the position moves by its count (0, 1 or 2; more is rare): no
-    # branch on the counts, which pixels draw at random (bootstrap 27 -> 22 Mcycles per forest at
-    # 27 k labels, 15 -> 9 at 6.6 k; the same draws)
-    j = 0
-    for s in range(times.size):
-        t = times[s]
-        out[j] = s  # out has two spare elements at its end
-        out[j + 1] = s
-        if t > 2:
-            for r in range(2, t):
-                out[j + r] = s
-        j += t
-        times[s] = 0
-
-
-@njit(nogil=True, cache=True)
-def _scratch(n, n_pixels, K, F, stack_size):  # pragma: no cover - compiled
-    # one thread's buffers for growing trees on n samples (see _grow)
+def _scratch(n, K, F, stack_size):  # pragma: no cover - compiled
+    # one thread's buffers for growing trees on up to n samples (see _grow), and a sample's indices
     return (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
-            np.empty((4, stack_size), np.int64), np.zeros(K * N_BINS, np.int32), np.empty(EXACT_BELOW, np.float32),
-            np.empty(EXACT_BELOW, np.uint64), np.empty(F, np.int64))
+            np.empty((5, stack_size), np.int64), np.zeros(K * N_BINS, np.int32), np.empty(EXACT_BELOW, np.float32),
+            np.empty(EXACT_BELOW, np.uint64), np.empty(F, np.int64), np.empty(F, np.int64)), np.empty(n + 2, np.int64)
 
 
-GrowPlan = namedtuple("GrowPlan", "Xb XT n_edges y K by_class starts counts draws weight mtry max_depth min_leaf")
+GrowPlan = namedtuple("GrowPlan", "Xb XT n_edges y K hashed rates draws weight mtry max_depth min_leaf")
 GrowPlan.__doc__ = """The binned labels and the rules every tree grows by (see :class:`.train.Binned`).
 
 ``Xb`` (F, N) uint8 bins and ``XT`` (F, N) float32 values of the labeled pixels, ``n_edges`` bin
-edges per feature, ``y`` classes 0..K-1; ``by_class`` pixels sorted by class, with ``starts`` and
-``counts`` per class; ``draws`` bootstrap draws per class and ``weight`` their leaf weights;
-``mtry`` candidate features per split, ``max_depth``, ``min_leaf``."""
+edges per feature, ``y`` classes 0..K-1; ``hashed`` (N,) uint64 one per pixel, its key hashed: what its
+draws are made of; ``rates`` per class the cumulative Poisson probabilities of a pixel's count as uint64
+(:func:`.train.poisson_table`); ``draws`` the expected draws per class and ``weight`` their leaf
+weights; ``mtry`` candidate features per split, ``max_depth``, ``min_leaf``."""
 
 TreeArrays = namedtuple("TreeArrays", "feature threshold_bin threshold left right value importances n_nodes")
 TreeArrays.__doc__ = """Per tree (rows), per node (columns): what :func:`grow_trees` writes.
@@ -335,20 +330,26 @@ TreeArrays.__doc__ = """Per tree (rows), per node (columns): what :func:`grow_tr
 def grow_trees(lo, hi, plan, seeds, out):  # pragma: no cover - compiled
     """Grow trees ``lo..hi-1`` (seeded by ``seeds``) by ``plan`` (a :class:`GrowPlan`) into ``out``
     (:class:`TreeArrays`); on our thread pool (:func:`..runtime.threads.run_rows`)."""
-    Xb, XT, n_edges, y, K, by_class, starts, counts, draws, weight, mtry, max_depth, min_leaf = plan
+    Xb, XT, n_edges, y, K, hashed, rates, draws, weight, mtry, max_depth, min_leaf = plan
     feat, thr, tval, left, right, value, imp, n_nodes = out
     n = 0
     for c in range(draws.size):
         n += draws[c]
+    # room for the expected sample and 8 standard deviations more; a larger one gets more
+    cap = n + 8 * np.int64(np.sqrt(n)) + 64
     # depth first, a node pushes two children and pops one: the stack holds at most one pending
     # sibling per level
-    scratch = _scratch(n, by_class.size, K, Xb.shape[0], min(n + 1, 2 * max_depth + 4))
-    times = np.zeros(by_class.size, np.int32)
-    idx_pad = np.empty(n + 2, np.int64)
-    idx = idx_pad[:n]
+    scratch, idx_pad = _scratch(cap, K, Xb.shape[0], min(cap + 1, 2 * max_depth + 4))
+    times = np.zeros(hashed.size, np.int64)
     for t in range(lo, hi):
-        state = np.empty(1, np.uint64)
-        state[0] = seeds[t]
-        _bootstrap(state, by_class, starts, counts, draws, times, idx_pad)
-        n_nodes[t] = _grow(XT, Xb, n_edges, y, K, weight, idx, mtry, max_depth, min_leaf, _rand(state),
+        seed = np.uint64(seeds[t])
+        m = keyed_counts(mix64(seed ^ np.uint64(0xB0075)), hashed, y, rates, times)
+        if m == 0:  # nothing drawn (a few labels: each is left out with probability 1/e): every pixel once
+            times[:] = 1
+            m = hashed.size
+        if m > cap:
+            cap = m
+            scratch, idx_pad = _scratch(cap, K, Xb.shape[0], min(cap + 1, 2 * max_depth + 4))
+        sample_indices(times, idx_pad)
+        n_nodes[t] = _grow(XT, Xb, n_edges, y, K, weight, idx_pad[:m], mtry, max_depth, min_leaf, mix64(seed),
                            feat[t], thr[t], tval[t], left[t], right[t], value[t], imp[t], scratch)

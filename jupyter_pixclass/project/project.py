@@ -189,14 +189,14 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
             st.sync(self.images, self._labels)
         return st
 
-    def training_data(self, fs=None, with_groups=False, lazy=False):
-        """``(X, y)`` of every labeled pixel (and spatial groups with ``with_groups``), for ``fs``.
+    def training_data(self, fs=None, with_groups=False, lazy=False, with_keys=False):
+        """``(X, y)`` of every labeled pixel for ``fs`` (spatial groups with ``with_groups``, keys with ``with_keys``).
 
         ``lazy``: X is a :class:`.LabeledRows`, copied as rows are taken. Beyond the store's budget, a sample
         of each class (:class:`.LabelStore`). Raises a ValueError when fewer than two classes are labeled."""
         with self.lock:
             st = self.store(fs)
-            data = st.data(self.images, self._labels, with_groups=with_groups, lazy=lazy)
+            data = st.data(self.images, self._labels, with_groups=with_groups, lazy=lazy, with_keys=with_keys)
         if data is None:
             raise ValueError("no labels yet: paint at least one stroke for each of two classes before training")
         y = data[1]
@@ -218,7 +218,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         if not self.images:
             raise ValueError("the project has no images: add_image(...) first")
         with self.lock:  # what the forest is trained for, read with the labels it is trained on
-            X, y = self.training_data(lazy=True)  # beyond the label pool, only the pool's rows are copied
+            X, y, keys = self.training_data(lazy=True, with_keys=True)  # rows copied as taken; drawn by key
             counts = self._store.class_counts  # every label's class, where the store keeps a sample
             K, schema = len(self.classes), self.schema
             fnd = self.features.spatial_ndim(self.images[0].ndim_spatial)
@@ -238,7 +238,7 @@ class Project(ClassList, Labeling, TrainingSettings, ProjectFiles):
         cb = None if on_preview is None else preview_cb
         forest, classes = train_forest(X, y, n_estimators or self.n_estimators, self.random_state,
                                        preview=preview, on_preview=cb, class_weight=self.class_weight,
-                                       class_counts=counts)
+                                       class_counts=counts, keys=keys)
         if forest is None:
             return self
         forest = widen(forest, classes)

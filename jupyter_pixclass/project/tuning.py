@@ -29,7 +29,7 @@ def cross_validate(project, features=None, folds=5, n_estimators=None):
 
     fs = features or project.features
     t0 = time.perf_counter()
-    X, y, groups = project.training_data(fs, with_groups=True)
+    X, y, groups, keys = project.training_data(fs, with_groups=True, with_keys=True)
     t_feat = time.perf_counter() - t0
     n_groups = np.unique(groups).size
     folds = min(folds, n_groups)
@@ -40,7 +40,7 @@ def cross_validate(project, features=None, folds=5, n_estimators=None):
         if np.unique(y[tr]).size < 2:
             continue
         forest, classes = train_forest(X[tr], y[tr], n_estimators or project.n_estimators, project.random_state,
-                                       class_weight=project.class_weight)
+                                       class_weight=project.class_weight, keys=keys[tr])
         pred = classes[np.argmax(forest.predict_proba(X[te]), axis=1)]
         scores.append(float((pred == y[te]).mean()))
         bal.append(float(np.mean([(pred[y[te] == c] == c).mean() for c in np.unique(y[te])])))
