@@ -13,7 +13,7 @@ leaves) but
   node's candidate features follow the tree's seed and the node's place in the tree. Adding or
   removing labels leaves every other pixel's draws and every untouched node's candidates as they
   were (a forest drawn afresh at every stroke changed 3.2 % of a nuclei scene's pixels after a
-  correct stroke, this one 2.5 %; benchmarks/RESULTS.md, "What one forest does after one stroke");
+  correct stroke, this one 2.6 %; benchmarks/RESULTS.md, "What one forest does after one stroke");
 - splits on 8-bit histogram bins of each feature (edges at quantiles of the labeled pixels;
   thresholds are feature values, so the scorer in :mod:`.score` reads raw features);
 - seeds every tree from ``random_state`` and its index alone, so the forest does not depend on
